@@ -1,0 +1,27 @@
+"""Errors the engine raises for bad input or configuration: each names the file, column and row it is about."""
+
+
+class OcpAssetsError(Exception):
+    """Base of every error ocp_assets raises on purpose (the CLI turns these into a message and exit code 2)."""
+
+
+class InputDataError(OcpAssetsError):
+    """Input that cannot be processed; nothing is written for the partition it belongs to."""
+
+    def __init__(self, reason: str, *, file: str | None = None, column: str | None = None, row: int | None = None):
+        self.reason = reason
+        self.file = file
+        self.column = column
+        self.row = row
+        where = []
+        if file is not None:
+            where.append(f"file {file}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        if row is not None:
+            where.append(f"row {row}")
+        super().__init__(f"{', '.join(where)}: {reason}" if where else reason)
+
+
+class ConfigurationError(OcpAssetsError):
+    """A setting that cannot work (unknown schema, unreachable database, bad data-root URI)."""
