@@ -1,0 +1,151 @@
+"""Label maps for the summary: filtering to enabled keys, D2(b) per-day resolution and precedence merges (contract 3.2-3.3, 3.8).
+
+Every distinct label string is parsed once and every distinct combination merged once: rows carry small
+integer ids into a LabelCatalog, never dicts.
+"""
+
+import json
+from collections.abc import Iterable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+# PGSQL prepends this key to the enabled list, so it is allowed even when no key is enabled (D1).
+ALWAYS_ALLOWED_KEY = "vm_kubevirt_io_name"
+
+
+class MalformedLabelJSON(ValueError):
+    """A label cell that is not a JSON object; the reader turns it into an InputDataError with file and row."""
+
+    def __init__(self, value: str, reason: str):
+        self.value = value
+        super().__init__(f"label value {value[:80]!r} is not a JSON object: {reason}")
+
+
+def allowed_label_keys(enabled_keys: Iterable[str]) -> frozenset[str]:
+    return frozenset(enabled_keys) | {ALWAYS_ALLOWED_KEY}
+
+
+def canonical_json(labels: dict[str, str]) -> str:
+    """One text per map, whatever the key order: the form used as a group key and written to jsonb."""
+    return json.dumps(labels, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _as_text(value: object) -> str | None:
+    # PGSQL rebuilds the map from jsonb_each_text, so every value comes back as text (JSON null stays null).
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+class LabelCatalog:
+    """Interns filtered label maps; id 0 is always the empty map."""
+
+    EMPTY = 0
+
+    def __init__(self, allowed_keys: frozenset[str]):
+        self.allowed_keys = allowed_keys
+        self.maps: list[dict[str, str]] = [{}]
+        self.texts: list[str] = ["{}"]
+        self._ids: dict[str, int] = {"{}": 0}
+
+    def intern(self, labels: dict[str, str]) -> int:
+        text = canonical_json(labels)
+        found = self._ids.get(text)
+        if found is None:
+            found = self._ids[text] = len(self.maps)
+            self.maps.append(labels)
+            self.texts.append(text)
+        return found
+
+    def filter_text(self, text: str | None) -> int:
+        """Id of the enabled-key part of one label JSON string; NULL or blank gives the empty map (PGSQL)."""
+        if text is None or not text.strip():
+            return self.EMPTY
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise MalformedLabelJSON(text, exc.msg) from None
+        if not isinstance(parsed, dict):
+            raise MalformedLabelJSON(text, f"a JSON {type(parsed).__name__}")
+        kept = {k: _as_text(v) for k, v in parsed.items() if k in self.allowed_keys}
+        return self.intern(kept) if kept else self.EMPTY
+
+    def filter_column(self, column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+        """Per-row filtered-map ids of a string column, parsing each distinct string once."""
+        if len(column) == 0:
+            return np.zeros(0, dtype=np.int64)
+        encoded = pc.dictionary_encode(column).combine_chunks() if isinstance(column, pa.ChunkedArray) else pc.dictionary_encode(column)
+        lookup = np.fromiter(
+            (self.filter_text(text) for text in encoded.dictionary.to_pylist()), dtype=np.int64, count=len(encoded.dictionary)
+        )
+        indices = encoded.indices
+        if indices.null_count:
+            # NULL cells have no dictionary entry; they filter to the empty map like blank ones.
+            indices = pc.fill_null(indices, len(lookup))
+            lookup = np.append(lookup, self.EMPTY)
+        return lookup[indices.to_numpy(zero_copy_only=False)]
+
+    def merge(self, *id_columns: np.ndarray) -> np.ndarray:
+        """Per-row ids of the maps merged left to right (later columns win, like jsonb ||), one merge per distinct combination."""
+        if len(id_columns) == 1:
+            return id_columns[0]
+        stacked = np.stack(id_columns, axis=1)
+        if stacked.shape[0] == 0:
+            return np.zeros(0, dtype=np.int64)
+        combos, inverse = np.unique(stacked, axis=0, return_inverse=True)
+        merged_ids = np.empty(len(combos), dtype=np.int64)
+        for position, combo in enumerate(combos):
+            merged: dict[str, str] = {}
+            for label_id in combo:
+                merged.update(self.maps[label_id])
+            merged_ids[position] = self.intern(merged) if merged else self.EMPTY
+        return merged_ids[inverse.reshape(-1)]
+
+    def texts_of(self, ids: np.ndarray) -> pa.Array:
+        return pa.array(self.texts, pa.string()).take(pa.array(ids))
+
+
+def _last_per_entity(
+    catalog: LabelCatalog, entities: pa.ChunkedArray | pa.Array, order: np.ndarray, label_ids: np.ndarray
+) -> dict[str, int]:
+    """For each entity, the label id of its row with the greatest (order, canonical text)."""
+    texts = pa.array(catalog.texts, pa.string()).take(pa.array(label_ids))
+    table = pa.table({"entity": entities, "order": order, "text": texts, "id": label_ids})
+    table = table.sort_by([("entity", "ascending"), ("order", "ascending"), ("text", "ascending")])
+    encoded = pc.dictionary_encode(table["entity"]).combine_chunks()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    last_rows = np.append(np.nonzero(codes[1:] != codes[:-1])[0], len(codes) - 1)
+    names = encoded.dictionary.take(pa.array(codes[last_rows])).to_pylist()
+    return dict(zip(names, table["id"].to_numpy()[last_rows].tolist()))
+
+
+def resolve_entity_labels(
+    catalog: LabelCatalog,
+    daily_entities: pa.ChunkedArray,
+    daily_ids: np.ndarray,
+    hourly_entities: pa.ChunkedArray | None = None,
+    hourly_ids: np.ndarray | None = None,
+    hourly_starts: pa.ChunkedArray | None = None,
+) -> dict[str, int]:
+    """One filtered label map per node or namespace for one day (D2(b)).
+
+    koku joins every distinct filtered set of the day and so duplicates pod rows; ocp_assets keeps the set
+    seen in the latest hour of the day, from the hourly label rows. Among several sets at that hour, or for an
+    entity with no hourly rows, the greatest canonical JSON text wins, so the choice is deterministic.
+    """
+    if len(daily_entities) == 0:
+        return {}
+    chosen = _last_per_entity(catalog, daily_entities, np.zeros(len(daily_ids), dtype=np.int64), daily_ids)
+    pairs = pa.table({"entity": daily_entities, "id": daily_ids}).group_by(["entity", "id"]).aggregate([])
+    counts = pairs.group_by("entity").aggregate([("id", "count")])
+    conflicted = counts.filter(pc.greater(counts["id_count"], 1))["entity"]
+    if len(conflicted) == 0 or hourly_entities is None or len(hourly_entities) == 0:
+        return chosen
+    mask = pc.is_in(hourly_entities, value_set=conflicted.combine_chunks())
+    picked = np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+    if picked.any():
+        order = pc.cast(hourly_starts, pa.int64()).to_numpy(zero_copy_only=False)[picked]
+        chosen.update(_last_per_entity(catalog, pc.filter(hourly_entities, mask), order, hourly_ids[picked]))
+    return chosen

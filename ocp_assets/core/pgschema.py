@@ -1,0 +1,271 @@
+"""koku's PostgreSQL tables that the summary writes or reads (contract 2.1, 2.3, D4), created only when missing.
+
+An existing koku database is used as it is: every statement here is CREATE ... IF NOT EXISTS, and the
+default rows koku's migrations seed are inserted only into a table this module has just created.
+"""
+
+import datetime as dt
+
+import psycopg
+from psycopg import sql
+
+from ocp_assets.core.errors import ConfigurationError
+from ocp_assets.core.layout import month_start, next_month_start
+
+SUMMARY_TABLE = "reporting_ocpusagelineitem_daily_summary"
+
+MEASURE = "numeric(33,15)"
+
+# (column, type) in koku's model order (reporting/provider/ocp/models.py 93-211 plus migrations 0308/0319/0339).
+SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("uuid", "uuid NOT NULL"),
+    ("report_period_id", "integer"),
+    ("cost_category_id", "integer"),
+    ("cluster_id", "varchar(50)"),
+    ("cluster_alias", "varchar(256)"),
+    ("data_source", "varchar(64)"),
+    ("namespace", "varchar(253)"),
+    ("node", "varchar(253)"),
+    ("resource_id", "varchar(253)"),
+    ("usage_start", "date NOT NULL"),
+    ("usage_end", "date NOT NULL"),
+    ("pod_labels", "jsonb"),
+    ("pod_usage_cpu_core_hours", MEASURE),
+    ("pod_request_cpu_core_hours", MEASURE),
+    ("pod_effective_usage_cpu_core_hours", MEASURE),
+    ("pod_limit_cpu_core_hours", MEASURE),
+    ("pod_usage_memory_gigabyte_hours", MEASURE),
+    ("pod_request_memory_gigabyte_hours", MEASURE),
+    ("pod_effective_usage_memory_gigabyte_hours", MEASURE),
+    ("pod_limit_memory_gigabyte_hours", MEASURE),
+    ("node_capacity_cpu_cores", MEASURE),
+    ("node_capacity_cpu_core_hours", MEASURE),
+    ("node_capacity_memory_gigabytes", MEASURE),
+    ("node_capacity_memory_gigabyte_hours", MEASURE),
+    ("cluster_capacity_cpu_core_hours", MEASURE),
+    ("cluster_capacity_memory_gigabyte_hours", MEASURE),
+    ("persistentvolumeclaim", "varchar(253)"),
+    ("persistentvolume", "varchar(253)"),
+    ("storageclass", "varchar(253)"),
+    ("volume_labels", "jsonb"),
+    ("all_labels", "jsonb"),
+    ("persistentvolumeclaim_capacity_gigabyte", MEASURE),
+    ("persistentvolumeclaim_capacity_gigabyte_months", MEASURE),
+    ("volume_request_storage_gigabyte_months", MEASURE),
+    ("persistentvolumeclaim_usage_gigabyte_months", MEASURE),
+    ("infrastructure_raw_cost", MEASURE),
+    ("infrastructure_project_raw_cost", MEASURE),
+    ("infrastructure_data_in_gigabytes", MEASURE),
+    ("infrastructure_data_out_gigabytes", MEASURE),
+    ("infrastructure_usage_cost", "jsonb"),
+    ("infrastructure_markup_cost", MEASURE),
+    ("infrastructure_project_markup_cost", MEASURE),
+    ("infrastructure_monthly_cost", MEASURE),
+    ("infrastructure_monthly_cost_json", "jsonb"),
+    ("infrastructure_project_monthly_cost", "jsonb"),
+    ("supplementary_usage_cost", "jsonb"),
+    ("supplementary_monthly_cost", MEASURE),
+    ("supplementary_monthly_cost_json", "jsonb"),
+    ("supplementary_project_monthly_cost", "jsonb"),
+    ("cost_model_cpu_cost", MEASURE),
+    ("cost_model_memory_cost", MEASURE),
+    ("cost_model_volume_cost", MEASURE),
+    ("cost_model_gpu_cost", MEASURE),
+    ("cost_model_rate_type", "text"),
+    ("monthly_cost_type", "text"),
+    ("raw_currency", "text"),
+    ("source_uuid", "uuid"),
+    ("distributed_cost", MEASURE),
+)
+
+# koku's default cost category and the namespace patterns migration 0315 points at it.
+DEFAULT_COST_CATEGORY = ("Platform", "OCP platform projects", "OCP")
+DEFAULT_COST_CATEGORY_PATTERNS = ("openshift-%", "kube-%", "Platform unallocated", "openshift")
+
+_AUXILIARY_DDL = (
+    (
+        "reporting_ocpusagereportperiod",
+        """CREATE TABLE {schema}.reporting_ocpusagereportperiod (
+            id serial PRIMARY KEY,
+            cluster_id varchar(50) NOT NULL,
+            cluster_alias varchar(256),
+            report_period_start timestamptz NOT NULL,
+            report_period_end timestamptz NOT NULL,
+            summary_data_creation_datetime timestamptz,
+            summary_data_updated_datetime timestamptz,
+            ocp_on_cloud_updated_datetime timestamptz,
+            derived_cost_datetime timestamptz,
+            provider_id uuid,
+            UNIQUE (cluster_id, report_period_start, provider_id))""",
+    ),
+    (
+        "reporting_enabledtagkeys",
+        """CREATE TABLE {schema}.reporting_enabledtagkeys (
+            uuid uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+            key varchar(512) NOT NULL,
+            enabled boolean NOT NULL DEFAULT true,
+            provider_type varchar(50) NOT NULL,
+            UNIQUE (key, provider_type))""",
+    ),
+    (
+        "reporting_ocp_cost_category",
+        """CREATE TABLE {schema}.reporting_ocp_cost_category (
+            id serial PRIMARY KEY,
+            name text NOT NULL UNIQUE,
+            description text NOT NULL,
+            source_type text NOT NULL,
+            system_default boolean NOT NULL DEFAULT false,
+            label text[] NOT NULL DEFAULT '{{}}')""",
+    ),
+    (
+        "reporting_ocp_cost_category_namespace",
+        """CREATE TABLE {schema}.reporting_ocp_cost_category_namespace (
+            id serial PRIMARY KEY,
+            namespace text NOT NULL UNIQUE,
+            system_default boolean NOT NULL DEFAULT false,
+            cost_category_id integer NOT NULL REFERENCES {schema}.reporting_ocp_cost_category (id)
+                DEFERRABLE INITIALLY DEFERRED)""",
+    ),
+    (
+        "reporting_ocp_clusters",
+        """CREATE TABLE {schema}.reporting_ocp_clusters (
+            uuid uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+            cluster_id text NOT NULL,
+            cluster_alias text,
+            provider_id uuid)""",
+    ),
+    (
+        "reporting_ocp_nodes",
+        """CREATE TABLE {schema}.reporting_ocp_nodes (
+            uuid uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+            node text NOT NULL,
+            resource_id text,
+            node_capacity_cpu_cores numeric(18,2),
+            cluster_id uuid REFERENCES {schema}.reporting_ocp_clusters (uuid) DEFERRABLE INITIALLY DEFERRED,
+            node_role text,
+            architecture text)""",
+    ),
+)
+
+_SUMMARY_INDEXES = (
+    ("summary_usage_start_idx", "(usage_start)"),
+    ("summary_namespace_idx", "(namespace varchar_pattern_ops)"),
+    ("summary_node_idx", "(node varchar_pattern_ops)"),
+    ("summary_data_source_idx", "(data_source)"),
+    ("summary_monthly_cost_type_idx", "(monthly_cost_type)"),
+    ("summary_cost_model_rate_type_idx", "(cost_model_rate_type)"),
+    ("summary_all_labels_idx", "USING gin (all_labels)"),
+    ("summary_pod_labels_idx", "USING gin (pod_labels)"),
+    ("summary_volume_labels_idx", "USING gin (volume_labels)"),
+    ("summary_source_day_idx", "(source_uuid, usage_start)"),
+)
+
+
+def _table_exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}"."{table}"',)).fetchone()[0]
+
+
+def schema_exists(conn: psycopg.Connection, schema: str) -> bool:
+    return conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone() is not None
+
+
+def require_schema(conn: psycopg.Connection, schema: str) -> None:
+    if not schema_exists(conn, schema) or not _table_exists(conn, schema, SUMMARY_TABLE):
+        raise ConfigurationError(
+            f"schema {schema!r} has no {SUMMARY_TABLE}; run `ocp-assets db init --schema {schema}` first"
+        )
+
+
+def init_schema(conn: psycopg.Connection, schema: str) -> list[str]:
+    """Create the schema and every missing table; returns the names of the tables created."""
+    created: list[str] = []
+    ident = sql.Identifier(schema)
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
+    for table, ddl in _AUXILIARY_DDL:
+        if _table_exists(conn, schema, table):
+            continue
+        conn.execute(sql.SQL(ddl).format(schema=ident))
+        created.append(table)
+    if "reporting_ocp_cost_category" in created:
+        _seed_cost_categories(conn, ident)
+    if not _table_exists(conn, schema, SUMMARY_TABLE):
+        _create_summary_table(conn, ident)
+        created.append(SUMMARY_TABLE)
+    return created
+
+
+def _seed_cost_categories(conn: psycopg.Connection, schema: sql.Identifier) -> None:
+    name, description, source_type = DEFAULT_COST_CATEGORY
+    category_id = conn.execute(
+        sql.SQL(
+            "INSERT INTO {}.reporting_ocp_cost_category (name, description, source_type, system_default)"
+            " VALUES (%s, %s, %s, true) RETURNING id"
+        ).format(schema),
+        (name, description, source_type),
+    ).fetchone()[0]
+    with conn.cursor() as cur:
+        cur.executemany(
+            sql.SQL(
+                "INSERT INTO {}.reporting_ocp_cost_category_namespace (namespace, system_default, cost_category_id)"
+                " VALUES (%s, true, %s) ON CONFLICT (namespace) DO NOTHING"
+            ).format(schema),
+            [(pattern, category_id) for pattern in DEFAULT_COST_CATEGORY_PATTERNS],
+        )
+
+
+def _create_summary_table(conn: psycopg.Connection, schema: sql.Identifier) -> None:
+    columns = sql.SQL(",\n").join(
+        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind)) for name, kind in SUMMARY_COLUMNS
+    )
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE {schema}.{table} ({columns},"
+            " PRIMARY KEY (usage_start, uuid),"
+            " FOREIGN KEY (report_period_id) REFERENCES {schema}.reporting_ocpusagereportperiod (id)"
+            " DEFERRABLE INITIALLY DEFERRED,"
+            " FOREIGN KEY (cost_category_id) REFERENCES {schema}.reporting_ocp_cost_category (id)"
+            " DEFERRABLE INITIALLY DEFERRED"
+            ") PARTITION BY RANGE (usage_start)"
+        ).format(schema=schema, table=sql.Identifier(SUMMARY_TABLE), columns=columns)
+    )
+    conn.execute(
+        sql.SQL("CREATE TABLE {schema}.{default} PARTITION OF {schema}.{table} DEFAULT").format(
+            schema=schema, table=sql.Identifier(SUMMARY_TABLE), default=sql.Identifier(f"{SUMMARY_TABLE}_default")
+        )
+    )
+    for name, definition in _SUMMARY_INDEXES:
+        conn.execute(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {name} ON {schema}.{table} " + definition).format(
+                name=sql.Identifier(f"{SUMMARY_TABLE[:30]}_{name}"), schema=schema, table=sql.Identifier(SUMMARY_TABLE)
+            )
+        )
+
+
+def month_partition_name(day: dt.date) -> str:
+    return f"{SUMMARY_TABLE}_{day.year:04d}_{day.month:02d}"
+
+
+def ensure_month_partition(conn: psycopg.Connection, schema: str, day: dt.date) -> bool:
+    """Create the monthly partition holding day unless it exists; returns False when rows must stay in the default.
+
+    PostgreSQL refuses a new partition while the default partition holds rows of its range (koku's own
+    writers can leave such rows); the insert then still succeeds through the parent into the default.
+    """
+    name = month_partition_name(day)
+    if _table_exists(conn, schema, name):
+        return True
+    ident = sql.Identifier(schema)
+    try:
+        with conn.transaction():
+            conn.execute(
+                sql.SQL("CREATE TABLE {schema}.{name} PARTITION OF {schema}.{table} FOR VALUES FROM ({lo}) TO ({hi})").format(
+                    schema=ident,
+                    name=sql.Identifier(name),
+                    table=sql.Identifier(SUMMARY_TABLE),
+                    lo=sql.Literal(month_start(day)),
+                    hi=sql.Literal(next_month_start(day)),
+                )
+            )
+    except psycopg.errors.CheckViolation:
+        return False
+    return True

@@ -1,0 +1,269 @@
+"""Read one cluster-day of koku-layout Parquet (D3): only that month's files, only row groups that hold the day.
+
+Per file: the footer is checked (readable, columns present with usable types, no NULL interval_start) before
+any data is read, and row groups whose interval_start statistics miss the day are skipped, so a day costs
+the same whatever else the month holds. Errors name the file, column and row.
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ocp_assets.core.errors import InputDataError
+from ocp_assets.core.labels import LabelCatalog, MalformedLabelJSON
+from ocp_assets.core.layout import (
+    NAMESPACE_LABELS,
+    NODE_LABELS,
+    POD_USAGE,
+    STORAGE_USAGE,
+    TIMESTAMP_TYPE,
+    month_prefix,
+)
+from ocp_assets.core.storage import DataRoot
+
+STRING = pa.string()
+DOUBLE = pa.float64()
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    type: pa.DataType
+    required: bool = True
+
+
+def _spec(names: str, type_: pa.DataType, required: bool = True) -> list[ColumnSpec]:
+    return [ColumnSpec(n, type_, required) for n in names.split()]
+
+
+POD_DAILY_COLUMNS = (
+    _spec("namespace node pod pod_labels resource_id", STRING)
+    + [ColumnSpec("interval_start", TIMESTAMP_TYPE)]
+    + _spec(
+        "pod_usage_cpu_core_seconds pod_request_cpu_core_seconds pod_limit_cpu_core_seconds"
+        " pod_usage_memory_byte_seconds pod_request_memory_byte_seconds pod_limit_memory_byte_seconds"
+        " node_capacity_cpu_cores node_capacity_memory_bytes",
+        DOUBLE,
+    )
+    # Older koku Parquet predates effective usage and node_role; PGSQL falls back to greatest(usage, request).
+    + _spec("pod_effective_usage_cpu_core_seconds pod_effective_usage_memory_byte_seconds", DOUBLE, required=False)
+    + [ColumnSpec("node_role", STRING, required=False)]
+)
+POD_HOURLY_CAPACITY_COLUMNS = [ColumnSpec("interval_start", TIMESTAMP_TYPE)] + _spec(
+    "node", STRING
+) + _spec("node_capacity_cpu_core_seconds node_capacity_memory_byte_seconds", DOUBLE)
+STORAGE_DAILY_COLUMNS = (
+    _spec("namespace pod persistentvolumeclaim persistentvolume storageclass", STRING)
+    + [ColumnSpec("csi_volume_handle", STRING, required=False)]
+    + _spec("persistentvolume_labels persistentvolumeclaim_labels", STRING)
+    + [ColumnSpec("interval_start", TIMESTAMP_TYPE)]
+    + _spec(
+        "persistentvolumeclaim_capacity_bytes persistentvolumeclaim_capacity_byte_seconds"
+        " volume_request_storage_byte_seconds persistentvolumeclaim_usage_byte_seconds",
+        DOUBLE,
+    )
+)
+NODE_LABEL_COLUMNS = [ColumnSpec("interval_start", TIMESTAMP_TYPE)] + _spec("node node_labels", STRING)
+NAMESPACE_LABEL_COLUMNS = [ColumnSpec("interval_start", TIMESTAMP_TYPE)] + _spec("namespace namespace_labels", STRING)
+
+INFRA_NODE_LABEL_TEXT = '"node_role_kubernetes_io": "infra"'
+MASTER_NAMESPACE = "openshift-kube-apiserver"
+
+
+@dataclass
+class DayTable:
+    """The rows of one table for one day, and the files they came from (to locate bad values)."""
+
+    table: pa.Table
+    files: list[str] = field(default_factory=list)  # as shown to people (URI form)
+    paths: list[str] = field(default_factory=list)  # the same files as paths on `root`
+    root: DataRoot | None = None
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+
+@dataclass
+class DayInputs:
+    """Everything the summary of one cluster-day needs, read from the koku layout."""
+
+    day: dt.date
+    source: str
+    pod_daily: DayTable
+    node_capacity: pa.Table  # node, node_capacity_cpu_core_seconds, node_capacity_memory_byte_seconds (per day)
+    storage_daily: DayTable | None  # None when the cluster has no storage dataset at all (PGSQL storage_exists)
+    node_labels_daily: DayTable
+    node_labels_hourly: DayTable
+    namespace_labels_daily: DayTable
+    namespace_labels_hourly: DayTable
+
+    @property
+    def files_read(self) -> int:
+        tables = [self.pod_daily, self.node_labels_daily, self.node_labels_hourly, self.namespace_labels_daily,
+                  self.namespace_labels_hourly] + ([self.storage_daily] if self.storage_daily else [])
+        return sum(len(t.files) for t in tables)
+
+
+def _compatible(actual: pa.DataType, wanted: pa.DataType) -> bool:
+    if pa.types.is_timestamp(wanted):
+        return pa.types.is_timestamp(actual) or pa.types.is_date(actual)
+    if pa.types.is_floating(wanted):
+        return pa.types.is_floating(actual) or pa.types.is_integer(actual) or pa.types.is_decimal(actual) or pa.types.is_null(actual)
+    if pa.types.is_string(wanted):
+        return pa.types.is_string(actual) or pa.types.is_large_string(actual) or pa.types.is_null(actual) or (
+            pa.types.is_dictionary(actual) and pa.types.is_string(actual.value_type)
+        )
+    return actual == wanted
+
+
+def _first_null_row(parquet: pq.ParquetFile, column: str) -> int:
+    values = parquet.read(columns=[column])[column]
+    return int(np.argmax(values.is_null().to_numpy(zero_copy_only=False))) + 1
+
+
+def _row_groups_for_day(parquet: pq.ParquetFile, column_index: int, start: dt.datetime, end: dt.datetime) -> list[int]:
+    keep = []
+    metadata = parquet.metadata
+    for rg in range(metadata.num_row_groups):
+        stats = metadata.row_group(rg).column(column_index).statistics
+        if stats is not None and stats.has_min_max:
+            low, high = stats.min, stats.max
+            if isinstance(low, dt.datetime) and (high < start or low >= end):
+                continue
+        keep.append(rg)
+    return keep
+
+
+def read_day_rows(root: DataRoot, prefix: str, columns: list[ColumnSpec], day: dt.date) -> DayTable:
+    """Rows of every Parquet file below prefix whose interval_start falls on day, as the canonical column types."""
+    start = dt.datetime.combine(day, dt.time())
+    end = start + dt.timedelta(days=1)
+    schema = pa.schema([(c.name, c.type) for c in columns])
+    pieces: list[pa.Table] = []
+    files: list[str] = []
+    paths: list[str] = []
+    for info in root.list_files(prefix):
+        shown = root.display(root.key_of(info.path))
+        try:
+            parquet = pq.ParquetFile(root.fs.open_input_file(info.path))
+            file_schema = parquet.schema_arrow
+        except (pa.ArrowException, OSError) as exc:
+            raise InputDataError(f"not a readable Parquet file ({exc})", file=shown) from None
+        present = []
+        for spec in columns:
+            index = file_schema.get_field_index(spec.name)
+            if index < 0:
+                if spec.required:
+                    raise InputDataError("required column is missing", file=shown, column=spec.name)
+                continue
+            actual = file_schema.field(index).type
+            if not _compatible(actual, spec.type):
+                raise InputDataError(f"has type {actual}, expected {spec.type}", file=shown, column=spec.name)
+            present.append(spec.name)
+        start_index = parquet.schema_arrow.get_field_index("interval_start")
+        metadata = parquet.metadata
+        nulls = 0
+        for rg in range(metadata.num_row_groups):
+            stats = metadata.row_group(rg).column(start_index).statistics
+            nulls += stats.null_count if stats is not None and stats.has_null_count else 0
+        if nulls:
+            raise InputDataError(
+                "interval_start is NULL", file=shown, column="interval_start", row=_first_null_row(parquet, "interval_start")
+            )
+        row_groups = _row_groups_for_day(parquet, start_index, start, end)
+        if not row_groups:
+            continue
+        try:
+            table = parquet.read_row_groups(row_groups, columns=present)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputDataError(f"cannot read Parquet data ({exc})", file=shown) from None
+        if table.schema.field("interval_start").type != TIMESTAMP_TYPE:
+            # Other units, a time zone (kept as UTC wall time) or dates are normalised to koku's naive ms.
+            starts = pc.cast(table["interval_start"], TIMESTAMP_TYPE, safe=False)
+            table = table.set_column(table.schema.get_field_index("interval_start"), "interval_start", starts)
+        in_day = pc.and_(
+            pc.greater_equal(table["interval_start"], pa.scalar(start, TIMESTAMP_TYPE)),
+            pc.less(table["interval_start"], pa.scalar(end, TIMESTAMP_TYPE)),
+        )
+        table = table.filter(in_day)
+        if table.num_rows == 0:
+            continue
+        arrays = []
+        for spec in columns:
+            if spec.name in present:
+                column = table[spec.name]
+                if pa.types.is_dictionary(column.type):
+                    column = pc.cast(column, column.type.value_type)
+                arrays.append(pc.cast(column, spec.type) if column.type != spec.type else column)
+            else:
+                arrays.append(pa.nulls(table.num_rows, spec.type))
+        pieces.append(pa.Table.from_arrays(arrays, schema=schema))
+        files.append(shown)
+        paths.append(info.path)
+    table = pa.concat_tables(pieces) if pieces else schema.empty_table()
+    return DayTable(table, files, paths, root)
+
+
+def dataset_exists(root: DataRoot, prefix: str) -> bool:
+    return bool(root.list_files(prefix))
+
+
+def node_capacity_per_day(hourly: pa.Table) -> pa.Table:
+    """Node capacity for the day (3.4): max per (hour, node) removes the per-pod repetition, then sum over hours."""
+    per_hour = hourly.group_by(["interval_start", "node"]).aggregate(
+        [("node_capacity_cpu_core_seconds", "max"), ("node_capacity_memory_byte_seconds", "max")]
+    )
+    per_day = per_hour.group_by("node").aggregate(
+        [("node_capacity_cpu_core_seconds_max", "sum"), ("node_capacity_memory_byte_seconds_max", "sum")]
+    )
+    return per_day.rename_columns(["node", "node_capacity_cpu_core_seconds", "node_capacity_memory_byte_seconds"])
+
+
+def read_cluster_day(root: DataRoot, account: str, source: str, day: dt.date) -> DayInputs:
+    """Read the day's pod, storage and label rows of one cluster (source uuid) and validate them."""
+
+    def prefix(report_type: str, daily: bool) -> str:
+        return month_prefix(account, report_type, source, day.year, day.month, daily=daily)
+
+    pod_daily = read_day_rows(root, prefix(POD_USAGE, True), POD_DAILY_COLUMNS, day)
+    if len(pod_daily) == 0:
+        raise InputDataError(f"no pod usage rows for {day.isoformat()}", file=root.display(prefix(POD_USAGE, True)))
+    hourly = read_day_rows(root, prefix(POD_USAGE, False), POD_HOURLY_CAPACITY_COLUMNS, day)
+    storage_exists = dataset_exists(root, prefix(STORAGE_USAGE, True))
+    inputs = DayInputs(
+        day=day,
+        source=source,
+        pod_daily=pod_daily,
+        node_capacity=node_capacity_per_day(hourly.table),
+        storage_daily=read_day_rows(root, prefix(STORAGE_USAGE, True), STORAGE_DAILY_COLUMNS, day) if storage_exists else None,
+        node_labels_daily=read_day_rows(root, prefix(NODE_LABELS, True), NODE_LABEL_COLUMNS, day),
+        node_labels_hourly=read_day_rows(root, prefix(NODE_LABELS, False), NODE_LABEL_COLUMNS, day),
+        namespace_labels_daily=read_day_rows(root, prefix(NAMESPACE_LABELS, True), NAMESPACE_LABEL_COLUMNS, day),
+        namespace_labels_hourly=read_day_rows(root, prefix(NAMESPACE_LABELS, False), NAMESPACE_LABEL_COLUMNS, day),
+    )
+    return inputs
+
+
+def filter_labels_located(catalog: LabelCatalog, rows: DayTable, column: str) -> np.ndarray:
+    """catalog.filter_column, but a malformed value becomes an InputDataError naming its file and row."""
+    try:
+        return catalog.filter_column(rows.table[column])
+    except MalformedLabelJSON as exc:
+        raise locate_value(rows, column, exc.value, str(exc)) from None
+
+
+def locate_value(rows: DayTable, column: str, value: str, reason: str) -> InputDataError:
+    """The error for a bad cell, with the file and 1-based row where the value first occurs.
+
+    Files are re-read only on this error path, to turn a value back into a position a person can open.
+    """
+    for shown, path in zip(rows.files, rows.paths):
+        table = pq.read_table(rows.root.fs.open_input_file(path), columns=[column])
+        position = pc.index(table[column], pa.scalar(value, STRING)).as_py()
+        if position >= 0:
+            return InputDataError(reason, file=shown, column=column, row=position + 1)
+    return InputDataError(reason, file=rows.files[0] if rows.files else None, column=column)

@@ -1,0 +1,241 @@
+"""PostgreSQL side of a cluster-day: koku's settings in, summary rows out (D4, D5).
+
+All writes of one cluster-day happen in one transaction, serialised per (schema, source, day) by an
+advisory lock: report period, cluster and node rows, then the summary rows are replaced with one COPY
+into a temporary float8 table and one INSERT ... SELECT that casts float8 to numeric(33,15) exactly as
+koku's staging-to-summary copy does. A failure anywhere rolls back and leaves the previous rows.
+"""
+
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from psycopg import sql
+
+from ocp_assets.core.layout import month_start, next_month_start
+from ocp_assets.core.pgschema import SUMMARY_TABLE, ensure_month_partition
+from ocp_assets.core.summary import MEASURE_COLUMNS, SUMMARY_SCHEMA
+
+JSON_COLUMNS = ("pod_labels", "volume_labels", "all_labels", "infrastructure_usage_cost")
+_PG_TYPES = {pa.int32(): "integer", pa.string(): "text", pa.date32(): "date", pa.float64(): "double precision"}
+
+
+@dataclass(frozen=True)
+class KokuSettings:
+    """What koku's SQL reads from the tenant schema besides the line items."""
+
+    enabled_keys: tuple[str, ...]
+    cost_categories: tuple[tuple[str, int], ...]
+
+
+@dataclass
+class WriteResult:
+    day: dt.date
+    report_period_id: int
+    rows_written: int
+    rows_deleted: int
+    rows_by_data_source: dict[str, int]
+    in_month_partition: bool
+    # Totals read back from PostgreSQL after the insert, per measure, to prove the write.
+    totals_read_back: dict[str, float] = field(default_factory=dict)
+
+
+def read_settings(conn: psycopg.Connection, schema: str) -> KokuSettings:
+    ident = sql.Identifier(schema)
+    keys = conn.execute(
+        sql.SQL(
+            "SELECT key FROM {}.reporting_enabledtagkeys WHERE enabled AND provider_type = 'OCP' ORDER BY key"
+        ).format(ident)
+    ).fetchall()
+    categories = conn.execute(
+        sql.SQL("SELECT namespace, cost_category_id FROM {}.reporting_ocp_cost_category_namespace ORDER BY id").format(ident)
+    ).fetchall()
+    return KokuSettings(tuple(k for (k,) in keys), tuple((p, int(c)) for p, c in categories))
+
+
+def report_period(conn: psycopg.Connection, schema: str, *, cluster_id: str, cluster_alias: str, source: str, day: dt.date) -> int:
+    """The reporting_ocpusagereportperiod id of the day's month, created like koku's create_bill when missing."""
+    ident = sql.Identifier(schema)
+    start = dt.datetime.combine(month_start(day), dt.time(), tzinfo=dt.timezone.utc)
+    end = dt.datetime.combine(next_month_start(day), dt.time(), tzinfo=dt.timezone.utc)
+    found = conn.execute(
+        sql.SQL(
+            "SELECT id FROM {}.reporting_ocpusagereportperiod"
+            " WHERE cluster_id = %s AND report_period_start = %s AND provider_id = %s"
+        ).format(ident),
+        (cluster_id, start, source),
+    ).fetchone()
+    if found:
+        return found[0]
+    return conn.execute(
+        sql.SQL(
+            "INSERT INTO {}.reporting_ocpusagereportperiod"
+            " (cluster_id, cluster_alias, report_period_start, report_period_end, provider_id)"
+            " VALUES (%s, %s, %s, %s, %s) RETURNING id"
+        ).format(ident),
+        (cluster_id, cluster_alias, start, end, source),
+    ).fetchone()[0]
+
+
+def upsert_cluster_nodes(
+    conn: psycopg.Connection, schema: str, *, cluster_id: str, cluster_alias: str, source: str, inventory: pa.Table
+) -> None:
+    """reporting_ocp_clusters and reporting_ocp_nodes as koku's populate_openshift_cluster_information_tables leaves them.
+
+    A node row is added when (node, resource_id, cores, cluster) is new; an existing one gets role and
+    architecture only when one of them is NULL. Cores are compared at the column's two decimals.
+    """
+    ident = sql.Identifier(schema)
+    cluster = conn.execute(
+        sql.SQL("SELECT uuid, cluster_alias FROM {}.reporting_ocp_clusters WHERE provider_id = %s ORDER BY uuid LIMIT 1").format(ident),
+        (source,),
+    ).fetchone()
+    if cluster is None:
+        cluster_uuid = conn.execute(
+            sql.SQL("INSERT INTO {}.reporting_ocp_clusters (cluster_id, cluster_alias, provider_id) VALUES (%s, %s, %s) RETURNING uuid").format(ident),
+            (cluster_id, cluster_alias, source),
+        ).fetchone()[0]
+    else:
+        cluster_uuid = cluster[0]
+        if cluster[1] != cluster_alias:
+            conn.execute(
+                sql.SQL("UPDATE {}.reporting_ocp_clusters SET cluster_alias = %s WHERE uuid = %s").format(ident),
+                (cluster_alias, cluster_uuid),
+            )
+    if inventory.num_rows == 0:
+        return
+    arrays = (
+        inventory["node"].to_pylist(),
+        inventory["resource_id"].to_pylist(),
+        inventory["node_capacity_cpu_cores"].to_pylist(),
+        inventory["node_role"].to_pylist(),
+        inventory["architecture"].to_pylist(),
+    )
+    incoming = sql.SQL(
+        "unnest(%s::text[], %s::text[], %s::numeric[], %s::text[], %s::text[]) AS v(node, resource_id, cores, node_role, architecture)"
+    )
+    same_node = sql.SQL(
+        "n.node = v.node AND n.resource_id IS NOT DISTINCT FROM v.resource_id"
+        " AND n.node_capacity_cpu_cores IS NOT DISTINCT FROM round(v.cores, 2) AND n.cluster_id = %s"
+    )
+    conn.execute(
+        sql.SQL(
+            "UPDATE {s}.reporting_ocp_nodes AS n SET node_role = v.node_role, architecture = v.architecture"
+            " FROM {incoming} WHERE {same} AND (n.node_role IS NULL OR n.architecture IS NULL)"
+        ).format(s=ident, incoming=incoming, same=same_node),
+        (*arrays, cluster_uuid),
+    )
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {s}.reporting_ocp_nodes (node, resource_id, node_capacity_cpu_cores, node_role, architecture, cluster_id)"
+            " SELECT v.node, v.resource_id, round(v.cores, 2), v.node_role, v.architecture, %s FROM {incoming}"
+            " WHERE NOT EXISTS (SELECT 1 FROM {s}.reporting_ocp_nodes AS n WHERE {same})"
+        ).format(s=ident, incoming=incoming, same=same_node),
+        (cluster_uuid, *arrays, cluster_uuid),
+    )
+
+
+def node_roles(conn: psycopg.Connection, schema: str, nodes: list[str]) -> pa.Table:
+    """max(node_role) per (node, resource_id) over reporting_ocp_nodes of every cluster, as koku's cte_node_role."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT node, resource_id, max(node_role) FROM {}.reporting_ocp_nodes WHERE node = ANY(%s) GROUP BY node, resource_id"
+        ).format(sql.Identifier(schema)),
+        (nodes,),
+    ).fetchall()
+    return pa.table(
+        {
+            "node": pa.array([r[0] for r in rows], pa.string()),
+            "resource_id": pa.array([r[1] for r in rows], pa.string()),
+            "node_role": pa.array([r[2] for r in rows], pa.string()),
+        }
+    )
+
+
+def lock_cluster_day(conn: psycopg.Connection, schema: str, source: str, day: dt.date) -> None:
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{schema}/{source}/{day.isoformat()}",))
+
+
+def _csv_bytes(rows: pa.Table) -> bytes:
+    # Valid values quoted, NULLs left empty: PostgreSQL's CSV COPY then tells '' from NULL.
+    buffer = io.BytesIO()
+    pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
+    return buffer.getvalue()
+
+
+def replace_summary_rows(conn: psycopg.Connection, schema: str, source: str, day: dt.date, rows: pa.Table) -> WriteResult:
+    """Replace the cluster-day's summary rows with rows (D5); rows carrying infrastructure_raw_cost > 0 are kept, like koku."""
+    if rows.schema != SUMMARY_SCHEMA:
+        raise ValueError("summary rows do not have SUMMARY_SCHEMA")
+    ident = sql.Identifier(schema)
+    in_month_partition = ensure_month_partition(conn, schema, day)
+    staging = sql.Identifier("ocp_assets_summary_staging")
+    conn.execute(
+        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(
+            staging,
+            sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(_PG_TYPES[f.type])) for f in SUMMARY_SCHEMA),
+        )
+    )
+    names = sql.SQL(", ").join(sql.Identifier(f.name) for f in SUMMARY_SCHEMA)
+    with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(staging, names)) as copy:
+        copy.write(_csv_bytes(rows))
+    deleted = conn.execute(
+        sql.SQL(
+            "DELETE FROM {}.{} WHERE source_uuid = %s AND usage_start = %s"
+            " AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0)"
+        ).format(ident, sql.Identifier(SUMMARY_TABLE)),
+        (source, day),
+    ).rowcount
+    projections = [
+        sql.SQL("{}::jsonb").format(sql.Identifier(f.name))
+        if f.name in JSON_COLUMNS
+        else sql.SQL("{}::uuid").format(sql.Identifier(f.name))
+        if f.name == "source_uuid"
+        else sql.Identifier(f.name)
+        for f in SUMMARY_SCHEMA
+    ]
+    written = conn.execute(
+        sql.SQL("INSERT INTO {}.{} (uuid, {}) SELECT gen_random_uuid(), {} FROM {}").format(
+            ident, sql.Identifier(SUMMARY_TABLE), names, sql.SQL(", ").join(projections), staging
+        )
+    ).rowcount
+    read_back = conn.execute(
+        sql.SQL("SELECT data_source, count(*) FROM {}.{} WHERE source_uuid = %s AND usage_start = %s"
+                " AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0) GROUP BY data_source").format(
+            ident, sql.Identifier(SUMMARY_TABLE)
+        ),
+        (source, day),
+    ).fetchall()
+    totals = conn.execute(
+        sql.SQL("SELECT {} FROM {}.{} WHERE source_uuid = %s AND usage_start = %s"
+                " AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0)").format(
+            sql.SQL(", ").join(sql.SQL("coalesce(sum({}), 0)::float8").format(sql.Identifier(c)) for c in MEASURE_COLUMNS),
+            ident,
+            sql.Identifier(SUMMARY_TABLE),
+        ),
+        (source, day),
+    ).fetchone()
+    return WriteResult(
+        day=day,
+        report_period_id=int(pc.max(rows["report_period_id"]).as_py() or 0),
+        rows_written=written,
+        rows_deleted=deleted,
+        rows_by_data_source={str(k): int(v) for k, v in read_back},
+        in_month_partition=in_month_partition,
+        totals_read_back=dict(zip(MEASURE_COLUMNS, totals)),
+    )
+
+
+def touch_report_period(conn: psycopg.Connection, schema: str, report_period_id: int) -> None:
+    # koku stamps the period after summarising; its UI reads these to show freshness.
+    conn.execute(
+        sql.SQL(
+            "UPDATE {}.reporting_ocpusagereportperiod SET summary_data_updated_datetime = now(),"
+            " summary_data_creation_datetime = coalesce(summary_data_creation_datetime, now()) WHERE id = %s"
+        ).format(sql.Identifier(schema)),
+        (report_period_id,),
+    )
