@@ -149,8 +149,8 @@ def summarize_day(conn: psycopg.Connection, schema: str, root: DataRoot, cluster
     inputs: DayInputs = read_cluster_day(root, cluster_day.account, cluster_day.source, cluster_day.day)
     read = time.perf_counter()
     labels = dedupe_labels(inputs, settings.enabled_keys)
-    merged = merge_labels(inputs, labels, settings.enabled_keys)
-    inventory = node_inventory(inputs)
+    merged = merge_labels(inputs.pod_daily, inputs.storage_daily, labels, settings.enabled_keys)
+    inventory = node_inventory(inputs.pod_daily.table, labels.node)
     labelled = time.perf_counter()
     outcome = publish_summary(conn, schema, cluster_day, merged, inputs.node_capacity, inventory, settings)
     outcome.seconds = {"read": read - started, "labels": labelled - read, **outcome.seconds}

@@ -95,7 +95,7 @@ class DayInputs:
     source: str
     pod_daily: DayTable
     node_capacity: pa.Table  # node, node_capacity_cpu_core_seconds, node_capacity_memory_byte_seconds (per day)
-    storage_daily: DayTable | None  # None when the cluster has no storage dataset at all (PGSQL storage_exists)
+    storage_daily: DayTable
     node_labels_daily: DayTable
     node_labels_hourly: DayTable
     namespace_labels_daily: DayTable
@@ -103,8 +103,8 @@ class DayInputs:
 
     @property
     def files_read(self) -> int:
-        tables = [self.pod_daily, self.node_labels_daily, self.node_labels_hourly, self.namespace_labels_daily,
-                  self.namespace_labels_hourly] + ([self.storage_daily] if self.storage_daily else [])
+        tables = [self.pod_daily, self.storage_daily, self.node_labels_daily, self.node_labels_hourly,
+                  self.namespace_labels_daily, self.namespace_labels_hourly]
         return sum(len(t.files) for t in tables)
 
 
@@ -208,10 +208,6 @@ def read_day_rows(root: DataRoot, prefix: str, columns: list[ColumnSpec], day: d
     return DayTable(table, files, paths, root)
 
 
-def dataset_exists(root: DataRoot, prefix: str) -> bool:
-    return bool(root.list_files(prefix))
-
-
 def node_capacity_per_day(hourly: pa.Table) -> pa.Table:
     """Node capacity for the day (3.4): max per (hour, node) removes the per-pod repetition, then sum over hours."""
     per_hour = hourly.group_by(["interval_start", "node"]).aggregate(
@@ -223,29 +219,50 @@ def node_capacity_per_day(hourly: pa.Table) -> pa.Table:
     return per_day.rename_columns(["node", "node_capacity_cpu_core_seconds", "node_capacity_memory_byte_seconds"])
 
 
+def _prefix(account: str, report_type: str, source: str, day: dt.date, *, daily: bool) -> str:
+    return month_prefix(account, report_type, source, day.year, day.month, daily=daily)
+
+
+def read_pod_usage(root: DataRoot, account: str, source: str, day: dt.date) -> tuple[DayTable, pa.Table]:
+    """The day's pod_daily rows and per-node capacity (from the hourly table); a day without pod rows is an error."""
+    daily_prefix = _prefix(account, POD_USAGE, source, day, daily=True)
+    pod_daily = read_day_rows(root, daily_prefix, POD_DAILY_COLUMNS, day)
+    if len(pod_daily) == 0:
+        raise InputDataError(f"no pod usage rows for {day.isoformat()}", file=root.display(daily_prefix))
+    hourly = read_day_rows(root, _prefix(account, POD_USAGE, source, day, daily=False), POD_HOURLY_CAPACITY_COLUMNS, day)
+    return pod_daily, node_capacity_per_day(hourly.table)
+
+
+def read_storage_usage(root: DataRoot, account: str, source: str, day: dt.date) -> DayTable:
+    """The day's storage_daily rows; none when the cluster sends no storage report (PGSQL then adds no Storage rows)."""
+    return read_day_rows(root, _prefix(account, STORAGE_USAGE, source, day, daily=True), STORAGE_DAILY_COLUMNS, day)
+
+
+def read_label_rows(root: DataRoot, account: str, source: str, day: dt.date, report_type: str) -> tuple[DayTable, DayTable]:
+    """The day's daily and hourly rows of node_labels or namespace_labels."""
+    columns = NODE_LABEL_COLUMNS if report_type == NODE_LABELS else NAMESPACE_LABEL_COLUMNS
+    return (
+        read_day_rows(root, _prefix(account, report_type, source, day, daily=True), columns, day),
+        read_day_rows(root, _prefix(account, report_type, source, day, daily=False), columns, day),
+    )
+
+
 def read_cluster_day(root: DataRoot, account: str, source: str, day: dt.date) -> DayInputs:
     """Read the day's pod, storage and label rows of one cluster (source uuid) and validate them."""
-
-    def prefix(report_type: str, daily: bool) -> str:
-        return month_prefix(account, report_type, source, day.year, day.month, daily=daily)
-
-    pod_daily = read_day_rows(root, prefix(POD_USAGE, True), POD_DAILY_COLUMNS, day)
-    if len(pod_daily) == 0:
-        raise InputDataError(f"no pod usage rows for {day.isoformat()}", file=root.display(prefix(POD_USAGE, True)))
-    hourly = read_day_rows(root, prefix(POD_USAGE, False), POD_HOURLY_CAPACITY_COLUMNS, day)
-    storage_exists = dataset_exists(root, prefix(STORAGE_USAGE, True))
-    inputs = DayInputs(
+    pod_daily, node_capacity = read_pod_usage(root, account, source, day)
+    node_daily, node_hourly = read_label_rows(root, account, source, day, NODE_LABELS)
+    namespace_daily, namespace_hourly = read_label_rows(root, account, source, day, NAMESPACE_LABELS)
+    return DayInputs(
         day=day,
         source=source,
         pod_daily=pod_daily,
-        node_capacity=node_capacity_per_day(hourly.table),
-        storage_daily=read_day_rows(root, prefix(STORAGE_USAGE, True), STORAGE_DAILY_COLUMNS, day) if storage_exists else None,
-        node_labels_daily=read_day_rows(root, prefix(NODE_LABELS, True), NODE_LABEL_COLUMNS, day),
-        node_labels_hourly=read_day_rows(root, prefix(NODE_LABELS, False), NODE_LABEL_COLUMNS, day),
-        namespace_labels_daily=read_day_rows(root, prefix(NAMESPACE_LABELS, True), NAMESPACE_LABEL_COLUMNS, day),
-        namespace_labels_hourly=read_day_rows(root, prefix(NAMESPACE_LABELS, False), NAMESPACE_LABEL_COLUMNS, day),
+        node_capacity=node_capacity,
+        storage_daily=read_storage_usage(root, account, source, day),
+        node_labels_daily=node_daily,
+        node_labels_hourly=node_hourly,
+        namespace_labels_daily=namespace_daily,
+        namespace_labels_hourly=namespace_hourly,
     )
-    return inputs
 
 
 def filter_labels_located(catalog: LabelCatalog, rows: DayTable, column: str) -> np.ndarray:

@@ -117,7 +117,7 @@ class SummaryContext:
 class LabelTables:
     """The day's deduplicated, enabled-key label map of every node and namespace (canonical JSON text)."""
 
-    node: pa.Table  # node, node_labels
+    node: pa.Table  # node, node_labels, infra_node_label, architecture
     namespace: pa.Table  # namespace, namespace_labels
 
 
@@ -133,25 +133,41 @@ class MergedChunks:
 
 
 def dedupe_labels(inputs: DayInputs, enabled_keys: Iterable[str]) -> LabelTables:
-    catalog = LabelCatalog(allowed_label_keys(enabled_keys))
-
-    def resolve(daily: DayTable, hourly: DayTable, entity: str, labels: str) -> pa.Table:
-        chosen = resolve_entity_labels(
-            catalog,
-            daily.table[entity],
-            filter_labels_located(catalog, daily, labels),
-            hourly.table[entity],
-            filter_labels_located(catalog, hourly, labels),
-            hourly.table["interval_start"],
-        )
-        names = sorted(chosen)
-        texts = [catalog.texts[chosen[name]] for name in names]
-        return pa.table({entity: pa.array(names, pa.string()), labels: pa.array(texts, pa.string())})
-
     return LabelTables(
-        node=resolve(inputs.node_labels_daily, inputs.node_labels_hourly, "node", "node_labels"),
-        namespace=resolve(inputs.namespace_labels_daily, inputs.namespace_labels_hourly, "namespace", "namespace_labels"),
+        node=dedupe_entity_labels(inputs.node_labels_daily, inputs.node_labels_hourly, "node", "node_labels", enabled_keys),
+        namespace=dedupe_entity_labels(
+            inputs.namespace_labels_daily, inputs.namespace_labels_hourly, "namespace", "namespace_labels", enabled_keys
+        ),
     )
+
+
+def dedupe_entity_labels(daily: DayTable, hourly: DayTable, entity: str, labels: str, enabled_keys: Iterable[str]) -> pa.Table:
+    """One row per node (or namespace) of the day: its enabled-key label map as canonical JSON (3.3, D2(b)).
+
+    The node table also keeps what koku's node-role query reads from the unfiltered labels: whether any
+    label row of the day names the node infra, and the architecture label of the greatest label text.
+    """
+    catalog = LabelCatalog(allowed_label_keys(enabled_keys))
+    chosen = resolve_entity_labels(
+        catalog,
+        daily.table[entity],
+        filter_labels_located(catalog, daily, labels),
+        hourly.table[entity],
+        filter_labels_located(catalog, hourly, labels),
+        hourly.table["interval_start"],
+    )
+    names = sorted(chosen)
+    table = pa.table(
+        {entity: pa.array(names, pa.string()), labels: pa.array([catalog.texts[chosen[n]] for n in names], pa.string())}
+    )
+    if entity != "node":
+        return table
+    raw = daily.table
+    flagged = raw.append_column("infra", pc.fill_null(pc.match_substring(raw["node_labels"], INFRA_NODE_LABEL_TEXT), False))
+    per_node = flagged.group_by("node", use_threads=False).aggregate([("infra", "any"), ("node_labels", "max")])
+    architecture = pa.array([_architecture(text) for text in per_node["node_labels_max"].to_pylist()], pa.string())
+    per_node = pa.table({"node": per_node["node"], "infra_node_label": per_node["infra_any"], "architecture": architecture})
+    return table.join(per_node, keys="node", join_type="left outer").sort_by("node")
 
 
 def _entity_label_ids(catalog: LabelCatalog, table: pa.Table, entity: str, labels: str) -> dict[str, int]:
@@ -171,13 +187,15 @@ def _lookup_ids(column: pa.ChunkedArray, ids_by_value: dict[str, int]) -> np.nda
     return lookup[indices]
 
 
-def merge_labels(inputs: DayInputs, label_tables: LabelTables, enabled_keys: Iterable[str]) -> MergedChunks:
+def merge_labels(
+    pod_usage: DayTable, storage_usage: DayTable | None, label_tables: LabelTables, enabled_keys: Iterable[str]
+) -> MergedChunks:
     catalog = LabelCatalog(allowed_label_keys(enabled_keys))
     node_ids = _entity_label_ids(catalog, label_tables.node, "node", "node_labels")
     namespace_ids = _entity_label_ids(catalog, label_tables.namespace, "namespace", "namespace_labels")
 
-    pod_daily = inputs.pod_daily.table
-    pod_label_ids = filter_labels_located(catalog, inputs.pod_daily, "pod_labels")
+    pod_daily = pod_usage.table
+    pod_label_ids = filter_labels_located(catalog, pod_usage, "pod_labels")
     # PGSQL drives the Pod part with li.node != '' (which also drops NULL nodes).
     has_node = pc.fill_null(pc.not_equal(pod_daily["node"], ""), False)
     keep = np.asarray(has_node.to_numpy(zero_copy_only=False), dtype=bool)
@@ -188,8 +206,8 @@ def merge_labels(inputs: DayInputs, label_tables: LabelTables, enabled_keys: Ite
     pods = pods.set_column(pods.schema.get_field_index("pod_labels"), "pod_labels", catalog.texts_of(merged))
 
     storage = None
-    if inputs.storage_daily is not None:
-        rows = inputs.storage_daily
+    if storage_usage is not None:
+        rows = storage_usage
         storage = rows.table.append_column(
             "pv_label_id", pa.array(filter_labels_located(catalog, rows, "persistentvolume_labels"))
         ).append_column("pvc_label_id", pa.array(filter_labels_located(catalog, rows, "persistentvolumeclaim_labels")))
@@ -446,42 +464,36 @@ NODE_INVENTORY_SCHEMA = pa.schema(
 )
 
 
-def node_inventory(inputs: DayInputs) -> pa.Table:
+def node_inventory(pod_daily: pa.Table, node_labels: pa.Table) -> pa.Table:
     """reporting_ocp_nodes candidates for the day, by koku's node query (contract 2.3).
 
     Role: the operator's node_role if any, else master for a node running openshift-kube-apiserver pods,
     else infra when a node-label JSON text holds "node_role_kubernetes_io": "infra", else worker. The
     node-label join behaves as an inner join in koku, so a node without node-label rows gets no entry.
+    node_labels is the node table of dedupe_labels.
     """
-    pods = inputs.pod_daily.table
-    labels = inputs.node_labels_daily.table
-    if pods.num_rows == 0 or labels.num_rows == 0:
+    if pod_daily.num_rows == 0 or node_labels.num_rows == 0:
         return NODE_INVENTORY_SCHEMA.empty_table()
-    is_master_namespace = pc.fill_null(pc.equal(pods["namespace"], MASTER_NAMESPACE), False)
-    per_node = pods.append_column("runs_master", is_master_namespace).group_by(["node", "resource_id"], use_threads=False).aggregate(
-        [("node_capacity_cpu_cores", "max"), ("node_role", "max"), ("runs_master", "any")]
+    runs_master = pc.fill_null(pc.equal(pod_daily["namespace"], MASTER_NAMESPACE), False)
+    per_node = (
+        pod_daily.select(["node", "resource_id", "node_capacity_cpu_cores", "node_role"])
+        .append_column("runs_master", runs_master)
+        .group_by(["node", "resource_id"], use_threads=False)
+        .aggregate([("node_capacity_cpu_cores", "max"), ("node_role", "max"), ("runs_master", "any")])
     )
-    label_text = labels["node_labels"]
-    is_infra = pc.fill_null(pc.match_substring(label_text, INFRA_NODE_LABEL_TEXT), False)
-    per_label_node = labels.append_column("infra", is_infra).group_by("node", use_threads=False).aggregate(
-        [("infra", "any"), ("node_labels", "max")]
+    joined = per_node.join(
+        node_labels.select(["node", "infra_node_label", "architecture"]), keys="node", join_type="inner"
+    ).sort_by([("node", "ascending"), ("resource_id", "ascending")])
+    derived = pc.if_else(
+        joined["runs_master_any"], "master", pc.if_else(pc.fill_null(joined["infra_node_label"], False), "infra", "worker")
     )
-    joined = per_node.join(per_label_node, keys="node", join_type="inner").sort_by([("node", "ascending"), ("resource_id", "ascending")])
-    roles = []
-    architectures = []
-    for operator_role, master, infra, max_labels in zip(
-        joined["node_role_max"].to_pylist(), joined["runs_master_any"].to_pylist(),
-        joined["infra_any"].to_pylist(), joined["node_labels_max"].to_pylist(),
-    ):
-        roles.append(operator_role or ("master" if master else "infra" if infra else "worker"))
-        architectures.append(_architecture(max_labels))
     return pa.table(
         {
             "node": joined["node"],
             "resource_id": joined["resource_id"],
             "node_capacity_cpu_cores": joined["node_capacity_cpu_cores_max"],
-            "node_role": pa.array(roles, pa.string()),
-            "architecture": pa.array(architectures, pa.string()),
+            "node_role": pc.coalesce(joined["node_role_max"], derived),
+            "architecture": joined["architecture"],
         },
         schema=NODE_INVENTORY_SCHEMA,
     )
