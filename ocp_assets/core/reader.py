@@ -284,3 +284,21 @@ def locate_value(rows: DayTable, column: str, value: str, reason: str) -> InputD
         if position >= 0:
             return InputDataError(reason, file=shown, column=column, row=position + 1)
     return InputDataError(reason, file=rows.files[0] if rows.files else None, column=column)
+
+
+def days_with_pod_usage(root: DataRoot, account: str, source: str) -> list[dt.date]:
+    """Every day some pod_daily file of the source covers, from footer statistics only (no data pages read)."""
+    days: set[dt.date] = set()
+    prefix = month_prefix(account, POD_USAGE, source, 2000, 1, daily=True).rsplit("/year=", 1)[0]
+    for info in root.list_files(prefix):
+        parquet = pq.ParquetFile(root.fs.open_input_file(info.path))
+        index = parquet.schema_arrow.get_field_index("interval_start")
+        for rg in range(parquet.metadata.num_row_groups):
+            stats = parquet.metadata.row_group(rg).column(index).statistics
+            if stats is None or not stats.has_min_max:
+                continue
+            day, last = stats.min.date(), stats.max.date()
+            while day <= last:
+                days.add(day)
+                day += dt.timedelta(days=1)
+    return sorted(days)
