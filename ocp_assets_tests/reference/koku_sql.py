@@ -566,9 +566,9 @@ def reference_summary(dsn: str | None, data_root: str | os.PathLike, *, account:
 def _to_frame(rows: list[tuple]) -> pd.DataFrame:
     df = pd.DataFrame.from_records(rows, columns=SUMMARY_COLUMNS)
     for c in NUMERIC_COLUMNS:
-        df[c] = pd.array([np.nan if v is None else float(v) for v in df[c]], dtype="float64")
+        df[c] = pd.array([np.nan if _is_null(v) else float(v) for v in df[c]], dtype="float64")
     for c in ("cost_category_id", "report_period_id"):
-        df[c] = pd.array([None if v is None else int(v) for v in df[c]], dtype="Int64")
+        df[c] = pd.array([None if _is_null(v) else int(v) for v in df[c]], dtype="Int64")
     df["source_uuid"] = [None if v is None else str(v) for v in df["source_uuid"]]
     return df
 
