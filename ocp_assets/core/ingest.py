@@ -1,0 +1,662 @@
+"""Turn an operator or nise CSV payload into koku's OCP Parquet layout (contract 1.2-1.5, D3, D7).
+
+Per CSV file: detect the report type from the header, sanitise identifiers, convert timestamps, metrics and
+label strings like koku's post-processor, drop anomalous rows, add effective usage (pod), split by day and
+roll each day up into its daily table. Every output file is serialised in memory before the first write, so
+a bad file leaves the data root untouched. Output is byte-identical for the same payload.
+"""
+
+import csv
+import datetime as dt
+import json
+import re
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from ocp_assets.core.errors import ConfigurationError, InputDataError
+from ocp_assets.core.layout import (
+    ANOMALY_THRESHOLD,
+    DETECTION_ORDER,
+    EFFECTIVE_USAGE_COLUMNS,
+    OPTIONAL_FOR_DETECTION,
+    POD,
+    POD_DAILY_CAPACITY,
+    SANITIZED_COLUMNS,
+    TIMESTAMP_COLUMNS,
+    TIMESTAMP_TYPE,
+    ReportType,
+    account_from_schema,
+    daily_schema,
+    month_prefix,
+    raw_schema,
+)
+from ocp_assets.core.storage import DataRoot
+
+DEFAULT_ACCOUNT = "10001"
+# Fixed namespace so a cluster id always maps to the same source uuid, on any machine.
+SOURCE_UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/project-koku/koku/ocp_assets/source")
+CLUSTER_FILE_NAME = "cluster.json"
+MANIFEST_NAME = "manifest.json"
+
+# Reports the summary does not read (D8) and ROS files are recognised by one column of their own, so they can
+# be reported as skipped instead of failing as unknown.
+OUT_OF_SCOPE_SIGNATURES = (
+    ("vm_name", "VM usage report (out of scope, D8)"),
+    ("gpu_uuid", "GPU usage report (out of scope, D8)"),
+    ("container_name", "resource-optimization (ROS) report, not cost data"),
+    ("cpu_usage_namespace_avg", "resource-optimization (ROS) namespace report, not cost data"),
+)
+
+NISE_FILE_NAME = re.compile(
+    r"^(?:January|February|March|April|May|June|July|August|September|October|November|December)-\d{4}-"
+    r"(?P<cluster_id>.+)-ocp_(?:pod_usage|storage_usage|node_label|namespace_label|vm_usage|gpu_usage"
+    r"|ros_usage|ros_namespace_usage)(?:-\d+)?\.csv$"
+)
+UPLOAD_FILE_NAME = re.compile(r"_openshift_report\.(?P<number>\d+)\.csv$")
+SAFE_KEY_PART = re.compile(r"[^A-Za-z0-9._-]")
+# html.escape(quote=True) replaces exactly these, '&' first so the entities it adds are not escaped again.
+HTML_ESCAPES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#x27;"))
+NEEDS_SANITISING = r"[&<>\"'\x00]"
+KOKU_UTC_SUFFIX = " +0000 UTC"
+
+# Pinned so re-ingesting a payload rewrites byte-identical files (koku writes snappy Parquet too).
+PARQUET_WRITE_OPTIONS = {
+    "compression": "snappy",
+    "version": "2.6",
+    "data_page_version": "1.0",
+    "use_dictionary": True,
+    "write_statistics": True,
+    "row_group_size": 1_048_576,
+    "store_schema": True,
+}
+
+
+@dataclass(frozen=True)
+class ClusterIdentity:
+    """One cluster as recorded in the data root: the koku source it is filed under and its account."""
+
+    cluster_id: str
+    source_uuid: str
+    account: str
+    cluster_alias: str | None = None
+
+    def to_json(self) -> bytes:
+        return (json.dumps(asdict(self), sort_keys=True, indent=2) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, *, file: str) -> "ClusterIdentity":
+        try:
+            fields = json.loads(data)
+            return cls(
+                cluster_id=str(fields["cluster_id"]),
+                source_uuid=str(fields["source_uuid"]),
+                account=str(fields["account"]),
+                cluster_alias=fields.get("cluster_alias"),
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            raise InputDataError(f"not a cluster record: {exc}", file=file) from exc
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@dataclass
+class IngestResult:
+    """What one ingest read and wrote."""
+
+    data_root: str
+    clusters: list[ClusterIdentity] = field(default_factory=list)
+    files_read: list[str] = field(default_factory=list)
+    files_skipped: list[SkippedFile] = field(default_factory=list)
+    # (koku report type, day) -> hourly rows written to the raw table.
+    rows: dict[tuple[str, dt.date], int] = field(default_factory=dict)
+    anomalous_rows_dropped: int = 0
+    keys_written: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PayloadFile:
+    """One CSV of a payload and the parts of its output names: `<type>.<day>.<payload_id>.<number>`."""
+
+    path: Path
+    payload_id: str
+    number: int
+    cluster_id: str | None
+
+
+@dataclass(frozen=True)
+class Payload:
+    files: tuple[PayloadFile, ...]
+    skipped: tuple[SkippedFile, ...]
+
+
+def derive_source_uuid(cluster_id: str) -> str:
+    return str(uuid.uuid5(SOURCE_UUID_NAMESPACE, cluster_id))
+
+
+def cluster_record_key(account: str, source_uuid: str) -> str:
+    return f"data/parquet/{account}/OCP/clusters/source={source_uuid}/{CLUSTER_FILE_NAME}"
+
+
+def read_cluster_registry(data_root: DataRoot) -> list[ClusterIdentity]:
+    """Every cluster recorded under the data root, sorted by account, cluster id and source."""
+    accounts = data_root.fs.get_file_info(
+        pafs.FileSelector(data_root.path("data/parquet"), recursive=False, allow_not_found=True)
+    )
+    clusters = []
+    for account_dir in accounts:
+        account = account_dir.base_name
+        if account_dir.type != pafs.FileType.Directory or account == "daily":
+            continue
+        for info in data_root.list_files(f"data/parquet/{account}/OCP/clusters", suffix=f"/{CLUSTER_FILE_NAME}"):
+            key = data_root.key_of(info.path)
+            clusters.append(ClusterIdentity.from_json(data_root.read_bytes(key) or b"", file=data_root.display(key)))
+    return sorted(clusters, key=lambda c: (c.account, c.cluster_id, c.source_uuid))
+
+
+def ingest(
+    payload: str | Path,
+    data_root: DataRoot,
+    *,
+    account: str = DEFAULT_ACCOUNT,
+    source_uuid: str | None = None,
+    cluster_id: str | None = None,
+    cluster_alias: str | None = None,
+) -> IngestResult:
+    """Convert every CSV of `payload` (a payload directory, a directory of CSVs or one CSV) into the data root.
+
+    `cluster_id` and `source_uuid` override what the manifest or nise file names say; the source defaults to
+    a uuid5 of the cluster id. Raises InputDataError (file, column, row) or ConfigurationError before anything
+    is written.
+    """
+    account = _checked_account(account)
+    source_uuid = _checked_source(source_uuid)
+    payloads = discover_payloads(Path(payload))
+    result = IngestResult(data_root=data_root.uri)
+    identities = _resolve_identities(payloads, data_root, account, source_uuid, cluster_id, cluster_alias)
+    result.clusters = sorted(set(identities.values()), key=lambda c: (c.cluster_id, c.source_uuid))
+
+    outputs: dict[str, bytes] = {}
+    for payload_ in payloads:
+        result.files_skipped.extend(payload_.skipped)
+        for payload_file in payload_.files:
+            identity = identities[payload_file.path]
+            converted = convert_file(payload_file)
+            if isinstance(converted, SkippedFile):
+                result.files_skipped.append(converted)
+                continue
+            result.files_read.append(str(payload_file.path))
+            result.anomalous_rows_dropped += converted.anomalous_rows_dropped
+            for day, raw, daily in converted.days:
+                stem = f"{converted.report_type.name}.{day.isoformat()}.{payload_file.payload_id}.{payload_file.number}"
+                raw_key, daily_key = _output_keys(identity, converted.report_type, day, stem)
+                for key, table in ((raw_key, raw), (daily_key, daily)):
+                    if key in outputs:
+                        raise InputDataError(f"a second file of the payload maps to output key {key}", file=str(payload_file.path))
+                    outputs[key] = parquet_bytes(table)
+                counted = (converted.report_type.name, day)
+                result.rows[counted] = result.rows.get(counted, 0) + raw.num_rows
+
+    for key in sorted(outputs):
+        data_root.write_bytes(key, outputs[key])
+        result.keys_written.append(key)
+    # Recorded last: a cluster becomes discoverable only once its data is in place.
+    for identity in result.clusters:
+        key = cluster_record_key(identity.account, identity.source_uuid)
+        data_root.write_bytes(key, identity.to_json())
+        result.keys_written.append(key)
+    return result
+
+
+def _checked_account(account: str) -> str:
+    # A tenant schema (acct10001) is accepted too and mapped to its key segment like koku does (1.6).
+    account = account_from_schema(account.strip())
+    if not account or "/" in account or account in (".", "..", "daily"):
+        raise ConfigurationError(f"account {account!r} cannot be a key segment")
+    return account
+
+
+def _checked_source(source_uuid: str | None) -> str | None:
+    if source_uuid is None:
+        return None
+    try:
+        return str(uuid.UUID(source_uuid))
+    except ValueError as exc:
+        raise ConfigurationError(f"source {source_uuid!r} is not a uuid (koku's provider uuid)") from exc
+
+
+def _resolve_identities(
+    payloads: list[Payload],
+    data_root: DataRoot,
+    account: str,
+    source_uuid: str | None,
+    cluster_id: str | None,
+    cluster_alias: str | None,
+) -> dict[Path, ClusterIdentity]:
+    identities: dict[Path, ClusterIdentity] = {}
+    for payload_ in payloads:
+        for payload_file in payload_.files:
+            file_cluster = cluster_id or payload_file.cluster_id
+            if not file_cluster:
+                raise ConfigurationError(
+                    f"{payload_file.path}: no manifest and no nise file name tells the cluster id; pass a cluster id"
+                )
+            identities[payload_file.path] = ClusterIdentity(
+                cluster_id=file_cluster,
+                source_uuid=source_uuid or derive_source_uuid(file_cluster),
+                account=account,
+                cluster_alias=cluster_alias,
+            )
+    by_source: dict[str, set[str]] = {}
+    for identity in identities.values():
+        by_source.setdefault(identity.source_uuid, set()).add(identity.cluster_id)
+    for source, cluster_ids in by_source.items():
+        if len(cluster_ids) > 1:
+            raise ConfigurationError(f"source {source} would hold several clusters: {', '.join(sorted(cluster_ids))}")
+
+    recorded = {(c.account, c.source_uuid): c for c in read_cluster_registry(data_root)}
+    for path, identity in identities.items():
+        known = recorded.get((identity.account, identity.source_uuid))
+        if known is None:
+            continue
+        if known.cluster_id != identity.cluster_id:
+            raise ConfigurationError(
+                f"source {identity.source_uuid} is recorded for cluster {known.cluster_id!r}, not {identity.cluster_id!r}"
+            )
+        if identity.cluster_alias is None and known.cluster_alias is not None:
+            # An ingest without an alias keeps the one recorded earlier.
+            identities[path] = ClusterIdentity(
+                identity.cluster_id, identity.source_uuid, identity.account, known.cluster_alias
+            )
+    return identities
+
+
+def _output_keys(identity: ClusterIdentity, report_type: ReportType, day: dt.date, stem: str) -> tuple[str, str]:
+    # koku: raw `<csv stem>_<chunk>.parquet`, daily `<csv stem>_daily_<chunk>.parquet`; one chunk per day here.
+    raw_prefix = month_prefix(identity.account, report_type.name, identity.source_uuid, day.year, day.month, daily=False)
+    daily_prefix = month_prefix(identity.account, report_type.name, identity.source_uuid, day.year, day.month, daily=True)
+    return f"{raw_prefix}/{stem}_0.parquet", f"{daily_prefix}/{stem}_daily_0.parquet"
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    # One chunk per column, so page boundaries do not depend on how the CSV reader happened to split blocks.
+    pq.write_table(table.combine_chunks(), sink, **PARQUET_WRITE_OPTIONS)
+    return sink.getvalue().to_pybytes()
+
+
+# --- payload discovery -------------------------------------------------------------------------------------
+
+
+def discover_payloads(path: Path) -> list[Payload]:
+    """The payloads below `path`: one per manifest.json, else one for the CSVs of the directory, or the file."""
+    if path.is_file():
+        if path.name == MANIFEST_NAME:
+            return [_manifest_payload(path)]
+        return [Payload(files=(_bare_file(path),), skipped=())]
+    if not path.is_dir():
+        raise InputDataError("payload does not exist", file=str(path))
+    manifests = sorted(path.rglob(MANIFEST_NAME))
+    if manifests:
+        return [_manifest_payload(manifest) for manifest in manifests]
+    csv_files = sorted(p for p in path.glob("*.csv") if p.is_file())
+    if not csv_files:
+        raise InputDataError("payload directory holds no manifest.json and no CSV file", file=str(path))
+    return [Payload(files=tuple(_bare_file(p) for p in csv_files), skipped=())]
+
+
+def _manifest_payload(manifest_path: Path) -> Payload:
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputDataError(f"unreadable manifest: {exc}", file=str(manifest_path)) from exc
+    if not isinstance(manifest, dict):
+        raise InputDataError("manifest is not a JSON object", file=str(manifest_path))
+    for required in ("uuid", "cluster_id", "files"):
+        if not manifest.get(required):
+            raise InputDataError("manifest field missing or empty", file=str(manifest_path), column=required)
+    if not isinstance(manifest["files"], list):
+        raise InputDataError("manifest field is not a list", file=str(manifest_path), column="files")
+    payload_id = _key_part(str(manifest["uuid"]))
+    files = []
+    for position, name in enumerate(manifest["files"]):
+        csv_path = manifest_path.parent / Path(str(name)).name
+        if not csv_path.is_file():
+            raise InputDataError(f"file {name!r} listed in the manifest is missing", file=str(manifest_path))
+        number = UPLOAD_FILE_NAME.search(csv_path.name)
+        files.append(PayloadFile(csv_path, payload_id, int(number["number"]) if number else position, str(manifest["cluster_id"])))
+    skipped = tuple(
+        SkippedFile(str(manifest_path.parent / Path(str(name)).name), "resource-optimization (ROS) report, not cost data")
+        for name in manifest.get("resource_optimization_files") or ()
+    )
+    return Payload(files=tuple(files), skipped=skipped)
+
+
+def _bare_file(path: Path) -> PayloadFile:
+    nise_name = NISE_FILE_NAME.match(path.name)
+    # Without a manifest the file name is the payload identity: re-ingesting the same file overwrites its keys.
+    return PayloadFile(path, _key_part(path.stem), 0, nise_name["cluster_id"] if nise_name else None)
+
+
+def _key_part(text: str) -> str:
+    return SAFE_KEY_PART.sub("_", text)
+
+
+# --- one file ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ConvertedFile:
+    report_type: ReportType
+    # (day, raw hourly table, daily table), by day.
+    days: list[tuple[dt.date, pa.Table, pa.Table]]
+    anomalous_rows_dropped: int
+
+
+def convert_file(payload_file: PayloadFile) -> ConvertedFile | SkippedFile:
+    """Read and convert one CSV, or say why it is skipped (a VM, GPU or ROS report the summary does not use)."""
+    file = str(payload_file.path)
+    header = read_header(payload_file.path)
+    report_type = detect_report_type(header, file)
+    if isinstance(report_type, str):
+        return SkippedFile(file, report_type)
+    text_table = read_csv_as_text(payload_file.path, header)
+    raw, dropped = convert_table(text_table, report_type, file)
+    return ConvertedFile(report_type, [(day, table, daily_table(table, report_type, day)) for day, table in split_by_day(raw)], dropped)
+
+
+def read_header(path: Path) -> list[str]:
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            header = next(csv.reader(handle), None)
+    except UnicodeDecodeError as exc:
+        raise InputDataError(f"header is not UTF-8: {exc.reason}", file=str(path)) from exc
+    except (OSError, csv.Error) as exc:
+        raise InputDataError(f"unreadable CSV: {exc}", file=str(path)) from exc
+    if not header or not any(header):
+        raise InputDataError("empty file: no CSV header", file=str(path))
+    return header
+
+
+def detect_report_type(header: list[str], file: str) -> ReportType | str:
+    """koku's detect_type: the first type (DETECTION_ORDER) whose required columns the header holds.
+
+    A VM, GPU or ROS header gives the reason it is skipped instead; any other header is an error.
+    """
+    columns = set(header)
+    closest: tuple[int, ReportType, list[str]] | None = None
+    for report_type in DETECTION_ORDER:
+        optional = OPTIONAL_FOR_DETECTION.get(report_type.name, set())
+        required = [c for c in report_type.raw_columns if c not in optional and c not in EFFECTIVE_USAGE_COLUMNS]
+        missing = [c for c in required if c not in columns]
+        if not missing:
+            return report_type
+        if closest is None or len(missing) < closest[0]:
+            closest = (len(missing), report_type, missing)
+    for column, reason in OUT_OF_SCOPE_SIGNATURES:
+        if column in columns:
+            return reason
+    _, nearest, missing = closest
+    raise InputDataError(
+        f"header matches no OCP report type (nearest: {nearest.name}, missing {', '.join(missing)})",
+        file=file,
+        column=missing[0],
+    )
+
+
+def read_csv_as_text(path: Path, header: list[str]) -> pa.Table:
+    """Every column as text, blanks as '' (koku reads with str converters), quoted newlines allowed."""
+    convert_options = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in header},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    parse_options = pacsv.ParseOptions(newlines_in_values=True)
+    try:
+        return pacsv.read_csv(path, parse_options=parse_options, convert_options=convert_options)
+    except pa.ArrowInvalid as exc:
+        raise _locate_csv_error(path, header, exc) from exc
+    except OSError as exc:
+        raise InputDataError(f"unreadable CSV: {exc}", file=str(path)) from exc
+
+
+def _locate_csv_error(path: Path, header: list[str], exc: pa.ArrowInvalid) -> InputDataError:
+    """Arrow's parallel reader does not say where a bad row is; find it again on the slow path."""
+    message = str(exc)
+    if "invalid UTF8" in message:
+        column_number = re.search(r"column #(\d+)", message)
+        data = path.read_bytes()
+        try:
+            data.decode("utf-8")
+            row = None
+        except UnicodeDecodeError as decode_error:
+            row = data.count(b"\n", 0, decode_error.start)  # lines before the bad byte, minus the header line
+        column = header[int(column_number[1])] if column_number else None
+        return InputDataError("value is not UTF-8", file=str(path), column=column, row=row)
+    bad_rows: list[pacsv.InvalidRow] = []
+
+    def remember(row: pacsv.InvalidRow) -> str:
+        bad_rows.append(row)
+        return "error"
+
+    try:
+        pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(use_threads=False),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=remember),
+            convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in header}),
+        )
+    except pa.ArrowInvalid:
+        pass
+    if bad_rows:
+        bad = bad_rows[0]
+        row = bad.number - 1 if bad.number is not None else None
+        return InputDataError(
+            f"corrupt CSV: expected {bad.expected_columns} fields, found {bad.actual_columns}", file=str(path), row=row
+        )
+    return InputDataError(f"corrupt CSV: {message}", file=str(path))
+
+
+# --- conversion (contract 1.3) -----------------------------------------------------------------------------
+
+
+def convert_table(text: pa.Table, report_type: ReportType, file: str) -> tuple[pa.Table, int]:
+    """koku's converters, anomaly removal and effective usage; columns in raw_schema order. Returns (table, dropped)."""
+    schema = raw_schema(report_type)
+    columns: dict[str, pa.ChunkedArray] = {}
+    for name in schema.names:
+        if name in EFFECTIVE_USAGE_COLUMNS:
+            continue
+        if name not in text.column_names:
+            # Only columns koku tolerates missing get here (detection checked the rest): all-null strings.
+            columns[name] = pa.chunked_array([pa.nulls(text.num_rows, pa.string())])
+        elif name in TIMESTAMP_COLUMNS:
+            columns[name] = to_timestamps(text[name], name, file)
+        elif name in report_type.numeric:
+            columns[name] = to_floats(text[name])
+        elif name in report_type.labels:
+            columns[name] = map_distinct(text[name], labels_to_json, pa.string())
+        elif name in SANITIZED_COLUMNS:
+            columns[name] = sanitise(text[name])
+        else:
+            columns[name] = text[name]
+
+    metrics = [name for name in report_type.numeric if name in columns]
+    keep = None
+    for name in metrics:
+        within = pc.invert(pc.greater(columns[name], ANOMALY_THRESHOLD))
+        keep = within if keep is None else pc.and_(keep, within)
+    dropped = 0
+    if keep is not None:
+        dropped = text.num_rows - pc.sum(keep).as_py() if text.num_rows else 0
+        if dropped:
+            columns = {name: pc.filter(values, keep) for name, values in columns.items()}
+
+    if report_type is POD:
+        # Per hourly row, before any roll-up (1.3 step 4); NaN-skipping like pandas' max(axis=1).
+        columns["pod_effective_usage_cpu_core_seconds"] = pc.max_element_wise(
+            columns["pod_usage_cpu_core_seconds"], columns["pod_request_cpu_core_seconds"]
+        )
+        columns["pod_effective_usage_memory_byte_seconds"] = pc.max_element_wise(
+            columns["pod_usage_memory_byte_seconds"], columns["pod_request_memory_byte_seconds"]
+        )
+    return pa.table([columns[name] for name in schema.names], schema=schema), dropped
+
+
+def labels_to_json(label_string: str) -> str:
+    """koku's process_openshift_labels_to_json, kept literal: a piece with two ':' is dropped, every 'label_' removed."""
+    labels = {}
+    for piece in label_string.split("|") if label_string else []:
+        if ":" not in piece:
+            continue
+        try:
+            key, value = piece.split(":")
+        except ValueError:
+            continue
+        labels[key.replace("label_", "")] = value
+    return json.dumps(labels)
+
+
+def safe_float(text: str) -> float:
+    """koku's safe_float: blank or invalid -> 0.0."""
+    try:
+        return float(text)
+    except (ValueError, TypeError):
+        return 0.0
+
+
+def map_distinct(values: pa.ChunkedArray, convert: Callable[[str], object], type_: pa.DataType) -> pa.ChunkedArray:
+    """Apply a Python conversion once per distinct value and map the results back onto every row."""
+    distinct = pc.unique(values)
+    converted = pa.array([convert(v) for v in distinct.to_pylist()], type=type_)
+    return pc.take(converted, pc.index_in(values, value_set=distinct))
+
+
+def to_floats(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    blanks_as_zero = pc.if_else(pc.equal(values, ""), "0", values)
+    try:
+        return pc.cast(blanks_as_zero, pa.float64())
+    except pa.ArrowInvalid:
+        # Something Arrow's number parser rejects (' 1', '1_000', 'abc'): Python's float decides, like koku.
+        return map_distinct(values, safe_float, pa.float64())
+
+
+def sanitise(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """ocp_data_validator: NUL bytes removed, then html.escape(quote=True)."""
+    if not pc.any(pc.match_substring_regex(values, NEEDS_SANITISING)).as_py():
+        return values
+    values = pc.replace_substring(values, "\x00", "")
+    for character, entity in HTML_ESCAPES:
+        values = pc.replace_substring(values, character, entity)
+    return values
+
+
+def parse_koku_timestamp(text: str) -> dt.datetime | None:
+    """koku strips ' +0000 UTC' and parses ISO 8601 (ciso8601); fromisoformat accepts the forms operators write.
+
+    An explicit UTC offset (which koku would keep as an aware value) is converted to naive UTC here, because
+    the Parquet columns are naive by contract (1.4).
+    """
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace(KOKU_UTC_SUFFIX, ""))
+    except ValueError:
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    return parsed
+
+
+def to_timestamps(values: pa.ChunkedArray, column: str, file: str) -> pa.ChunkedArray:
+    distinct = pc.unique(values)
+    texts = distinct.to_pylist()
+    parsed = [parse_koku_timestamp(text) for text in texts]
+    invalid = [text for text, value in zip(texts, parsed) if value is None]
+    if invalid:
+        first_bad = pc.index(pc.is_in(values, value_set=pa.array(invalid)), True).as_py()
+        raise InputDataError(f"not a timestamp: {values[first_bad].as_py()!r}", file=file, column=column, row=first_bad + 1)
+    # Parsed at microseconds and truncated to ms, like koku's to_parquet(coerce_timestamps="ms", allow_truncated_timestamps=True).
+    as_micros = pa.array(parsed, type=pa.timestamp("us"))
+    return pc.take(pc.cast(as_micros, TIMESTAMP_TYPE, safe=False), pc.index_in(values, value_set=distinct))
+
+
+# --- daily split and roll-up (contract 1.2 step 2 and 1.5) -------------------------------------------------
+
+
+def split_by_day(table: pa.Table) -> list[tuple[dt.date, pa.Table]]:
+    """One table per day of interval_start, rows in file order.
+
+    Every file is split, even a nise payload without daily_reports that koku would keep whole: the reader
+    finds a day by its month folder, so a file holding two months' rows must be divided anyway.
+    """
+    if table.num_rows == 0:
+        return []
+    days = pc.cast(table["interval_start"], pa.date32())
+    return [(day, table.filter(pc.equal(days, pa.scalar(day, pa.date32())))) for day in sorted(pc.unique(days).to_pylist())]
+
+
+def daily_table(day_rows: pa.Table, report_type: ReportType, day: dt.date) -> pa.Table:
+    """koku's _generate_daily_data for one day: group keys, the day at midnight, max and sum columns.
+
+    group_by without threads keeps groups in order of first appearance, so the output is reproducible.
+    """
+    schema = daily_schema(report_type)
+    aggregations = dict.fromkeys(report_type.daily_max, "max") | dict.fromkeys(report_type.daily_sum, "sum")
+    if report_type is POD:
+        aggregations |= dict(POD_DAILY_CAPACITY)
+    aggregations |= dict.fromkeys(report_type.added_when_missing, "max")
+    # pandas' groupby sum skips NaN (and gives 0.0 for all-NaN); Arrow's propagates it, so NaN becomes null first.
+    sum_inputs = {name: _nan_as_null(day_rows[name]) for name, how in aggregations.items() if how == "sum"}
+    source = day_rows.select(list(report_type.daily_group_by))
+    for name, how in aggregations.items():
+        source = source.append_column(name, sum_inputs[name] if how == "sum" else day_rows[name])
+    specs = [
+        (name, how, pc.ScalarAggregateOptions(min_count=0) if how == "sum" else None)
+        for name, how in aggregations.items()
+    ]
+    grouped = source.group_by(list(report_type.daily_group_by), use_threads=False).aggregate(specs)
+    midnight = pa.scalar(dt.datetime.combine(day, dt.time()), TIMESTAMP_TYPE)
+    output = []
+    for output_field in schema:
+        if output_field.name == "interval_start":
+            output.append(pa.repeat(midnight, grouped.num_rows))
+        elif output_field.name in aggregations:
+            output.append(grouped[f"{output_field.name}_{aggregations[output_field.name]}"])
+        else:
+            output.append(grouped[output_field.name])
+    return pa.table(output, schema=schema)
+
+
+def _nan_as_null(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    nan = pc.is_nan(values)
+    if not pc.any(nan).as_py():
+        return values
+    return pc.if_else(nan, pa.scalar(None, pa.float64()), values)
+
+
+def describe(result: IngestResult) -> list[str]:
+    """Short human summary: where, which clusters, rows per report type and day, skipped files."""
+    lines = [f"data root: {result.data_root}"]
+    for cluster in result.clusters:
+        alias = f" ({cluster.cluster_alias})" if cluster.cluster_alias else ""
+        lines.append(f"cluster {cluster.cluster_id}{alias}: account {cluster.account}, source {cluster.source_uuid}")
+    lines.append(f"files read: {len(result.files_read)}, objects written: {len(result.keys_written)}")
+    for (report_type, day), rows in sorted(result.rows.items()):
+        lines.append(f"  {report_type:<17} {day.isoformat()}  {rows:>10,} hourly rows")
+    if result.anomalous_rows_dropped:
+        lines.append(f"rows dropped as anomalies (a metric > {ANOMALY_THRESHOLD:g}): {result.anomalous_rows_dropped}")
+    reasons = Counter(skipped.reason for skipped in result.files_skipped)
+    for reason, count in sorted(reasons.items()):
+        lines.append(f"skipped {count} file(s): {reason}")
+    return lines
