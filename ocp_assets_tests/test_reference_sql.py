@@ -399,3 +399,30 @@ def test_compare_summaries_reports_every_difference(dsn, tmp_path):
     as_text["pod_labels"] = [None if v is None else "{}" for v in as_text["pod_labels"]]
     as_text["usage_start"] = as_text["usage_start"].astype(str)
     assert compare_summaries(expected, as_text) == []
+
+
+def test_node_roles_depend_on_how_koku_runs_are_cut(dsn, tmp_path):
+    day1, day2 = dt.date(2025, 10, 1), dt.date(2025, 10, 2)
+    for name, node_labels in (("no-arch", {}), ("arch", {"kubernetes_io_arch": "AMD64"})):
+        root = tmp_path / name
+        b = KokuParquetBuilder(root, account=ACCOUNT, source=SOURCE)
+        for day in (day1, day2):
+            b.node_labels(day, node="node-x", labels=node_labels)
+            b.pod(day, pod="app", namespace="app", node="node-x", resource_id="i-x")
+        b.pod(day2, pod="api", namespace="openshift-kube-apiserver", node="node-x", resource_id="i-x")
+        b.write()
+
+        def unallocated(runs):
+            df = run(dsn, root, start=day1, end=day2, runs=runs)
+            return [r["namespace"] for r in sorted(rows(df, node="node-x"), key=lambda r: r["usage_start"])
+                    if r["namespace"] not in ("app", "openshift-kube-apiserver")]
+
+        # One koku run over both days: the role is computed once over the range -> master on both days.
+        assert unallocated("month") == ["Platform unallocated", "Platform unallocated"], name
+        # One run per day, reporting_ocp_nodes accumulating: day 1 inserts (node-x, worker). On day 2 koku
+        # overwrites role and architecture only when either is missing, so the role follows the arch label.
+        expected_day2 = "Platform unallocated" if name == "no-arch" else "Worker unallocated"
+        assert unallocated("day") == ["Worker unallocated", expected_day2], name
+
+    with pytest.raises(ValueError, match="runs"):
+        run(dsn, tmp_path, runs="week")

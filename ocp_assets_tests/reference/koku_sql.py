@@ -167,29 +167,35 @@ def _f(alias: str) -> str:
 
 _GIB = "power(2::float8, -30)"
 
-# Node roles (2.3): per (node, resource_id) of pod_daily over the range; the node-label side filtered in WHERE,
-# which makes the LEFT JOIN an inner join (a node without node-label rows gets no row).
+# Node roles (2.3): per (node, resource_id) of pod_daily over the run's range; the node-label side filtered in
+# WHERE, which makes the LEFT JOIN an inner join (a node without node-label rows gets no row). architecture is
+# lower(kubernetes_io_arch) of the greatest node_labels text; it matters only through koku's update rule.
 NODES_SQL = f"""
 WITH q AS (
     SELECT li.node, li.resource_id, max(li.node_capacity_cpu_cores) AS node_capacity_cpu_cores,
            COALESCE(max(li.node_role),
                     CASE WHEN 'openshift-kube-apiserver' = ANY(array_agg(DISTINCT li.namespace)) THEN 'master'
                          WHEN bool_or(nl.node_labels LIKE '%%"node_role_kubernetes_io": "infra"%%') THEN 'infra'
-                         ELSE 'worker' END) AS node_role
+                         ELSE 'worker' END) AS node_role,
+           lower(max(nl.node_labels)::jsonb ->> 'kubernetes_io_arch') AS architecture
     FROM openshift_pod_usage_line_items_daily li
     LEFT JOIN openshift_node_labels_line_items_daily nl ON nl.node = li.node
     WHERE {_f('li')} AND {_f('nl')}
     GROUP BY li.node, li.resource_id
-), upd AS (
-    UPDATE reporting_ocp_nodes n SET node_role = q.node_role
-    FROM q WHERE n.node = q.node AND n.resource_id = q.resource_id AND n.node_role IS NULL
+), same AS (
+    SELECT n.uuid, q.node_role, q.architecture, (n.uuid IS NOT NULL) AS known, q.node, q.resource_id,
+           q.node_capacity_cpu_cores
+    FROM q LEFT JOIN reporting_ocp_nodes n
+      ON n.node = q.node AND n.resource_id IS NOT DISTINCT FROM q.resource_id
+     AND n.node_capacity_cpu_cores IS NOT DISTINCT FROM q.node_capacity_cpu_cores::numeric(18,2)
+     AND n.cluster_id = %(cluster_id)s
+), upd AS (  -- koku: an existing row missing its role OR its architecture gets both from this run
+    UPDATE reporting_ocp_nodes n SET node_role = s.node_role, architecture = s.architecture
+    FROM same s WHERE n.uuid = s.uuid AND (COALESCE(n.node_role, '') = '' OR COALESCE(n.architecture, '') = '')
 )
-INSERT INTO reporting_ocp_nodes (node, resource_id, node_capacity_cpu_cores, cluster_id, node_role)
-SELECT q.node, q.resource_id, q.node_capacity_cpu_cores, %(cluster_id)s, q.node_role FROM q
-WHERE NOT EXISTS (SELECT 1 FROM reporting_ocp_nodes n
-                  WHERE n.node IS NOT DISTINCT FROM q.node AND n.resource_id IS NOT DISTINCT FROM q.resource_id
-                    AND n.node_capacity_cpu_cores IS NOT DISTINCT FROM q.node_capacity_cpu_cores::numeric(18,2)
-                    AND n.cluster_id = %(cluster_id)s)
+INSERT INTO reporting_ocp_nodes (node, resource_id, node_capacity_cpu_cores, cluster_id, node_role, architecture)
+SELECT DISTINCT node, resource_id, node_capacity_cpu_cores, %(cluster_id)s, node_role, architecture
+FROM same WHERE NOT known
 """
 
 
@@ -500,13 +506,23 @@ def reference_summary(dsn: str | None, data_root: str | os.PathLike, *, account:
                       enabled_keys: Sequence[str],
                       cost_category_patterns: Sequence[tuple[str, int]] | None = None,
                       report_period_id: int | Mapping[dt.date, int] = 1,
-                      keep_schema: bool = False) -> pd.DataFrame:
+                      runs: str = "month", keep_schema: bool = False) -> pd.DataFrame:
     """koku's daily summary rows for one source over [start, end] (inclusive), computed in PostgreSQL.
 
     ``dsn`` None means ``$OCP_ASSETS_TEST_DSN`` or the local default. ``cost_category_patterns`` None means koku's
     seeded defaults (all -> ``PLATFORM_COST_CATEGORY_ID``); pass ``[]`` for none. ``report_period_id`` is one id,
     or a mapping month-start date -> id for windows spanning months. ``keep_schema`` leaves the scratch schema
     (named in ``df.attrs['schema']``) for debugging.
+
+    ``runs`` says how koku is driven, which matters only for node roles (``reporting_ocp_nodes`` is filled before
+    each summary run from that run's date range and accumulates: a (node, resource_id, capacity) row is only
+    inserted when new, and an existing row's role is only set when NULL):
+
+    * ``"month"`` (default): one koku run per month part of [start, end], as ``summarize_reports`` does for a
+      manifest spanning the window; a node's role is computed over that whole part.
+    * ``"day"``: one koku run per day, in date order, with the node table accumulating across the days, as a
+      per-(cluster, day) materialiser processing the days in order sees it.
+
 
     Returns one row per summary row with :data:`SUMMARY_COLUMNS`: labels and infrastructure_usage_cost as dicts
     (or None), numeric(33,15) measures as float (NaN for NULL), cost_category_id as nullable Int64,
@@ -515,6 +531,8 @@ def reference_summary(dsn: str | None, data_root: str | os.PathLike, *, account:
     dsn = dsn or os.environ.get("OCP_ASSETS_TEST_DSN", DEFAULT_DSN)
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
+    if runs not in ("month", "day"):
+        raise ValueError(f"runs must be 'month' or 'day', not {runs!r}")
     patterns = DEFAULT_COST_CATEGORY_PATTERNS if cost_category_patterns is None else list(cost_category_patterns)
     schema = f"ocp_ref_{uuidlib.uuid4().hex[:16]}"
     data_root = Path(data_root)
@@ -539,7 +557,9 @@ def reference_summary(dsn: str | None, data_root: str | os.PathLike, *, account:
                 for table_name in LINE_ITEM_TABLES:
                     conn.execute(f"ANALYZE {table_name}")
             timings["load"] = time.perf_counter() - t0
-            for first, last in _months(start, end):
+            windows = _months(start, end) if runs == "month" else [
+                (d, d) for d in (start + dt.timedelta(days=i) for i in range((end - start).days + 1))]
+            for first, last in windows:
                 rp = (report_period_id.get(first.replace(day=1)) if isinstance(report_period_id, Mapping)
                       else report_period_id)
                 params = {"source": source, "year": f"{first.year:04d}", "month": f"{first.month:02d}",

@@ -256,6 +256,8 @@ class KokuParquetBuilder:
             values = [None if (v is None or (isinstance(v, float) and v != v)) else v for v in values]
             if typ == TS:
                 values = [None if v is None else pd.Timestamp(v).to_pydatetime() for v in values]
+            elif typ == pa.float64():
+                values = [None if v is None else float(v) for v in values]
             arrays.append(pa.array(values, type=typ))
         return pa.Table.from_arrays(arrays, names=cols)
 
