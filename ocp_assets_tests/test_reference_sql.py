@@ -249,24 +249,29 @@ def test_label_set_changing_within_a_day_uses_latest_hour(dsn, tmp_path):
     # namespace tie: two different sets at the latest hour -> the greatest JSON text, {"team": "q"}
     b.namespace_labels(DAY, namespace="tie", labels={"team": "p"}, hours=range(24))
     b.namespace_labels(DAY, namespace="tie", labels={"team": "q"}, hours=[23])
-    for ns in ("app", "svc", "tie"):
+    # a tie where the key order matters: greatest by sorted-key text '{"ab": "x"}' > '{"aa": "2", "b": "1"}'
+    # (jsonb::text would give '{"b": "1", "aa": "2"}' and pick the other set)
+    b.namespace_labels(DAY, namespace="tie2", labels={"b": "1", "aa": "2"}, hours=[22, 23])
+    b.namespace_labels(DAY, namespace="tie2", labels={"ab": "x"}, hours=[23])
+    for ns in ("app", "svc", "tie", "tie2"):
         b.pod(DAY, pod=f"{ns}-pod", namespace=ns, node="node-a", resource_id="i-a")
     b.pvc(DAY, namespace="app", pod="app-pod", pvc="vol", pv="pv-vol", capacity_gib=10, request_gib=10, usage_gib=1)
     b.write()
 
-    df = run(dsn, tmp_path, enabled_keys=["env", "team"])
+    df = run(dsn, tmp_path, enabled_keys=["env", "team", "aa", "ab", "b"])
     pods = rows(df, data_source="Pod")
-    assert len(pods) == 3 + 1  # one row per namespace (not one per label set) + unallocated
+    assert len(pods) == 4 + 1  # one row per namespace (not one per label set) + unallocated
     app = one(df, data_source="Pod", namespace="app")
     assert app["pod_labels"] == {"env": "green", "team": "x"} == app["all_labels"]
     assert app["pod_usage_cpu_core_hours"] == approx(24 * 0.3)  # 7.2, not doubled by two node label sets
     assert one(df, data_source="Pod", namespace="svc")["pod_labels"] == {"env": "green", "team": "a"}
     assert one(df, data_source="Pod", namespace="tie")["pod_labels"] == {"env": "green", "team": "q"}
+    assert one(df, data_source="Pod", namespace="tie2")["pod_labels"] == {"env": "green", "ab": "x"}
     vol = one(df, data_source="Storage")
     assert vol["volume_labels"] == {"env": "green", "team": "x"}
     assert vol["persistentvolumeclaim_capacity_gigabyte_months"] == approx(10 * 86400 / DAY_SECONDS_OCT)
     un = one(df, namespace="Worker unallocated")
-    assert un["pod_usage_cpu_core_hours"] == approx(96 - 3 * 7.2)
+    assert un["pod_usage_cpu_core_hours"] == approx(96 - 4 * 7.2)
 
 
 def test_label_precedence_and_enabled_keys(dsn, tmp_path):

@@ -19,15 +19,21 @@ Semantics (contract section 0):
   so sums are not multiplied; unallocated rows get it after aggregation, also as a max, one row.
 * D2(b): a (day, node) or (day, namespace) whose *filtered* label sets differ across the daily rows uses the
   filtered set of the latest ``interval_start`` of that day in the hourly label table. [choice] Several
-  distinct sets at that hour: the greatest ``jsonb::text`` (PostgreSQL's canonical jsonb text: keys ordered by
-  length, then bytewise; ``", "``/``": "`` separators). [choice] No hourly row for that day: the greatest
-  ``jsonb::text`` among the daily sets. A day with a single filtered set uses it as koku does.
+  distinct sets at that hour: the greatest label text, the text being the filtered map with keys sorted by code
+  point, ``", "``/``": "`` separators and non-ASCII unescaped (Python's ``json.dumps(sort_keys=True,
+  ensure_ascii=False)``), compared by code point (``COLLATE "C"``), not ``jsonb::text`` (which orders keys by
+  length first). [choice] No hourly row for that day: the greatest such text among the daily sets. A day with a
+  single filtered set uses it as koku does.
 * [choice] year/month of a line-item row come from its ``year=``/``month=`` folder (koku's partition values),
   and each month of [start, end] is summarised separately with that month's year/month filter, as koku's
-  ``summarize_reports`` splits by month. ``reporting_ocp_nodes`` is built per month over that month's part of
-  the range and accumulated like koku (insert when (node, resource_id, capacity) is new; fill a NULL role).
-* [choice] ``infra`` detection in the node query tests each node_labels row's text with LIKE (the contract's
-  "any node_labels JSON contains the literal text").
+  ``summarize_reports`` splits by month.
+* Node roles: ``reporting_ocp_nodes`` is filled before each koku run from that run's range (``runs="month"``:
+  one run per month part of the window; ``runs="day"``: one run per day, as a per-day materialiser) and
+  accumulates across runs like koku's ``populate_node_table``: a row is inserted when (node, resource_id,
+  capacity at 2 decimals, cluster) is new; an existing row whose role *or* architecture is empty gets both
+  from the current run (koku's rule; the contract's "only when NULL" resolved this way), so a node without a
+  ``kubernetes_io_arch`` label takes the latest run's role. architecture = lower(kubernetes_io_arch) of the
+  greatest node_labels text. ``infra`` detection tests each node_labels row's text with LIKE.
 """
 
 from __future__ import annotations
@@ -150,6 +156,13 @@ _AUX_DDL = [
     "CREATE TABLE reporting_ocp_nodes (uuid uuid PRIMARY KEY DEFAULT gen_random_uuid(), node text,"
     " resource_id text, node_capacity_cpu_cores numeric(18,2), cluster_id text, node_role text,"
     " architecture text)",
+    # The D2(b) tie-break text: keys sorted by code point, ", "/": " separators, non-ASCII unescaped (what
+    # Python's json.dumps(sort_keys=True, ensure_ascii=False) gives); compared with COLLATE "C".
+    """CREATE FUNCTION label_sort_text(j jsonb) RETURNS text LANGUAGE sql IMMUTABLE AS $f$
+        SELECT '{' || COALESCE(string_agg(to_json(e.key)::text || ': ' || to_json(e.value)::text, ', '
+                                          ORDER BY e.key COLLATE "C"), '') || '}'
+        FROM jsonb_each_text(j) AS e
+    $f$""",
     # koku's filter_json_by_keys: '{}' for NULL/blank input or when nothing matches; values as strings.
     """CREATE FUNCTION filter_json_by_keys(j text, keys text[]) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $f$
         SELECT CASE WHEN j IS NULL OR btrim(j) = '' THEN '{}'::jsonb
@@ -209,15 +222,17 @@ cte_{kind}_all AS (
     GROUP BY 1, 2, 3
 ),
 cte_{kind}_sets AS (
-    SELECT usage_start, {key}, count(*) AS n_sets, max(labels::text)::jsonb AS greatest_set
-    FROM cte_{kind}_all GROUP BY usage_start, {key}
+    SELECT DISTINCT ON (usage_start, {key}) usage_start, {key},
+           count(*) OVER (PARTITION BY usage_start, {key}) AS n_sets, labels AS greatest_set
+    FROM cte_{kind}_all
+    ORDER BY usage_start, {key}, label_sort_text(labels) COLLATE "C" DESC
 ),
 cte_{kind}_latest AS (
     SELECT DISTINCT ON (h.usage_start, h.{key}) h.usage_start, h.{key}, h.labels
     FROM (SELECT l.usage_start, l.{key}, l.interval_start, filter_json_by_keys(l.{kind}, k.keys) AS labels
           FROM openshift_{kind}_line_items l CROSS JOIN cte_keys k
           WHERE {_f('l')}) h
-    ORDER BY h.usage_start, h.{key}, h.interval_start DESC, h.labels::text DESC
+    ORDER BY h.usage_start, h.{key}, h.interval_start DESC, label_sort_text(h.labels) COLLATE "C" DESC
 ),
 cte_{kind} AS (
     SELECT s.usage_start, s.{key},
