@@ -1,0 +1,46 @@
+"""Test support: run the engine over days into a PostgreSQL schema and read its rows back as the reference does."""
+
+import datetime as dt
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from ocp_assets.core.engine import ClusterDay, summarize_day
+from ocp_assets.core.storage import open_data_root
+from ocp_assets_tests.reference.koku_sql import SUMMARY_COLUMNS, _to_frame
+
+
+def engine_rows(conn: psycopg.Connection, schema: str, source: str) -> pd.DataFrame:
+    """The source's summary rows in `schema`, in the reference's frame format."""
+    query = sql.SQL("SELECT {} FROM {}.reporting_ocpusagelineitem_daily_summary WHERE source_uuid = %s").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in SUMMARY_COLUMNS), sql.Identifier(schema)
+    )
+    return _to_frame(conn.execute(query, (source,)).fetchall())
+
+
+def run_engine(conn, schema, data_root, *, account, source, cluster_id, cluster_alias, days: list[dt.date]):
+    root = open_data_root(str(data_root))
+    return [summarize_day(conn, schema, root, ClusterDay(account, source, cluster_id, cluster_alias, day)) for day in days]
+
+
+def koku_settings_for_reference(conn: psycopg.Connection, schema: str) -> dict:
+    """Cost-category patterns and report-period ids as the engine's schema holds them, to render the reference alike."""
+    ident = sql.Identifier(schema)
+    patterns = conn.execute(
+        sql.SQL("SELECT namespace, cost_category_id FROM {}.reporting_ocp_cost_category_namespace").format(ident)
+    ).fetchall()
+    periods = conn.execute(
+        sql.SQL("SELECT (report_period_start AT TIME ZONE 'UTC')::date, id FROM {}.reporting_ocpusagereportperiod").format(ident)
+    ).fetchall()
+    return {"cost_category_patterns": [(p, int(c)) for p, c in patterns], "report_period_id": dict(periods)}
+
+
+def enable_keys(conn: psycopg.Connection, schema: str, keys) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            sql.SQL("INSERT INTO {}.reporting_enabledtagkeys (key, enabled, provider_type) VALUES (%s, true, 'OCP')").format(
+                sql.Identifier(schema)
+            ),
+            [(k,) for k in keys],
+        )
