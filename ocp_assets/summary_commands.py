@@ -7,6 +7,7 @@ import sys
 
 from ocp_assets.core.engine import ClusterDay, connect, days_between, summarize_day
 from ocp_assets.core.errors import ConfigurationError
+from ocp_assets.core.ingest import read_cluster_registry
 from ocp_assets.core.pgschema import init_schema
 from ocp_assets.core.reader import days_with_pod_usage
 from ocp_assets.core.storage import open_data_root
@@ -65,12 +66,10 @@ def register_summarize(subparsers: argparse._SubParsersAction) -> None:
 def _clusters(args: argparse.Namespace) -> list[tuple[str, str, str, str]]:
     """(account, source, cluster_id, alias) of every cluster the command covers."""
     if args.all_clusters:
-        from ocp_assets.core.ingest import read_cluster_registry
-
         found = read_cluster_registry(open_data_root(args.data_root))
         if not found:
             raise ConfigurationError(f"no cluster recorded under {args.data_root}; ingest data first")
-        return [(c.account, c.source, c.cluster_id, c.cluster_alias or c.cluster_id) for c in found]
+        return [(c.account, c.source_uuid, c.cluster_id, c.cluster_alias or c.cluster_id) for c in found]
     missing = [flag for flag, value in (("--account", args.account), ("--source", args.source), ("--cluster-id", args.cluster_id)) if not value]
     if missing:
         raise ConfigurationError(f"{', '.join(missing)} required unless --all-clusters is given")
