@@ -1,0 +1,366 @@
+"""Generate OCP usage with nise from a static YAML and ingest it into a data root (contract 7).
+
+nise is slow (about 18 s per 100K hourly pod rows), so its payload is cached by a hash of the YAML text, the
+cluster id and the nise version. The scale YAMLs (`--scale 20k|100k|1m|10m`) are built here from a small
+spec instead of being shipped: the 10m one alone is 24 MB. Every value nise would otherwise draw at random
+is given explicitly, so a YAML always produces the same CSV values.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from ocp_assets.core.errors import ConfigurationError, InputDataError
+from ocp_assets.core.ingest import DEFAULT_ACCOUNT, IngestResult, ingest
+from ocp_assets.core.storage import DataRoot
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+CACHE_ENV = "OCP_ASSETS_CACHE"
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "ocp_assets" / "nise"
+PAYLOAD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/project-koku/koku/ocp_assets/nise-payload")
+
+
+@dataclass
+class GenerateResult:
+    payload_dir: Path
+    cache_hit: bool
+    nise_seconds: float
+    ingest_seconds: float
+    ingest: IngestResult
+
+
+def generate(
+    data_root: DataRoot,
+    *,
+    scale: str | None = None,
+    yaml_path: str | Path | None = None,
+    cluster_id: str | None = None,
+    account: str = DEFAULT_ACCOUNT,
+    source_uuid: str | None = None,
+    cluster_alias: str | None = None,
+    cache_dir: str | Path | None = None,
+) -> GenerateResult:
+    """Run nise on a scale (see SCALES) or a static YAML file, or reuse its cached payload, then ingest it.
+
+    The cluster id defaults to `ocp-assets-<scale or YAML file stem>`.
+    """
+    if (scale is None) == (yaml_path is None):
+        raise ConfigurationError("give exactly one of a scale and a YAML file")
+    if scale is not None:
+        if scale not in SCALES:
+            raise ConfigurationError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+        yaml_text = scale_yaml(scale)
+        name, label = scale, f"scale {scale}"
+    else:
+        path = Path(yaml_path)
+        try:
+            yaml_text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputDataError(f"unreadable nise YAML: {exc}", file=str(path)) from exc
+        name, label = path.stem, str(path)
+    cluster_id = cluster_id or f"ocp-assets-{name}"
+
+    started = time.monotonic()
+    payload_dir, cache_hit = nise_payload(yaml_text, cluster_id, cache_root(cache_dir), yaml_name=label)
+    nise_seconds = time.monotonic() - started
+    started = time.monotonic()
+    result = ingest(
+        payload_dir, data_root, account=account, source_uuid=source_uuid, cluster_id=cluster_id, cluster_alias=cluster_alias
+    )
+    return GenerateResult(payload_dir, cache_hit, nise_seconds, time.monotonic() - started, result)
+
+
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    if cache_dir is not None:
+        return Path(cache_dir)
+    return Path(os.environ[CACHE_ENV]) if os.environ.get(CACHE_ENV) else DEFAULT_CACHE_DIR
+
+
+def cache_key(yaml_text: str, cluster_id: str) -> str:
+    return hashlib.sha256("\0".join((yaml_text, cluster_id, version("koku-nise"))).encode()).hexdigest()[:32]
+
+
+def nise_payload(yaml_text: str, cluster_id: str, cache_dir: Path, *, yaml_name: str) -> tuple[Path, bool]:
+    """The nise `--insights-upload` directory for this YAML and cluster id, and whether it came from the cache."""
+    key = cache_key(yaml_text, cluster_id)
+    cached = cache_dir / key
+    if cached.is_dir():
+        return cached, True
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{key}-", dir=cache_dir) as work:
+        work_dir = Path(work)
+        # nise opens the YAML read-write and stages payloads under $TMPDIR/payload, so both stay private.
+        (work_dir / "scenario.yml").write_text(yaml_text, encoding="utf-8")
+        (work_dir / "tmp").mkdir()
+        payload = work_dir / "payload"
+        payload.mkdir()
+        command = [
+            sys.executable, "-m", "nise", "report", "ocp",
+            "--static-report-file", "scenario.yml",
+            "--ocp-cluster-id", cluster_id,
+            "--insights-upload", str(payload),
+        ]  # fmt: skip
+        completed = subprocess.run(
+            command, cwd=work_dir, env=os.environ | {"TMPDIR": str(work_dir / "tmp")}, capture_output=True, text=True
+        )
+        manifests = sorted(payload.rglob("manifest.json"))
+        if completed.returncode != 0 or not manifests:
+            output = (completed.stderr or completed.stdout).strip().splitlines()[-15:]
+            raise InputDataError(
+                f"nise produced no payload (exit {completed.returncode}): " + "\n".join(output), file=yaml_name
+            )
+        for manifest in manifests:
+            _pin_manifest_uuid(manifest, key)
+        try:
+            payload.rename(cached)
+        except OSError:
+            if not cached.is_dir():  # a concurrent run that finished first is as good as ours
+                raise
+    return cached, False
+
+
+def _pin_manifest_uuid(manifest_path: Path, key: str) -> None:
+    """Replace nise's random manifest uuid by one derived from the cache key and month.
+
+    The uuid names the Parquet files, so regenerating after the cache was cleared overwrites the same keys
+    instead of adding a second copy of the data next to the first.
+    """
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    old = manifest["uuid"]
+    new = str(uuid.uuid5(PAYLOAD_NAMESPACE, f"{key}/{manifest_path.parent.name}"))
+    renamed = []
+    for name in manifest["files"]:
+        renamed.append(name.replace(old, new))
+        (manifest_path.parent / name).rename(manifest_path.parent / renamed[-1])
+    manifest["uuid"] = new
+    manifest["files"] = renamed
+    manifest_path.write_text(json.dumps(manifest, indent=4), encoding="utf-8")
+
+
+# --- scale YAMLs -------------------------------------------------------------------------------------------
+
+START_DATE = "2026-10-01"
+END_DATE = "2026-10-04"  # exclusive: 72 hours
+HOURS = 72
+
+
+@dataclass(frozen=True)
+class Scale:
+    pods: int
+    masters: int
+    infra: int
+    workers: int
+
+
+# pods x 72 hours ~ the scale's name in hourly pod rows (1m: 13,889 pods on 66 nodes, like contract 7's run).
+SCALES = {
+    "20k": Scale(pods=278, masters=3, infra=2, workers=2),
+    "100k": Scale(pods=1389, masters=3, infra=2, workers=5),
+    "1m": Scale(pods=13889, masters=3, infra=3, workers=60),
+    "10m": Scale(pods=138889, masters=3, infra=9, workers=648),
+}
+
+# Workload profiles: some pods use more than they request (effective usage = usage), some less (= request).
+# Usage stays below the limit and above 0 (nise caps the first and replaces 0 by a random value).
+PROFILES = {
+    "web": dict(cpu_request=0.1, cpu_limit=0.5, mem_request_gig=0.25, mem_limit_gig=1, pod_seconds=3600, cpu=0.05, mem=0.2),
+    "api": dict(cpu_request=0.2, cpu_limit=1, mem_request_gig=0.5, mem_limit_gig=2, pod_seconds=3600, cpu=0.35, mem=0.75),
+    "batch": dict(cpu_request=0.5, cpu_limit=2, mem_request_gig=1, mem_limit_gig=4, pod_seconds=1800, cpu=1.5, mem=0.5),
+    "cache": dict(cpu_request=0.1, cpu_limit=0.5, mem_request_gig=1, mem_limit_gig=2, pod_seconds=3600, cpu=0.02, mem=1.5),
+    "db": dict(cpu_request=0.5, cpu_limit=2, mem_request_gig=2, mem_limit_gig=4, pod_seconds=3600, cpu=0.4, mem=3),
+    "dns": dict(cpu_request=0.05, cpu_limit=0.1, mem_request_gig=0.1, mem_limit_gig=0.25, pod_seconds=3600, cpu=0.01, mem=0.05),
+    "apiserver": dict(cpu_request=1, cpu_limit=4, mem_request_gig=4, mem_limit_gig=8, pod_seconds=3600, cpu=1.8, mem=5.5),
+    "etcd": dict(cpu_request=0.5, cpu_limit=2, mem_request_gig=2, mem_limit_gig=4, pod_seconds=3600, cpu=0.3, mem=2.5),
+    "monitoring": dict(cpu_request=0.5, cpu_limit=2, mem_request_gig=2, mem_limit_gig=8, pod_seconds=3600, cpu=0.7, mem=4),
+    "router": dict(cpu_request=0.2, cpu_limit=1, mem_request_gig=0.25, mem_limit_gig=1, pod_seconds=3600, cpu=0.1, mem=0.3),
+}
+# Pods of one application namespace, by deployment (20 at most; a smaller namespace takes a prefix).
+APP_DEPLOYMENTS = (("web", 6), ("api", 6), ("batch", 4), ("cache", 2), ("db", 2))
+APP_NAMESPACE_SIZE = sum(size for _, size in APP_DEPLOYMENTS)
+NODE_SIZES = {"master": (8, 32), "infra": (16, 64), "worker": (64, 256)}  # cores, GiB
+ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
+TEAMS = ("payments", "search", "checkout", "catalog", "identity", "ml", "data", "edge")
+ENVIRONMENTS = ("prod", "stage", "dev")
+
+NamespaceSpec = tuple[str, str, list[str], list[str]]  # name, labels scalar, pod lines, volume lines
+
+
+def scale_yaml(name: str) -> str:
+    """The nise static YAML of a scale.
+
+    3 masters (pods in openshift-kube-apiserver make them masters), infra nodes (node label
+    node_role_kubernetes_io:infra) and workers with application namespaces; a DNS daemonset pod on every
+    node; PVs and PVCs with labels for databases and Prometheus plus one claimless PV; namespace labels
+    everywhere. One nise generator per node, because within one generator nise keeps a namespace on a
+    single node. Pods share their settings through YAML merge keys, which keeps the 10m YAML at 24 MB.
+    """
+    scale = SCALES[name]
+    writer = _ScaleYamlWriter()
+    platform_pods = 0
+    for index in range(scale.masters):
+        node = f"master-{index}"
+        apiserver = writer.pod("apiserver", f"kube-apiserver-{node}", "pod_apiserver", "label_app:openshift-kube-apiserver|label_apiserver:true")
+        etcd = writer.pod("etcd", f"etcd-{node}", "pod_etcd", "label_app:etcd|label_etcd:true")
+        writer.node(node, "master", ZONES[index % 3], [
+            ("openshift-kube-apiserver", writer.namespace_labels("platform", "prod"), [apiserver], []),
+            ("openshift-etcd", writer.namespace_labels("platform", "prod"), [etcd], []),
+            writer.dns_namespace(node),
+        ])  # fmt: skip
+        platform_pods += 3
+    for index in range(scale.infra):
+        node = f"infra-{index}"
+        prometheus = f"prometheus-k8s-{index}"
+        monitoring = [
+            writer.pod("monitoring", prometheus, "pod_prometheus", "label_app_kubernetes_io_name:prometheus|label_app_kubernetes_io_version:2.55.1"),
+            writer.pod("monitoring", f"alertmanager-main-{index}", "pod_alertmanager", "label_app_kubernetes_io_name:alertmanager"),
+            writer.pod("router", f"thanos-querier-{index}", "pod_thanos", "label_app_kubernetes_io_name:thanos-query"),
+        ]  # fmt: skip
+        router = writer.pod("router", f"router-default-{index}", "pod_router", "label_ingresscontroller_operator_openshift_io_deployment_ingresscontroller:default")
+        writer.node(node, "infra", ZONES[index % 3], [
+            ("openshift-monitoring", writer.namespace_labels("platform", "prod"), monitoring,
+             writer.volume("openshift-monitoring", prometheus, 100, 42.5, "fast")),
+            ("openshift-ingress", writer.namespace_labels("platform", "prod"), [router], []),
+            writer.dns_namespace(node),
+        ])  # fmt: skip
+        platform_pods += 5
+    app_pods = scale.pods - platform_pods - scale.workers  # one DNS pod per worker
+    namespace_number = 0
+    for index in range(scale.workers):
+        node = f"worker-{index:03d}"
+        remaining = app_pods // scale.workers + (1 if index < app_pods % scale.workers else 0)
+        dns_name, dns_labels, dns_pods, _ = writer.dns_namespace(node)
+        # worker-000 also holds a claimless PV: a storage row with empty namespace, pod and claim (contract 1.1).
+        unclaimed = writer.volume("openshift-dns", None, 50, 0, "standard") if index == 0 else []
+        namespaces: list[NamespaceSpec] = [(dns_name, dns_labels, dns_pods, unclaimed)]
+        while remaining:
+            size = min(remaining, APP_NAMESPACE_SIZE)
+            remaining -= size
+            namespaces.append(writer.app_namespace(namespace_number, size))
+            namespace_number += 1
+        writer.node(node, "worker", ZONES[index % 3], namespaces)
+    header = [
+        f"# {name}: {scale.pods} pods x {HOURS} hours = {scale.pods * HOURS} hourly pod rows; {scale.masters} masters,",
+        f"# {scale.infra} infra and {scale.workers} worker nodes. Built by ocp_assets.core.generate.scale_yaml.",
+    ]
+    return "\n".join(header + _profile_anchors() + ["generators:"] + writer.lines) + "\n"
+
+
+def _yaml_string(text: str) -> str:
+    """A YAML double-quoted scalar (label strings hold ':' and '|')."""
+    return json.dumps(text)
+
+
+def _resource_id(name: str) -> str:
+    return hashlib.sha256(f"ocp-assets/{name}".encode()).hexdigest()[:17]
+
+
+def _profile_anchors() -> list[str]:
+    # nise reads only `generators`; the profiles block just defines the anchors the pods merge.
+    lines = ["profiles:"]
+    for name, p in PROFILES.items():
+        lines.append(
+            f"  {name}: &{name} {{cpu_request: {p['cpu_request']}, cpu_limit: {p['cpu_limit']},"
+            f" mem_request_gig: {p['mem_request_gig']}, mem_limit_gig: {p['mem_limit_gig']},"
+            f" pod_seconds: {p['pod_seconds']}, cpu_usage: {{full_period: {p['cpu']}}},"
+            f" mem_usage_gig: {{full_period: {p['mem']}}}}}"
+        )
+    return lines
+
+
+class _ScaleYamlWriter:
+    """Emits one generator per node; a label string used by several objects is written once as an anchor."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.anchored: set[str] = set()
+
+    def shared(self, anchor: str, text: str) -> str:
+        if anchor in self.anchored:
+            return f"*{anchor}"
+        self.anchored.add(anchor)
+        return f"&{anchor} {_yaml_string(text)}"
+
+    def namespace_labels(self, team: str, environment: str) -> str:
+        return self.shared(
+            f"ns_{team}_{environment}",
+            f"label_team:{team}|label_env:{environment}|label_openshift_io_cluster_monitoring:false",
+        )
+
+    def pod(self, profile: str, name: str, labels_anchor: str, labels: str) -> str:
+        return f"{{<<: *{profile}, pod_name: {name}, labels: {self.shared(labels_anchor, labels)}}}"
+
+    def dns_namespace(self, node: str) -> NamespaceSpec:
+        pod = self.pod("dns", f"dns-default-{node}", "pod_dns", "label_app:dns-default|label_dns_operator_openshift_io_daemonset_dns:default")
+        return ("openshift-dns", self.namespace_labels("platform", "prod"), [pod], [])
+
+    def app_namespace(self, number: int, size: int) -> NamespaceSpec:
+        namespace = f"app-{number:05d}"
+        pods: list[str] = []
+        volumes: list[str] = []
+        for deployment, replicas in APP_DEPLOYMENTS:
+            for replica in range(min(replicas, size - len(pods))):
+                pod = f"{namespace}-{deployment}-{replica}"
+                labels = (
+                    f"label_app:{namespace}-{deployment}|label_app_kubernetes_io_component:{deployment}"
+                    f"|label_app_kubernetes_io_version:1.{number % 9}.{number % 4}"
+                )
+                pods.append(self.pod(deployment, pod, f"pod_{namespace.replace('-', '_')}_{deployment}", labels))
+                if deployment == "db":
+                    volumes += self.volume(namespace, pod, 20, 7.25, "standard")
+        labels = self.namespace_labels(TEAMS[number % len(TEAMS)], ENVIRONMENTS[number % len(ENVIRONMENTS)])
+        return (namespace, labels, pods, volumes)
+
+    def volume(self, namespace: str, pod: str | None, capacity_gig: int, usage_gig: float, tier: str) -> list[str]:
+        volume = f"pv-{pod or namespace + '-unclaimed'}"
+        lines = [
+            f"                - volume_name: {volume}",
+            "                  storage_class: gp3-csi",
+            "                  csi_driver: ebs.csi.aws.com",
+            f"                  csi_volume_handle: vol-{_resource_id(volume)}",
+            f"                  volume_request_gig: {capacity_gig}",
+            f"                  labels: {self.shared(f'pv_{tier}', f'label_storage_tier:{tier}|label_backup:daily')}",
+        ]
+        if pod is None:
+            return lines + ["                  volume_claims: []"]
+        claim_labels = self.shared(f"pvc_{namespace.replace('-', '_')}", f"label_app:{namespace}|label_data_class:internal")
+        return lines + [
+            "                  volume_claims:",
+            f"                    - volume_claim_name: data-{pod}",
+            f"                      pod_name: {pod}",
+            f"                      labels: {claim_labels}",
+            f"                      capacity_gig: {capacity_gig}",
+            f"                      volume_claim_usage_gig: {{full_period: {usage_gig}}}",
+        ]
+
+    def node(self, name: str, role: str, zone: str, namespaces: list[NamespaceSpec]) -> None:
+        cores, memory = NODE_SIZES[role]
+        labels = (
+            f"label_node_role_kubernetes_io:{role}|label_kubernetes_io_hostname:{name}"
+            f"|label_topology_kubernetes_io_zone:{zone}|label_node_kubernetes_io_instance_type:m6i.{cores // 4}xlarge"
+        )
+        self.lines += [
+            "  - OCPGenerator:",
+            f"      start_date: '{START_DATE}'",
+            f"      end_date: '{END_DATE}'",
+            "      nodes:",
+            f"        - node_name: {name}",
+            f"          cpu_cores: {cores}",
+            f"          memory_gig: {memory}",
+            f"          resource_id: '{_resource_id(name)}'",
+            f"          node_labels: {_yaml_string(labels)}",
+            "          namespaces:",
+        ]
+        for namespace, namespace_labels, pods, volumes in namespaces:
+            self.lines += [f"            {namespace}:", f"              namespace_labels: {namespace_labels}", "              pods:"]
+            self.lines += [f"                - {pod}" for pod in pods]
+            if volumes:
+                self.lines.append("              volumes:")
+                self.lines += volumes
