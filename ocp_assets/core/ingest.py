@@ -378,9 +378,11 @@ def convert_file(payload_file: PayloadFile) -> ConvertedFile | SkippedFile:
 
 
 def read_header(path: Path) -> list[str]:
+    # Only the first line is decoded: a bad byte further down is reported later with its row and column.
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            header = next(csv.reader(handle), None)
+        with path.open("rb") as handle:
+            first_line = handle.readline().decode("utf-8-sig")
+        header = next(csv.reader([first_line]), None)
     except UnicodeDecodeError as exc:
         raise InputDataError(f"header is not UTF-8: {exc.reason}", file=str(path)) from exc
     except (OSError, csv.Error) as exc:
