@@ -126,6 +126,17 @@ def write_payload(directory: Path, files: list[tuple[list[str], list[dict[str, o
     return directory
 
 
+def four_report_payload(directory: Path, days: tuple[str, ...] = ("2026-10-31",)) -> Path:
+    """Pod, storage, node-label and namespace-label CSVs (files 0-3) with hours 0 and 23 of each day."""
+    hours = [(day, hour) for day in days for hour in (0, 23)]
+    return write_payload(directory, [
+        (POD_HEADER, [pod_row(day, hour) for day, hour in hours]),
+        (STORAGE_HEADER, [storage_row(day, hour) for day, hour in hours]),
+        (NODE_LABEL_HEADER, [node_label_row(day, hour) for day, hour in hours]),
+        (NAMESPACE_LABEL_HEADER, [namespace_label_row(day, hour) for day, hour in hours]),
+    ])  # fmt: skip
+
+
 def parquet_files(root: Path) -> dict[str, Path]:
     """Every Parquet file below a local data root, by key."""
     return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*.parquet"))}

@@ -22,6 +22,7 @@ from ocp_assets_tests.fixtures_ingest import (
     STORAGE_HEADER,
     VM_HEADER,
     all_bytes,
+    four_report_payload,
     namespace_label_row,
     node_label_row,
     parquet_files,
@@ -253,16 +254,6 @@ STORAGE_DAILY_COLUMNS = [
 ]  # fmt: skip
 TIMESTAMPS = {"report_period_start", "report_period_end", "interval_start", "interval_end"}
 METRICS = {c for c in POD_DAILY_COLUMNS + STORAGE_DAILY_COLUMNS if c.endswith(("_seconds", "_cores", "_bytes"))}
-
-
-def four_report_payload(directory: Path, days: tuple[str, ...] = (DAY,)) -> Path:
-    hours = [(day, hour) for day in days for hour in (0, 23)]
-    return write_payload(directory, [
-        (POD_HEADER, [pod_row(day, hour) for day, hour in hours]),
-        (STORAGE_HEADER, [storage_row(day, hour) for day, hour in hours]),
-        (NODE_LABEL_HEADER, [node_label_row(day, hour) for day, hour in hours]),
-        (NAMESPACE_LABEL_HEADER, [namespace_label_row(day, hour) for day, hour in hours]),
-    ])  # fmt: skip
 
 
 @pytest.mark.parametrize(
