@@ -293,26 +293,30 @@ def test_keys_per_report_type_split_by_day_across_a_month_boundary(tmp_path):
     payload = four_report_payload(tmp_path / "payload", days=("2026-10-31", "2026-11-01"))
     result = run_ingest(payload, tmp_path / "root")
 
+    report_types = ("pod_usage", "storage_usage", "node_labels", "namespace_labels")  # files 0-3 of the payload
     expected = {f"data/parquet/10001/OCP/clusters/source={SOURCE}/cluster.json"}
-    for number, report_type in enumerate(("pod_usage", "storage_usage", "node_labels", "namespace_labels")):
+    for number, report_type in enumerate(report_types):
         for day, month in (("2026-10-31", "10"), ("2026-11-01", "11")):
+            folder = f"10001/OCP/{report_type}/source={SOURCE}/year=2026/month={month}"
             stem = f"{report_type}.{day}.{MANIFEST}.{number}"
-            expected.add(f"data/parquet/10001/OCP/{report_type}/source={SOURCE}/year=2026/month={month}/{stem}_0.parquet")
-            expected.add(f"data/parquet/daily/10001/OCP/{report_type}/source={SOURCE}/year=2026/month={month}/{stem}_daily_0.parquet")
+            expected.add(f"data/parquet/{folder}/{stem}_0.parquet")
+            expected.add(f"data/parquet/daily/{folder}/{stem}_daily_0.parquet")
     assert set(all_bytes(tmp_path / "root")) == expected
     assert set(result.keys_written) == expected
+    assert result.rows == {(rt, day): 2 for rt in report_types for day in (dt.date(2026, 10, 31), dt.date(2026, 11, 1))}
 
     files = parquet_files(tmp_path / "root")
-    november = pq.read_table(files[f"data/parquet/10001/OCP/pod_usage/source={SOURCE}/year=2026/month=11/pod_usage.2026-11-01.{MANIFEST}.0_0.parquet"])
+    pods = f"10001/OCP/pod_usage/source={SOURCE}/year=2026"
+    november = pq.read_table(files[f"data/parquet/{pods}/month=11/pod_usage.2026-11-01.{MANIFEST}.0_0.parquet"])
     assert november["interval_start"].to_pylist() == [dt.datetime(2026, 11, 1, 0), dt.datetime(2026, 11, 1, 23)]
-    assert november["interval_end"].to_pylist() == [dt.datetime(2026, 11, 1, 0, 59, 59), dt.datetime(2026, 11, 1, 23, 59, 59)]
+    assert november["interval_end"].to_pylist() == [
+        dt.datetime(2026, 11, 1, 0, 59, 59),
+        dt.datetime(2026, 11, 1, 23, 59, 59),
+    ]
     assert november["report_period_start"].to_pylist() == [dt.datetime(2026, 11, 1)] * 2
-    october_daily = pq.read_table(files[f"data/parquet/daily/10001/OCP/pod_usage/source={SOURCE}/year=2026/month=10/pod_usage.2026-10-31.{MANIFEST}.0_daily_0.parquet"])
-    assert october_daily["interval_start"].to_pylist() == [MIDNIGHT]
-    assert october_daily["pod_usage_cpu_core_seconds"].to_pylist() == [2 * 3600.0]
-    assert result.rows == {(rt, dt.date(2026, 10, 31)): 2 for rt in ("pod_usage", "storage_usage", "node_labels", "namespace_labels")} | {
-        (rt, dt.date(2026, 11, 1)): 2 for rt in ("pod_usage", "storage_usage", "node_labels", "namespace_labels")
-    }  # fmt: skip
+    october = pq.read_table(files[f"data/parquet/daily/{pods}/month=10/pod_usage.2026-10-31.{MANIFEST}.0_daily_0.parquet"])
+    assert october["interval_start"].to_pylist() == [MIDNIGHT]
+    assert october["pod_usage_cpu_core_seconds"].to_pylist() == [2 * 3600.0]
 
 
 def test_reingesting_the_same_payload_writes_byte_identical_files(tmp_path):
@@ -442,6 +446,13 @@ def test_empty_file_is_an_error(tmp_path, content):
     with pytest.raises(InputDataError, match="no CSV header") as raised:
         ingest(tmp_path / "empty.csv", open_data_root(str(tmp_path / "root")), cluster_id="c")
     assert raised.value.file == str(tmp_path / "empty.csv")
+
+
+def test_repeated_header_column_is_an_error(tmp_path):
+    csv_path = write_csv(tmp_path / "usage.csv", POD_HEADER + ["pod"], [pod_row(DAY, 0)])
+    with pytest.raises(InputDataError, match="twice") as raised:
+        ingest(csv_path, open_data_root(str(tmp_path / "root")), cluster_id="c")
+    assert raised.value.column == "pod"
 
 
 def test_manifest_listing_a_missing_file_is_an_error(tmp_path):

@@ -73,7 +73,12 @@ def generate(
     nise_seconds = time.monotonic() - started
     started = time.monotonic()
     result = ingest(
-        payload_dir, data_root, account=account, source_uuid=source_uuid, cluster_id=cluster_id, cluster_alias=cluster_alias
+        payload_dir,
+        data_root,
+        account=account,
+        source_uuid=source_uuid,
+        cluster_id=cluster_id,
+        cluster_alias=cluster_alias,
     )
     return GenerateResult(payload_dir, cache_hit, nise_seconds, time.monotonic() - started, result)
 
@@ -168,19 +173,33 @@ SCALES = {
     "10m": Scale(pods=138889, masters=3, infra=9, workers=648),
 }
 
-# Workload profiles: some pods use more than they request (effective usage = usage), some less (= request).
-# Usage stays below the limit and above 0 (nise caps the first and replaces 0 by a random value).
+@dataclass(frozen=True)
+class Profile:
+    """A pod's explicit nise settings; cores and GiB, usage for the full period."""
+
+    cpu_request: float
+    cpu_limit: float
+    cpu_usage: float
+    mem_request_gig: float
+    mem_limit_gig: float
+    mem_usage_gig: float
+    pod_seconds: int = 3600
+
+
+# Some pods use more than they request (effective usage = usage), some less (= request). Usage stays above 0
+# and below the limit: nise replaces 0 by a random value and caps usage at the limit.
 PROFILES = {
-    "web": dict(cpu_request=0.1, cpu_limit=0.5, mem_request_gig=0.25, mem_limit_gig=1, pod_seconds=3600, cpu=0.05, mem=0.2),
-    "api": dict(cpu_request=0.2, cpu_limit=1, mem_request_gig=0.5, mem_limit_gig=2, pod_seconds=3600, cpu=0.35, mem=0.75),
-    "batch": dict(cpu_request=0.5, cpu_limit=2, mem_request_gig=1, mem_limit_gig=4, pod_seconds=1800, cpu=1.5, mem=0.5),
-    "cache": dict(cpu_request=0.1, cpu_limit=0.5, mem_request_gig=1, mem_limit_gig=2, pod_seconds=3600, cpu=0.02, mem=1.5),
-    "db": dict(cpu_request=0.5, cpu_limit=2, mem_request_gig=2, mem_limit_gig=4, pod_seconds=3600, cpu=0.4, mem=3),
-    "dns": dict(cpu_request=0.05, cpu_limit=0.1, mem_request_gig=0.1, mem_limit_gig=0.25, pod_seconds=3600, cpu=0.01, mem=0.05),
-    "apiserver": dict(cpu_request=1, cpu_limit=4, mem_request_gig=4, mem_limit_gig=8, pod_seconds=3600, cpu=1.8, mem=5.5),
-    "etcd": dict(cpu_request=0.5, cpu_limit=2, mem_request_gig=2, mem_limit_gig=4, pod_seconds=3600, cpu=0.3, mem=2.5),
-    "monitoring": dict(cpu_request=0.5, cpu_limit=2, mem_request_gig=2, mem_limit_gig=8, pod_seconds=3600, cpu=0.7, mem=4),
-    "router": dict(cpu_request=0.2, cpu_limit=1, mem_request_gig=0.25, mem_limit_gig=1, pod_seconds=3600, cpu=0.1, mem=0.3),
+    #                        cpu: request limit usage   memory: request limit usage
+    "web": Profile(0.1, 0.5, 0.05, 0.25, 1, 0.2),
+    "api": Profile(0.2, 1, 0.35, 0.5, 2, 0.75),
+    "batch": Profile(0.5, 2, 1.5, 1, 4, 0.5, pod_seconds=1800),
+    "cache": Profile(0.1, 0.5, 0.02, 1, 2, 1.5),
+    "db": Profile(0.5, 2, 0.4, 2, 4, 3),
+    "dns": Profile(0.05, 0.1, 0.01, 0.1, 0.25, 0.05),
+    "apiserver": Profile(1, 4, 1.8, 4, 8, 5.5),
+    "etcd": Profile(0.5, 2, 0.3, 2, 4, 2.5),
+    "monitoring": Profile(0.5, 2, 0.7, 2, 8, 4),
+    "router": Profile(0.2, 1, 0.1, 0.25, 1, 0.3),
 }
 # Pods of one application namespace, by deployment (20 at most; a smaller namespace takes a prefix).
 APP_DEPLOYMENTS = (("web", 6), ("api", 6), ("batch", 4), ("cache", 2), ("db", 2))
@@ -207,7 +226,9 @@ def scale_yaml(name: str) -> str:
     platform_pods = 0
     for index in range(scale.masters):
         node = f"master-{index}"
-        apiserver = writer.pod("apiserver", f"kube-apiserver-{node}", "pod_apiserver", "label_app:openshift-kube-apiserver|label_apiserver:true")
+        apiserver = writer.pod(
+            "apiserver", f"kube-apiserver-{node}", "pod_apiserver", "label_app:openshift-kube-apiserver|label_apiserver:true"
+        )
         etcd = writer.pod("etcd", f"etcd-{node}", "pod_etcd", "label_app:etcd|label_etcd:true")
         writer.node(node, "master", ZONES[index % 3], [
             ("openshift-kube-apiserver", writer.namespace_labels("platform", "prod"), [apiserver], []),
@@ -219,11 +240,16 @@ def scale_yaml(name: str) -> str:
         node = f"infra-{index}"
         prometheus = f"prometheus-k8s-{index}"
         monitoring = [
-            writer.pod("monitoring", prometheus, "pod_prometheus", "label_app_kubernetes_io_name:prometheus|label_app_kubernetes_io_version:2.55.1"),
-            writer.pod("monitoring", f"alertmanager-main-{index}", "pod_alertmanager", "label_app_kubernetes_io_name:alertmanager"),
+            writer.pod("monitoring", prometheus, "pod_prometheus",
+                       "label_app_kubernetes_io_name:prometheus|label_app_kubernetes_io_version:2.55.1"),
+            writer.pod("monitoring", f"alertmanager-main-{index}", "pod_alertmanager",
+                       "label_app_kubernetes_io_name:alertmanager"),
             writer.pod("router", f"thanos-querier-{index}", "pod_thanos", "label_app_kubernetes_io_name:thanos-query"),
         ]  # fmt: skip
-        router = writer.pod("router", f"router-default-{index}", "pod_router", "label_ingresscontroller_operator_openshift_io_deployment_ingresscontroller:default")
+        router = writer.pod(
+            "router", f"router-default-{index}", "pod_router",
+            "label_ingresscontroller_operator_openshift_io_deployment_ingresscontroller:default",
+        )  # fmt: skip
         writer.node(node, "infra", ZONES[index % 3], [
             ("openshift-monitoring", writer.namespace_labels("platform", "prod"), monitoring,
              writer.volume("openshift-monitoring", prometheus, 100, 42.5, "fast")),
@@ -267,10 +293,10 @@ def _profile_anchors() -> list[str]:
     lines = ["profiles:"]
     for name, p in PROFILES.items():
         lines.append(
-            f"  {name}: &{name} {{cpu_request: {p['cpu_request']}, cpu_limit: {p['cpu_limit']},"
-            f" mem_request_gig: {p['mem_request_gig']}, mem_limit_gig: {p['mem_limit_gig']},"
-            f" pod_seconds: {p['pod_seconds']}, cpu_usage: {{full_period: {p['cpu']}}},"
-            f" mem_usage_gig: {{full_period: {p['mem']}}}}}"
+            f"  {name}: &{name} {{cpu_request: {p.cpu_request}, cpu_limit: {p.cpu_limit},"
+            f" mem_request_gig: {p.mem_request_gig}, mem_limit_gig: {p.mem_limit_gig},"
+            f" pod_seconds: {p.pod_seconds}, cpu_usage: {{full_period: {p.cpu_usage}}},"
+            f" mem_usage_gig: {{full_period: {p.mem_usage_gig}}}}}"
         )
     return lines
 
@@ -298,7 +324,8 @@ class _ScaleYamlWriter:
         return f"{{<<: *{profile}, pod_name: {name}, labels: {self.shared(labels_anchor, labels)}}}"
 
     def dns_namespace(self, node: str) -> NamespaceSpec:
-        pod = self.pod("dns", f"dns-default-{node}", "pod_dns", "label_app:dns-default|label_dns_operator_openshift_io_daemonset_dns:default")
+        labels = "label_app:dns-default|label_dns_operator_openshift_io_daemonset_dns:default"
+        pod = self.pod("dns", f"dns-default-{node}", "pod_dns", labels)
         return ("openshift-dns", self.namespace_labels("platform", "prod"), [pod], [])
 
     def app_namespace(self, number: int, size: int) -> NamespaceSpec:
@@ -359,7 +386,8 @@ class _ScaleYamlWriter:
             "          namespaces:",
         ]
         for namespace, namespace_labels, pods, volumes in namespaces:
-            self.lines += [f"            {namespace}:", f"              namespace_labels: {namespace_labels}", "              pods:"]
+            self.lines += [f"            {namespace}:", f"              namespace_labels: {namespace_labels}"]
+            self.lines.append("              pods:")
             self.lines += [f"                - {pod}" for pod in pods]
             if volumes:
                 self.lines.append("              volumes:")

@@ -204,7 +204,7 @@ def ingest(
                 raw_key, daily_key = _output_keys(identity, converted.report_type, day, stem)
                 for key, table in ((raw_key, raw), (daily_key, daily)):
                     if key in outputs:
-                        raise InputDataError(f"a second file of the payload maps to output key {key}", file=str(payload_file.path))
+                        raise InputDataError(f"a second file maps to output key {key}", file=str(payload_file.path))
                     outputs[key] = parquet_bytes(table)
                 counted = (converted.report_type.name, day)
                 result.rows[counted] = result.rows.get(counted, 0) + raw.num_rows
@@ -336,7 +336,8 @@ def _manifest_payload(manifest_path: Path) -> Payload:
         if not csv_path.is_file():
             raise InputDataError(f"file {name!r} listed in the manifest is missing", file=str(manifest_path))
         number = UPLOAD_FILE_NAME.search(csv_path.name)
-        files.append(PayloadFile(csv_path, payload_id, int(number["number"]) if number else position, str(manifest["cluster_id"])))
+        file_number = int(number["number"]) if number else position
+        files.append(PayloadFile(csv_path, payload_id, file_number, str(manifest["cluster_id"])))
     skipped = tuple(
         SkippedFile(str(manifest_path.parent / Path(str(name)).name), "resource-optimization (ROS) report, not cost data")
         for name in manifest.get("resource_optimization_files") or ()
@@ -374,7 +375,8 @@ def convert_file(payload_file: PayloadFile) -> ConvertedFile | SkippedFile:
         return SkippedFile(file, report_type)
     text_table = read_csv_as_text(payload_file.path, header)
     raw, dropped = convert_table(text_table, report_type, file)
-    return ConvertedFile(report_type, [(day, table, daily_table(table, report_type, day)) for day, table in split_by_day(raw)], dropped)
+    days = [(day, table, daily_table(table, report_type, day)) for day, table in split_by_day(raw)]
+    return ConvertedFile(report_type, days, dropped)
 
 
 def read_header(path: Path) -> list[str]:
@@ -389,6 +391,9 @@ def read_header(path: Path) -> list[str]:
         raise InputDataError(f"unreadable CSV: {exc}", file=str(path)) from exc
     if not header or not any(header):
         raise InputDataError("empty file: no CSV header", file=str(path))
+    repeated = [name for name, count in Counter(header).items() if count > 1]
+    if repeated:
+        raise InputDataError("column appears twice in the header", file=str(path), column=repeated[0])
     return header
 
 
@@ -587,8 +592,9 @@ def to_timestamps(values: pa.ChunkedArray, column: str, file: str) -> pa.Chunked
     invalid = [text for text, value in zip(texts, parsed) if value is None]
     if invalid:
         first_bad = pc.index(pc.is_in(values, value_set=pa.array(invalid)), True).as_py()
-        raise InputDataError(f"not a timestamp: {values[first_bad].as_py()!r}", file=file, column=column, row=first_bad + 1)
-    # Parsed at microseconds and truncated to ms, like koku's to_parquet(coerce_timestamps="ms", allow_truncated_timestamps=True).
+        bad_text = values[first_bad].as_py()
+        raise InputDataError(f"not a timestamp: {bad_text!r}", file=file, column=column, row=first_bad + 1)
+    # Parsed at microseconds, truncated to ms like koku's to_parquet(coerce_timestamps="ms", allow_truncated_timestamps=True).
     as_micros = pa.array(parsed, type=pa.timestamp("us"))
     return pc.take(pc.cast(as_micros, TIMESTAMP_TYPE, safe=False), pc.index_in(values, value_set=distinct))
 
@@ -605,7 +611,9 @@ def split_by_day(table: pa.Table) -> list[tuple[dt.date, pa.Table]]:
     if table.num_rows == 0:
         return []
     days = pc.cast(table["interval_start"], pa.date32())
-    return [(day, table.filter(pc.equal(days, pa.scalar(day, pa.date32())))) for day in sorted(pc.unique(days).to_pylist())]
+    return [
+        (day, table.filter(pc.equal(days, pa.scalar(day, pa.date32())))) for day in sorted(pc.unique(days).to_pylist())
+    ]
 
 
 def daily_table(day_rows: pa.Table, report_type: ReportType, day: dt.date) -> pa.Table:
