@@ -12,6 +12,7 @@ from ocp_assets.core.errors import OcpAssetsError
 from ocp_assets.core.generate import SCALES, generate
 from ocp_assets.core.ingest import DEFAULT_ACCOUNT, describe, ingest
 from ocp_assets.core.storage import open_data_root
+from ocp_assets.summary_commands import register_db, register_summarize
 
 EXIT_ERROR = 2
 
@@ -82,7 +83,12 @@ def _run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMAND_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_register_ingest, _register_generate]
+COMMAND_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _register_ingest,
+    _register_generate,
+    register_db,
+    register_summarize,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,7 +35,7 @@ def register_db(subparsers: argparse._SubParsersAction) -> None:
     init = actions.add_parser("init", help="create koku's summary and auxiliary tables where missing")
     init.add_argument("--dsn", help=f"PostgreSQL URL (default: ${DSN_ENV})")
     init.add_argument("--schema", required=True, help="koku tenant schema, e.g. org1234567")
-    init.set_defaults(handler=run_db_init)
+    init.set_defaults(run=run_db_init)
 
 
 def run_db_init(args: argparse.Namespace) -> int:
@@ -60,7 +60,7 @@ def register_summarize(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--end", type=_date, help="last day, inclusive (default: last day with data)")
     parser.add_argument("--dsn", help=f"PostgreSQL URL (default: ${DSN_ENV})")
     parser.add_argument("--schema", help="koku tenant schema (default: the account)")
-    parser.set_defaults(handler=run_summarize)
+    parser.set_defaults(run=run_summarize)
 
 
 def _clusters(args: argparse.Namespace) -> list[tuple[str, str, str, str]]:
