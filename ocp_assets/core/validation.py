@@ -1,0 +1,298 @@
+"""Pandera models of every table the Dagster assets pass along, and one function that runs them (pure: no dagster).
+
+Each model states types, nullability, non-negative seconds/bytes, the allowed data_source values and that
+label cells are JSON objects. ``validate_frame`` runs a model lazily (every failure, not the first) and
+returns a report instead of raising, so the caller decides what a failure means (the Dagster assets turn
+it into a failed blocking asset check and write nothing for the partition).
+"""
+
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as pa_arrow
+from pandera.errors import SchemaError, SchemaErrors
+from pandera.typing import Series
+
+ALLOWED_DATA_SOURCES = ("Pod", "Storage")
+MAX_FAILURE_CASES = 20
+
+
+def label_json_mask(series: pd.Series) -> pd.Series:
+    """True where a label cell is NULL, blank or a JSON object (what koku's filter_json_by_keys accepts).
+
+    Each distinct text is parsed once, so a column of a million cells with a few hundred label sets is cheap.
+    """
+    bad = set()
+    for text in pd.unique(series.dropna()):
+        if not isinstance(text, str):
+            bad.add(text)
+            continue
+        if not text.strip():
+            continue
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            bad.add(text)
+            continue
+        if not isinstance(parsed, dict):
+            bad.add(text)
+    if not bad:
+        return pd.Series(True, index=series.index)
+    return ~series.isin(bad)
+
+
+def _labels(series: pd.Series) -> pd.Series:
+    return label_json_mask(series)
+
+
+class _Model(pa.DataFrameModel):
+    class Config:
+        strict = False  # extra columns are carried along (e.g. csi_volume_handle) and not judged here
+        coerce = False
+
+
+NON_NEGATIVE = {"ge": 0}
+
+
+class RawPodUsage(_Model):
+    """pod_daily rows of one cluster-day as the reader returns them."""
+
+    namespace: Series[str] = pa.Field(nullable=False)
+    node: Series[str] = pa.Field(nullable=True)
+    pod: Series[str] = pa.Field(nullable=False)
+    pod_labels: Series[str] = pa.Field(nullable=True)
+    resource_id: Series[str] = pa.Field(nullable=True)
+    interval_start: Series[pd.Timestamp] = pa.Field(nullable=False)
+    pod_usage_cpu_core_seconds: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    pod_request_cpu_core_seconds: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    pod_limit_cpu_core_seconds: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    pod_usage_memory_byte_seconds: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    pod_request_memory_byte_seconds: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    pod_limit_memory_byte_seconds: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    pod_effective_usage_cpu_core_seconds: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    pod_effective_usage_memory_byte_seconds: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    node_capacity_cpu_cores: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    node_capacity_memory_bytes: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    node_role: Series[str] = pa.Field(nullable=True)
+
+    @pa.check("pod_labels", name="label_json_object")
+    def _pod_labels(cls, series: pd.Series) -> pd.Series:
+        return _labels(series)
+
+
+class NodeCapacity(_Model):
+    """Per node of the day: capacity seconds summed over hours (max per hour first)."""
+
+    node: Series[str] = pa.Field(nullable=True, unique=True)
+    node_capacity_cpu_core_seconds: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    node_capacity_memory_byte_seconds: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+
+
+class RawStorageUsage(_Model):
+    """storage_daily rows of one cluster-day."""
+
+    namespace: Series[str] = pa.Field(nullable=False)
+    pod: Series[str] = pa.Field(nullable=True)
+    persistentvolumeclaim: Series[str] = pa.Field(nullable=True)
+    persistentvolume: Series[str] = pa.Field(nullable=True)
+    storageclass: Series[str] = pa.Field(nullable=True)
+    persistentvolume_labels: Series[str] = pa.Field(nullable=True)
+    persistentvolumeclaim_labels: Series[str] = pa.Field(nullable=True)
+    interval_start: Series[pd.Timestamp] = pa.Field(nullable=False)
+    persistentvolumeclaim_capacity_bytes: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    persistentvolumeclaim_capacity_byte_seconds: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    volume_request_storage_byte_seconds: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    persistentvolumeclaim_usage_byte_seconds: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+
+    @pa.check("persistentvolume_labels", "persistentvolumeclaim_labels", name="label_json_object")
+    def _volume_labels(cls, series: pd.Series) -> pd.Series:
+        return _labels(series)
+
+
+class NodeLabelRows(_Model):
+    """node_labels rows (daily or hourly) of the day, before deduplication."""
+
+    node: Series[str] = pa.Field(nullable=True)
+    node_labels: Series[str] = pa.Field(nullable=True)
+    interval_start: Series[pd.Timestamp] = pa.Field(nullable=False)
+
+    @pa.check("node_labels", name="label_json_object")
+    def _node_labels(cls, series: pd.Series) -> pd.Series:
+        return _labels(series)
+
+
+class NamespaceLabelRows(_Model):
+    """namespace_labels rows (daily or hourly) of the day, before deduplication."""
+
+    namespace: Series[str] = pa.Field(nullable=True)
+    namespace_labels: Series[str] = pa.Field(nullable=True)
+    interval_start: Series[pd.Timestamp] = pa.Field(nullable=False)
+
+    @pa.check("namespace_labels", name="label_json_object")
+    def _namespace_labels(cls, series: pd.Series) -> pd.Series:
+        return _labels(series)
+
+
+class NodeLabels(_Model):
+    """One enabled-key label map per node of the day (D2(b)), with koku's node-role inputs."""
+
+    node: Series[str] = pa.Field(nullable=False, unique=True)
+    node_labels: Series[str] = pa.Field(nullable=False)
+    architecture: Series[str] = pa.Field(nullable=True)
+
+    @pa.check("node_labels", name="label_json_object")
+    def _node_labels(cls, series: pd.Series) -> pd.Series:
+        return _labels(series)
+
+
+class NamespaceLabels(_Model):
+    """One enabled-key label map per namespace of the day (D2(b))."""
+
+    namespace: Series[str] = pa.Field(nullable=False, unique=True)
+    namespace_labels: Series[str] = pa.Field(nullable=False)
+
+    @pa.check("namespace_labels", name="label_json_object")
+    def _namespace_labels(cls, series: pd.Series) -> pd.Series:
+        return _labels(series)
+
+
+class PodUsageLabelled(RawPodUsage):
+    """Pod rows with node != '' carrying the merged node < namespace < pod label map."""
+
+    node: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1})
+    pod_labels: Series[str] = pa.Field(nullable=False)
+
+
+class StorageUsageLabelled(_Model):
+    """Storage rows fanned out per volume node, carrying node < namespace < PV < PVC labels."""
+
+    namespace: Series[str] = pa.Field(nullable=False)
+    node: Series[str] = pa.Field(nullable=True)
+    persistentvolumeclaim: Series[str] = pa.Field(nullable=True)
+    persistentvolume: Series[str] = pa.Field(nullable=True)
+    volume_labels: Series[str] = pa.Field(nullable=False)
+    persistentvolumeclaim_capacity_bytes: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    persistentvolumeclaim_capacity_byte_seconds: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    volume_request_storage_byte_seconds: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    persistentvolumeclaim_usage_byte_seconds: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    node_count: Series[float] = pa.Field(nullable=True, ge=1, coerce=True)
+
+    @pa.check("volume_labels", name="label_json_object")
+    def _volume_labels(cls, series: pd.Series) -> pd.Series:
+        return _labels(series)
+
+
+class NodeInventory(_Model):
+    """reporting_ocp_nodes candidates of the day."""
+
+    node: Series[str] = pa.Field(nullable=False)
+    resource_id: Series[str] = pa.Field(nullable=True)
+    node_capacity_cpu_cores: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    node_role: Series[str] = pa.Field(nullable=True)
+    architecture: Series[str] = pa.Field(nullable=True)
+
+
+_POD_MEASURES = (
+    "pod_usage_cpu_core_hours pod_request_cpu_core_hours pod_effective_usage_cpu_core_hours pod_limit_cpu_core_hours "
+    "pod_usage_memory_gigabyte_hours pod_request_memory_gigabyte_hours pod_effective_usage_memory_gigabyte_hours "
+    "pod_limit_memory_gigabyte_hours"
+).split()
+
+
+class SummaryRows(_Model):
+    """Rows of reporting_ocpusagelineitem_daily_summary as computed, before they are written."""
+
+    report_period_id: Series[int] = pa.Field(nullable=False, coerce=True)
+    cost_category_id: Series[float] = pa.Field(nullable=True, coerce=True)
+    cluster_id: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1, "max_value": 50})
+    cluster_alias: Series[str] = pa.Field(nullable=True)
+    data_source: Series[str] = pa.Field(nullable=False, isin=list(ALLOWED_DATA_SOURCES))
+    usage_start: Series[pd.Timestamp] = pa.Field(nullable=False)
+    usage_end: Series[pd.Timestamp] = pa.Field(nullable=False)
+    namespace: Series[str] = pa.Field(nullable=True)
+    node: Series[str] = pa.Field(nullable=True)
+    pod_labels: Series[str] = pa.Field(nullable=True)
+    volume_labels: Series[str] = pa.Field(nullable=True)
+    all_labels: Series[str] = pa.Field(nullable=False)
+    source_uuid: Series[str] = pa.Field(nullable=False)
+    # Pod measures may be negative on unallocated rows (capacity minus pod sums, not clamped: D2).
+    node_capacity_cpu_cores: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    node_capacity_cpu_core_hours: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    node_capacity_memory_gigabytes: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    node_capacity_memory_gigabyte_hours: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    cluster_capacity_cpu_core_hours: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    cluster_capacity_memory_gigabyte_hours: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    persistentvolumeclaim_capacity_gigabyte: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    persistentvolumeclaim_capacity_gigabyte_months: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    volume_request_storage_gigabyte_months: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    persistentvolumeclaim_usage_gigabyte_months: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+
+    @pa.check("pod_labels", "volume_labels", "all_labels", name="label_json_object")
+    def _labels(cls, series: pd.Series) -> pd.Series:
+        return _labels(series)
+
+    @pa.dataframe_check(name="usage_start_equals_usage_end")
+    def _one_day(cls, df: pd.DataFrame) -> pd.Series:
+        return df["usage_start"] == df["usage_end"]
+
+    @pa.dataframe_check(name="pod_rows_have_no_storage_measures")
+    def _pod_rows(cls, df: pd.DataFrame) -> pd.Series:
+        is_pod = df["data_source"] == "Pod"
+        return ~is_pod | df["persistentvolumeclaim_capacity_gigabyte_months"].isna()
+
+    @pa.dataframe_check(name="storage_rows_have_no_pod_measures")
+    def _storage_rows(cls, df: pd.DataFrame) -> pd.Series:
+        is_storage = df["data_source"] == "Storage"
+        return ~is_storage | df[_POD_MEASURES].isna().all(axis=1)
+
+
+@dataclass
+class ValidationReport:
+    ok: bool
+    failure_cases: pd.DataFrame  # pandera's failure cases (schema_context, column, check, failure_case, index), at most MAX_FAILURE_CASES rows
+    message: str
+    rows: int = 0
+    failures: int = 0  # all failure cases, before truncation
+
+
+def to_frame(table: pa_arrow.Table) -> pd.DataFrame:
+    """Arrow to pandas the way the models expect: timestamps and dates as datetime64[ns], strings as objects."""
+    return table.to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True)
+
+
+def validate_frame(model: type[pa.DataFrameModel], df: pd.DataFrame | pa_arrow.Table) -> ValidationReport:
+    """Run model on df with lazy=True; never raises for invalid data."""
+    if isinstance(df, pa_arrow.Table):
+        df = to_frame(df)
+    try:
+        model.validate(df, lazy=True)
+    except SchemaErrors as exc:
+        cases = exc.failure_cases
+        return ValidationReport(False, cases.head(MAX_FAILURE_CASES).reset_index(drop=True), _summary(model, cases), len(df), len(cases))
+    except SchemaError as exc:  # a failure pandera cannot collect lazily
+        cases = pd.DataFrame([{"schema_context": "DataFrameSchema", "column": None, "check": str(exc.check), "failure_case": str(exc), "index": None}])
+        return ValidationReport(False, cases, f"{model.__name__}: {exc}", len(df), 1)
+    return ValidationReport(True, pd.DataFrame(), f"{model.__name__}: {len(df)} rows valid", len(df), 0)
+
+
+def _summary(model: type[pa.DataFrameModel], cases: pd.DataFrame) -> str:
+    parts = []
+    grouped = cases.fillna({"column": "<table>"}).groupby(["column", "check"], sort=True, dropna=False).size()
+    for (column, check), count in grouped.items():
+        parts.append(f"{column}: {check} ({count} failing)")
+    return f"{model.__name__}: {len(cases)} failure case(s): " + "; ".join(parts)
+
+
+def failure_cases_markdown(report: ValidationReport) -> str:
+    """The failure cases as a markdown table (for asset-check metadata)."""
+    if report.failure_cases.empty:
+        return ""
+    frame = report.failure_cases.copy()
+    for column in frame.columns:
+        frame[column] = frame[column].map(lambda v: "" if v is None else str(v)[:120])
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    lines = ["| " + " | ".join(s.replace("|", "\\|").replace("\n", " ") for s in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *lines])
