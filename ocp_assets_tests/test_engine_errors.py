@@ -1,0 +1,149 @@
+"""End-to-end bad-input tests: each error names file, column and row, and the day's previous rows stay in PostgreSQL."""
+
+import datetime as dt
+import glob
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ocp_assets.cli import main
+from ocp_assets.core.engine import ClusterDay, summarize_day
+from ocp_assets.core.errors import ConfigurationError, InputDataError
+from ocp_assets.core.storage import open_data_root
+from ocp_assets_tests.engine_support import engine_rows
+from ocp_assets_tests.reference.koku_sql import compare_summaries
+from ocp_assets_tests.reference.parquet_fixtures import KokuParquetBuilder
+
+SOURCE = "0f5b8a3e-55c4-4c8e-9d0b-2b9a4f1a7c01"
+ACCOUNT = "10001"
+DAY = dt.date(2026, 10, 5)
+
+
+@pytest.fixture
+def summarized(pg, tmp_path):
+    """A day summarised once, so every test can check that a failed re-run leaves these rows."""
+    conn, schema = pg
+    builder = KokuParquetBuilder(tmp_path, account=ACCOUNT, source=SOURCE)
+    builder.pod(DAY, pod="p1", namespace="app", node="worker-1", resource_id="i-1", labels={"app": "web"})
+    builder.pvc(DAY, namespace="app", pod="p1", pvc="claim", pv="pv1")
+    builder.node_labels(DAY, node="worker-1", labels={"kubernetes_io_arch": "amd64"})
+    builder.write()
+    root = open_data_root(str(tmp_path))
+    cluster_day = ClusterDay(ACCOUNT, SOURCE, "c1", "C1", DAY)
+    summarize_day(conn, schema, root, cluster_day)
+    before = engine_rows(conn, schema, SOURCE)
+    assert len(before) == 3  # Pod, Storage and the node's unallocated row
+    return conn, schema, root, cluster_day, tmp_path, before
+
+
+def _file(tmp_path, report_type, daily=True):
+    pattern = f"{tmp_path}/data/parquet{'/daily' if daily else ''}/{ACCOUNT}/OCP/{report_type}/source={SOURCE}/**/*.parquet"
+    [path] = glob.glob(pattern, recursive=True)
+    return path
+
+
+def _rewrite(path, change):
+    table = pq.read_table(path)
+    pq.write_table(change(table), path)
+
+
+def _assert_unchanged(conn, schema, before):
+    assert compare_summaries(before, engine_rows(conn, schema, SOURCE), rel_tol=0) == []
+
+
+def test_malformed_label_json_names_file_column_and_row(summarized):
+    conn, schema, root, cluster_day, tmp_path, before = summarized
+    path = _file(tmp_path, "pod_usage")
+    _rewrite(path, lambda t: t.set_column(t.schema.get_field_index("pod_labels"), "pod_labels",
+                                          pa.array(['{"app": "web"'] * t.num_rows)))
+    with pytest.raises(InputDataError) as error:
+        summarize_day(conn, schema, root, cluster_day)
+    assert error.value.file.endswith(os.path.basename(path)) and error.value.column == "pod_labels" and error.value.row == 1
+    assert "not a JSON object" in str(error.value)
+    _assert_unchanged(conn, schema, before)
+
+
+def test_missing_column_names_file_and_column(summarized):
+    conn, schema, root, cluster_day, tmp_path, before = summarized
+    path = _file(tmp_path, "storage_usage")
+    _rewrite(path, lambda t: t.drop_columns(["persistentvolumeclaim_usage_byte_seconds"]))
+    with pytest.raises(InputDataError, match="required column is missing") as error:
+        summarize_day(conn, schema, root, cluster_day)
+    assert error.value.column == "persistentvolumeclaim_usage_byte_seconds" and error.value.file.endswith(os.path.basename(path))
+    _assert_unchanged(conn, schema, before)
+
+
+def test_mistyped_column_names_its_type(summarized):
+    conn, schema, root, cluster_day, tmp_path, before = summarized
+    path = _file(tmp_path, "pod_usage")
+    _rewrite(path, lambda t: t.set_column(t.schema.get_field_index("pod_usage_cpu_core_seconds"), "pod_usage_cpu_core_seconds",
+                                          t["pod_usage_cpu_core_seconds"].cast(pa.string())))
+    with pytest.raises(InputDataError, match="has type string, expected double") as error:
+        summarize_day(conn, schema, root, cluster_day)
+    assert error.value.column == "pod_usage_cpu_core_seconds"
+    _assert_unchanged(conn, schema, before)
+
+
+def test_corrupt_parquet_names_the_file(summarized):
+    conn, schema, root, cluster_day, tmp_path, before = summarized
+    path = _file(tmp_path, "node_labels", daily=False)
+    with open(path, "r+b") as handle:
+        handle.seek(-12, os.SEEK_END)
+        handle.write(b"garbage!" * 1 + b"\0\0\0\0")
+    with pytest.raises(InputDataError, match="not a readable Parquet file") as error:
+        summarize_day(conn, schema, root, cluster_day)
+    assert error.value.file.endswith(os.path.basename(path))
+    _assert_unchanged(conn, schema, before)
+
+
+def test_null_timestamp_names_the_first_null_row(summarized):
+    conn, schema, root, cluster_day, tmp_path, before = summarized
+    path = _file(tmp_path, "pod_usage", daily=False)
+
+    def null_third_row(table):
+        starts = table["interval_start"].to_pylist()
+        starts[2] = None
+        return table.set_column(table.schema.get_field_index("interval_start"), "interval_start", pa.array(starts, pa.timestamp("ms")))
+
+    _rewrite(path, null_third_row)
+    with pytest.raises(InputDataError, match="interval_start is NULL") as error:
+        summarize_day(conn, schema, root, cluster_day)
+    assert (error.value.column, error.value.row) == ("interval_start", 3)
+    _assert_unchanged(conn, schema, before)
+
+
+def test_day_without_pod_usage_is_an_error_and_keeps_rows(summarized):
+    conn, schema, root, cluster_day, tmp_path, before = summarized
+    with pytest.raises(InputDataError, match="no pod usage rows for 2026-10-06"):
+        summarize_day(conn, schema, root, ClusterDay(ACCOUNT, SOURCE, "c1", "C1", DAY + dt.timedelta(days=1)))
+    _assert_unchanged(conn, schema, before)
+
+
+def test_unknown_schema_is_a_configuration_error(summarized):
+    conn, _, root, cluster_day, *_ = summarized
+    with pytest.raises(ConfigurationError, match="run `ocp-assets db init --schema nope_missing` first"):
+        summarize_day(conn, "nope_missing", root, cluster_day)
+
+
+def test_rerun_replaces_rows_without_duplicates(summarized):
+    conn, schema, root, cluster_day, tmp_path, before = summarized
+    for _ in range(3):
+        outcome = summarize_day(conn, schema, root, cluster_day)
+        assert outcome.write.rows_deleted == 3 and outcome.write.rows_written == 3
+    after = engine_rows(conn, schema, SOURCE)
+    assert len(after) == 3
+    _assert_unchanged(conn, schema, before)
+
+
+def test_cli_summarize_prints_rows_and_exits_2_on_bad_input(summarized, capsys, dsn):
+    conn, schema, root, cluster_day, tmp_path, before = summarized
+    args = ["summarize", "--data-root", str(tmp_path), "--account", ACCOUNT, "--source", SOURCE, "--cluster-id", "c1",
+            "--cluster-alias", "C1", "--start", DAY.isoformat(), "--end", DAY.isoformat(), "--dsn", dsn, "--schema", schema]
+    assert main(args) == 0
+    assert "2026-10-05  Pod 1  Storage 1  unallocated 1" in capsys.readouterr().out
+    _rewrite(_file(tmp_path, "storage_usage"), lambda t: t.drop_columns(["persistentvolume"]))
+    assert main(args) == 2
+    assert "column 'persistentvolume': required column is missing" in capsys.readouterr().err
+    _assert_unchanged(conn, schema, before)
