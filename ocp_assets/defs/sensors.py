@@ -1,0 +1,202 @@
+"""The sensor that keeps Dagster in step with koku's Parquet: new clusters become partitions, new or changed files become runs.
+
+Each tick (1) reads the ingest's cluster records (``data/parquet/<acct>/OCP/clusters/source=<uuid>/cluster.json``),
+registers them in ``ocp_assets.cluster_registry`` and adds missing cluster partitions; (2) lists every
+Parquet file of the four report types of each registered cluster and compares size and mtime with
+``ocp_assets.parquet_file_state``; the days a new or changed file covers (from its footer's interval_start
+statistics, no data pages read) are the partitions to run, so late data re-runs only the days it touches.
+Contiguous days of one cluster go into one range run (at most MAX_PARTITIONS_PER_RUN days). The cursor
+holds only a small digest; the file state lives in PostgreSQL.
+"""
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import dagster as dg
+import pyarrow.parquet as pq
+from psycopg import sql
+
+from ocp_assets.core.errors import OcpAssetsError
+from ocp_assets.core.ingest import read_cluster_registry
+from ocp_assets.core.layout import SUMMARY_REPORT_TYPES, dataset_prefix
+from ocp_assets.core.storage import DataRoot
+from ocp_assets.defs.assets import GROUP, MAX_PARTITIONS_PER_RUN
+from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, cluster_day_partitions, clusters_partitions, first_day, partition_key
+from ocp_assets.defs.resources import ClusterRecord, KokuDataLake, SummaryDatabase
+
+SENSOR_NAME = "koku_parquet_sensor"
+JOB_NAME = "summarize_cluster_days"
+INVALID_KEY_CHARACTERS = set("|,[]*\n")
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+summary_job = dg.define_asset_job(
+    JOB_NAME,
+    selection=dg.AssetSelection.groups(GROUP),
+    partitions_def=cluster_day_partitions,
+    description="the cluster-day summary: read koku Parquet, dedupe and merge labels, write PostgreSQL, run every check",
+)
+
+
+@dataclass(frozen=True)
+class FileState:
+    key: str
+    size: int
+    mtime_ns: int
+
+
+def file_days(root: DataRoot, path: str) -> list[dt.date]:
+    """Days a Parquet file covers, from the interval_start min/max of each row group's footer statistics."""
+    parquet = pq.ParquetFile(root.fs.open_input_file(path))
+    index = parquet.schema_arrow.get_field_index("interval_start")
+    days: set[dt.date] = set()
+    for rg in range(parquet.metadata.num_row_groups):
+        stats = parquet.metadata.row_group(rg).column(index).statistics
+        if stats is None or not stats.has_min_max:
+            continue
+        day, last = _as_date(stats.min), _as_date(stats.max)
+        while day <= last:
+            days.add(day)
+            day += dt.timedelta(days=1)
+    return sorted(days)
+
+
+def _as_date(value) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def cluster_files(root: DataRoot, cluster: ClusterRecord) -> list[tuple[FileState, str]]:
+    found = []
+    for report_type in SUMMARY_REPORT_TYPES:
+        for daily in (False, True):
+            for info in root.list_files(dataset_prefix(cluster.account, report_type.name, cluster.source, daily=daily)):
+                mtime = info.mtime_ns if info.mtime_ns is not None else 0
+                found.append((FileState(root.key_of(info.path), int(info.size or 0), int(mtime)), info.path))
+    return found
+
+
+def contiguous_ranges(days: Iterable[dt.date], limit: int) -> list[tuple[dt.date, dt.date]]:
+    ranges: list[list[dt.date]] = []
+    for day in sorted(set(days)):
+        if ranges and (day - ranges[-1][1]).days == 1 and (ranges[-1][1] - ranges[-1][0]).days + 1 < limit:
+            ranges[-1][1] = day
+        else:
+            ranges.append([day, day])
+    return [(a, b) for a, b in ranges]
+
+
+def run_requests_for(cluster_id: str, days: Iterable[dt.date], digest: str, limit: int = MAX_PARTITIONS_PER_RUN) -> list[dg.RunRequest]:
+    requests = []
+    for start, end in contiguous_ranges(days, limit):
+        tags = {"ocp_assets/trigger": SENSOR_NAME, "ocp_assets/cluster": cluster_id}
+        run_key = f"{cluster_id}:{start}:{end}:{digest}"
+        if start == end:
+            requests.append(dg.RunRequest(run_key=run_key, partition_key=partition_key(cluster_id, start), tags=tags))
+        else:
+            tags[RANGE_START_TAG] = str(partition_key(cluster_id, start))
+            tags[RANGE_END_TAG] = str(partition_key(cluster_id, end))
+            requests.append(dg.RunRequest(run_key=run_key, tags=tags))
+    return requests
+
+
+def discover_clusters(context, db: SummaryDatabase, conn, root: DataRoot) -> list[ClusterRecord]:
+    """Register every cluster recorded under the data root; returns the registry rows of this data root."""
+    for identity in read_cluster_registry(root):
+        if INVALID_KEY_CHARACTERS & set(identity.cluster_id) or not identity.cluster_id.strip():
+            context.log.warning(f"cluster id {identity.cluster_id!r} cannot be a partition key; skipped")
+            continue
+        record = db.register_cluster(
+            conn, cluster_id=identity.cluster_id, source=identity.source_uuid, account=identity.account,
+            cluster_alias=identity.cluster_alias or identity.cluster_id, data_root=root.uri,
+        )
+        if record.source != identity.source_uuid:
+            context.log.warning(
+                f"cluster id {identity.cluster_id!r} of source {identity.source_uuid} is already registered for source "
+                f"{record.source}; the second source is not summarised"
+            )
+    return [c for c in db.clusters(conn) if c.data_root == root.uri]
+
+
+def changed_days(context, db: SummaryDatabase, conn, root: DataRoot, cluster: ClusterRecord, last_day: dt.date) -> tuple[list[dt.date], list[tuple]]:
+    """Days touched by new or changed files of one cluster, and the file-state rows to store once requested."""
+    ident = sql.Identifier(db.registry_schema)
+    known = {
+        key: (size, mtime)
+        for key, size, mtime in conn.execute(
+            sql.SQL("SELECT key, size, mtime_ns FROM {}.parquet_file_state WHERE cluster_id = %s").format(ident),
+            (cluster.cluster_id,),
+        ).fetchall()
+    }
+    days: set[dt.date] = set()
+    updates = []
+    for state, path in cluster_files(root, cluster):
+        if known.get(state.key) == (state.size, state.mtime_ns):
+            continue
+        try:
+            covered = file_days(root, path)
+        except (OSError, ValueError) as exc:
+            # Retried every tick; the run that reads it would fail the same way, naming the file.
+            context.log.warning(f"{root.display(state.key)}: footer unreadable ({exc}); will retry")
+            continue
+        in_range = [d for d in covered if first_day() <= d <= last_day]
+        days.update(in_range)
+        updates.append((cluster.cluster_id, state.key, state.size, state.mtime_ns, [d for d in covered]))
+    return sorted(days), updates
+
+
+def store_file_state(db: SummaryDatabase, conn, updates: list[tuple]) -> None:
+    if not updates:
+        return
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            sql.SQL(
+                "INSERT INTO {}.parquet_file_state (cluster_id, key, size, mtime_ns, days) VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (cluster_id, key) DO UPDATE SET size = EXCLUDED.size, mtime_ns = EXCLUDED.mtime_ns,"
+                " days = EXCLUDED.days, seen_at = now()"
+            ).format(sql.Identifier(db.registry_schema)),
+            updates,
+        )
+
+
+@dg.sensor(
+    name=SENSOR_NAME,
+    job=summary_job,
+    minimum_interval_seconds=60,
+    description="adds cluster partitions from the ingest's cluster records and runs the cluster-days whose Parquet is new or changed",
+    default_status=dg.DefaultSensorStatus.STOPPED,
+)
+def koku_parquet_sensor(context: dg.SensorEvaluationContext, koku_db: SummaryDatabase, koku_lake: KokuDataLake) -> dg.SensorResult:
+    root = koku_lake.root()
+    last_day = dt.datetime.now(dt.timezone.utc).date()
+    with koku_db.connect() as conn:
+        koku_db.ensure_registry(conn)
+        try:
+            clusters = discover_clusters(context, koku_db, conn, root)
+        except OcpAssetsError as exc:
+            return dg.SensorResult(skip_reason=f"cluster records unreadable: {exc}")
+        existing = set(context.instance.get_dynamic_partitions(CLUSTERS_PARTITIONS_NAME))
+        new_clusters = sorted(c.cluster_id for c in clusters if c.cluster_id not in existing)
+        requests: list[dg.RunRequest] = []
+        all_updates: list[tuple] = []
+        requested: dict[str, list[str]] = {}
+        for cluster in clusters:
+            days, updates = changed_days(context, koku_db, conn, root, cluster, last_day)
+            if not updates:
+                continue
+            digest = hashlib.sha1(json.dumps(sorted((u[1], u[2], u[3]) for u in updates)).encode()).hexdigest()[:12]
+            requests.extend(run_requests_for(cluster.cluster_id, days, digest))
+            all_updates.extend(updates)
+            if days:
+                requested[cluster.cluster_id] = [d.isoformat() for d in days]
+        store_file_state(koku_db, conn, all_updates)
+    for cluster_id, days in requested.items():
+        context.log.info(f"{cluster_id}: {len(days)} day(s) with new or changed Parquet: {days[0]} .. {days[-1]}")
+    cursor = json.dumps({"clusters": len(clusters), "files_changed": len(all_updates), "runs": len(requests)})
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[clusters_partitions.build_add_request(new_clusters)] if new_clusters else [],
+        cursor=cursor,
+    )
