@@ -1,0 +1,104 @@
+"""Scenarios 5, 6, 18 (contract 5): cost categories, node roles and unallocated namespaces, D2(a) several matching patterns."""
+
+import datetime as dt
+from functools import partial
+
+import pytest
+
+from ocp_assets_tests.scenario_support import (
+    add_cost_category,
+    approx,
+    nise_cache_dir,
+    nise_csvs,
+    node_roles,
+    platform_category_id,
+    run_scenario,
+    scenario_ids,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def run(pg, tmp_path, request):
+    return partial(run_scenario, pg, tmp_path, nise_cache_dir(request))
+
+
+# --- scenario 5: seeded cost-category patterns ------------------------------------------------------------
+
+S05_DAY = dt.date(2026, 10, 12)
+
+
+def test_s05_cost_categories(run):
+    s = run(name="s05", yamls=["s05_cost_categories.yml"], days=[S05_DAY])
+    platform = platform_category_id(s.conn, s.schema)
+    category = {r["namespace"]: r["cost_category_id"] for r in s.pods()}
+    assert category["openshift-monitoring"] == platform  # openshift-%
+    assert category["kube-system"] == platform  # kube-%
+    assert category["openshift"] == platform  # the exact pattern 'openshift'
+    assert category["openshiftfoo"] is None  # 'openshift-%' needs the dash; 'openshift' is exact
+    assert category["kube"] is None
+    assert category["app"] is None
+    platform_row = s.unallocated_row("infra-1")
+    assert platform_row["namespace"] == "Platform unallocated"  # infra node label -> infra role
+    assert platform_row["cost_category_id"] == platform
+    worker_row = s.unallocated_row("worker-1")
+    assert worker_row["namespace"] == "Worker unallocated" and worker_row["cost_category_id"] is None
+    assert platform_row["pod_usage_cpu_core_hours"] == approx(24 * 8 - 4 * 24 * 0.25)  # 4 pods on infra-1
+    assert s.pod(namespace="openshift-monitoring")["pod_usage_cpu_core_hours"] == approx(24 * 0.25)
+
+
+# --- scenario 6: node roles ------------------------------------------------------------------------------------
+
+S06_DAY = dt.date(2026, 10, 13)
+
+
+def test_s06_node_roles_and_unallocated_namespaces(run, request):
+    payload = nise_csvs("s06_node_roles.yml", scenario_ids("s06")[0], nise_cache_dir(request))
+    payload.drop("ocp_node_label", lambda r: r["node"] == "lonely-1")  # no node-label rows: no role
+    s = run(name="s06", csv_payload=payload, days=[S06_DAY])
+    platform = platform_category_id(s.conn, s.schema)
+    namespaces = {r["node"]: (r["namespace"], r["cost_category_id"]) for r in s.unallocated()}
+    assert namespaces["master-1"] == ("Platform unallocated", platform)  # runs openshift-kube-apiserver
+    assert namespaces["infra-1"] == ("Platform unallocated", platform)  # "node_role_kubernetes_io": "infra"
+    assert namespaces["master-infra-1"] == ("Platform unallocated", platform)
+    assert namespaces["worker-1"] == ("Worker unallocated", None)
+    assert namespaces["lonely-1"] == (None, None)  # no reporting_ocp_nodes row -> NULL namespace
+    assert len(s.unallocated()) == 5
+    roles = node_roles(s.conn, s.schema)
+    assert roles == {"master-1": {"master"}, "infra-1": {"infra"}, "master-infra-1": {"master"}, "worker-1": {"worker"}}
+    lonely = s.unallocated_row("lonely-1")
+    assert lonely["pod_usage_cpu_core_hours"] == approx(24 * 2 - 24 * 0.75)  # 30
+    assert lonely["pod_request_memory_gigabyte_hours"] == approx(24 * 8 - 24 * 1)  # 168
+    assert lonely["data_source"] == "Pod" and lonely["all_labels"] == {}
+    master = s.unallocated_row("master-1")
+    assert master["pod_usage_cpu_core_hours"] == approx(24 * 8 - 24 * 1.5)  # 156
+    assert master["pod_effective_usage_memory_gigabyte_hours"] == approx(24 * 32 - 24 * max(5, 4))  # 672
+    assert s.pod(node="lonely-1")["pod_usage_cpu_core_hours"] == approx(24 * 0.75)  # its Pod row is unaffected
+
+
+# --- scenario 18: a namespace matching several patterns (D2(a)) -------------------------------------------------
+
+
+def test_s18_namespace_matching_several_patterns_is_not_double_counted(run):
+    extra = {}
+
+    def categories(conn, schema):
+        extra["team"] = add_cost_category(conn, schema, "Team", ["openshift-mon%", "Platform%"])
+        extra["ops"] = add_cost_category(conn, schema, "Ops", ["openshift-monitoring"])
+
+    s = run(name="s18", yamls=["s05_cost_categories.yml"], days=[S05_DAY], before_summary=categories)
+    platform = platform_category_id(s.conn, s.schema)
+    monitoring = s.pod(namespace="openshift-monitoring")  # matches openshift-%, openshift-mon%, openshift-monitoring
+    assert monitoring["cost_category_id"] == max(platform, extra["team"], extra["ops"])
+    assert monitoring["pod_usage_cpu_core_hours"] == approx(24 * 0.25)  # not x3
+    assert monitoring["pod_request_cpu_core_hours"] == approx(24 * 0.5)
+    assert monitoring["pod_limit_memory_gigabyte_hours"] == approx(24 * 2)
+    assert s.pod(namespace="kube-system")["cost_category_id"] == platform  # one match
+    assert len(s.pods()) == 6
+    platform_rows = s.unallocated(namespace="Platform unallocated")  # matches 'Platform unallocated' and 'Platform%'
+    assert len(platform_rows) == 1
+    assert platform_rows[0]["cost_category_id"] == max(platform, extra["team"])
+    assert platform_rows[0]["pod_usage_cpu_core_hours"] == approx(24 * 8 - 4 * 24 * 0.25)  # 168, not x2
+    assert platform_rows[0]["node_capacity_cpu_core_hours"] == approx(24 * 8)
+    assert s.unallocated_row("worker-1")["cost_category_id"] is None
