@@ -33,7 +33,7 @@ from ocp_assets.core.engine import DayOutcome, publish_summary
 from ocp_assets.core.errors import InputDataError, OcpAssetsError
 from ocp_assets.core.layout import NAMESPACE_LABELS, NODE_LABELS, POD_USAGE, STORAGE_USAGE
 from ocp_assets.core.pgschema import SUMMARY_TABLE
-from ocp_assets.core.reader import DayTable, read_label_rows, read_pod_usage, read_storage_usage
+from ocp_assets.core.reader import DayTable, locate_value, read_label_rows, read_pod_usage, read_storage_usage
 from ocp_assets.core.summary import (
     MEASURE_COLUMNS,
     LabelTables,
@@ -161,6 +161,20 @@ def combine(reports: dict[str, V.ValidationReport]) -> V.ValidationReport:
     return V.ValidationReport(False, cases.head(V.MAX_FAILURE_CASES), message, rows, sum(r.failures for r in failed.values()))
 
 
+def validate_rows(model, rows: DayTable) -> V.ValidationReport:
+    """Validate a table read from koku's Parquet; the first bad text cell is located back to its file and row."""
+    report = V.validate_frame(model, rows.table)
+    if report.ok or not rows.files:
+        return report
+    for case in report.failure_cases.itertuples(index=False):
+        value, column = case.failure_case, case.column
+        if isinstance(value, str) and column in rows.table.column_names and pa.types.is_string(rows.table.schema.field(column).type):
+            located = locate_value(rows, column, value, str(case.check))
+            report.message += f" (first at {located})"
+            break
+    return report
+
+
 def day_table(table: pa.Table, lake: KokuDataLake) -> DayTable:
     files, paths = files_of(table)
     return DayTable(table, files, paths, lake.root() if files else None)
@@ -207,7 +221,7 @@ def read_pod_usage_step(context: dg.AssetExecutionContext, koku_db: SummaryDatab
             pod_reports[p.key] = error_report(exc)
             capacity_reports[p.key] = error_report(exc)
             continue
-        pod_reports[p.key] = V.validate_frame(V.RawPodUsage, daily.table)
+        pod_reports[p.key] = validate_rows(V.RawPodUsage, daily)
         capacity_reports[p.key] = V.validate_frame(V.NodeCapacity, node_capacity)
         pods[p.key] = with_files(daily.table, daily.files, daily.paths)
         capacity[p.key] = node_capacity
@@ -253,7 +267,7 @@ def raw_storage_usage(context: dg.AssetExecutionContext, koku_db: SummaryDatabas
         except InputDataError as exc:
             reports[p.key] = error_report(exc)
             continue
-        reports[p.key] = V.validate_frame(V.RawStorageUsage, rows.table)
+        reports[p.key] = validate_rows(V.RawStorageUsage, rows)
         tables[p.key] = with_files(rows.table, rows.files, rows.paths)
     check = C.result(C.STORAGE_USAGE_SCHEMA, RAW_STORAGE_USAGE, reports)
     if not check.passed:
@@ -296,7 +310,7 @@ def dedupe_labels_step(context: dg.AssetExecutionContext, koku_db: SummaryDataba
             except InputDataError as exc:
                 reports[asset][p.key] = error_report(exc)
                 continue
-            report = combine({"daily": V.validate_frame(row_model, daily.table), "hourly": V.validate_frame(row_model, hourly.table)})
+            report = combine({"daily": validate_rows(row_model, daily), "hourly": validate_rows(row_model, hourly)})
             if report.ok:
                 try:
                     deduped = dedupe_entity_labels(daily, hourly, entity, column, keys)
@@ -488,43 +502,49 @@ def daily_summary(
     parts = step_partitions(context, koku_db)
     outcomes: dict[str, DayOutcome] = {}
     results: dict[str, dict] = {name: {} for name in SUMMARY_CHECKS}
-    committed = False
+    committed: list[str] = []
     with koku_db.connect() as conn:
         settings = settings_by_schema(koku_db, conn, parts)
-        try:
-            # One transaction for the step's partitions; publish_summary's own transaction nests as a savepoint,
-            # so the checks below decide whether anything is committed.
-            with conn.transaction():
-                for p in parts:
-                    storage = storage_usage_labelled[p.key]
-                    storage = storage if storage.num_columns else None
-                    merged = MergedChunks(pod=pod_usage_labelled[p.key], storage=storage)
-                    try:
-                        outcome = publish_summary(
-                            conn, p.cluster.schema, p.cluster.day(p.day), merged, node_capacity[p.key],
-                            node_inventory[p.key], settings[p.cluster.schema],
-                        )
-                    except OcpAssetsError as exc:
-                        for name in SUMMARY_CHECKS:
-                            results[name][p.key] = error_report(exc)
-                        continue
-                    outcomes[p.key] = outcome
-                    for name, value in summary_checks(
-                        outcome, raw_pod_usage[p.key], node_capacity[p.key], storage, settings[p.cluster.schema]
-                    ).items():
+        for p in parts:
+            storage = storage_usage_labelled[p.key]
+            storage = storage if storage.num_columns else None
+            merged = MergedChunks(pod=pod_usage_labelled[p.key], storage=storage)
+            try:
+                # publish_summary's transaction nests as a savepoint in this one, so the checks below decide
+                # whether the cluster-day's new rows are committed or rolled back (previous rows kept).
+                with conn.transaction():
+                    outcome = publish_summary(
+                        conn, p.cluster.schema, p.cluster.day(p.day), merged, node_capacity[p.key],
+                        node_inventory[p.key], settings[p.cluster.schema],
+                    )
+                    checks = summary_checks(outcome, raw_pod_usage[p.key], node_capacity[p.key], storage, settings[p.cluster.schema])
+                    for name, value in checks.items():
                         results[name][p.key] = value
-                checks = {name: C.result(name, DAILY_SUMMARY, results[name]) for name in SUMMARY_CHECKS}
-                if not all(r.passed for r in checks.values()):
-                    raise _RolledBack()
-            committed = True
-        except _RolledBack:
-            pass
-    if not committed:
-        failed = [name for name, r in checks.items() if not r.passed]
-        context.log.error(f"summary rolled back, PostgreSQL keeps the previous rows; failed checks: {', '.join(failed)}")
-        yield from checks.values()
+                    if not all(getattr(v, "ok", getattr(v, "passed", False)) for v in checks.values()):
+                        raise _RolledBack()
+            except _RolledBack:
+                continue
+            except OcpAssetsError as exc:
+                for name in SUMMARY_CHECKS:
+                    results[name][p.key] = error_report(exc)
+                continue
+            outcomes[p.key] = outcome
+            committed.append(p.key)
+    checks = {name: C.result(name, DAILY_SUMMARY, results[name]) for name in SUMMARY_CHECKS}
+    if len(committed) == len(parts):
+        yield dg.MaterializeResult(metadata=summary_metadata(parts, outcomes, started), check_results=list(checks.values()))
         return
-    yield dg.MaterializeResult(metadata=summary_metadata(parts, outcomes, started), check_results=list(checks.values()))
+    failed = sorted(set(p.key for p in parts) - set(committed))
+    context.log.error(
+        f"summary rolled back for {len(failed)} partition(s), PostgreSQL keeps their previous rows: {', '.join(failed)}; "
+        f"failed checks: {', '.join(name for name, r in checks.items() if not r.passed)}"
+    )
+    # Partitions of a range whose checks passed were committed: record exactly those as materialized.
+    for key in committed:
+        yield dg.AssetMaterialization(
+            asset_key=DAILY_SUMMARY, partition=key, metadata=summary_metadata([p for p in parts if p.key == key], {key: outcomes[key]}, started)
+        )
+    yield from checks.values()
 
 
 def summary_metadata(parts: list[Partition], outcomes: dict[str, DayOutcome], started: float) -> dict:

@@ -1,0 +1,89 @@
+"""Tiny koku-layout Parquet clusters and Dagster resources for the Dagster tests."""
+
+import datetime as dt
+import os
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ocp_assets.core.ingest import ClusterIdentity, cluster_record_key, derive_source_uuid
+from ocp_assets.core.storage import open_data_root
+from ocp_assets.defs.io import ParquetPartitionIOManager
+from ocp_assets.defs.resources import KokuDataLake, SummaryDatabase
+from ocp_assets_tests.reference.parquet_fixtures import KokuParquetBuilder
+
+ACCOUNT = "org1234567"
+ENABLED_KEYS = ("app", "team", "tier")
+DAY = dt.date(2026, 3, 3)
+
+
+def build_cluster(data_root: Path, cluster_id: str, days: list[dt.date], *, account: str = ACCOUNT, alias: str | None = None,
+                  pods_per_node: int = 2) -> ClusterIdentity:
+    """Write one cluster's pod, storage and label Parquet for the days, and its cluster.json record.
+
+    Two nodes (a master running openshift-kube-apiserver and a worker), pods in two namespaces with labels that
+    exercise precedence (pod > namespace > node), a PVC on the worker; numbers vary by day.
+    """
+    source = derive_source_uuid(cluster_id)
+    builder = KokuParquetBuilder(data_root, account=account, source=source)
+    for n, day in enumerate(days):
+        builder.pod(day, pod="apiserver-1", namespace="openshift-kube-apiserver", node="master-1", resource_id="i-master-1",
+                    cpu=(0.2, 0.3, 0.5), memory_gib=(1.0, 1.5, 2.0), node_cpu_cores=4, node_memory_gib=16)
+        for i in range(pods_per_node):
+            builder.pod(day, pod=f"web-{i}", namespace="shop", node="worker-1", resource_id="i-worker-1",
+                        cpu=(0.1 * (i + 1) + 0.01 * n, 0.25, 1.0), memory_gib=(0.5, 1.0, 2.0), node_cpu_cores=8,
+                        node_memory_gib=32, labels={"app": f"web-{i}", "tier": "front", "extra": "dropped"})
+        builder.pod(day, pod="batch-1", namespace="jobs", node="worker-1", resource_id="i-worker-1", cpu=(0.5, 0.4, 1.0),
+                    memory_gib=(2.0, 1.0, 4.0), node_cpu_cores=8, node_memory_gib=32, labels={"app": "batch"}, hours=range(6, 18))
+        builder.pvc(day, namespace="shop", pod="web-0", pvc="data-web-0", pv="pv-1", capacity_gib=10, request_gib=10,
+                    usage_gib=2.5 + n, pv_labels={"tier": "disk"}, pvc_labels={"app": "db"})
+        builder.node_labels(day, node="master-1", labels={"team": "platform", "tier": "control"})
+        builder.node_labels(day, node="worker-1", labels={"team": "infra-team", "tier": "node", "kubernetes_io_arch": "amd64"})
+        builder.namespace_labels(day, namespace="shop", labels={"team": "shop-team"})
+        builder.namespace_labels(day, namespace="jobs", labels={"team": "batch-team"})
+        builder.namespace_labels(day, namespace="openshift-kube-apiserver", labels={})
+    builder.write()
+    identity = ClusterIdentity(cluster_id=cluster_id, source_uuid=source, account=account, cluster_alias=alias or cluster_id.upper())
+    open_data_root(str(data_root)).write_bytes(cluster_record_key(account, source), identity.to_json())
+    return identity
+
+
+def daily_files(data_root: Path, identity: ClusterIdentity, report_type: str) -> list[Path]:
+    folder = Path(data_root) / "data" / "parquet" / "daily" / identity.account / "OCP" / report_type / f"source={identity.source_uuid}"
+    return sorted(folder.rglob("*.parquet"))
+
+
+def corrupt_label_cell(data_root: Path, identity: ClusterIdentity, report_type: str = "node_labels", bad: str = '{"team": "x"') -> Path:
+    """Break the first label JSON cell of the daily table (the file keeps its size-independent mtime bump)."""
+    path = daily_files(data_root, identity, report_type)[0]
+    table = pq.read_table(path)
+    column = table[report_type].to_pylist()
+    column[0] = bad
+    table = table.set_column(table.schema.get_field_index(report_type), report_type, pa.array(column, pa.string()))
+    pq.write_table(table, path)
+    return path
+
+
+def drop_column(data_root: Path, identity: ClusterIdentity, report_type: str, column: str) -> Path:
+    path = daily_files(data_root, identity, report_type)[0]
+    pq.write_table(pq.read_table(path).drop_columns([column]), path)
+    return path
+
+
+def resources(dsn: str, schema: str, data_root: Path, io_root: Path, registry_schema: str) -> dict:
+    return {
+        "koku_db": SummaryDatabase(dsn=dsn, schema_name=schema, registry_schema=registry_schema),
+        "koku_lake": KokuDataLake(data_root=str(data_root)),
+        "parquet_io_manager": ParquetPartitionIOManager(root_uri=str(io_root)),
+    }
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def touch_later(path: Path, seconds: int = 5) -> None:
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + seconds * 1_000_000_000))
