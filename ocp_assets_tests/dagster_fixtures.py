@@ -87,3 +87,65 @@ def unique_name(prefix: str) -> str:
 def touch_later(path: Path, seconds: int = 5) -> None:
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + seconds * 1_000_000_000))
+
+
+# ---------------------------------------------------------------- pytest fixtures (import them into a test module)
+import dataclasses  # noqa: E402
+
+import dagster as dg  # noqa: E402
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+
+from ocp_assets.defs.assets import koku_parquet_specs, summary_assets  # noqa: E402
+from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME  # noqa: E402
+
+
+@dataclasses.dataclass
+class DagsterEnv:
+    dsn: str
+    schema: str
+    registry_schema: str
+    data_root: Path
+    io_root: Path
+    resources: dict
+    instance: dg.DagsterInstance
+
+    def register(self, identity: ClusterIdentity) -> None:
+        db = self.resources["koku_db"]
+        with db.connect() as conn:
+            db.ensure_registry(conn)
+            db.register_cluster(conn, cluster_id=identity.cluster_id, source=identity.source_uuid, account=identity.account,
+                                cluster_alias=identity.cluster_alias, data_root=str(self.data_root))
+        self.instance.add_dynamic_partitions(CLUSTERS_PARTITIONS_NAME, [identity.cluster_id])
+
+    def materialize(self, partition_key=None, tags=None) -> dg.ExecuteInProcessResult:
+        return dg.materialize([*koku_parquet_specs, *summary_assets], partition_key=partition_key, tags=tags,
+                              resources=self.resources, instance=self.instance, raise_on_error=False)
+
+    def summary_rows(self, source: str | None = None) -> list[tuple]:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            return conn.execute(
+                f'SELECT source_uuid::text, usage_start, data_source, namespace, node, pod_labels::text, volume_labels::text,'
+                f' pod_usage_cpu_core_hours, pod_request_memory_gigabyte_hours, node_capacity_cpu_core_hours,'
+                f' persistentvolumeclaim_usage_gigabyte_months, cost_category_id'
+                f' FROM "{self.schema}".reporting_ocpusagelineitem_daily_summary'
+                f' WHERE %s::text IS NULL OR source_uuid::text = %s ORDER BY 1, 2, 3, 4, 5, 6, 7',
+                (source, source),
+            ).fetchall()
+
+
+@pytest.fixture
+def dagster_env(pg, dsn, tmp_path):
+    """koku tables in a fresh schema with enabled keys, a private registry schema, an ephemeral instance."""
+    from ocp_assets_tests.engine_support import enable_keys
+
+    conn, schema = pg
+    enable_keys(conn, schema, ENABLED_KEYS)
+    registry = unique_name("ocp_reg")
+    env = DagsterEnv(dsn, schema, registry, tmp_path / "data", tmp_path / "io",
+                     resources(dsn, schema, tmp_path / "data", tmp_path / "io", registry), dg.DagsterInstance.ephemeral())
+    try:
+        yield env
+    finally:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{registry}" CASCADE')
+        env.instance.dispose()

@@ -232,14 +232,16 @@ def read_pod_usage_step(context: dg.AssetExecutionContext, koku_db: SummaryDatab
         yield pod_check
         yield capacity_check
         return
+    # Materializations first, then the checks: each evaluation then targets the materialization just stored.
     yield dg.MaterializeResult(
-        asset_key=RAW_POD_USAGE, value=pods, check_results=[pod_check],
-        metadata=table_metadata(pods, started, **_files_metadata(pods)),
+        asset_key=RAW_POD_USAGE, value=pods, metadata=table_metadata(pods, started, **_files_metadata(pods))
     )
     yield dg.MaterializeResult(
-        asset_key=NODE_CAPACITY, value=capacity, check_results=[capacity_check],
+        asset_key=NODE_CAPACITY, value=capacity,
         metadata=table_metadata(capacity, started, nodes=sum(t.num_rows for t in capacity.values())),
     )
+    yield pod_check
+    yield capacity_check
 
 
 @dg.asset(
@@ -274,7 +276,8 @@ def raw_storage_usage(context: dg.AssetExecutionContext, koku_db: SummaryDatabas
         context.log.error(f"storage usage input rejected, nothing written: {check.description}")
         yield check
         return
-    yield dg.MaterializeResult(value=tables, check_results=[check], metadata=table_metadata(tables, started, **_files_metadata(tables)))
+    yield dg.MaterializeResult(value=tables, metadata=table_metadata(tables, started, **_files_metadata(tables)))
+    yield check
 
 
 @dg.multi_asset(
@@ -326,10 +329,9 @@ def dedupe_labels_step(context: dg.AssetExecutionContext, koku_db: SummaryDataba
         context.log.error("label input rejected, nothing written: " + "; ".join(r.description or "" for r in results.values() if not r.passed))
         yield from results.values()
         return
-    for asset, result in results.items():
-        yield dg.MaterializeResult(
-            asset_key=asset, value=tables[asset], check_results=[result], metadata=table_metadata(tables[asset], started)
-        )
+    for asset in results:
+        yield dg.MaterializeResult(asset_key=asset, value=tables[asset], metadata=table_metadata(tables[asset], started))
+    yield from results.values()
 
 
 # ------------------------------------------------------------------ labels merged into usage rows
@@ -407,10 +409,8 @@ def merge_labels_step(
         yield from results.values()
         return
     for asset, tables in outputs.items():
-        yield dg.MaterializeResult(
-            asset_key=asset, value=tables, metadata=table_metadata(tables, started),
-            check_results=[r for name, r in results.items() if asset_of[name] == asset],
-        )
+        yield dg.MaterializeResult(asset_key=asset, value=tables, metadata=table_metadata(tables, started))
+    yield from results.values()
 
 
 # ------------------------------------------------------------------ the summary in PostgreSQL
@@ -532,7 +532,8 @@ def daily_summary(
             committed.append(p.key)
     checks = {name: C.result(name, DAILY_SUMMARY, results[name]) for name in SUMMARY_CHECKS}
     if len(committed) == len(parts):
-        yield dg.MaterializeResult(metadata=summary_metadata(parts, outcomes, started), check_results=list(checks.values()))
+        yield dg.MaterializeResult(metadata=summary_metadata(parts, outcomes, started))
+        yield from checks.values()
         return
     failed = sorted(set(p.key for p in parts) - set(committed))
     context.log.error(
