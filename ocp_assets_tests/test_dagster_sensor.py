@@ -1,0 +1,99 @@
+"""koku_parquet_sensor via build_sensor_context: cluster discovery, runs for new data, late data re-runs only its days."""
+
+import datetime as dt
+import json
+
+import dagster as dg
+import psycopg
+
+from ocp_assets.core.ingest import ClusterIdentity, cluster_record_key
+from ocp_assets.core.storage import open_data_root
+from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, partition_key
+from ocp_assets.defs.sensors import RANGE_END_TAG, RANGE_START_TAG, contiguous_ranges, koku_parquet_sensor
+from ocp_assets_tests.dagster_fixtures import DAY, build_cluster, dagster_env, touch_later  # noqa: F401
+from ocp_assets_tests.reference.parquet_fixtures import KokuParquetBuilder
+
+
+def _tick(env) -> dg.SensorResult:
+    context = dg.build_sensor_context(instance=env.instance, resources=env.resources)
+    result = koku_parquet_sensor(context)
+    for request in result.dynamic_partitions_requests:
+        env.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result
+
+
+def _requested(result: dg.SensorResult) -> list[tuple[str, str]]:
+    spans = []
+    for request in result.run_requests:
+        if request.partition_key:
+            spans.append((str(request.partition_key), str(request.partition_key)))
+        else:
+            spans.append((request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]))
+    return sorted(spans)
+
+
+def test_sensor_discovers_clusters_and_requests_exactly_the_new_days(dagster_env):
+    days = [DAY + dt.timedelta(days=n) for n in range(3)]
+    a = build_cluster(dagster_env.data_root, "cluster-a", days)
+    build_cluster(dagster_env.data_root, "cluster-b", [DAY + dt.timedelta(days=10)])
+
+    first = _tick(dagster_env)
+
+    assert [sorted(r.partition_keys) for r in first.dynamic_partitions_requests] == [["cluster-a", "cluster-b"]]
+    assert sorted(dagster_env.instance.get_dynamic_partitions(CLUSTERS_PARTITIONS_NAME)) == ["cluster-a", "cluster-b"]
+    assert _requested(first) == [
+        ("cluster-a|2026-03-03", "cluster-a|2026-03-05"),  # contiguous days of one cluster: one range run
+        ("cluster-b|2026-03-13", "cluster-b|2026-03-13"),
+    ]
+    assert all(r.run_key for r in first.run_requests)
+    assert len(first.cursor) < 200 and json.loads(first.cursor)["runs"] == 2
+    db = dagster_env.resources["koku_db"]
+    with db.connect() as conn:
+        registry = {c.cluster_id: c for c in db.clusters(conn)}
+    assert registry["cluster-a"].source == a.source_uuid and registry["cluster-a"].schema == dagster_env.schema
+    assert registry["cluster-a"].cluster_alias == "CLUSTER-A"
+
+    second = _tick(dagster_env)
+    assert second.run_requests == [] and second.dynamic_partitions_requests == []
+
+    # Late data: a new file with rows of the middle day only re-runs that day.
+    late = KokuParquetBuilder(dagster_env.data_root / "late", account=a.account, source=a.source_uuid)
+    late.pod(days[1], pod="late-pod", namespace="shop", node="worker-1", resource_id="i-worker-1", hours=range(23, 24))
+    for path in late.write():
+        target = dagster_env.data_root / path.relative_to(dagster_env.data_root / "late")
+        target = target.with_name("late-" + target.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.rename(target)
+    third = _tick(dagster_env)
+    assert _requested(third) == [("cluster-a|2026-03-04", "cluster-a|2026-03-04")]
+    assert third.run_requests[0].partition_key == partition_key("cluster-a", days[1])
+
+    # A rewritten file (new mtime) re-runs the days it covers; the run key differs from the first run's.
+    pod_file = sorted((dagster_env.data_root / "data" / "parquet" / "daily").rglob("pod_usage.2026-03.1.0_daily_0.parquet"))[0]
+    touch_later(pod_file)
+    fourth = _tick(dagster_env)
+    assert _requested(fourth) == [("cluster-a|2026-03-03", "cluster-a|2026-03-05")]
+    assert fourth.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_sensor_skips_unusable_cluster_ids_and_keeps_the_first_source(dagster_env):
+    build_cluster(dagster_env.data_root, "cluster-a", [DAY])
+    root = open_data_root(str(dagster_env.data_root))
+    bad = ClusterIdentity("bad|id", "22222222-2222-2222-2222-222222222222", "org1234567", None)
+    root.write_bytes(cluster_record_key(bad.account, bad.source_uuid), bad.to_json())
+    twin = ClusterIdentity("cluster-a", "33333333-3333-3333-3333-333333333333", "org1234567", "twin")
+    root.write_bytes(cluster_record_key(twin.account, twin.source_uuid), twin.to_json())
+
+    result = _tick(dagster_env)
+
+    assert [sorted(r.partition_keys) for r in result.dynamic_partitions_requests] == [["cluster-a"]]
+    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
+        rows = conn.execute(f'SELECT cluster_id, source::text, cluster_alias FROM "{dagster_env.registry_schema}".cluster_registry').fetchall()
+    assert rows == [("cluster-a", "208a8e14-00f0-50d7-a8cf-1f609ecb87dd", "CLUSTER-A")]
+
+
+def test_contiguous_ranges_are_cut_at_gaps_and_at_the_limit():
+    days = [DAY + dt.timedelta(days=n) for n in (0, 1, 2, 4, 5, 6, 7, 8)]
+    assert contiguous_ranges(days, limit=3) == [
+        (days[0], days[2]), (days[3], days[5]), (days[6], days[7]),
+    ]
