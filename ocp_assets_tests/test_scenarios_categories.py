@@ -102,3 +102,20 @@ def test_s18_namespace_matching_several_patterns_is_not_double_counted(run):
     assert platform_rows[0]["pod_usage_cpu_core_hours"] == approx(24 * 8 - 4 * 24 * 0.25)  # 168, not x2
     assert platform_rows[0]["node_capacity_cpu_core_hours"] == approx(24 * 8)
     assert s.unallocated_row("worker-1")["cost_category_id"] is None
+
+
+def test_s06_node_roles_are_shared_by_the_clusters_of_a_tenant(run, request, tmp_path):
+    """cte_node_role reads reporting_ocp_nodes of every cluster, joined on node and resource_id (2.3, 3.7)."""
+    cache = nise_cache_dir(request)
+    # cluster A: the unedited YAML, so lonely-1 has (empty) node-label rows and gets the worker role
+    first = run(name="s06", yamls=["s06_node_roles.yml"], days=[S06_DAY])
+    assert first.unallocated_row("lonely-1")["namespace"] == "Worker unallocated"
+    # cluster B, same schema and day: lonely-1 (same resource_id) without node-label rows
+    payload = nise_csvs("s06_node_roles.yml", scenario_ids("s06")[0], cache)
+    payload.drop("ocp_node_label", lambda r: r["node"] == "lonely-1")
+    second = run_scenario((first.conn, first.schema), tmp_path / "b", cache, name="s06-b", csv_payload=payload,
+                          days=[S06_DAY])  # fmt: skip
+    assert second.unallocated_row("lonely-1")["namespace"] == "Worker unallocated"  # A's row gives the role
+    assert second.unallocated_row("master-1")["namespace"] == "Platform unallocated"
+    assert first.unallocated_row("lonely-1")["pod_usage_cpu_core_hours"] == approx(24 * 2 - 24 * 0.75)
+    assert second.unallocated_row("lonely-1")["pod_usage_cpu_core_hours"] == approx(24 * 2 - 24 * 0.75)

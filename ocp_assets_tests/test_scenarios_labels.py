@@ -80,15 +80,17 @@ S11_DAY = dt.date(2026, 10, 16)
 def test_s11_special_characters(run, request):
     payload = nise_csvs("s11_special_characters.yml", scenario_ids("s11")[0], nise_cache_dir(request))
     # A label piece with two ':' (nise cannot write one): koku's split(':') fails and drops just that label.
-    payload.edit("ocp_pod_usage", lambda r: r["pod"] == "api'2",
-                 pod_labels="label_app:api|label_url:http://example.com|label_owner:ops")  # fmt: skip
-    keys = ["version", "owner", "app", "team", "team_core", "url"]
+    # A NUL byte in the namespace is removed before escaping (ocp_data_validator), so api'2 stays in 'ns<a>'.
+    payload.edit("ocp_pod_usage", lambda r: r["pod"] == "api'2", namespace="ns<\x00a>",
+                 pod_labels="label_app:api|label_url:http://example.com|label_owner:ops|label_replicas:3")  # fmt: skip
+    keys = ["version", "owner", "app", "team", "team_core", "url", "replicas"]
     s = run(name="s11", csv_payload=payload, days=[S11_DAY], enabled_keys=keys)
     namespace, node = "ns&lt;a&gt;", "node&amp;1"  # html.escape(quote=True) at ingest
     web = s.pod(namespace=namespace, pod_labels={"team": "r&d", "version": "v1.2+build/7", "owner": "zoë", "app": "a&b", "team_core": "yes"})
     assert web["node"] == node
     assert web["resource_id"] == "i-n&amp;1"
-    api = s.pod(namespace=namespace, pod_labels={"team": "r&d", "app": "api", "owner": "ops"})  # 'url' dropped
+    # 'url' dropped; the value 3 stays the string "3"; team r&d: the namespace labels joined the cleaned namespace
+    api = s.pod(namespace=namespace, pod_labels={"team": "r&d", "app": "api", "owner": "ops", "replicas": "3"})
     assert api["pod_usage_cpu_core_hours"] == approx(24 * 0.25)
     volume = s.volume(persistentvolume="pv&lt;1&gt;")
     assert volume["persistentvolumeclaim"] == "data&amp;1" and volume["namespace"] == namespace
@@ -105,7 +107,9 @@ def test_s11_special_characters(run, request):
 S17_DAY = dt.date(2026, 11, 10)
 
 
-def test_s17_label_sets_changing_within_a_day(run, request):
+@pytest.mark.parametrize("split_at", [[], [dt.datetime(2026, 11, 10, 10), dt.datetime(2026, 11, 10, 14)]],
+                         ids=["one-file", "three-files"])  # scenario 16 too: the latest hour is found across files
+def test_s17_label_sets_changing_within_a_day(run, request, split_at):
     payload = nise_csvs("s02_pvc_bound_to_pod.yml", scenario_ids("s02")[0], nise_cache_dir(request))
     node_labels = {range(0, 6): "label_env:blue|label_zone:z1", range(6, 12): "label_env:blue|label_zone:z2",
                    range(12, 24): "label_env:green|label_zone:z2"}  # fmt: skip
@@ -116,7 +120,7 @@ def test_s17_label_sets_changing_within_a_day(run, request):
     # the pod's own labels change too: pod rows are grouped by label set, so this one splits (koku behaviour)
     payload.edit("ocp_pod_usage", lambda r: hour_of(r) < 8, pod_labels="label_app:v1")
     payload.edit("ocp_pod_usage", lambda r: hour_of(r) >= 8, pod_labels="label_app:v2")
-    s = run(name="s17", csv_payload=payload, days=[S17_DAY], enabled_keys=["env", "team", "app", "tier"])
+    s = run(name="s17", csv_payload=payload, split_at=split_at, days=[S17_DAY], enabled_keys=["env", "team", "app", "tier"])
     # node and namespace use the set of the day's latest hour: env green, team b; zone is not enabled
     early = s.pod(pod_labels={"env": "green", "team": "b", "app": "v1"})
     late = s.pod(pod_labels={"env": "green", "team": "b", "app": "v2"})

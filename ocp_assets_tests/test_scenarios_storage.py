@@ -1,4 +1,4 @@
-"""Scenarios 2, 7, 8, 13, 19 (contract 5): Storage rows, shared volumes, days in month, unmatched volumes, month boundary."""
+"""Scenarios 2, 7, 8, 13, 16, 19 (contract 5): Storage rows, shared volumes, days in month, unmatched volumes, split files, month boundary."""
 
 import datetime as dt
 from functools import partial
@@ -9,8 +9,10 @@ from ocp_assets_tests.scenario_support import (
     INFRASTRUCTURE_USAGE_COST,
     approx,
     nise_cache_dir,
+    nise_csvs,
     report_periods,
     run_scenario,
+    scenario_ids,
 )
 
 pytestmark = pytest.mark.slow
@@ -57,12 +59,14 @@ S07_DAY = dt.date(2026, 10, 9)  # October: 31 days
 MONTH = 86400 * 31
 
 
-def test_s07_pv_shared_by_pods_on_two_nodes(run):
-    s = run(name="s07", yamls=["s07_shared_volumes.yml"], days=[S07_DAY])
+def check_s07_rows(s) -> None:
+    """Hand-derived Storage rows of s07_shared_volumes.yml (one day of 31: MONTH = 86400 x 31)."""
+    assert len(s.storage()) == 2 + 2 + 1
+    # pv-shared: pa on node-a and pb on node-b claim it; node count 2
     on_a = s.volume(persistentvolume="pv-shared", node="node-a")
     on_b = s.volume(persistentvolume="pv-shared", node="node-b")
     assert (on_a["resource_id"], on_b["resource_id"]) == ("i-a", "i-b")
-    # capacity is not divided by the PV's node count (2)
+    # capacity is not divided by the PV's node count
     assert on_a["persistentvolumeclaim_capacity_gigabyte"] == approx(10)
     assert on_a["persistentvolumeclaim_capacity_gigabyte_months"] == approx(10 * 3600 * 24 / MONTH)
     assert on_b["persistentvolumeclaim_capacity_gigabyte_months"] == approx(10 * 3600 * 24 / MONTH)
@@ -71,28 +75,26 @@ def test_s07_pv_shared_by_pods_on_two_nodes(run):
     assert on_b["volume_request_storage_gigabyte_months"] == approx(40 * 3600 * 24 / 2 / MONTH)
     assert on_a["persistentvolumeclaim_usage_gigabyte_months"] == approx(4 * 3600 * 24 / 2 / MONTH)  # pa used 4 GiB
     assert on_b["persistentvolumeclaim_usage_gigabyte_months"] == approx(6 * 3600 * 24 / 2 / MONTH)  # pb used 6 GiB
-
-
-def test_s07_pod_on_two_nodes_fans_its_storage_out(run):
-    s = run(name="s07", yamls=["s07_shared_volumes.yml"], days=[S07_DAY])
-    rows = s.storage(persistentvolume="pv-mover")
-    assert sorted(r["node"] for r in rows) == ["node-a", "node-b"]  # mover ran on both nodes: one row per node
-    for row in rows:
+    # pv-mover: its only claimant, mover, ran on node-a and node-b -> one row per node (fan-out)
+    movers = s.storage(persistentvolume="pv-mover")
+    assert sorted(r["node"] for r in movers) == ["node-a", "node-b"]
+    for row in movers:
         assert row["persistentvolumeclaim_capacity_gigabyte_months"] == approx(6 * 3600 * 24 / MONTH)  # full on each
         assert row["volume_request_storage_gigabyte_months"] == approx(12 * 3600 * 24 / 2 / MONTH)
         assert row["persistentvolumeclaim_usage_gigabyte_months"] == approx(3 * 3600 * 24 / 2 / MONTH)
-    assert len(s.pods(namespace="mv")) == 2
+    # pv-s: p1 and p2, both on node-a, share claim c-s; pod is not a group key, so one row sums both
+    shared = s.volume(persistentvolume="pv-s")
+    assert shared["node"] == "node-a" and shared["persistentvolumeclaim"] == "c-s"
+    assert shared["persistentvolumeclaim_capacity_gigabyte"] == approx(max(4, 6))
+    assert shared["persistentvolumeclaim_capacity_gigabyte_months"] == approx((4 + 6) * 3600 * 24 / MONTH)
+    assert shared["volume_request_storage_gigabyte_months"] == approx((20 + 20) * 3600 * 24 / 1 / MONTH)  # 1 node
+    assert shared["persistentvolumeclaim_usage_gigabyte_months"] == approx((1 + 2) * 3600 * 24 / MONTH)
 
 
-def test_s07_pvc_shared_by_two_pods_on_one_node_is_summed(run):
+def test_s07_shared_volumes(run):
     s = run(name="s07", yamls=["s07_shared_volumes.yml"], days=[S07_DAY])
-    assert len(s.storage()) == 2 + 2 + 1
-    row = s.volume(persistentvolume="pv-s")  # p1 and p2 on node-a: pod is not a group key
-    assert row["node"] == "node-a" and row["persistentvolumeclaim"] == "c-s"
-    assert row["persistentvolumeclaim_capacity_gigabyte"] == approx(max(4, 6))
-    assert row["persistentvolumeclaim_capacity_gigabyte_months"] == approx((4 + 6) * 3600 * 24 / MONTH)
-    assert row["volume_request_storage_gigabyte_months"] == approx((20 + 20) * 3600 * 24 / 1 / MONTH)  # 1 node
-    assert row["persistentvolumeclaim_usage_gigabyte_months"] == approx((1 + 2) * 3600 * 24 / MONTH)
+    check_s07_rows(s)
+    assert len(s.pods(namespace="mv")) == 2  # mover has a Pod row on each node
     sh = s.pod(namespace="sh")
     assert sh["pod_usage_cpu_core_hours"] == approx(24 * (0.25 + 0.25))
     # node-a is declared by three generators: its capacity is still counted once per hour
@@ -102,6 +104,16 @@ def test_s07_pvc_shared_by_two_pods_on_one_node_is_summed(run):
     assert unallocated_a["pod_usage_cpu_core_hours"] == approx(24 * 4 - 4 * 24 * 0.25)  # pa, mover, p1, p2
     assert unallocated_a["pod_request_cpu_core_hours"] == approx(24 * 4 - 4 * 24 * 0.5)
     assert s.unallocated_row("node-b")["pod_usage_cpu_core_hours"] == approx(24 * 8 - 2 * 24 * 0.25)  # pb, mover
+
+
+def test_s16_storage_split_across_files(run, request):
+    """Scenario 16 for storage: the s07 payload in three files cut mid-day; storage_daily then holds several
+    rows per claim and day, and the volume-node join and node counts must not change."""
+    payload = nise_csvs("s07_shared_volumes.yml", scenario_ids("s07")[0], nise_cache_dir(request))
+    s = run(name="s16b", csv_payload=payload, days=[S07_DAY],
+            split_at=[dt.datetime(2026, 10, 9, 7), dt.datetime(2026, 10, 9, 15)])  # fmt: skip
+    check_s07_rows(s)
+    assert s.unallocated_row("node-a")["pod_usage_cpu_core_hours"] == approx(24 * 4 - 4 * 24 * 0.25)
 
 
 # --- scenario 8: days in month -----------------------------------------------------------------------------
