@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import math
+import itertools
 import os
 import shutil
 import uuid
@@ -102,7 +102,7 @@ def hours_of(day: dt.date, hours: Iterable[int] = range(24)) -> list[dt.datetime
     return [dt.datetime.combine(day, dt.time(hour)) for hour in hours]
 
 
-def _number(value: float | int | None) -> str:
+def _number(value: float | None) -> str:
     # csv.DictWriter writes repr-like text as nise does; None is nise's empty field.
     return "" if value is None else repr(value)
 
@@ -201,7 +201,7 @@ class CsvPayload:
         directory.mkdir(parents=True, exist_ok=True)
         bounds = [dt.datetime.min, *sorted(split_at), dt.datetime.max]
         for report_type, rows in self.rows.items():
-            for part, (low, high) in enumerate(zip(bounds, bounds[1:])):
+            for part, (low, high) in enumerate(itertools.pairwise(bounds)):
                 chunk = [r for r in rows if low <= parse_timestamp(r["interval_start"]) < high]
                 if not chunk:
                     continue
@@ -378,11 +378,3 @@ def report_periods(conn: psycopg.Connection, schema: str) -> dict[int, tuple[dt.
     ).fetchall()
     return {r[0]: (r[1], r[2]) for r in rows}
 
-
-def days_in_month(day: dt.date) -> int:
-    next_month = (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
-    return (next_month - dt.timedelta(days=1)).day
-
-
-def finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)

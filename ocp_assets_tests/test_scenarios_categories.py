@@ -1,4 +1,4 @@
-"""Scenarios 5, 6, 18 (contract 5): cost categories, node roles and unallocated namespaces, D2(a) several matching patterns."""
+"""Scenarios 5, 6, 18 (contract 5): cost categories, node roles and unallocated namespaces, D2(a) several patterns."""
 
 import datetime as dt
 from functools import partial

@@ -35,11 +35,12 @@ def test_s09_label_precedence_and_enabled_keys(run):
     keys = ["env", "team", "app", "tier", "owner", "shared", "rack"]  # zone, secret, node_role_... stay disabled
     s = run(name="s09", yamls=["s09_label_precedence.yml"], days=[S09_DAY], enabled_keys=keys)
     # Pod rows: node -> namespace -> pod, later wins
-    web = s.pod(namespace="app", pod_labels={"rack": "r7", "env": "ns-env", "team": "ns-team", "shared": "pod", "app": "web"})
+    inherited = {"rack": "r7", "env": "ns-env", "team": "ns-team"}  # rack from the node, env and team from the namespace
+    web = s.pod(namespace="app", pod_labels={**inherited, "shared": "pod", "app": "web"})
     assert web["all_labels"] == web["pod_labels"]
     assert web["pod_usage_cpu_core_hours"] == approx(24 * 0.25)  # one pod per label set
     # vm_kubevirt_io_name is always allowed; 'shared' falls back to the namespace value
-    vm = s.pod(namespace="app", pod_labels={"rack": "r7", "env": "ns-env", "team": "ns-team", "shared": "ns", "vm_kubevirt_io_name": "vm-1"})
+    vm = s.pod(namespace="app", pod_labels={**inherited, "shared": "ns", "vm_kubevirt_io_name": "vm-1"})
     assert vm["all_labels"] == vm["pod_labels"]
     assert len(s.pods()) == 2
     # Storage rows: node -> namespace -> PV -> PVC; pod labels are not included
@@ -81,15 +82,17 @@ def test_s11_special_characters(run, request):
     payload = nise_csvs("s11_special_characters.yml", scenario_ids("s11")[0], nise_cache_dir(request))
     # A label piece with two ':' (nise cannot write one): koku's split(':') fails and drops just that label.
     # A NUL byte in the namespace is removed before escaping (ocp_data_validator), so api'2 stays in 'ns<a>'.
-    payload.edit("ocp_pod_usage", lambda r: r["pod"] == "api'2", namespace="ns<\x00a>",
-                 pod_labels="label_app:api|label_url:http://example.com|label_owner:ops|label_replicas:3")  # fmt: skip
+    api_labels = "label_app:api|label_url:http://example.com|label_owner:ops|label_replicas:3|label_nocolon"
+    payload.edit("ocp_pod_usage", lambda r: r["pod"] == "api'2", namespace="ns<\x00a>", pod_labels=api_labels)
     keys = ["version", "owner", "app", "team", "team_core", "url", "replicas"]
     s = run(name="s11", csv_payload=payload, days=[S11_DAY], enabled_keys=keys)
     namespace, node = "ns&lt;a&gt;", "node&amp;1"  # html.escape(quote=True) at ingest
-    web = s.pod(namespace=namespace, pod_labels={"team": "r&d", "version": "v1.2+build/7", "owner": "zoë", "app": "a&b", "team_core": "yes"})
+    web_labels = {"team": "r&d", "version": "v1.2+build/7", "owner": "zoë", "app": "a&b", "team_core": "yes"}
+    web = s.pod(namespace=namespace, pod_labels=web_labels)  # team_label_core -> team_core
     assert web["node"] == node
     assert web["resource_id"] == "i-n&amp;1"
-    # 'url' dropped; the value 3 stays the string "3"; team r&d: the namespace labels joined the cleaned namespace
+    # 'url' and the piece without ':' are dropped; 3 stays the string "3"; team r&d shows the namespace labels
+    # joined the cleaned namespace
     api = s.pod(namespace=namespace, pod_labels={"team": "r&d", "app": "api", "owner": "ops", "replicas": "3"})
     assert api["pod_usage_cpu_core_hours"] == approx(24 * 0.25)
     volume = s.volume(persistentvolume="pv&lt;1&gt;")
@@ -111,7 +114,7 @@ S17_DAY = dt.date(2026, 11, 10)
                          ids=["one-file", "three-files"])  # scenario 16 too: the latest hour is found across files
 def test_s17_label_sets_changing_within_a_day(run, request, split_at):
     payload = nise_csvs("s02_pvc_bound_to_pod.yml", scenario_ids("s02")[0], nise_cache_dir(request))
-    node_labels = {range(0, 6): "label_env:blue|label_zone:z1", range(6, 12): "label_env:blue|label_zone:z2",
+    node_labels = {range(6): "label_env:blue|label_zone:z1", range(6, 12): "label_env:blue|label_zone:z2",
                    range(12, 24): "label_env:green|label_zone:z2"}  # fmt: skip
     for hours, labels in node_labels.items():
         payload.edit("ocp_node_label", lambda r, h=hours: hour_of(r) in h, node_labels=labels)

@@ -12,6 +12,7 @@ import pytest
 from ocp_assets_tests.scenario_support import (
     ACCOUNT,
     INFRASTRUCTURE_USAGE_COST,
+    SUMMARY,
     CsvPayload,
     approx,
     hours_of,
@@ -60,6 +61,11 @@ def test_s01_one_pod_one_node_pod_row(run):
     assert row["cluster_capacity_cpu_core_hours"] == approx(96)  # the only node
     assert row["cluster_capacity_memory_gigabyte_hours"] == approx(384)
     assert row["infrastructure_usage_cost"] == INFRASTRUCTURE_USAGE_COST
+    # the constant text of PGSQL (TSQL 253), cast to jsonb: numeric scale kept
+    assert s.conn.execute(
+        f'SELECT DISTINCT infrastructure_usage_cost::text FROM "{s.schema}".{SUMMARY} WHERE namespace = %s',
+        ("app-namespace",),
+    ).fetchall() == [('{"cpu": 0.000000000, "memory": 0.000000000, "storage": 0.000000000}',)]
     assert row["cost_category_id"] is None  # app-namespace matches no seeded pattern
     assert row["persistentvolumeclaim"] is None and row["volume_labels"] is None
     assert row["persistentvolumeclaim_capacity_gigabyte_months"] is None
@@ -212,6 +218,48 @@ def test_s12_effective_usage_is_summed_per_hour(run):
     assert unallocated["pod_request_cpu_core_hours"] == approx(24 * 4 - (12 + 6 + 6))  # 72
     assert unallocated["pod_effective_usage_cpu_core_hours"] == approx(24 * 4 - (18 + 6 + 6))  # 66
     assert unallocated["pod_effective_usage_memory_gigabyte_hours"] == approx(24 * 16 - (60 + 12 + 12))  # 300
+
+
+def test_s12_anomalous_rows_are_dropped_at_ingest(run):
+    """1.3 step 1: an hourly row with a metric above 1e18 is dropped whole, its node capacity with it."""
+    payload = CsvPayload()
+    for hour in hours_of(S12_DAY):
+        payload.pod(hour, pod="p-steady", namespace="app", node="n1", resource_id="i-n1", cpu=(0.5, 0.25, 1),
+                    mem_gib=(1, 1, 2), node_cores=4, node_mem_gib=16)  # fmt: skip
+        spike = 1.4e15 if hour.hour == 23 else 0.5  # x 3600 s = 5.04e18 core-seconds in the last hour
+        payload.pod(hour, pod="p-spike", namespace="spike", node="n2", resource_id="i-n2", cpu=(spike, 0.25, 1),
+                    mem_gib=(1, 1, 2), node_cores=2, node_mem_gib=8)  # fmt: skip
+        for node in ("n1", "n2"):
+            payload.node_label(hour, node, "")
+    s = run(name="s12-anomaly", csv_payload=payload, days=[S12_DAY])
+    spike = s.pod(namespace="spike")
+    assert spike["pod_usage_cpu_core_hours"] == approx(23 * 0.5)  # 11.5: hour 23 is gone
+    assert spike["pod_request_cpu_core_hours"] == approx(23 * 0.25)  # its request too
+    assert spike["pod_limit_memory_gigabyte_hours"] == approx(23 * 2)
+    assert spike["node_capacity_cpu_core_hours"] == approx(23 * 2)  # n2 reported 23 hours
+    assert spike["cluster_capacity_cpu_core_hours"] == approx(24 * 4 + 23 * 2)  # 142
+    assert s.unallocated_row("n2")["pod_usage_cpu_core_hours"] == approx(23 * 2 - 23 * 0.5)  # 34.5
+    assert s.pod(namespace="app")["pod_usage_cpu_core_hours"] == approx(24 * 0.5)
+
+
+def test_s04_node_resized_within_a_day(run):
+    """Capacity hours sum each hour's capacity; node_capacity_cpu_cores is the day's max (3.4, 3.5)."""
+    payload = CsvPayload()
+    for hour in hours_of(S12_DAY):
+        cores, memory = (4, 16) if hour.hour < 12 else (8, 32)
+        payload.pod(hour, pod="p", namespace="app", node="n3", resource_id="i-n3", cpu=(1, 0.5, 2),
+                    mem_gib=(2, 1, 4), node_cores=cores, node_mem_gib=memory)  # fmt: skip
+        payload.node_label(hour, "n3", "label_node_role_kubernetes_io:worker")
+    s = run(name="s04-resized", csv_payload=payload, days=[S12_DAY])
+    row = s.pod(namespace="app")
+    assert row["node_capacity_cpu_cores"] == approx(max(4, 8))
+    assert row["node_capacity_memory_gigabytes"] == approx(max(16, 32))
+    assert row["node_capacity_cpu_core_hours"] == approx(12 * 4 + 12 * 8)  # 144
+    assert row["node_capacity_memory_gigabyte_hours"] == approx(12 * 16 + 12 * 32)  # 576
+    assert row["cluster_capacity_cpu_core_hours"] == approx(144)
+    unallocated = s.unallocated_row("n3")
+    assert unallocated["pod_usage_cpu_core_hours"] == approx(144 - 24 * 1)  # 120
+    assert unallocated["pod_request_memory_gigabyte_hours"] == approx(576 - 24 * 1)  # 552
 
 
 # --- scenario 14: empty node ------------------------------------------------------------------------------------
