@@ -6,10 +6,11 @@ import dagster as dg
 
 from ocp_assets.defs.assets import IO_MANAGER_KEY, koku_parquet_specs, summary_assets
 from ocp_assets.defs.io import IO_ROOT_ENV, ParquetPartitionIOManager
-from ocp_assets.defs.resources import DATA_ROOT_ENV, DSN_ENV, KokuDataLake, SummaryDatabase
+from ocp_assets.defs.resources import DATA_ROOT_ENV, DSN_ENV, REGISTRY_SCHEMA, KokuDataLake, SummaryDatabase
 from ocp_assets.defs.sensors import koku_parquet_sensor, summary_job
 
 SCHEMA_ENV = "OCP_ASSETS_SCHEMA"  # optional: one tenant schema for every cluster (default: the cluster's account)
+REGISTRY_SCHEMA_ENV = "OCP_ASSETS_REGISTRY_SCHEMA"  # optional: where the cluster registry lives (default ocp_assets)
 MAX_CONCURRENT_ENV = "OCP_ASSETS_MAX_CONCURRENT"
 
 # Steps run in child processes started from a forkserver that has already imported this module (and so
@@ -33,7 +34,11 @@ defs = dg.Definitions(
     jobs=[summary_job],
     sensors=[koku_parquet_sensor],
     resources={
-        "koku_db": SummaryDatabase(dsn=dg.EnvVar(DSN_ENV), schema_name=os.environ.get(SCHEMA_ENV, "")),
+        "koku_db": SummaryDatabase(
+            dsn=dg.EnvVar(DSN_ENV),
+            schema_name=os.environ.get(SCHEMA_ENV, ""),
+            registry_schema=os.environ.get(REGISTRY_SCHEMA_ENV, REGISTRY_SCHEMA),
+        ),
         "koku_lake": KokuDataLake(data_root=dg.EnvVar(DATA_ROOT_ENV)),
         IO_MANAGER_KEY: ParquetPartitionIOManager(root_uri=_io_root()),
     },

@@ -24,7 +24,7 @@ from ocp_assets.core.ingest import read_cluster_registry
 from ocp_assets.core.layout import SUMMARY_REPORT_TYPES, dataset_prefix
 from ocp_assets.core.storage import DataRoot
 from ocp_assets.defs.assets import GROUP, MAX_PARTITIONS_PER_RUN
-from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, cluster_day_partitions, clusters_partitions, first_day, partition_key
+from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, clusters_partitions, first_day, partition_key
 from ocp_assets.defs.resources import ClusterRecord, KokuDataLake, SummaryDatabase
 
 SENSOR_NAME = "koku_parquet_sensor"
@@ -36,7 +36,6 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 summary_job = dg.define_asset_job(
     JOB_NAME,
     selection=dg.AssetSelection.groups(GROUP),
-    partitions_def=cluster_day_partitions,
     description="the cluster-day summary: read koku Parquet, dedupe and merge labels, write PostgreSQL, run every check",
 )
 
