@@ -6,8 +6,10 @@ from functools import partial
 import pytest
 
 from ocp_assets_tests.scenario_support import (
+    CsvPayload,
     add_cost_category,
     approx,
+    hours_of,
     nise_cache_dir,
     nise_csvs,
     node_roles,
@@ -119,3 +121,30 @@ def test_s06_node_roles_are_shared_by_the_clusters_of_a_tenant(run, request, tmp
     assert second.unallocated_row("master-1")["namespace"] == "Platform unallocated"
     assert first.unallocated_row("lonely-1")["pod_usage_cpu_core_hours"] == approx(24 * 2 - 24 * 0.75)
     assert second.unallocated_row("lonely-1")["pod_usage_cpu_core_hours"] == approx(24 * 2 - 24 * 0.75)
+
+
+def test_s05_patterns_follow_postgresql_like(run):
+    """User patterns with '_' (any one character) and '\\_' (a literal underscore); LIKE is case-sensitive."""
+    payload = CsvPayload()
+    namespaces = ["app-a", "apq-b", "ap-c", "App-a", "lit_x1", "litax1"]
+    for hour in hours_of(S05_DAY):
+        for namespace in namespaces:
+            payload.pod(hour, pod=f"p-{namespace}", namespace=namespace, node="n1", resource_id="i-n1",
+                        cpu=(0.25, 0.5, 1), mem_gib=(0.5, 1, 2), node_cores=8, node_mem_gib=32)  # fmt: skip
+        payload.node_label(hour, "n1", "")
+    ids = {}
+
+    def categories(conn, schema):
+        ids["any"] = add_cost_category(conn, schema, "Any", ["ap_-%"])
+        ids["literal"] = add_cost_category(conn, schema, "Literal", ["lit\\_x%"])
+
+    s = run(name="s05-like", csv_payload=payload, days=[S05_DAY], before_summary=categories)
+    category = {r["namespace"]: r["cost_category_id"] for r in s.pods()}
+    assert category == {
+        "app-a": ids["any"],  # 'p' matches '_'
+        "apq-b": ids["any"],
+        "ap-c": None,  # '_' needs exactly one character before '-'
+        "App-a": None,  # case-sensitive
+        "lit_x1": ids["literal"],
+        "litax1": None,  # the escaped underscore is literal
+    }

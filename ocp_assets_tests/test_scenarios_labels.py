@@ -6,7 +6,9 @@ from functools import partial
 import pytest
 
 from ocp_assets_tests.scenario_support import (
+    CsvPayload,
     approx,
+    hours_of,
     nise_cache_dir,
     nise_csvs,
     parse_timestamp,
@@ -139,3 +141,18 @@ def test_s17_label_sets_changing_within_a_day(run, request, split_at):
     unallocated = s.unallocated_row("worker-1")  # sums not duplicated
     assert unallocated["pod_usage_cpu_core_hours"] == approx(24 * 4 - 24 * 0.25)
     assert unallocated["pod_request_cpu_core_hours"] == approx(24 * 4 - 24 * 0.5)
+
+
+def test_s17_latest_hour_with_an_empty_label_set_wins(run):
+    """D2(b): the filtered set of the latest hour counts even when it is empty."""
+    payload = CsvPayload()
+    for hour in hours_of(S17_DAY):
+        payload.pod(hour, pod="p", namespace="app", node="n1", resource_id="i-n1", cpu=(0.25, 0.5, 1),
+                    mem_gib=(0.5, 1, 2), node_cores=4, node_mem_gib=16)  # fmt: skip
+        payload.node_label(hour, "n1", "label_env:blue" if hour.hour < 12 else "label_zone:z1")  # zone not enabled
+        payload.namespace_label(hour, "app", "" if hour.hour < 6 else "label_team:x")
+    s = run(name="s17-empty", csv_payload=payload, days=[S17_DAY], enabled_keys=["env", "team"])
+    row = s.pod(namespace="app")
+    assert row["pod_labels"] == {"team": "x"}  # env blue is not the latest node set: {} is
+    assert row["pod_usage_cpu_core_hours"] == approx(24 * 0.25)
+    assert len(s.pods()) == 1
