@@ -1,19 +1,28 @@
 """Tiny koku-layout Parquet clusters and Dagster resources for the Dagster tests."""
 
+import dataclasses
 import datetime as dt
 import os
+import shutil
 import uuid
 from pathlib import Path
 
+import dagster as dg
+import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from ocp_assets.core.ingest import ClusterIdentity, cluster_record_key, derive_source_uuid
 from ocp_assets.core.storage import open_data_root
+from ocp_assets.defs.assets import koku_parquet_specs, summary_assets
+from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME
 from ocp_assets.defs.io import ParquetPartitionIOManager
 from ocp_assets.defs.resources import KokuDataLake, SummaryDatabase
+from ocp_assets_tests.engine_support import enable_keys
 from ocp_assets_tests.reference.parquet_fixtures import KokuParquetBuilder
 
+REPO = Path(__file__).resolve().parents[1]
 ACCOUNT = "org1234567"
 ENABLED_KEYS = ("app", "team", "tier")
 DAY = dt.date(2026, 3, 3)
@@ -90,14 +99,6 @@ def touch_later(path: Path, seconds: int = 5) -> None:
 
 
 # ---------------------------------------------------------------- pytest fixtures (import them into a test module)
-import dataclasses  # noqa: E402
-
-import dagster as dg  # noqa: E402
-import psycopg  # noqa: E402
-import pytest  # noqa: E402
-
-from ocp_assets.defs.assets import koku_parquet_specs, summary_assets  # noqa: E402
-from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME  # noqa: E402
 
 
 @dataclasses.dataclass
@@ -135,10 +136,42 @@ class DagsterEnv:
 
 
 @pytest.fixture
+def dagster_home(pg, dsn, tmp_path, monkeypatch):
+    """DAGSTER_HOME with the repo's dagster.yaml, its storage in a PostgreSQL database made for this test."""
+    conn, schema = pg
+    enable_keys(conn, schema, ENABLED_KEYS)
+    database = unique_name("ocp_dagster")
+    registry = unique_name("ocp_reg")
+    conn.execute(f'CREATE DATABASE "{database}"')
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    env = {
+        "DAGSTER_HOME": str(home),
+        "OCP_ASSETS_DAGSTER_PG_HOST": info.get("host", "127.0.0.1"),
+        "OCP_ASSETS_DAGSTER_PG_PORT": str(info.get("port", 5432)),
+        "OCP_ASSETS_DAGSTER_PG_USER": info.get("user", "postgres"),
+        "OCP_ASSETS_DAGSTER_PG_PASSWORD": info.get("password", ""),
+        "OCP_ASSETS_DAGSTER_PG_DB": database,
+        "OCP_ASSETS_DSN": dsn,
+        "OCP_ASSETS_DATA_ROOT": str(tmp_path / "data"),
+        "OCP_ASSETS_IO_ROOT": str(tmp_path / "io"),
+        "OCP_ASSETS_SCHEMA": schema,
+        "OCP_ASSETS_REGISTRY_SCHEMA": registry,
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    try:
+        yield env
+    finally:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{registry}" CASCADE')
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@pytest.fixture
 def dagster_env(pg, dsn, tmp_path):
     """koku tables in a fresh schema with enabled keys, a private registry schema, an ephemeral instance."""
-    from ocp_assets_tests.engine_support import enable_keys
-
     conn, schema = pg
     enable_keys(conn, schema, ENABLED_KEYS)
     registry = unique_name("ocp_reg")

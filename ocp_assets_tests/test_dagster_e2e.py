@@ -2,7 +2,6 @@
 
 import datetime as dt
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -10,14 +9,12 @@ from pathlib import Path
 
 import dagster as dg
 import psycopg
-import pytest
+from dagster._core.definitions.automation_tick_evaluation_context import build_run_requests_with_backfill_policies
 from dagster._core.definitions.events import AssetKeyPartitionKey
 from dagster._core.definitions.partitions.context import partition_loading_context
-from dagster._core.definitions.automation_tick_evaluation_context import build_run_requests_with_backfill_policies
 
-from ocp_assets_tests.dagster_fixtures import DAY, ENABLED_KEYS, build_cluster, unique_name
+from ocp_assets_tests.dagster_fixtures import DAY, REPO, build_cluster, dagster_home  # noqa: F401
 
-REPO = Path(__file__).resolve().parents[1]
 SUMMARY_KEYS = ["raw_pod_usage", "node_capacity", "raw_storage_usage", "node_labels", "namespace_labels",
                 "pod_usage_labelled", "storage_usage_labelled", "node_inventory", "daily_summary"]
 
@@ -28,42 +25,6 @@ def summary_job():
     from ocp_assets.defs.sensors import JOB_NAME
 
     return defs.resolve_job_def(JOB_NAME)
-
-
-@pytest.fixture
-def dagster_home(pg, dsn, tmp_path, monkeypatch):
-    """DAGSTER_HOME with the repo's dagster.yaml, its storage in a PostgreSQL database made for this test."""
-    conn, schema = pg
-    from ocp_assets_tests.engine_support import enable_keys
-
-    enable_keys(conn, schema, ENABLED_KEYS)
-    database = unique_name("ocp_dagster")
-    registry = unique_name("ocp_reg")
-    conn.execute(f'CREATE DATABASE "{database}"')
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    info = psycopg.conninfo.conninfo_to_dict(dsn)
-    env = {
-        "DAGSTER_HOME": str(home),
-        "OCP_ASSETS_DAGSTER_PG_HOST": info.get("host", "127.0.0.1"),
-        "OCP_ASSETS_DAGSTER_PG_PORT": str(info.get("port", 5432)),
-        "OCP_ASSETS_DAGSTER_PG_USER": info.get("user", "postgres"),
-        "OCP_ASSETS_DAGSTER_PG_PASSWORD": info.get("password", ""),
-        "OCP_ASSETS_DAGSTER_PG_DB": database,
-        "OCP_ASSETS_DSN": dsn,
-        "OCP_ASSETS_DATA_ROOT": str(tmp_path / "data"),
-        "OCP_ASSETS_IO_ROOT": str(tmp_path / "io"),
-        "OCP_ASSETS_SCHEMA": schema,
-        "OCP_ASSETS_REGISTRY_SCHEMA": registry,
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    try:
-        yield env
-    finally:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{registry}" CASCADE')
-        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def _rows(dsn: str, schema: str) -> list[tuple]:

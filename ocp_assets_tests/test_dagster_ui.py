@@ -1,0 +1,126 @@
+"""`dagster dev` on a free loopback port: the sensor fills partitions, a run succeeds, GraphQL shows assets, partitions and checks."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psycopg
+
+from ocp_assets.defs.assets import DAILY_SUMMARY
+from ocp_assets.defs.checks import ROWS_IN_POSTGRESQL, USAGE_CONSERVED
+from ocp_assets.defs.sensors import SENSOR_NAME
+from ocp_assets_tests.dagster_fixtures import DAY, REPO, build_cluster, dagster_home  # noqa: F401
+
+LOCATION = "ocp_assets"
+SENSOR_SELECTOR = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", "sensorName": SENSOR_NAME}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _default_sigint() -> None:
+    # A background process of a non-interactive shell inherits SIGINT ignored; dagster dev shuts down on SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class Dev:
+    def __init__(self, port: int, log: Path):
+        self.port = port
+        self.log = log
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1",
+             "-p", str(port)],
+            cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_default_sigint,
+        )
+
+    def gql(self, query: str, variables: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/graphql", data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = json.load(response)
+        assert "errors" not in body, body
+        return body["data"]
+
+    def wait(self, what: str, probe, timeout: float) -> object:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"dagster dev exited:\n{self.log.read_text()[-3000:]}"
+            try:
+                value = probe()
+            except (urllib.error.URLError, ConnectionError, AssertionError, KeyError, TypeError):
+                value = None
+            if value:
+                return value
+            time.sleep(1)
+        raise AssertionError(f"timed out waiting for {what}; log tail:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGINT)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+RUNS = "{ runsOrError { ... on Runs { results { runId status tags { key value } } } } }"
+ASSETS = """{ assetNodes { assetKey { path } groupName kinds isPartitioned
+  partitionKeysByDimension { name partitionKeys }
+  assetChecksOrError { ... on AssetChecks { checks { name blocking executionForLatestMaterialization { status } } } } } }"""
+
+
+def test_dagster_dev_serves_assets_partitions_and_checks(dagster_home, tmp_path, dsn):
+    build_cluster(Path(dagster_home["OCP_ASSETS_DATA_ROOT"]), "cluster-ui", [DAY])
+    dev = Dev(_free_port(), tmp_path / "dagster-dev.log")
+    try:
+        dev.wait("the code location", lambda: dev.gql(
+            "{ repositoriesOrError { ... on RepositoryConnection { nodes { location { name } } } } }"
+        )["repositoriesOrError"]["nodes"], timeout=120)
+        started = dev.gql(
+            "mutation($s: SensorSelector!) { startSensor(sensorSelector: $s) { ... on Sensor { sensorState { status } } } }",
+            {"s": SENSOR_SELECTOR},
+        )
+        assert started["startSensor"]["sensorState"]["status"] == "RUNNING"
+
+        def finished_run():
+            runs = dev.gql(RUNS)["runsOrError"]["results"]
+            done = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+            return done[0] if done else None
+
+        run = dev.wait("the sensor's run", finished_run, timeout=150)
+        assert run["status"] == "SUCCESS", dev.log.read_text()[-3000:]
+        tags = {t["key"]: t["value"] for t in run["tags"]}
+        assert tags["dagster/partition"] == "cluster-ui|2026-03-03" and tags["dagster/sensor_name"] == SENSOR_NAME
+
+        nodes = {"/".join(n["assetKey"]["path"]): n for n in dev.gql(ASSETS)["assetNodes"]}
+        assert {"koku/pod_usage", "raw_pod_usage", "node_capacity", "node_labels", "namespace_labels", "pod_usage_labelled",
+                "storage_usage_labelled", "node_inventory", DAILY_SUMMARY} <= set(nodes)
+        summary = nodes[DAILY_SUMMARY]
+        assert summary["isPartitioned"] and summary["kinds"] == ["postgres"]
+        dimensions = {d["name"]: d["partitionKeys"] for d in summary["partitionKeysByDimension"]}
+        assert dimensions["cluster"] == ["cluster-ui"] and "2026-03-03" in dimensions["day"]
+        checks = {c["name"]: c for c in summary["assetChecksOrError"]["checks"]}
+        assert checks[USAGE_CONSERVED]["blocking"]
+        assert checks[ROWS_IN_POSTGRESQL]["executionForLatestMaterialization"]["status"] == "SUCCEEDED"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            count = conn.execute(
+                f'SELECT count(*) FROM "{dagster_home["OCP_ASSETS_SCHEMA"]}".reporting_ocpusagelineitem_daily_summary'
+            ).fetchone()[0]
+        assert count == 7
+    finally:
+        dev.stop()
+    assert dev.process.returncode is not None
