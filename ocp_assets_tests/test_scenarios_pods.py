@@ -4,7 +4,6 @@ import datetime as dt
 from functools import partial
 from pathlib import Path
 
-import psycopg
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -283,12 +282,6 @@ def test_s14_pods_on_an_empty_node_are_not_summarised_but_count_in_cluster_capac
     assert unallocated["cluster_capacity_cpu_core_hours"] == approx(24 * (4 + 2))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=psycopg.errors.CharacterNotInRepertoire,
-    reason="engine bug: with no Pod row the summary table's first chunk is empty, and pyarrow 26's write_csv"
-    " (include_header=False) then emits 8 KiB of NUL bytes per column, so COPY fails (writer._csv_bytes)",
-)
 def test_s14_day_with_pods_only_on_the_empty_node(run):
     payload = CsvPayload()
     for hour in hours_of(S14_DAY):

@@ -162,8 +162,11 @@ def lock_cluster_day(conn: psycopg.Connection, schema: str, source: str, day: dt
 
 def _csv_bytes(rows: pa.Table) -> bytes:
     # Valid values quoted, NULLs left empty: PostgreSQL's CSV COPY then tells '' from NULL.
+    if rows.num_rows == 0:
+        return b""
     buffer = io.BytesIO()
-    pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
+    # One chunk: pyarrow 26's write_csv emits NUL bytes for an empty leading chunk (a day with no Pod rows).
+    pacsv.write_csv(rows.combine_chunks(), buffer, pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
     return buffer.getvalue()
 
 
