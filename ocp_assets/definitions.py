@@ -13,14 +13,27 @@ SCHEMA_ENV = "OCP_ASSETS_SCHEMA"  # optional: one tenant schema for every cluste
 REGISTRY_SCHEMA_ENV = "OCP_ASSETS_REGISTRY_SCHEMA"  # optional: where the cluster registry lives (default ocp_assets)
 MAX_CONCURRENT_ENV = "OCP_ASSETS_MAX_CONCURRENT"
 
-# Steps run in child processes started from a forkserver that has already imported this module (and so
-# dagster, pyarrow, pandas and pandera): ~8 s per partition instead of ~13 s with spawn (docs/dagster.md).
-executor = dg.multiprocess_executor.configured(
-    {
-        "max_concurrent": int(os.environ.get(MAX_CONCURRENT_ENV, "2")),
-        "start_method": {"forkserver": {"preload_modules": ["ocp_assets.definitions"]}},
-    }
-)
+EXECUTOR_ENV = "OCP_ASSETS_EXECUTOR"  # forkserver (default) | spawn | in_process
+
+
+def make_executor(kind: str) -> dg.ExecutorDefinition:
+    """The run executor. Default: multiprocess with a forkserver that has already imported this module (and so
+    dagster, pyarrow, pandas and pandera), so each step process starts warm. Measured per single-partition
+    run on two cores (docs/dagster.md): ~8 s forkserver, ~26 s spawn, ~2.6 s in_process (one process, steps in
+    sequence: fastest here, but one crash ends the whole run)."""
+    max_concurrent = int(os.environ.get(MAX_CONCURRENT_ENV, "2"))
+    if kind == "in_process":
+        return dg.in_process_executor
+    if kind == "spawn":
+        return dg.multiprocess_executor.configured({"max_concurrent": max_concurrent, "start_method": {"spawn": {}}})
+    if kind != "forkserver":
+        raise ValueError(f"{EXECUTOR_ENV}={kind!r}: expected forkserver, spawn or in_process")
+    return dg.multiprocess_executor.configured(
+        {"max_concurrent": max_concurrent, "start_method": {"forkserver": {"preload_modules": ["ocp_assets.definitions"]}}}
+    )
+
+
+executor = make_executor(os.environ.get(EXECUTOR_ENV, "forkserver"))
 
 
 def _io_root() -> str | dg.EnvVar:

@@ -46,7 +46,7 @@ from ocp_assets.core.writer import KokuSettings, read_settings
 from ocp_assets.defs import checks as C
 from ocp_assets.defs.io import files_of, with_files
 from ocp_assets.defs.partitions import cluster_day_partitions, split_key
-from ocp_assets.defs.resources import ClusterRecord, KokuDataLake, SummaryDatabase
+from ocp_assets.defs.resources import ClusterRecord, KokuDataLake, SummaryDatabase, UnknownClusterError
 
 # backfill_policy on @asset is beta in 1.13; the policy itself is what docs/dagster.md measured.
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
@@ -123,7 +123,11 @@ def step_partitions(context: dg.AssetExecutionContext, db: SummaryDatabase) -> l
         for key in keys:
             cluster_id, day = split_key(key)
             if cluster_id not in records:
-                records[cluster_id] = db.cluster(conn, cluster_id)
+                try:
+                    records[cluster_id] = db.cluster(conn, cluster_id)
+                except UnknownClusterError as exc:
+                    # Not transient: retrying cannot help, so the RetryPolicy is bypassed.
+                    raise dg.Failure(description=str(exc), allow_retries=False) from None
             out.append(Partition(key, records[cluster_id], day))
     return out
 
