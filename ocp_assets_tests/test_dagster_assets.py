@@ -181,3 +181,17 @@ def test_validate_frame_reports_every_failure_without_raising():
     assert "NodeCapacity" in report.message and "| failure_case |" in V.failure_cases_markdown(report).replace(" failure_case ", " failure_case ")
     good = V.validate_frame(V.NodeCapacity, table.slice(1))
     assert good.ok and good.failure_cases.empty
+
+
+def test_unknown_cluster_fails_at_once_without_retries(dagster_env):
+    dagster_env.instance.add_dynamic_partitions("clusters", ["nobody"])
+    db = dagster_env.resources["koku_db"]
+    with db.connect() as conn:
+        db.ensure_registry(conn)
+
+    result = dagster_env.materialize(partition_key=partition_key("nobody", DAY))
+
+    assert not result.success
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    failures = [e.event_specific_data.error.message for e in result.all_events if e.is_step_failure]
+    assert failures and all("'nobody' is not in" in m and "koku_parquet_sensor" in m for m in failures)
