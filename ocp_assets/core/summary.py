@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ocp_assets.core.labels import LabelCatalog, allowed_label_keys, resolve_entity_labels
-from ocp_assets.core.layout import days_in_month
+from ocp_assets.core.layout import POD, STORAGE, days_in_month
 from ocp_assets.core.reader import (
     INFRA_NODE_LABEL_TEXT,
     MASTER_NAMESPACE,
@@ -36,21 +36,8 @@ INFRASTRUCTURE_USAGE_COST = '{"cpu": 0.000000000, "memory": 0.000000000, "storag
 UNALLOCATED_NAMESPACES = ("Platform unallocated", "Worker unallocated", "Network unattributed", "Storage unattributed")
 UNALLOCATED_NAMESPACE_BY_ROLE = {"master": "Platform unallocated", "infra": "Platform unallocated", "worker": "Worker unallocated"}
 
-POD_SUM_COLUMNS = (
-    "pod_usage_cpu_core_seconds",
-    "pod_request_cpu_core_seconds",
-    "pod_effective_usage_cpu_core_seconds",
-    "pod_limit_cpu_core_seconds",
-    "pod_usage_memory_byte_seconds",
-    "pod_request_memory_byte_seconds",
-    "pod_effective_usage_memory_byte_seconds",
-    "pod_limit_memory_byte_seconds",
-)
-STORAGE_SUM_COLUMNS = (
-    "persistentvolumeclaim_capacity_byte_seconds",
-    "volume_request_storage_byte_seconds",
-    "persistentvolumeclaim_usage_byte_seconds",
-)
+POD_SUM_COLUMNS = POD.daily_sum
+STORAGE_SUM_COLUMNS = STORAGE.daily_sum
 
 MEASURE_COLUMNS = (
     "pod_usage_cpu_core_hours",
