@@ -1,5 +1,4 @@
-"""Property tests over generated hand-made CSV payloads and the nise scenarios: usage totals, unallocated = capacity - pods,
-unique summary keys, label keys within the enabled keys (contract 3.4-3.7, D1, D2)."""
+"""Property tests on generated CSV payloads and nise scenarios: totals, unallocated, unique keys, allowed label keys."""
 
 import datetime as dt
 import math
@@ -81,7 +80,8 @@ def check_invariants(payload: CsvPayload, rows: list[dict], enabled: list[str]) 
         day_rows = [r for r in rows if r["usage_start"] == day]
         pod_rows = [r for r in day_rows if r["data_source"] == "Pod" and not is_unallocated(r)]
         unallocated = [r for r in day_rows if is_unallocated(r)]
-        assert pod_rows and unallocated, day  # every input here has a pod on a real node each day
+        if any(r["node"] != "" for r in day_input):
+            assert pod_rows and unallocated, day
 
         # 1. Pod totals equal the raw totals of the rows that have a node
         for column, csv_columns, divisor in POD_MEASURES:
@@ -149,10 +149,10 @@ def payloads(draw):
                     st.tuples(st.sampled_from([None, 0, 0.1, 1.5]), st.sampled_from([0.1, 2]),
                               st.sampled_from([0, 0.25, 1]), st.sampled_from([None, 0.5, 3])),
                     label_strings, label_strings, st.integers(0, 47))
-    # pod-0 runs on n1 all 48 hours, so every day has a Pod row: a day whose pods all run on node '' is
-    # test_s14_day_with_pods_only_on_the_empty_node (a known engine failure, reported)
+    # pod-0 runs all 48 hours, so both days have pod rows (the engine refuses a day without any); on node ''
+    # now and then, so a day may have Storage rows but no Pod row
     first_pod = draw(pod)
-    pods = [(first_pod[0], "n1", range(48), *first_pod[3:]), *draw(st.lists(pod, max_size=5))]  # fmt: skip
+    pods = [(*first_pod[:2], range(48), *first_pod[3:]), *draw(st.lists(pod, max_size=5))]  # fmt: skip
     # pod names repeat now and then: the same pod on two nodes fans its storage out (3.6)
     names = [f"pod-{draw(st.integers(0, index))}" for index in range(len(pods))]
     for index, (namespace, node, hours, seconds, (u1, u2, request, mem), labels, later, cut) in enumerate(pods):

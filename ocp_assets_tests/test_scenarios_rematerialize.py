@@ -1,5 +1,4 @@
-"""Scenario 20 (contract 5, D5): re-materialising and re-ingesting give the same rows; other days, sources and
-OCP-on-cloud rows are left alone."""
+"""Scenario 20 (contract 5, D5): reruns and re-ingests give the same rows; other days, sources, cloud rows untouched."""
 
 import datetime as dt
 import json
