@@ -175,7 +175,9 @@ def validate_rows(model, rows: DayTable) -> V.ValidationReport:
         if isinstance(value, str) and column in rows.table.column_names and pa.types.is_string(rows.table.schema.field(column).type):
             located = locate_value(rows, column, value, str(case.check))
             report.message += f" (first at {located})"
-            break
+            return report
+    shown = ", ".join(rows.files[:3]) + (f" and {len(rows.files) - 3} more" if len(rows.files) > 3 else "")
+    report.message += f" (rows of the day from {shown})"
     return report
 
 
