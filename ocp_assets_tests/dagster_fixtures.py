@@ -81,6 +81,15 @@ def drop_column(data_root: Path, identity: ClusterIdentity, report_type: str, co
     return path
 
 
+def negate_first_value(data_root: Path, identity: ClusterIdentity, report_type: str, column: str) -> Path:
+    path = daily_files(data_root, identity, report_type)[0]
+    table = pq.read_table(path)
+    values = table[column].to_pylist()
+    values[0] = -abs(values[0]) - 1.0
+    pq.write_table(table.set_column(table.schema.get_field_index(column), column, pa.array(values, pa.float64())), path)
+    return path
+
+
 def resources(dsn: str, schema: str, data_root: Path, io_root: Path, registry_schema: str) -> dict:
     return {
         "koku_db": SummaryDatabase(dsn=dsn, schema_name=schema, registry_schema=registry_schema),

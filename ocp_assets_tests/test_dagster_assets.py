@@ -14,7 +14,9 @@ from ocp_assets.defs import checks as C
 from ocp_assets.defs.assets import DAILY_SUMMARY, raw_storage_usage
 from ocp_assets.defs.io import ParquetPartitionIOManager, object_key
 from ocp_assets.defs.partitions import partition_key, split_key
-from ocp_assets_tests.dagster_fixtures import DAY, build_cluster, corrupt_label_cell, dagster_env, drop_column  # noqa: F401
+from ocp_assets_tests.dagster_fixtures import (  # noqa: F401
+    DAY, build_cluster, corrupt_label_cell, dagster_env, drop_column, negate_first_value,
+)
 
 ALL_CHECKS = {
     C.POD_USAGE_SCHEMA, C.NODE_CAPACITY_SCHEMA, C.STORAGE_USAGE_SCHEMA, C.NODE_LABELS_SCHEMA, C.NAMESPACE_LABELS_SCHEMA,
@@ -79,7 +81,7 @@ def test_range_run_writes_one_object_per_partition_and_rerun_is_idempotent(dagst
     assert deleted["rows_deleted"] == 21 and deleted["partitions"] == 3
 
 
-@pytest.mark.parametrize("breakage", ["label_json", "missing_column"])
+@pytest.mark.parametrize("breakage", ["label_json", "missing_column", "negative_seconds"])
 def test_corrupted_input_fails_the_blocking_check_and_keeps_the_rows(dagster_env, breakage):
     identity = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
     dagster_env.register(identity)
@@ -90,9 +92,12 @@ def test_corrupted_input_fails_the_blocking_check_and_keeps_the_rows(dagster_env
     if breakage == "label_json":
         path = corrupt_label_cell(dagster_env.data_root, identity, "namespace_labels", bad='{"team": broken')
         check_name, column = C.NAMESPACE_LABELS_SCHEMA, "namespace_labels"
-    else:
+    elif breakage == "missing_column":
         path = drop_column(dagster_env.data_root, identity, "pod_usage", "pod_usage_cpu_core_seconds")
         check_name, column = C.POD_USAGE_SCHEMA, "pod_usage_cpu_core_seconds"
+    else:
+        path = negate_first_value(dagster_env.data_root, identity, "pod_usage", "pod_request_cpu_core_seconds")
+        check_name, column = C.POD_USAGE_SCHEMA, "pod_request_cpu_core_seconds"
     result = dagster_env.materialize(partition_key=key)
 
     assert not result.success
