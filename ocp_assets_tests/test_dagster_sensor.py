@@ -59,14 +59,24 @@ def test_sensor_discovers_clusters_and_requests_exactly_the_new_days(dagster_env
     # Late data: a new file with rows of the middle day only re-runs that day.
     late = KokuParquetBuilder(dagster_env.data_root / "late", account=a.account, source=a.source_uuid)
     late.pod(days[1], pod="late-pod", namespace="shop", node="worker-1", resource_id="i-worker-1", hours=range(23, 24))
+    late_files = []
     for path in late.write():
         target = dagster_env.data_root / path.relative_to(dagster_env.data_root / "late")
         target = target.with_name("late-" + target.name)
         target.parent.mkdir(parents=True, exist_ok=True)
         path.rename(target)
+        late_files.append(target)
     third = _tick(dagster_env)
     assert _requested(third) == [("cluster-a|2026-03-04", "cluster-a|2026-03-04")]
     assert third.run_requests[0].partition_key == partition_key("cluster-a", days[1])
+
+    # Removing those files again re-runs the day they covered, once.
+    for path in late_files:
+        path.unlink()
+    removed = _tick(dagster_env)
+    assert _requested(removed) == [("cluster-a|2026-03-04", "cluster-a|2026-03-04")]
+    assert removed.run_requests[0].run_key != third.run_requests[0].run_key
+    assert _tick(dagster_env).run_requests == []
 
     # A rewritten file (new mtime) re-runs the days it covers; the run key differs from the first run's.
     pod_file = sorted((dagster_env.data_root / "data" / "parquet" / "daily").rglob("pod_usage.2026-03.1.0_daily_0.parquet"))[0]

@@ -3,8 +3,9 @@
 Each tick (1) reads the ingest's cluster records (``data/parquet/<acct>/OCP/clusters/source=<uuid>/cluster.json``),
 registers them in ``ocp_assets.cluster_registry`` and adds missing cluster partitions; (2) lists every
 Parquet file of the four report types of each registered cluster and compares size and mtime with
-``ocp_assets.parquet_file_state``; the days a new or changed file covers (from its footer's interval_start
-statistics, no data pages read) are the partitions to run, so late data re-runs only the days it touches.
+``ocp_assets.parquet_file_state``; the days a new, changed or removed file covers (from its footer's
+interval_start statistics, no data pages read; for a removed or rewritten file also the days it covered
+before) are the partitions to run, so late data re-runs only the days it touches.
 Contiguous days of one cluster go into one range run (at most MAX_PARTITIONS_PER_RUN days). The cursor
 holds only a small digest; the file state lives in PostgreSQL.
 """
@@ -119,20 +120,23 @@ def discover_clusters(context, db: SummaryDatabase, conn, root: DataRoot) -> lis
     return [c for c in db.clusters(conn) if c.data_root == root.uri]
 
 
-def changed_days(context, db: SummaryDatabase, conn, root: DataRoot, cluster: ClusterRecord, last_day: dt.date) -> tuple[list[dt.date], list[tuple]]:
-    """Days touched by new or changed files of one cluster, and the file-state rows to store once requested."""
+def changed_days(context, db: SummaryDatabase, conn, root: DataRoot, cluster: ClusterRecord, last_day: dt.date) -> tuple[list[dt.date], list[tuple], list[str]]:
+    """Days touched by new, changed or removed files of one cluster; the file-state rows to store and the keys to forget."""
     ident = sql.Identifier(db.registry_schema)
     known = {
-        key: (size, mtime)
-        for key, size, mtime in conn.execute(
-            sql.SQL("SELECT key, size, mtime_ns FROM {}.parquet_file_state WHERE cluster_id = %s").format(ident),
+        key: (size, mtime, days)
+        for key, size, mtime, days in conn.execute(
+            sql.SQL("SELECT key, size, mtime_ns, days FROM {}.parquet_file_state WHERE cluster_id = %s").format(ident),
             (cluster.cluster_id,),
         ).fetchall()
     }
-    days: set[dt.date] = set()
+    touched: set[dt.date] = set()
     updates = []
+    present = set()
     for state, path in cluster_files(root, cluster):
-        if known.get(state.key) == (state.size, state.mtime_ns):
+        present.add(state.key)
+        previous = known.get(state.key)
+        if previous is not None and previous[:2] == (state.size, state.mtime_ns):
             continue
         try:
             covered = file_days(root, path)
@@ -140,24 +144,30 @@ def changed_days(context, db: SummaryDatabase, conn, root: DataRoot, cluster: Cl
             # Retried every tick; the run that reads it would fail the same way, naming the file.
             context.log.warning(f"{root.display(state.key)}: footer unreadable ({exc}); will retry")
             continue
-        in_range = [d for d in covered if first_day() <= d <= last_day]
-        days.update(in_range)
-        updates.append((cluster.cluster_id, state.key, state.size, state.mtime_ns, [d for d in covered]))
-    return sorted(days), updates
+        # A rewritten file may have lost days: those are re-run too.
+        touched.update(covered, previous[2] if previous is not None else ())
+        updates.append((cluster.cluster_id, state.key, state.size, state.mtime_ns, covered))
+    removed = sorted(set(known) - present)
+    for key in removed:
+        touched.update(known[key][2])
+    days = sorted(d for d in touched if first_day() <= d <= last_day)
+    return days, updates, removed
 
 
-def store_file_state(db: SummaryDatabase, conn, updates: list[tuple]) -> None:
-    if not updates:
-        return
+def store_file_state(db: SummaryDatabase, conn, updates: list[tuple], removed: list[tuple[str, str]]) -> None:
+    ident = sql.Identifier(db.registry_schema)
     with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(
-            sql.SQL(
-                "INSERT INTO {}.parquet_file_state (cluster_id, key, size, mtime_ns, days) VALUES (%s, %s, %s, %s, %s)"
-                " ON CONFLICT (cluster_id, key) DO UPDATE SET size = EXCLUDED.size, mtime_ns = EXCLUDED.mtime_ns,"
-                " days = EXCLUDED.days, seen_at = now()"
-            ).format(sql.Identifier(db.registry_schema)),
-            updates,
-        )
+        if removed:
+            cur.executemany(sql.SQL("DELETE FROM {}.parquet_file_state WHERE cluster_id = %s AND key = %s").format(ident), removed)
+        if updates:
+            cur.executemany(
+                sql.SQL(
+                    "INSERT INTO {}.parquet_file_state (cluster_id, key, size, mtime_ns, days) VALUES (%s, %s, %s, %s, %s)"
+                    " ON CONFLICT (cluster_id, key) DO UPDATE SET size = EXCLUDED.size, mtime_ns = EXCLUDED.mtime_ns,"
+                    " days = EXCLUDED.days, seen_at = now()"
+                ).format(ident),
+                updates,
+            )
 
 
 @dg.sensor(
@@ -180,20 +190,23 @@ def koku_parquet_sensor(context: dg.SensorEvaluationContext, koku_db: SummaryDat
         new_clusters = sorted(c.cluster_id for c in clusters if c.cluster_id not in existing)
         requests: list[dg.RunRequest] = []
         all_updates: list[tuple] = []
+        all_removed: list[tuple[str, str]] = []
         requested: dict[str, list[str]] = {}
         for cluster in clusters:
-            days, updates = changed_days(context, koku_db, conn, root, cluster, last_day)
-            if not updates:
+            days, updates, removed = changed_days(context, koku_db, conn, root, cluster, last_day)
+            if not updates and not removed:
                 continue
-            digest = hashlib.sha1(json.dumps(sorted((u[1], u[2], u[3]) for u in updates)).encode()).hexdigest()[:12]
+            changes = sorted([(u[1], u[2], u[3]) for u in updates] + [(key, -1, -1) for key in removed])
+            digest = hashlib.sha1(json.dumps(changes).encode()).hexdigest()[:12]
             requests.extend(run_requests_for(cluster.cluster_id, days, digest))
             all_updates.extend(updates)
+            all_removed.extend((cluster.cluster_id, key) for key in removed)
             if days:
                 requested[cluster.cluster_id] = [d.isoformat() for d in days]
-        store_file_state(koku_db, conn, all_updates)
+        store_file_state(koku_db, conn, all_updates, all_removed)
     for cluster_id, days in requested.items():
         context.log.info(f"{cluster_id}: {len(days)} day(s) with new or changed Parquet: {days[0]} .. {days[-1]}")
-    cursor = json.dumps({"clusters": len(clusters), "files_changed": len(all_updates), "runs": len(requests)})
+    cursor = json.dumps({"clusters": len(clusters), "files_changed": len(all_updates) + len(all_removed), "runs": len(requests)})
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[clusters_partitions.build_add_request(new_clusters)] if new_clusters else [],
