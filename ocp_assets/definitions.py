@@ -6,7 +6,13 @@ import dagster as dg
 
 from ocp_assets.defs.assets import IO_MANAGER_KEY, koku_parquet_specs, summary_assets
 from ocp_assets.defs.io import IO_ROOT_ENV, ParquetPartitionIOManager
-from ocp_assets.defs.resources import DATA_ROOT_ENV, DSN_ENV, REGISTRY_SCHEMA, KokuDataLake, SummaryDatabase
+from ocp_assets.defs.resources import (
+    DATA_ROOT_ENV,
+    DSN_ENV,
+    REGISTRY_SCHEMA,
+    KokuDataLake,
+    SummaryDatabase,
+)
 from ocp_assets.defs.sensors import koku_parquet_sensor, summary_job
 
 SCHEMA_ENV = "OCP_ASSETS_SCHEMA"  # optional: one tenant schema for every cluster (default: the cluster's account)

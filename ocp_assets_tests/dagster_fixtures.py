@@ -13,11 +13,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ocp_assets.core.ingest import ClusterIdentity, cluster_record_key, derive_source_uuid
+from ocp_assets.core.ingest import (
+    ClusterIdentity,
+    cluster_record_key,
+    derive_source_uuid,
+)
 from ocp_assets.core.storage import open_data_root
 from ocp_assets.defs.assets import koku_parquet_specs, summary_assets
-from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME
 from ocp_assets.defs.io import ParquetPartitionIOManager
+from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME
 from ocp_assets.defs.resources import KokuDataLake, SummaryDatabase
 from ocp_assets_tests.engine_support import enable_keys
 from ocp_assets_tests.reference.parquet_fixtures import KokuParquetBuilder
@@ -144,8 +148,8 @@ class DagsterEnv:
             ).fetchall()
 
 
-@pytest.fixture
-def dagster_home(pg, dsn, tmp_path, monkeypatch):
+@pytest.fixture(name="dagster_home")
+def dagster_home_fixture(pg, dsn, tmp_path, monkeypatch):
     """DAGSTER_HOME with the repo's dagster.yaml, its storage in a PostgreSQL database made for this test."""
     conn, schema = pg
     enable_keys(conn, schema, ENABLED_KEYS)
@@ -178,8 +182,8 @@ def dagster_home(pg, dsn, tmp_path, monkeypatch):
         conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
-@pytest.fixture
-def dagster_env(pg, dsn, tmp_path):
+@pytest.fixture(name="dagster_env")
+def dagster_env_fixture(pg, dsn, tmp_path):
     """koku tables in a fresh schema with enabled keys, a private registry schema, an ephemeral instance."""
     conn, schema = pg
     enable_keys(conn, schema, ENABLED_KEYS)

@@ -14,8 +14,13 @@ from ocp_assets.defs import checks as C
 from ocp_assets.defs.assets import DAILY_SUMMARY, raw_storage_usage
 from ocp_assets.defs.io import ParquetPartitionIOManager, object_key
 from ocp_assets.defs.partitions import partition_key, split_key
-from ocp_assets_tests.dagster_fixtures import (  # noqa: F401
-    DAY, build_cluster, corrupt_label_cell, dagster_env, drop_column, negate_first_value,
+from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (dagster_env_fixture is the dagster_env fixture)
+    DAY,
+    build_cluster,
+    corrupt_label_cell,
+    dagster_env_fixture,
+    drop_column,
+    negate_first_value,
 )
 
 ALL_CHECKS = {

@@ -11,7 +11,7 @@ from ocp_assets.defs.io import ParquetPartitionIOManager
 from ocp_assets.defs.partitions import partition_key
 from ocp_assets.defs.resources import KokuDataLake
 from ocp_assets.defs.sensors import koku_parquet_sensor
-from ocp_assets_tests.dagster_fixtures import DAY, build_cluster, dagster_env  # noqa: F401
+from ocp_assets_tests.dagster_fixtures import DAY, build_cluster, dagster_env_fixture  # noqa: F401 (fixture)
 
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 

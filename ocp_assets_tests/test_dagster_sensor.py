@@ -9,8 +9,18 @@ import psycopg
 from ocp_assets.core.ingest import ClusterIdentity, cluster_record_key
 from ocp_assets.core.storage import open_data_root
 from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, partition_key
-from ocp_assets.defs.sensors import RANGE_END_TAG, RANGE_START_TAG, contiguous_ranges, koku_parquet_sensor
-from ocp_assets_tests.dagster_fixtures import DAY, build_cluster, dagster_env, touch_later  # noqa: F401
+from ocp_assets.defs.sensors import (
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    contiguous_ranges,
+    koku_parquet_sensor,
+)
+from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (fixture)
+    DAY,
+    build_cluster,
+    dagster_env_fixture,
+    touch_later,
+)
 from ocp_assets_tests.reference.parquet_fixtures import KokuParquetBuilder
 
 
@@ -79,7 +89,8 @@ def test_sensor_discovers_clusters_and_requests_exactly_the_new_days(dagster_env
     assert _tick(dagster_env).run_requests == []
 
     # A rewritten file (new mtime) re-runs the days it covers; the run key differs from the first run's.
-    pod_file = sorted((dagster_env.data_root / "data" / "parquet" / "daily").rglob("pod_usage.2026-03.1.0_daily_0.parquet"))[0]
+    pod_folder = dagster_env.data_root / "data" / "parquet" / "daily" / a.account / "OCP" / "pod_usage" / f"source={a.source_uuid}"
+    (pod_file,) = pod_folder.rglob("pod_usage.2026-03.1.0_daily_0.parquet")
     touch_later(pod_file)
     fourth = _tick(dagster_env)
     assert _requested(fourth) == [("cluster-a|2026-03-03", "cluster-a|2026-03-05")]

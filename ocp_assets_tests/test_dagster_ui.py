@@ -16,7 +16,12 @@ import psycopg
 from ocp_assets.defs.assets import DAILY_SUMMARY
 from ocp_assets.defs.checks import ROWS_IN_POSTGRESQL, USAGE_CONSERVED
 from ocp_assets.defs.sensors import SENSOR_NAME
-from ocp_assets_tests.dagster_fixtures import DAY, REPO, build_cluster, dagster_home  # noqa: F401
+from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (fixture)
+    DAY,
+    REPO,
+    build_cluster,
+    dagster_home_fixture,
+)
 
 LOCATION = "ocp_assets"
 SENSOR_SELECTOR = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", "sensorName": SENSOR_NAME}
@@ -40,7 +45,8 @@ class Dev:
         self.process = subprocess.Popen(
             [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1",
              "-p", str(port)],
-            cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_default_sigint,
+            cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_default_sigint,  # noqa: PLW1509 (runs before exec; the test process starts no threads first)
         )
 
     def gql(self, query: str, variables: dict | None = None) -> dict:

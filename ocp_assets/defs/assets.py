@@ -15,6 +15,7 @@ partition's checks pass.
 """
 
 import datetime as dt
+import math
 import time
 import warnings
 from collections.abc import Iterator
@@ -31,9 +32,20 @@ from ocp_assets.core import consistency
 from ocp_assets.core import validation as V
 from ocp_assets.core.engine import DayOutcome, publish_summary
 from ocp_assets.core.errors import InputDataError, OcpAssetsError
-from ocp_assets.core.layout import NAMESPACE_LABELS, NODE_LABELS, POD_USAGE, STORAGE_USAGE
+from ocp_assets.core.layout import (
+    NAMESPACE_LABELS,
+    NODE_LABELS,
+    POD_USAGE,
+    STORAGE_USAGE,
+)
 from ocp_assets.core.pgschema import SUMMARY_TABLE
-from ocp_assets.core.reader import DayTable, locate_value, read_label_rows, read_pod_usage, read_storage_usage
+from ocp_assets.core.reader import (
+    DayTable,
+    locate_value,
+    read_label_rows,
+    read_pod_usage,
+    read_storage_usage,
+)
 from ocp_assets.core.summary import (
     MEASURE_COLUMNS,
     LabelTables,
@@ -46,7 +58,12 @@ from ocp_assets.core.writer import KokuSettings, read_settings
 from ocp_assets.defs import checks as C
 from ocp_assets.defs.io import files_of, with_files
 from ocp_assets.defs.partitions import cluster_day_partitions, split_key
-from ocp_assets.defs.resources import ClusterRecord, KokuDataLake, SummaryDatabase, UnknownClusterError
+from ocp_assets.defs.resources import (
+    ClusterRecord,
+    KokuDataLake,
+    SummaryDatabase,
+    UnknownClusterError,
+)
 
 # backfill_policy on @asset is beta in 1.13; the policy itself is what docs/dagster.md measured.
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
@@ -389,8 +406,8 @@ def merge_labels_step(
                 LabelTables(node=node_labels[p.key], namespace=namespace_labels[p.key]), keys,
             )
         except InputDataError as exc:
-            for name in reports:
-                reports[name][p.key] = error_report(exc)
+            for by_partition in reports.values():
+                by_partition[p.key] = error_report(exc)
             continue
         inventory = node_inventory(pods.table, node_labels[p.key])
         storage = merged.storage if merged.storage is not None else pa.table({})
@@ -459,9 +476,15 @@ def _preview(rows: pa.Table, limit: int = 5) -> str:
     header = "| " + " | ".join(frame.columns) + " |"
     lines = [header, "|" + "---|" * len(frame.columns)]
     for row in frame.itertuples(index=False):
-        cells = [("" if v is None or (isinstance(v, float) and v != v) else (f"{v:.6g}" if isinstance(v, float) else str(v))) for v in row]
+        cells = [_cell(v) for v in row]
         lines.append("| " + " | ".join(c.replace("|", "\\|")[:80] for c in cells) + " |")
     return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 def _partition_summary(outcome: DayOutcome) -> dict:
@@ -541,7 +564,7 @@ def daily_summary(
         yield dg.MaterializeResult(metadata=summary_metadata(parts, outcomes, started))
         yield from checks.values()
         return
-    failed = sorted(set(p.key for p in parts) - set(committed))
+    failed = sorted({p.key for p in parts} - set(committed))
     context.log.error(
         f"summary rolled back for {len(failed)} partition(s), PostgreSQL keeps their previous rows: {', '.join(failed)}; "
         f"failed checks: {', '.join(name for name, r in checks.items() if not r.passed)}"
@@ -576,7 +599,7 @@ def summary_metadata(parts: list[Partition], outcomes: dict[str, DayOutcome], st
         ),
     }
     if len(outcomes) == 1:
-        (key, outcome), = outcomes.items()
+        (outcome,) = outcomes.values()
         metadata.update({
             "cluster_id": outcome.cluster_day.cluster_id,
             "source_uuid": outcome.cluster_day.source,

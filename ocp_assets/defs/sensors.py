@@ -25,7 +25,12 @@ from ocp_assets.core.ingest import read_cluster_registry
 from ocp_assets.core.layout import SUMMARY_REPORT_TYPES, dataset_prefix
 from ocp_assets.core.storage import DataRoot
 from ocp_assets.defs.assets import GROUP, MAX_PARTITIONS_PER_RUN
-from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, clusters_partitions, first_day, partition_key
+from ocp_assets.defs.partitions import (
+    CLUSTERS_PARTITIONS_NAME,
+    clusters_partitions,
+    first_day,
+    partition_key,
+)
 from ocp_assets.defs.resources import ClusterRecord, KokuDataLake, SummaryDatabase
 
 SENSOR_NAME = "koku_parquet_sensor"
@@ -179,7 +184,7 @@ def store_file_state(db: SummaryDatabase, conn, updates: list[tuple], removed: l
 )
 def koku_parquet_sensor(context: dg.SensorEvaluationContext, koku_db: SummaryDatabase, koku_lake: KokuDataLake) -> dg.SensorResult:
     root = koku_lake.root()
-    last_day = dt.datetime.now(dt.timezone.utc).date()
+    last_day = dt.datetime.now(dt.UTC).date()
     with koku_db.connect() as conn:
         koku_db.ensure_registry(conn)
         try:
