@@ -205,3 +205,19 @@ def test_unknown_cluster_fails_at_once_without_retries(dagster_env):
     assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     failures = [e.event_specific_data.error.message for e in result.all_events if e.is_step_failure]
     assert failures and all("'nobody' is not in" in m and "koku_parquet_sensor" in m for m in failures)
+
+
+def test_range_over_clusters_for_one_day(dagster_env):
+    """The backfill daemon cuts 2 days x 3 clusters into per-day ranges over the cluster dimension; steps take those too."""
+    a = build_cluster(dagster_env.data_root, "cluster-a", [DAY])
+    b = build_cluster(dagster_env.data_root, "cluster-b", [DAY])
+    dagster_env.register(a)
+    dagster_env.register(b)
+    tags = {"dagster/asset_partition_range_start": "cluster-a|2026-03-03", "dagster/asset_partition_range_end": "cluster-b|2026-03-03"}
+
+    result = dagster_env.materialize(tags=tags)
+
+    assert result.success
+    assert sorted(m.partition for m in result.asset_materializations_for_node(DAILY_SUMMARY)) == [
+        "cluster-a|2026-03-03", "cluster-b|2026-03-03"]
+    assert sorted({r[0] for r in dagster_env.summary_rows()}) == sorted([a.source_uuid, b.source_uuid])
