@@ -221,3 +221,28 @@ def test_range_over_clusters_for_one_day(dagster_env):
     assert sorted(m.partition for m in result.asset_materializations_for_node(DAILY_SUMMARY)) == [
         "cluster-a|2026-03-03", "cluster-b|2026-03-03"]
     assert sorted({r[0] for r in dagster_env.summary_rows()}) == sorted([a.source_uuid, b.source_uuid])
+
+
+def test_failed_summary_check_rolls_back_only_its_partition(dagster_env, monkeypatch):
+    identity = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
+    dagster_env.register(identity)
+    real = consistency.usage_conserved
+
+    def broken_on_the_second_day(raw, rows):
+        outcome = real(raw, rows)
+        if rows["usage_start"][0].as_py() == DAYS[1]:
+            return consistency.CheckOutcome(False, "forced failure", outcome.metadata)
+        return outcome
+
+    monkeypatch.setattr(consistency, "usage_conserved", broken_on_the_second_day)
+    tags = {"dagster/asset_partition_range_start": str(partition_key("cluster-a", DAYS[0])),
+            "dagster/asset_partition_range_end": str(partition_key("cluster-a", DAYS[-1]))}
+
+    result = dagster_env.materialize(tags=tags)
+
+    assert not result.success
+    check = _checks(result)[C.USAGE_CONSERVED]
+    assert not check.passed and check.metadata["failed_partitions"].value == ["cluster-a|2026-03-04"]
+    assert sorted(m.partition for m in result.asset_materializations_for_node(DAILY_SUMMARY)) == [
+        "cluster-a|2026-03-03", "cluster-a|2026-03-05"]
+    assert sorted({r[1] for r in dagster_env.summary_rows()}) == [DAYS[0], DAYS[2]]
