@@ -137,6 +137,26 @@ def test_rerun_replaces_rows_without_duplicates(summarized):
     _assert_unchanged(conn, schema, before)
 
 
+def test_two_days_replaced_in_one_transaction_keep_their_own_rows(summarized):
+    conn, schema, root, cluster_day, tmp_path, before = summarized
+    next_day = ClusterDay(ACCOUNT, SOURCE, "c1", "C1", DAY + dt.timedelta(days=1))
+    builder = KokuParquetBuilder(tmp_path / "two-days", account=ACCOUNT, source=SOURCE)
+    builder.pod(DAY, pod="p1", namespace="app", node="worker-1", resource_id="i-1", labels={"app": "web"})
+    builder.pvc(DAY, namespace="app", pod="p1", pvc="claim", pv="pv1")
+    builder.pod(next_day.day, pod="p2", namespace="db", node="worker-1", resource_id="i-1")
+    builder.write()
+    root = open_data_root(str(tmp_path / "two-days"))
+    with conn.transaction():
+        first = summarize_day(conn, schema, root, cluster_day)
+        second = summarize_day(conn, schema, root, next_day)
+    # Day 2: its Pod row and the worker node's unallocated row (no role label -> worker), nothing of day 1.
+    assert (first.write.rows_written, second.write.rows_written) == (3, 2)
+    rows = engine_rows(conn, schema, SOURCE)
+    assert sorted(zip(rows["usage_start"], rows["namespace"])) == sorted(
+        [(DAY, "app"), (DAY, "app"), (DAY, "Worker unallocated"), (next_day.day, "db"), (next_day.day, "Worker unallocated")]
+    )
+
+
 def test_cli_summarize_prints_rows_and_exits_2_on_bad_input(summarized, capsys, dsn):
     conn, schema, root, cluster_day, tmp_path, before = summarized
     args = ["summarize", "--data-root", str(tmp_path), "--account", ACCOUNT, "--source", SOURCE, "--cluster-id", "c1",

@@ -183,6 +183,9 @@ def replace_summary_rows(conn: psycopg.Connection, schema: str, source: str, day
             sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(_PG_TYPES[f.type])) for f in SUMMARY_SCHEMA),
         )
     )
+    # ON COMMIT DELETE ROWS empties it only at commit: a caller replacing two days in one transaction would
+    # otherwise copy the first day's rows into the second.
+    conn.execute(sql.SQL("TRUNCATE {}").format(staging))
     names = sql.SQL(", ").join(sql.Identifier(f.name) for f in SUMMARY_SCHEMA)
     with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(staging, names)) as copy:
         copy.write(_csv_bytes(rows))
