@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import itertools
 import os
 import shutil
@@ -378,3 +379,8 @@ def report_periods(conn: psycopg.Connection, schema: str) -> dict[int, tuple[dt.
     ).fetchall()
     return {r[0]: (r[1], r[2]) for r in rows}
 
+
+@pytest.fixture(name="run")
+def run_fixture(pg, tmp_path, request) -> Callable[..., ScenarioRun]:
+    """`run(name=..., yamls=..., days=...)`: the scenario summarised into the test's fresh schema."""
+    return functools.partial(run_scenario, pg, tmp_path, nise_cache_dir(request))

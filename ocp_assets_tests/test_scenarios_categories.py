@@ -1,11 +1,10 @@
 """Scenarios 5, 6, 18 (contract 5): cost categories, node roles and unallocated namespaces, D2(a) several patterns."""
 
 import datetime as dt
-from functools import partial
 
 import pytest
 
-from ocp_assets_tests.scenario_support import (
+from ocp_assets_tests.scenario_support import (  # noqa: F401 (run_fixture is the fixture `run`)
     CsvPayload,
     add_cost_category,
     approx,
@@ -14,16 +13,12 @@ from ocp_assets_tests.scenario_support import (
     nise_csvs,
     node_roles,
     platform_category_id,
+    run_fixture,
     run_scenario,
     scenario_ids,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def run(pg, tmp_path, request):
-    return partial(run_scenario, pg, tmp_path, nise_cache_dir(request))
 
 
 # --- scenario 5: seeded cost-category patterns ------------------------------------------------------------

@@ -1,27 +1,22 @@
 """Scenarios 9, 10, 11, 17 (contract 5): label precedence, enabled keys, special characters, label sets changing in a day."""
 
 import datetime as dt
-from functools import partial
 
 import pytest
 
-from ocp_assets_tests.scenario_support import (
+from ocp_assets_tests.scenario_support import (  # noqa: F401 (run_fixture is the fixture `run`)
     CsvPayload,
     approx,
     hours_of,
     nise_cache_dir,
     nise_csvs,
     parse_timestamp,
+    run_fixture,
     run_scenario,
     scenario_ids,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def run(pg, tmp_path, request):
-    return partial(run_scenario, pg, tmp_path, nise_cache_dir(request))
 
 
 def hour_of(row: dict) -> int:

@@ -1,14 +1,13 @@
 """Scenarios 1, 3, 4, 12, 14, 15, 16 (contract 5): Pod rows, capacity and unallocated rows, from nise or hand-made CSV."""
 
 import datetime as dt
-from functools import partial
 from pathlib import Path
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from ocp_assets_tests.scenario_support import (
+from ocp_assets_tests.scenario_support import (  # noqa: F401 (run_fixture is the fixture `run`)
     ACCOUNT,
     INFRASTRUCTURE_USAGE_COST,
     SUMMARY,
@@ -18,16 +17,12 @@ from ocp_assets_tests.scenario_support import (
     nise_cache_dir,
     nise_csvs,
     report_periods,
+    run_fixture,
     run_scenario,
     scenario_ids,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def run(pg, tmp_path, request):
-    return partial(run_scenario, pg, tmp_path, nise_cache_dir(request))
 
 
 # --- scenario 1: the worked example (section 6) -------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 import datetime as dt
 import json
-from functools import partial
 
 import pytest
 from psycopg import sql
@@ -11,12 +10,13 @@ from ocp_assets.core.engine import ClusterDay, summarize_day
 from ocp_assets.core.generate import generate, nise_payload
 from ocp_assets.core.ingest import ingest
 from ocp_assets.core.storage import open_data_root
-from ocp_assets_tests.scenario_support import (
+from ocp_assets_tests.scenario_support import (  # noqa: F401 (run_fixture is the fixture `run`)
     ACCOUNT,
     SCENARIO_DIR,
     SUMMARY,
     fetch_rows,
     nise_cache_dir,
+    run_fixture,
     run_scenario,
     scenario_ids,
 )
@@ -25,11 +25,6 @@ pytestmark = pytest.mark.slow
 
 S20_DAYS = [dt.date(2026, 10, 9), dt.date(2026, 10, 14)]  # s07 (shared volumes) and s09 (labels)
 KEYS = ["env", "team", "app", "tier", "owner", "shared", "rack"]
-
-
-@pytest.fixture
-def run(pg, tmp_path, request):
-    return partial(run_scenario, pg, tmp_path, nise_cache_dir(request))
 
 
 def comparable(rows: list[dict]) -> list[str]:

@@ -1,26 +1,21 @@
 """Scenarios 2, 7, 8, 13, 16, 19 (contract 5): Storage rows, shared volumes, days in month, split files, month boundary."""
 
 import datetime as dt
-from functools import partial
 
 import pytest
 
-from ocp_assets_tests.scenario_support import (
+from ocp_assets_tests.scenario_support import (  # noqa: F401 (run_fixture is the fixture `run`)
     INFRASTRUCTURE_USAGE_COST,
     approx,
     nise_cache_dir,
     nise_csvs,
     report_periods,
+    run_fixture,
     run_scenario,
     scenario_ids,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def run(pg, tmp_path, request):
-    return partial(run_scenario, pg, tmp_path, nise_cache_dir(request))
 
 
 # --- scenario 2: one PVC bound to a pod ---------------------------------------------------------------------
