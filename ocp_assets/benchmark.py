@@ -1,24 +1,40 @@
 """The project's benchmark: engine time and peak memory from koku Parquet to committed PostgreSQL rows.
 
     python -m ocp_assets.benchmark --scale 1m [--repeat 5] [--dsn URL]
+    python -m ocp_assets.benchmark --scale 1m --dagster [--executor forkserver,in_process] [--repeat 3]
 
 Data comes from `ocp-assets generate` (nise output is cached, so only the first call pays for nise). Each
 repetition summarises every day of the cluster in a fresh subprocess, so its peak RSS is that run's own;
 the report gives medians over repetitions and the spread, never a single run.
+
+``--dagster`` measures the same input through Dagster instead: each repetition is one run of the job
+``summarize_cluster_days`` over the cluster's whole day range (the range tags the backfill policy and the
+sensor use), started with ``dagster.execute_job`` in a fresh process against a PostgreSQL-backed instance
+(the repo's dagster.yaml in a temporary DAGSTER_HOME, database ``ocp_assets_bench_dagster``), with the
+code location's executor (``OCP_ASSETS_EXECUTOR``, default multiprocess/forkserver). It reports the wall
+time from launch to run end, the time before the first step started, each step's duration (the run's
+step stats), the peak RSS of the step processes and the rows written, and checks that the rows equal
+the engine's rows for the same input.
 """
 
 import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 BENCH_SCHEMA = "ocp_assets_benchmark"
+REPO = Path(__file__).resolve().parents[1]
+DAGSTER_DATABASE = "ocp_assets_bench_dagster"  # Dagster's runs and events of the benchmark, created if missing
+DAGSTER_REGISTRY_SCHEMA = "ocp_assets_benchmark_registry"
+EXECUTORS = ("forkserver", "spawn", "in_process")
 
 
 def _high_water_mb() -> float:
@@ -95,6 +111,233 @@ def prepare(scale: str, data_root: Path, dsn: str, schema: str) -> None:
         init_schema(conn, schema)
 
 
+# ------------------------------------------------------------------ --dagster: one range run of the job
+def _summary_job():
+    """The job as the code location defines it (its executor from OCP_ASSETS_EXECUTOR), rebuilt in each process."""
+    from ocp_assets.definitions import defs
+    from ocp_assets.defs.sensors import JOB_NAME
+
+    return defs.resolve_job_def(JOB_NAME)
+
+
+def _stop_forkserver() -> None:
+    """Stop multiprocessing's forkserver (it reaps the step processes), so their peak RSS reaches RUSAGE_CHILDREN."""
+    from multiprocessing import forkserver
+
+    stop = getattr(forkserver._forkserver, "_stop", None)  # private, the only way to reap it before this process exits
+    if stop is not None:
+        stop()
+
+
+def _dagster_repetition(data_root: str, dsn: str, schema: str) -> dict:
+    """Runs in the child process: one run of the job over every day of the benchmark cluster."""
+    process_started = time.time()
+    import dagster as dg
+    import psycopg
+
+    from ocp_assets.core.ingest import read_cluster_registry
+    from ocp_assets.core.reader import days_with_pod_usage
+    from ocp_assets.core.storage import open_data_root
+    from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, partition_key
+    from ocp_assets.defs.resources import SummaryDatabase
+    from ocp_assets.defs.sensors import RANGE_END_TAG, RANGE_START_TAG
+
+    root = open_data_root(data_root)
+    (cluster,) = read_cluster_registry(root)
+    days = days_with_pod_usage(root, cluster.account, cluster.source_uuid)
+    db = SummaryDatabase(dsn=dsn, schema_name=schema, registry_schema=os.environ["OCP_ASSETS_REGISTRY_SCHEMA"])
+    with db.connect() as conn:
+        db.ensure_registry(conn)
+        db.register_cluster(conn, cluster_id=cluster.cluster_id, source=cluster.source_uuid, account=cluster.account,
+                            cluster_alias=cluster.cluster_id, data_root=root.uri)
+    tags = {RANGE_START_TAG: str(partition_key(cluster.cluster_id, days[0])),
+            RANGE_END_TAG: str(partition_key(cluster.cluster_id, days[-1]))}
+    with dg.DagsterInstance.get() as instance:
+        if cluster.cluster_id not in instance.get_dynamic_partitions(CLUSTERS_PARTITIONS_NAME):
+            instance.add_dynamic_partitions(CLUSTERS_PARTITIONS_NAME, [cluster.cluster_id])
+        job = dg.reconstructable(_summary_job)
+        ready = time.time()
+        result = dg.execute_job(job, instance, tags=tags, raise_on_error=False)
+        ended = time.time()
+        _stop_forkserver()
+        steps = instance.get_run_step_stats(result.run_id)
+        checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        summary_seconds = [
+            e.event_specific_data.materialization.metadata["seconds"].value
+            for e in result.all_events
+            if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key == dg.AssetKey("daily_summary")
+        ]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            f'SELECT count(*) FROM "{schema}".reporting_ocpusagelineitem_daily_summary WHERE source_uuid = %s',
+            (cluster.source_uuid,),
+        ).fetchone()[0]
+    first_start = min((s.start_time for s in steps if s.start_time), default=ended)
+    last_end = max((s.end_time for s in steps if s.end_time), default=ended)
+    return {
+        "success": result.success,
+        "run_id": result.run_id,
+        "executor": os.environ.get("OCP_ASSETS_EXECUTOR", "forkserver"),
+        "partitions": len(days),
+        "import_seconds": ready - process_started,
+        "wall_seconds": ended - ready,
+        "before_first_step_seconds": first_start - ready,
+        "after_last_step_seconds": ended - last_end,
+        "steps": {s.step_key: (s.end_time or ended) - (s.start_time or ended) for s in steps},
+        "step_status": {s.step_key: str(s.status.value if s.status else None) for s in steps},
+        "daily_summary_compute_seconds": max(summary_seconds, default=0.0),  # one value, repeated per partition
+        "checks": len(checks),
+        "checks_passed": sum(1 for c in checks if c.passed),
+        "rows_written": rows,
+        # The largest step process (forked from the forkserver, so it counts the pages shared with it), or this
+        # process itself when the steps ran in it (in_process).
+        "peak_step_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "orchestrator_rss_mb": _high_water_mb(),
+    }
+
+
+def _dagster_env(dsn: str, schema: str, data_root: Path, home: Path) -> dict[str, str]:
+    from psycopg.conninfo import conninfo_to_dict
+
+    info = conninfo_to_dict(dsn)
+    return {
+        "DAGSTER_HOME": str(home),
+        "OCP_ASSETS_DAGSTER_PG_HOST": str(info.get("host", "127.0.0.1")),
+        "OCP_ASSETS_DAGSTER_PG_PORT": str(info.get("port", 5432)),
+        "OCP_ASSETS_DAGSTER_PG_USER": str(info.get("user", "postgres")),
+        "OCP_ASSETS_DAGSTER_PG_PASSWORD": str(info.get("password", "")),
+        "OCP_ASSETS_DAGSTER_PG_DB": DAGSTER_DATABASE,
+        "OCP_ASSETS_DSN": dsn,
+        "OCP_ASSETS_DATA_ROOT": str(data_root),
+        "OCP_ASSETS_IO_ROOT": str(home / "io"),
+        "OCP_ASSETS_SCHEMA": schema,
+        "OCP_ASSETS_REGISTRY_SCHEMA": DAGSTER_REGISTRY_SCHEMA,
+        "OCP_ASSETS_START_DATE": _start_date(data_root),
+    }
+
+
+def _start_date(data_root: Path) -> str:
+    """The day partitions' first day as deployed (OCP_ASSETS_START_DATE or the default), moved back only if the
+    generated days lie before it: Dagster lists the day keys of a range, so their number is part of the cost."""
+    from ocp_assets.core.ingest import read_cluster_registry
+    from ocp_assets.core.reader import days_with_pod_usage
+    from ocp_assets.core.storage import open_data_root
+    from ocp_assets.defs.partitions import DEFAULT_START_DATE, START_DATE_ENV
+
+    configured = os.environ.get(START_DATE_ENV, DEFAULT_START_DATE)
+    root = open_data_root(str(data_root))
+    first = min(d for c in read_cluster_registry(root) for d in days_with_pod_usage(root, c.account, c.source_uuid))
+    return min(configured, first.replace(day=1).isoformat())
+
+
+def prepare_dagster(dsn: str, schema: str) -> None:
+    """The benchmark's Dagster database (created if missing), an empty tenant schema and registry."""
+    from ocp_assets.core.engine import connect
+    from ocp_assets.core.pgschema import init_schema
+
+    with connect(dsn) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DAGSTER_DATABASE,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{DAGSTER_DATABASE}"')
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        conn.execute(f'DROP SCHEMA IF EXISTS "{DAGSTER_REGISTRY_SCHEMA}" CASCADE')
+        init_schema(conn, schema)
+
+
+def rows_differ(dsn: str, schema_a: str, schema_b: str) -> int:
+    """Rows of one summary table missing from the other, both ways (all columns but uuid and report_period_id)."""
+    from ocp_assets.core.engine import connect
+    from ocp_assets.core.pgschema import SUMMARY_COLUMNS, SUMMARY_TABLE
+
+    columns = ", ".join(f'"{c}"' + ("::text" if "jsonb" in t else "") for c, t in SUMMARY_COLUMNS
+                        if c not in ("uuid", "report_period_id"))
+    a, b = (f'"{s}".{SUMMARY_TABLE}' for s in (schema_a, schema_b))
+    with connect(dsn) as conn:
+        return conn.execute(
+            f"SELECT (SELECT count(*) FROM (SELECT {columns} FROM {a} EXCEPT ALL SELECT {columns} FROM {b}) x)"
+            f" + (SELECT count(*) FROM (SELECT {columns} FROM {b} EXCEPT ALL SELECT {columns} FROM {a}) y)"
+        ).fetchone()[0]
+
+
+def _run_child(args: list[str], env: dict[str, str] | None = None) -> dict:
+    child = subprocess.run([sys.executable, "-m", "ocp_assets.benchmark", *args], capture_output=True, text=True,
+                           env={**os.environ, **env} if env else None, check=False)
+    if child.returncode != 0:
+        raise SystemExit(f"benchmark child failed ({child.returncode}):\n{child.stderr[-4000:]}")
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def _spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def dagster_report(runs: list[dict]) -> dict:
+    step_keys = list(runs[0]["steps"])
+    return {
+        "executor": runs[0]["executor"],
+        "repetitions": len(runs),
+        "all_succeeded": all(r["success"] for r in runs),
+        "partitions": runs[0]["partitions"],
+        "rows_written": sorted({r["rows_written"] for r in runs}),
+        "checks": f"{min(r['checks_passed'] for r in runs)} of {max(r['checks'] for r in runs)} passed",
+        "wall_seconds": _spread([r["wall_seconds"] for r in runs]),
+        "before_first_step_seconds": _spread([r["before_first_step_seconds"] for r in runs]),
+        "after_last_step_seconds": _spread([r["after_last_step_seconds"] for r in runs]),
+        "step_seconds_median": {k: statistics.median(r["steps"].get(k, 0.0) for r in runs) for k in step_keys},
+        "daily_summary_compute_seconds_median": statistics.median(r["daily_summary_compute_seconds"] for r in runs),
+        "import_seconds_median": statistics.median(r["import_seconds"] for r in runs),
+        "peak_step_rss_mb_median": statistics.median(r["peak_step_rss_mb"] for r in runs),
+        "orchestrator_rss_mb_median": statistics.median(r["orchestrator_rss_mb"] for r in runs),
+        "runs": runs,
+    }
+
+
+def run_dagster(args, data_root: Path) -> list[dict]:
+    """The --dagster mode: the engine once (reference rows), then --repeat runs per executor."""
+    dagster_schema = f"{args.schema}_dagster"
+    prepare(args.scale, data_root, args.dsn, args.schema)
+    reference = _run_child(["--child", "--data-root", str(data_root), "--dsn", args.dsn, "--schema", args.schema])
+    prepare_dagster(args.dsn, dagster_schema)
+    reports = []
+    home = Path(tempfile.mkdtemp(prefix="ocp_assets_bench_dagster_"))
+    try:
+        shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+        env = _dagster_env(args.dsn, dagster_schema, data_root, home)
+        for executor in args.executor:
+            runs = [
+                _run_child(["--dagster-child", "--data-root", str(data_root), "--dsn", args.dsn, "--schema", dagster_schema],
+                           {**env, "OCP_ASSETS_EXECUTOR": executor})
+                for _ in range(args.repeat)
+            ]
+            report = dagster_report(runs)
+            report["rows_differing_from_engine"] = rows_differ(args.dsn, args.schema, dagster_schema)
+            report["engine_seconds_same_input"] = reference["engine_seconds"]
+            report["hourly_pod_rows"] = reference["hourly_pod_rows"]
+            reports.append(report)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    return reports
+
+
+def print_dagster(report: dict) -> None:
+    def spread(d: dict) -> str:
+        return f"median {d['median']:.2f}s (min {d['min']:.2f}, max {d['max']:.2f})"
+
+    print(f"dagster, executor {report['executor']}: {report['hourly_pod_rows']:,} hourly pod rows, "
+          f"{report['partitions']} partitions in one run, {report['repetitions']} runs, "
+          f"all succeeded: {report['all_succeeded']}, checks {report['checks']}")
+    print(f"  run wall (launch -> run end): {spread(report['wall_seconds'])}")
+    print(f"  before the first step started: {spread(report['before_first_step_seconds'])}; "
+          f"after the last step ended: {spread(report['after_last_step_seconds'])}")
+    print("  steps (median): " + ", ".join(f"{k} {v:.2f}s" for k, v in report["step_seconds_median"].items()))
+    print(f"  daily_summary compute inside its step (median): {report['daily_summary_compute_seconds_median']:.2f}s; "
+          f"engine alone on the same input: {report['engine_seconds_same_input']:.2f}s")
+    print(f"  rows written: {report['rows_written']}, rows differing from the engine's: {report['rows_differing_from_engine']}")
+    print(f"  peak RSS (median): largest step process {report['peak_step_rss_mb_median']:.0f} MB, "
+          f"orchestrating process {report['orchestrator_rss_mb_median']:.0f} MB; "
+          f"process start-up and imports before launch {report['import_seconds_median']:.2f}s")
+
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ocp_assets.benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="1m", help="generate scale (20k, 100k, 1m, 10m)")
@@ -102,22 +345,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", help="where to keep the generated Parquet (default var/benchmark-<scale>)")
     parser.add_argument("--dsn", default=os.environ.get("OCP_ASSETS_DSN", DEFAULT_DSN))
     parser.add_argument("--schema", default=BENCH_SCHEMA)
+    parser.add_argument("--dagster", action="store_true", help="measure one Dagster run of the job over the cluster's days")
+    parser.add_argument("--executor", default="forkserver",
+                        help="with --dagster: comma-separated OCP_ASSETS_EXECUTOR values (forkserver, spawn, in_process)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--dagster-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     data_root = Path(args.data_root or f"var/benchmark-{args.scale}").resolve()
     if args.child:
         print(json.dumps(_one_repetition(str(data_root), args.dsn, args.schema)))
         return 0
+    if args.dagster_child:
+        print(json.dumps(_dagster_repetition(str(data_root), args.dsn, args.schema)))
+        return 0
+    if args.dagster:
+        args.executor = [e.strip() for e in args.executor.split(",") if e.strip()]
+        unknown = sorted(set(args.executor) - set(EXECUTORS))
+        if unknown:
+            parser.error(f"--executor: unknown {', '.join(unknown)}; choose from {', '.join(EXECUTORS)}")
+        reports = run_dagster(args, data_root)
+        if args.json:
+            print(json.dumps(reports, indent=2))
+        else:
+            for report in reports:
+                print_dagster(report)
+        return 0 if all(r["all_succeeded"] and r["rows_differing_from_engine"] == 0 for r in reports) else 1
     prepare(args.scale, data_root, args.dsn, args.schema)
-    runs = []
-    for _ in range(args.repeat):
-        child = subprocess.run(
-            [sys.executable, "-m", "ocp_assets.benchmark", "--child", "--data-root", str(data_root),
-             "--dsn", args.dsn, "--schema", args.schema],
-            check=True, capture_output=True, text=True,
-        )
-        runs.append(json.loads(child.stdout.strip().splitlines()[-1]))
+    runs = [
+        _run_child(["--child", "--data-root", str(data_root), "--dsn", args.dsn, "--schema", args.schema])
+        for _ in range(args.repeat)
+    ]
     engine = [r["engine_seconds"] for r in runs]
     peak = [r["peak_rss_mb"] for r in runs]
     report = {

@@ -20,11 +20,14 @@ REGISTRY_SCHEMA_ENV = "OCP_ASSETS_REGISTRY_SCHEMA"  # optional: where the cluste
 MAX_CONCURRENT_ENV = "OCP_ASSETS_MAX_CONCURRENT"
 
 EXECUTOR_ENV = "OCP_ASSETS_EXECUTOR"  # forkserver (default) | spawn | in_process
+# What the forkserver imports before forking step processes: this module plus Dagster's storage and pandera's backends.
+PRELOAD_MODULE = "ocp_assets.defs.preload"
 
 
 def make_executor(kind: str) -> dg.ExecutorDefinition:
     """The run executor. Default: multiprocess with a forkserver that has already imported this module (and so
-    dagster, pyarrow, pandas and pandera), so each step process starts warm. Measured per single-partition
+    dagster, pyarrow, pandas and pandera), Dagster's PostgreSQL storage and pandera's backends (ocp_assets.defs.preload),
+    so each step process starts warm. Measured per single-partition
     run on two cores (docs/dagster.md): ~8 s forkserver, ~26 s spawn, ~2.6 s in_process (one process, steps in
     sequence: fastest here, but one crash ends the whole run)."""
     max_concurrent = int(os.environ.get(MAX_CONCURRENT_ENV, "2"))
@@ -35,7 +38,7 @@ def make_executor(kind: str) -> dg.ExecutorDefinition:
     if kind != "forkserver":
         raise ValueError(f"{EXECUTOR_ENV}={kind!r}: expected forkserver, spawn or in_process")
     return dg.multiprocess_executor.configured(
-        {"max_concurrent": max_concurrent, "start_method": {"forkserver": {"preload_modules": ["ocp_assets.definitions"]}}}
+        {"max_concurrent": max_concurrent, "start_method": {"forkserver": {"preload_modules": [PRELOAD_MODULE]}}}
     )
 
 

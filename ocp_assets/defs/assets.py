@@ -88,6 +88,11 @@ MAX_PARTITIONS_PER_RUN = 31
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)
 # Transient failures (PostgreSQL restarts, S3 hiccups); bad input never raises, it fails a check instead.
 RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+# Which of the three reading steps the executor starts first when only two run at a time (higher first): the
+# pod read is the longest and merge_labels waits for it, the label dedupe next, the small storage read last.
+PRIORITY_TAG = "dagster/priority"
+READ_POD_USAGE_PRIORITY = {PRIORITY_TAG: "2"}
+DEDUPE_LABELS_PRIORITY = {PRIORITY_TAG: "1"}
 
 # ------------------------------------------------------------------ koku's Parquet, read by the raw assets
 KOKU_DATASETS = {
@@ -230,6 +235,7 @@ def _files_metadata(tables: dict[str, pa.Table]) -> dict:
     backfill_policy=BACKFILL_POLICY,
     retry_policy=RETRY_POLICY,
     group_name=GROUP,
+    op_tags=READ_POD_USAGE_PRIORITY,
 )
 def read_pod_usage_step(context: dg.AssetExecutionContext, koku_db: SummaryDatabase, koku_lake: KokuDataLake) -> Iterator:
     started = time.perf_counter()
@@ -315,6 +321,7 @@ def raw_storage_usage(context: dg.AssetExecutionContext, koku_db: SummaryDatabas
     backfill_policy=BACKFILL_POLICY,
     retry_policy=RETRY_POLICY,
     group_name=GROUP,
+    op_tags=DEDUPE_LABELS_PRIORITY,
 )
 def dedupe_labels_step(context: dg.AssetExecutionContext, koku_db: SummaryDatabase, koku_lake: KokuDataLake) -> Iterator:
     started = time.perf_counter()

@@ -1,0 +1,39 @@
+"""What the multiprocess executor's forkserver imports once per run, so every step process it forks starts warm.
+
+The forkserver preloads this module (``preload_modules`` in ``ocp_assets.definitions``). Besides the code
+location itself (dagster, pyarrow, pandas, pandera), a step process opens the Dagster instance from its
+reference (dagster-postgres: SQLAlchemy and alembic, ~1.1 s to import on two cores) and runs pandera models,
+whose pandas backends register on the first validation (~0.5 s, hypothesis when installed). Done here, both
+are paid once by the forkserver instead of once per step (docs/dagster.md, "Execution settings").
+"""
+
+import gc
+import importlib
+
+import ocp_assets.definitions  # noqa: F401 (the code location: the step process reconstructs its job from it)
+from ocp_assets.core.validation import warm_up
+
+# Imported by DagsterInstance.from_ref in each step process (dagster_postgres for a PostgreSQL-backed instance).
+INSTANCE_MODULES = (
+    "dagster._core.storage.base_storage",
+    "dagster._core.storage.event_log.sql_event_log",
+    "dagster._core.storage.local_compute_log_manager",
+    "dagster._core.secrets.env_file",
+    "dagster_postgres",
+    "psycopg2.extras",
+    "upath.core",
+    "pyarrow.acero",
+    "pyarrow.dataset",
+)
+
+for _name in INSTANCE_MODULES:
+    try:
+        importlib.import_module(_name)
+    except ImportError:  # an optional storage backend that this deployment does not use
+        pass
+
+warm_up()
+
+# Everything imported so far lives as long as the forkserver: move it out of the collector's reach, so that a
+# step process's first full collection does not walk (and, through reference counts, copy) the inherited heap.
+gc.freeze()
