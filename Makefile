@@ -10,7 +10,7 @@ DAGSTER_HOME_DIR ?= $(CURDIR)/var/dagster-home
 DAGSTER_DB ?= dagster
 export OCP_ASSETS_DSN
 
-.PHONY: setup demo test benchmark ui
+.PHONY: setup demo test benchmark benchmark-dagster ui
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ test: setup
 
 benchmark: setup
 	$(VENV)/bin/python -m ocp_assets.benchmark --scale 1m
+
+# The same input as one Dagster run over its 3 days (forkserver executor, then in_process for comparison).
+benchmark-dagster: setup
+	$(VENV)/bin/python -m ocp_assets.benchmark --scale 1m --dagster --repeat 3 --executor forkserver,in_process
 
 # Dagster's own storage goes to database $(DAGSTER_DB) (created if missing), never koku's tenant schemas.
 ui: setup
