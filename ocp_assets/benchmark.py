@@ -174,10 +174,12 @@ def _dagster_repetition(data_root: str, dsn: str, schema: str) -> dict:
         ).fetchone()[0]
     first_start = min((s.start_time for s in steps if s.start_time), default=ended)
     last_end = max((s.end_time for s in steps if s.end_time), default=ended)
+    executor = os.environ.get("OCP_ASSETS_EXECUTOR", "forkserver")
+    in_process = executor == "in_process"
     return {
         "success": result.success,
         "run_id": result.run_id,
-        "executor": os.environ.get("OCP_ASSETS_EXECUTOR", "forkserver"),
+        "executor": executor,
         "partitions": len(days),
         "import_seconds": ready - process_started,
         "wall_seconds": ended - ready,
@@ -190,8 +192,8 @@ def _dagster_repetition(data_root: str, dsn: str, schema: str) -> dict:
         "checks_passed": sum(1 for c in checks if c.passed),
         "rows_written": rows,
         # The largest step process (forked from the forkserver, so it counts the pages shared with it), or this
-        # process itself when the steps ran in it (in_process).
-        "peak_step_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        # process itself when the steps ran in it (in_process: its children are only Dagster's log tails).
+        "peak_step_rss_mb": _high_water_mb() if in_process else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "orchestrator_rss_mb": _high_water_mb(),
     }
 
