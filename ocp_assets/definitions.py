@@ -21,7 +21,9 @@ MAX_CONCURRENT_ENV = "OCP_ASSETS_MAX_CONCURRENT"
 
 EXECUTOR_ENV = "OCP_ASSETS_EXECUTOR"  # forkserver (default) | spawn | in_process
 # What the forkserver imports before forking step processes: this module plus Dagster's storage and pandera's backends.
-PRELOAD_MODULE = "ocp_assets.defs.preload"
+# Dagster puts its own first preload (dagster._core.executor.multiprocess) in front unless the list names it: listed
+# after ours, it is imported by ours, first, with the collector off (see ocp_assets/defs/preload.py).
+PRELOAD_MODULES = ["ocp_assets.defs.preload", "dagster._core.executor.multiprocess"]
 
 
 def make_executor(kind: str) -> dg.ExecutorDefinition:
@@ -38,7 +40,7 @@ def make_executor(kind: str) -> dg.ExecutorDefinition:
     if kind != "forkserver":
         raise ValueError(f"{EXECUTOR_ENV}={kind!r}: expected forkserver, spawn or in_process")
     return dg.multiprocess_executor.configured(
-        {"max_concurrent": max_concurrent, "start_method": {"forkserver": {"preload_modules": [PRELOAD_MODULE]}}}
+        {"max_concurrent": max_concurrent, "start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}}
     )
 
 

@@ -2,12 +2,23 @@
 
 The forkserver preloads this module (``preload_modules`` in ``ocp_assets.definitions``). Besides the code
 location itself (dagster, pyarrow, pandas, pandera), a step process opens the Dagster instance from its
-reference (dagster-postgres: SQLAlchemy and alembic, ~1.1 s to import on two cores) and runs pandera models,
-whose pandas backends register on the first validation (~0.5 s, hypothesis when installed). Done here, both
-are paid once by the forkserver instead of once per step (docs/dagster.md, "Execution settings").
+reference (dagster-postgres: SQLAlchemy and alembic, ~1 s to import on two cores) and runs pandera models,
+whose pandas backends register on the first validation. Done here, both are paid once by the forkserver
+instead of once per step (docs/dagster.md, "Execution settings").
+
+The collector is off while all this is imported (the imports allocate hundreds of thousands of long-lived
+objects, and the collections they trigger find almost no garbage: ~1 s of the forkserver's ~4 s start); the
+resulting heap is then frozen, so that a step process's first full collection does not walk (and, through
+reference counts, copy) what it inherited.
 """
 
 import gc
+
+gc.disable()
+
+# Dagster's own first preload (it guards against user modules that patch namedtuple); imported first, as Dagster does.
+import dagster._core.executor.multiprocess  # noqa: F401, I001
+
 import importlib
 
 import ocp_assets.definitions  # noqa: F401 (the code location: the step process reconstructs its job from it)
@@ -34,6 +45,5 @@ for _name in INSTANCE_MODULES:
 
 warm_up()
 
-# Everything imported so far lives as long as the forkserver: move it out of the collector's reach, so that a
-# step process's first full collection does not walk (and, through reference counts, copy) the inherited heap.
 gc.freeze()
+gc.enable()
