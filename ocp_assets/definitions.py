@@ -30,7 +30,7 @@ def make_executor(kind: str) -> dg.ExecutorDefinition:
     """The run executor. Default: multiprocess with a forkserver that has already imported this module (and so
     dagster, pyarrow, pandas and pandera), Dagster's PostgreSQL storage and pandera's backends (ocp_assets.defs.preload),
     so each step process starts warm. Measured per single-partition run of the tiny test cluster on two cores
-    (docs/dagster.md, 2026-11-28): ~13 s forkserver, ~31 s spawn, ~7 s in_process (one process, steps in sequence:
+    (docs/dagster.md, 2026-11-28): ~11 s forkserver, ~31 s spawn, ~6.5 s in_process (one process, steps in sequence:
     fastest here, but one crash ends the whole run)."""
     max_concurrent = int(os.environ.get(MAX_CONCURRENT_ENV, "2"))
     if kind == "in_process":
