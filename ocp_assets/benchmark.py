@@ -199,16 +199,11 @@ def _dagster_repetition(data_root: str, dsn: str, schema: str) -> dict:
 
 
 def _dagster_env(dsn: str, schema: str, data_root: Path, home: Path) -> dict[str, str]:
-    from psycopg.conninfo import conninfo_to_dict
+    from ocp_assets.defs.resources import instance_storage_env
 
-    info = conninfo_to_dict(dsn)
     return {
         "DAGSTER_HOME": str(home),
-        "OCP_ASSETS_DAGSTER_PG_HOST": str(info.get("host", "127.0.0.1")),
-        "OCP_ASSETS_DAGSTER_PG_PORT": str(info.get("port", 5432)),
-        "OCP_ASSETS_DAGSTER_PG_USER": str(info.get("user", "postgres")),
-        "OCP_ASSETS_DAGSTER_PG_PASSWORD": str(info.get("password", "")),
-        "OCP_ASSETS_DAGSTER_PG_DB": DAGSTER_DATABASE,
+        **instance_storage_env(dsn, DAGSTER_DATABASE),
         "OCP_ASSETS_DSN": dsn,
         "OCP_ASSETS_DATA_ROOT": str(data_root),
         "OCP_ASSETS_IO_ROOT": str(home / "io"),

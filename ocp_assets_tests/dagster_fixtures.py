@@ -22,7 +22,11 @@ from ocp_assets.core.storage import open_data_root
 from ocp_assets.defs.assets import koku_parquet_specs, summary_assets
 from ocp_assets.defs.io import ParquetPartitionIOManager
 from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME
-from ocp_assets.defs.resources import KokuDataLake, SummaryDatabase
+from ocp_assets.defs.resources import (
+    KokuDataLake,
+    SummaryDatabase,
+    instance_storage_env,
+)
 from ocp_assets_tests.engine_support import enable_keys
 from ocp_assets_tests.reference.parquet_fixtures import KokuParquetBuilder
 
@@ -159,14 +163,9 @@ def dagster_home_fixture(pg, dsn, tmp_path, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    info = psycopg.conninfo.conninfo_to_dict(dsn)
     env = {
         "DAGSTER_HOME": str(home),
-        "OCP_ASSETS_DAGSTER_PG_HOST": info.get("host", "127.0.0.1"),
-        "OCP_ASSETS_DAGSTER_PG_PORT": str(info.get("port", 5432)),
-        "OCP_ASSETS_DAGSTER_PG_USER": info.get("user", "postgres"),
-        "OCP_ASSETS_DAGSTER_PG_PASSWORD": info.get("password", ""),
-        "OCP_ASSETS_DAGSTER_PG_DB": database,
+        **instance_storage_env(dsn, database),
         "OCP_ASSETS_DSN": dsn,
         "OCP_ASSETS_DATA_ROOT": str(tmp_path / "data"),
         "OCP_ASSETS_IO_ROOT": str(tmp_path / "io"),

@@ -285,12 +285,12 @@ def validate_frame(model: type[pa.DataFrameModel], df: pd.DataFrame | pa_arrow.T
     An Arrow table is converted here and validated in place (the frame is ours), with the str type checks that
     its Arrow schema already guarantees left out (``arrow_schema``): the same failures, found faster.
     """
-    schema = model.to_schema()
-    inplace = False
-    if isinstance(df, pa_arrow.Table):
+    inplace = isinstance(df, pa_arrow.Table)
+    if inplace:
         schema = arrow_schema(model, frozenset(f.name for f in df.schema if f.type in ARROW_STRING_TYPES))
         df = to_frame(df)
-        inplace = True
+    else:
+        schema = model.to_schema()
     try:
         schema.validate(df, lazy=True, inplace=inplace)
     except SchemaErrors as exc:

@@ -21,6 +21,18 @@ REGISTRY_SCHEMA = "ocp_assets"
 REGISTRY_TABLE = "cluster_registry"
 FILE_STATE_TABLE = "parquet_file_state"
 
+def instance_storage_env(dsn: str, database: str) -> dict[str, str]:
+    """dagster.yaml's OCP_ASSETS_DAGSTER_PG_* variables: Dagster's runs and events in `database` on `dsn`'s server."""
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    return {
+        "OCP_ASSETS_DAGSTER_PG_HOST": str(info.get("host", "127.0.0.1")),
+        "OCP_ASSETS_DAGSTER_PG_PORT": str(info.get("port", 5432)),
+        "OCP_ASSETS_DAGSTER_PG_USER": str(info.get("user", "postgres")),
+        "OCP_ASSETS_DAGSTER_PG_PASSWORD": str(info.get("password", "")),
+        "OCP_ASSETS_DAGSTER_PG_DB": database,
+    }
+
+
 _REGISTRY_DDL = (
     "CREATE SCHEMA IF NOT EXISTS {s}",
     """CREATE TABLE IF NOT EXISTS {s}.cluster_registry (
