@@ -4,54 +4,54 @@ import os
 
 import dagster as dg
 
-from ocp_assets.defs.assets import IO_MANAGER_KEY, koku_parquet_specs, summary_assets
-from ocp_assets.defs.io import IO_ROOT_ENV, ParquetPartitionIOManager
+# Private: Dagster's public multiprocess executor offers only spawn and forkserver. Both pay the imports of dagster,
+# pyarrow, pandas and pandera again for each run (about 3 s on two cores, docs/dagster.md "Executor"); a forked
+# step process inherits them and starts in about 0.1 s.
+from dagster._core.execution.retries import RetryMode
+from dagster._core.executor.multiprocess import MultiprocessExecutor
+
+from ocp_assets.defs.assets import koku_parquet_specs, summary_assets
 from ocp_assets.defs.resources import (
     DATA_ROOT_ENV,
     DSN_ENV,
     REGISTRY_SCHEMA,
     KokuDataLake,
     SummaryDatabase,
+    SummaryEngine,
 )
 from ocp_assets.defs.sensors import koku_parquet_sensor, summary_job
 
 SCHEMA_ENV = "OCP_ASSETS_SCHEMA"  # optional: one tenant schema for every cluster (default: the cluster's account)
 REGISTRY_SCHEMA_ENV = "OCP_ASSETS_REGISTRY_SCHEMA"  # optional: where the cluster registry lives (default ocp_assets)
-MAX_CONCURRENT_ENV = "OCP_ASSETS_MAX_CONCURRENT"
-
-EXECUTOR_ENV = "OCP_ASSETS_EXECUTOR"  # forkserver (default) | spawn | in_process
-# What the forkserver imports before forking step processes: this module plus Dagster's storage and pandera's backends.
-# Dagster puts its own first preload (dagster._core.executor.multiprocess) in front unless the list names it: listed
-# after ours, it is imported by ours, first, with the collector off (see ocp_assets/defs/preload.py).
+SNAPSHOT_ROOT_ENV = "OCP_ASSETS_SNAPSHOT_ROOT"  # optional: keep each stage's tables as Parquet there
+EXECUTOR_ENV = "OCP_ASSETS_EXECUTOR"  # multiprocess (default, forked step) | forkserver | in_process
+WORKERS_ENV = "OCP_ASSETS_WORKERS"  # cluster-days computed at once in a run (default 2; 1 with in_process)
+DEFAULT_WORKERS = 2
+# What the forkserver imports before forking step processes (OCP_ASSETS_EXECUTOR=forkserver only).
 PRELOAD_MODULES = ["ocp_assets.defs.preload", "dagster._core.executor.multiprocess"]
 
 
+@dg.executor(name="multiprocess_fork", requirements=dg.multiple_process_executor_requirements())
+def fork_multiprocess_executor(_init_context) -> MultiprocessExecutor:
+    """Dagster's multiprocess executor with the step process forked from the run worker (one step per run here)."""
+    return MultiprocessExecutor(retries=RetryMode.ENABLED, max_concurrent=DEFAULT_WORKERS, start_method="fork")
+
+
 def make_executor(kind: str) -> dg.ExecutorDefinition:
-    """The run executor. Default: multiprocess with a forkserver that has already imported this module (and so
-    dagster, pyarrow, pandas and pandera), Dagster's PostgreSQL storage and pandera's backends (ocp_assets.defs.preload),
-    so each step process starts warm. Measured per single-partition run of the tiny test cluster on two cores
-    (docs/dagster.md, 2026-11-28): ~11 s forkserver, ~31 s spawn, ~6.5 s in_process (one process, steps in sequence:
-    fastest here, but one crash ends the whole run)."""
-    max_concurrent = int(os.environ.get(MAX_CONCURRENT_ENV, "2"))
+    """The run executor (docs/dagster.md "Executor" has the measurements behind the default)."""
+    if kind == "multiprocess":
+        return fork_multiprocess_executor
     if kind == "in_process":
         return dg.in_process_executor
-    if kind == "spawn":
-        return dg.multiprocess_executor.configured({"max_concurrent": max_concurrent, "start_method": {"spawn": {}}})
-    if kind != "forkserver":
-        raise ValueError(f"{EXECUTOR_ENV}={kind!r}: expected forkserver, spawn or in_process")
-    return dg.multiprocess_executor.configured(
-        {"max_concurrent": max_concurrent, "start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}}
-    )
+    if kind == "forkserver":
+        return dg.multiprocess_executor.configured(
+            {"max_concurrent": DEFAULT_WORKERS, "start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}}
+        )
+    raise ValueError(f"{EXECUTOR_ENV}={kind!r}: expected multiprocess, forkserver or in_process")
 
 
-executor = make_executor(os.environ.get(EXECUTOR_ENV, "forkserver"))
-
-
-def _io_root() -> str | dg.EnvVar:
-    if os.environ.get(IO_ROOT_ENV):
-        return dg.EnvVar(IO_ROOT_ENV)
-    return os.path.join(os.path.abspath(os.environ.get("DAGSTER_HOME", "var/dagster")), "io")
-
+EXECUTOR_KIND = os.environ.get(EXECUTOR_ENV, "multiprocess")
+WORKERS = int(os.environ.get(WORKERS_ENV, "1" if EXECUTOR_KIND == "in_process" else str(DEFAULT_WORKERS)))
 
 defs = dg.Definitions(
     assets=[*koku_parquet_specs, *summary_assets],
@@ -64,7 +64,7 @@ defs = dg.Definitions(
             registry_schema=os.environ.get(REGISTRY_SCHEMA_ENV, REGISTRY_SCHEMA),
         ),
         "koku_lake": KokuDataLake(data_root=dg.EnvVar(DATA_ROOT_ENV)),
-        IO_MANAGER_KEY: ParquetPartitionIOManager(root_uri=_io_root()),
+        "summary_engine": SummaryEngine(workers=WORKERS, snapshot_root=os.environ.get(SNAPSHOT_ROOT_ENV, "")),
     },
-    executor=executor,
+    executor=make_executor(EXECUTOR_KIND),
 )

@@ -5,7 +5,8 @@ import datetime as dt
 import os
 import sys
 
-from ocp_assets.core.engine import ClusterDay, connect, days_between, summarize_day
+from ocp_assets.core.engine import ClusterDay, connect, days_between
+from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.errors import ConfigurationError
 from ocp_assets.core.ingest import read_cluster_registry
 from ocp_assets.core.pgschema import init_schema

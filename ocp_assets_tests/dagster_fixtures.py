@@ -20,11 +20,11 @@ from ocp_assets.core.ingest import (
 )
 from ocp_assets.core.storage import open_data_root
 from ocp_assets.defs.assets import koku_parquet_specs, summary_assets
-from ocp_assets.defs.io import ParquetPartitionIOManager
 from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME
 from ocp_assets.defs.resources import (
     KokuDataLake,
     SummaryDatabase,
+    SummaryEngine,
     instance_storage_env,
 )
 from ocp_assets_tests.engine_support import enable_keys
@@ -98,11 +98,11 @@ def negate_first_value(data_root: Path, identity: ClusterIdentity, report_type: 
     return path
 
 
-def resources(dsn: str, schema: str, data_root: Path, io_root: Path, registry_schema: str) -> dict:
+def resources(dsn: str, schema: str, data_root: Path, snapshot_root: Path, registry_schema: str, workers: int = 2) -> dict:
     return {
         "koku_db": SummaryDatabase(dsn=dsn, schema_name=schema, registry_schema=registry_schema),
         "koku_lake": KokuDataLake(data_root=str(data_root)),
-        "parquet_io_manager": ParquetPartitionIOManager(root_uri=str(io_root)),
+        "summary_engine": SummaryEngine(workers=workers, snapshot_root=str(snapshot_root)),
     }
 
 
@@ -124,21 +124,21 @@ class DagsterEnv:
     schema: str
     registry_schema: str
     data_root: Path
-    io_root: Path
+    snapshot_root: Path
     resources: dict
     instance: dg.DagsterInstance
 
     def register(self, identity: ClusterIdentity) -> None:
         db = self.resources["koku_db"]
         with db.connect() as conn:
-            db.ensure_registry(conn)
+            db.registry.ensure(conn)
             db.register_cluster(conn, cluster_id=identity.cluster_id, source=identity.source_uuid, account=identity.account,
                                 cluster_alias=identity.cluster_alias, data_root=str(self.data_root))
         self.instance.add_dynamic_partitions(CLUSTERS_PARTITIONS_NAME, [identity.cluster_id])
 
-    def materialize(self, partition_key=None, tags=None) -> dg.ExecuteInProcessResult:
+    def materialize(self, partition_key=None, tags=None, selection=None) -> dg.ExecuteInProcessResult:
         return dg.materialize([*koku_parquet_specs, *summary_assets], partition_key=partition_key, tags=tags,
-                              resources=self.resources, instance=self.instance, raise_on_error=False)
+                              resources=self.resources, instance=self.instance, raise_on_error=False, selection=selection)
 
     def summary_rows(self, source: str | None = None) -> list[tuple]:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
@@ -168,7 +168,7 @@ def dagster_home_fixture(pg, dsn, tmp_path, monkeypatch):
         **instance_storage_env(dsn, database),
         "OCP_ASSETS_DSN": dsn,
         "OCP_ASSETS_DATA_ROOT": str(tmp_path / "data"),
-        "OCP_ASSETS_IO_ROOT": str(tmp_path / "io"),
+        "OCP_ASSETS_SNAPSHOT_ROOT": str(tmp_path / "snapshots"),
         "OCP_ASSETS_SCHEMA": schema,
         "OCP_ASSETS_REGISTRY_SCHEMA": registry,
     }
@@ -187,8 +187,8 @@ def dagster_env_fixture(pg, dsn, tmp_path):
     conn, schema = pg
     enable_keys(conn, schema, ENABLED_KEYS)
     registry = unique_name("ocp_reg")
-    env = DagsterEnv(dsn, schema, registry, tmp_path / "data", tmp_path / "io",
-                     resources(dsn, schema, tmp_path / "data", tmp_path / "io", registry), dg.DagsterInstance.ephemeral())
+    env = DagsterEnv(dsn, schema, registry, tmp_path / "data", tmp_path / "snapshots",
+                     resources(dsn, schema, tmp_path / "data", tmp_path / "snapshots", registry), dg.DagsterInstance.ephemeral())
     try:
         yield env
     finally:

@@ -59,7 +59,7 @@ def test_arrow_fast_path_reports_what_pandera_reports(columns, types):
     table = _table(columns, **types)
     report = V.validate_frame(V.RawPodUsage, table)
     expected = _pandera_cases(V.RawPodUsage, table)
-    assert report.ok == (expected is None)
+    assert report.passed == (expected is None)
     if expected is not None:
         assert report.failures == len(expected)
         assert report.failure_cases.astype(str).equals(expected.head(V.MAX_FAILURE_CASES).reset_index(drop=True).astype(str))
@@ -77,5 +77,5 @@ def test_a_pandas_frame_is_validated_in_full_and_left_as_it_was():
     frame = V.to_frame(_table(_pod_rows() | {"node": list(range(6))}))
     before = frame.copy()
     report = V.validate_frame(V.RawPodUsage, frame)
-    assert not report.ok and "dtype('str')" in report.message
+    assert not report.passed and "dtype('str')" in report.description
     assert frame.equals(before)

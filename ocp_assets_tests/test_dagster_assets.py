@@ -8,7 +8,8 @@ import pytest
 
 from ocp_assets.core import consistency
 from ocp_assets.core import validation as V
-from ocp_assets.core.engine import ClusterDay, summarize_day
+from ocp_assets.core.engine import ClusterDay
+from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.storage import open_data_root
 from ocp_assets.defs import checks as C
 from ocp_assets.defs.assets import DAILY_SUMMARY, raw_storage_usage

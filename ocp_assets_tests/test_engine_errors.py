@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from ocp_assets.cli import main
-from ocp_assets.core.engine import ClusterDay, summarize_day
+from ocp_assets.core.engine import ClusterDay
+from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.errors import ConfigurationError, InputDataError
 from ocp_assets.core.storage import open_data_root
 from ocp_assets_tests.engine_support import engine_rows
@@ -114,11 +115,17 @@ def test_null_timestamp_names_the_first_null_row(summarized):
     _assert_unchanged(conn, schema, before)
 
 
-def test_day_without_pod_usage_is_an_error_and_keeps_rows(summarized):
+def test_day_without_koku_data_is_summarised_as_empty_and_leaves_other_days(summarized):
     conn, schema, root, cluster_day, tmp_path, before = summarized
-    with pytest.raises(InputDataError, match="no pod usage rows for 2026-10-06"):
-        summarize_day(conn, schema, root, ClusterDay(ACCOUNT, SOURCE, "c1", "C1", DAY + dt.timedelta(days=1)))
+    # The next day has no rows in any file: nothing to write, and the summarised day keeps its rows.
+    assert summarize_day(conn, schema, root, ClusterDay(ACCOUNT, SOURCE, "c1", "C1", DAY + dt.timedelta(days=1))) is None
     _assert_unchanged(conn, schema, before)
+    # Once the day's usage files are gone, its rows go too, as koku's delete-then-insert leaves them.
+    for report_type in ("pod_usage", "storage_usage"):
+        for path in glob.glob(f"{tmp_path}/data/parquet/**/{report_type}/**/*.parquet", recursive=True):
+            os.remove(path)
+    assert summarize_day(conn, schema, root, cluster_day) is None
+    assert len(engine_rows(conn, schema, SOURCE)) == 0
 
 
 def test_unknown_schema_is_a_configuration_error(summarized):

@@ -7,10 +7,11 @@ CheckOutcome with the numbers compared, so a failure shows what was expected and
 import calendar
 import json
 import math
-from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from ocp_assets.core.outcomes import CheckOutcome
 
 REL_TOL = 1e-9  # D6
 ABS_TOL = 1e-9
@@ -38,13 +39,6 @@ UNALLOCATED_MEASURES = (
     ("pod_request_memory_gigabyte_hours", "memory"),
     ("pod_effective_usage_memory_gigabyte_hours", "memory"),
 )
-
-
-@dataclass
-class CheckOutcome:
-    passed: bool
-    description: str
-    metadata: dict[str, object] = field(default_factory=dict)
 
 
 def close(a: float, b: float) -> bool:
@@ -244,7 +238,7 @@ def label_precedence(
     nodes = dict(zip(node_labels["node"].to_pylist(), node_labels["node_labels"].to_pylist()))
     namespaces = dict(zip(namespace_labels["namespace"].to_pylist(), namespace_labels["namespace_labels"].to_pylist()))
     step = max(1, raw.num_rows // sample) if raw.num_rows else 1
-    indices = list(range(0, raw.num_rows, step))[:sample]
+    indices = pa.array(list(range(0, raw.num_rows, step))[:sample], pa.int64())
     picked = raw.take(indices).select(["namespace", "node", "pod", "pod_labels"]).to_pylist()
     merged = labelled_pods.take(indices)["pod_labels"].to_pylist()
     mismatches = []

@@ -1,4 +1,8 @@
-"""One cluster-day from koku Parquet to committed summary rows: the code path shared by the CLI and the Dagster assets."""
+"""The write of one cluster-day: aggregate the merged chunks and replace its summary rows in one transaction (D5).
+
+The stages before it (reading, validation, labels) are ocp_assets.core.pipeline, the one code path of the CLI and
+the Dagster assets.
+"""
 
 import datetime as dt
 import math
@@ -12,17 +16,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ocp_assets.core.errors import ConfigurationError, OcpAssetsError
-from ocp_assets.core.pgschema import require_schema
-from ocp_assets.core.reader import DayInputs, read_cluster_day
-from ocp_assets.core.storage import DataRoot
+from ocp_assets.core.pgschema import ensure_month_partition
 from ocp_assets.core.summary import (
     MEASURE_COLUMNS,
     MergedChunks,
     SummaryContext,
     aggregate_usage,
-    dedupe_labels,
-    merge_labels,
-    node_inventory,
     unallocated_rows,
 )
 from ocp_assets.core.writer import (
@@ -30,10 +29,8 @@ from ocp_assets.core.writer import (
     WriteResult,
     lock_cluster_day,
     node_roles,
-    read_settings,
     replace_summary_rows,
     report_period,
-    touch_report_period,
     upsert_cluster_nodes,
 )
 
@@ -98,39 +95,59 @@ def verify_write(rows: pa.Table, write: WriteResult) -> None:
             raise WriteVerificationError(f"{column}: PostgreSQL holds {stored!r}, computed {computed!r}")
 
 
+@dataclass(frozen=True)
+class SharedRows:
+    """What the days of one cluster (and month) share: koku's report period, and whether the month partition exists."""
+
+    report_period_id: int
+    in_month_partition: bool
+
+
+def prepare_shared_rows(conn: psycopg.Connection, schema: str, cluster_day: ClusterDay, inventory: pa.Table) -> SharedRows:
+    """Report period, cluster and node rows, and the month's partition, each created once however many days run at once.
+
+    They are written in their own short transactions under advisory locks (per source, per schema for the
+    partition), before the day's own transaction: concurrent days of one cluster then neither duplicate them nor
+    hit a unique violation, and do not wait for each other's summary. They stay when a day's summary is rolled
+    back, as koku creates them at ingest whether or not the summary follows.
+    """
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ocp_assets.shared/{schema}/{cluster_day.source}",))
+        period = report_period(
+            conn, schema, cluster_id=cluster_day.cluster_id, cluster_alias=cluster_day.cluster_alias,
+            source=cluster_day.source, day=cluster_day.day,
+        )
+        upsert_cluster_nodes(
+            conn, schema, cluster_id=cluster_day.cluster_id, cluster_alias=cluster_day.cluster_alias,
+            source=cluster_day.source, inventory=inventory,
+        )
+    return SharedRows(period, ensure_month_partition(conn, schema, cluster_day.day))
+
+
 def publish_summary(
     conn: psycopg.Connection,
     schema: str,
     cluster_day: ClusterDay,
     merged: MergedChunks,
     node_capacity: pa.Table,
-    inventory: pa.Table,
+    shared: SharedRows,
     settings: KokuSettings,
 ) -> DayOutcome:
     """Aggregate the merged chunks and replace the cluster-day's rows, all in one transaction (D5)."""
     started = time.perf_counter()
     with conn.transaction():
         lock_cluster_day(conn, schema, cluster_day.source, cluster_day.day)
-        period = report_period(
-            conn, schema, cluster_id=cluster_day.cluster_id, cluster_alias=cluster_day.cluster_alias,
-            source=cluster_day.source, day=cluster_day.day,
-        )
         ctx = SummaryContext(
             source=cluster_day.source, cluster_id=cluster_day.cluster_id, cluster_alias=cluster_day.cluster_alias,
-            day=cluster_day.day, report_period_id=period, enabled_keys=settings.enabled_keys,
+            day=cluster_day.day, report_period_id=shared.report_period_id, enabled_keys=settings.enabled_keys,
             cost_categories=settings.cost_categories,
         )
         usage = aggregate_usage(merged, node_capacity, ctx)
-        upsert_cluster_nodes(
-            conn, schema, cluster_id=cluster_day.cluster_id, cluster_alias=cluster_day.cluster_alias,
-            source=cluster_day.source, inventory=inventory,
-        )
         nodes = pc.unique(merged.pod["node"]).to_pylist()
         rows = pa.concat_tables([usage, unallocated_rows(usage, node_roles(conn, schema, nodes), ctx)])
         computed = time.perf_counter()
-        write = replace_summary_rows(conn, schema, cluster_day.source, cluster_day.day, rows)
+        write = replace_summary_rows(conn, schema, cluster_day.source, cluster_day.day, rows, shared.in_month_partition)
         verify_write(rows, write)
-        touch_report_period(conn, schema, period)
     finished = time.perf_counter()
     return DayOutcome(
         cluster_day=cluster_day,
@@ -139,22 +156,6 @@ def publish_summary(
         rows_by_kind=rows_by_kind(rows),
         seconds={"aggregate": computed - started, "write": finished - computed},
     )
-
-
-def summarize_day(conn: psycopg.Connection, schema: str, root: DataRoot, cluster_day: ClusterDay) -> DayOutcome:
-    """Read, label, aggregate and write one cluster-day; on any error nothing of that day changes."""
-    require_schema(conn, schema)
-    settings = read_settings(conn, schema)
-    started = time.perf_counter()
-    inputs: DayInputs = read_cluster_day(root, cluster_day.account, cluster_day.source, cluster_day.day)
-    read = time.perf_counter()
-    labels = dedupe_labels(inputs, settings.enabled_keys)
-    merged = merge_labels(inputs.pod_daily, inputs.storage_daily, labels, settings.enabled_keys)
-    inventory = node_inventory(inputs.pod_daily.table, labels.node)
-    labelled = time.perf_counter()
-    outcome = publish_summary(conn, schema, cluster_day, merged, inputs.node_capacity, inventory, settings)
-    outcome.seconds = {"read": read - started, "labels": labelled - read, **outcome.seconds}
-    return outcome
 
 
 def days_between(start: dt.date, end: dt.date) -> list[dt.date]:

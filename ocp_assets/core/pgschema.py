@@ -176,6 +176,15 @@ def require_schema(conn: psycopg.Connection, schema: str) -> None:
         )
 
 
+def ensure_tenant_tables(conn: psycopg.Connection, schema: str) -> None:
+    """koku's tables in the tenant schema, created only where missing (D4); concurrent callers wait for one another."""
+    if _table_exists(conn, schema, SUMMARY_TABLE):
+        return
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ocp_assets.init/{schema}",))
+        init_schema(conn, schema)
+
+
 def init_schema(conn: psycopg.Connection, schema: str) -> list[str]:
     """Create the schema and every missing table; returns the names of the tables created."""
     created: list[str] = []
@@ -257,6 +266,10 @@ def ensure_month_partition(conn: psycopg.Connection, schema: str, day: dt.date) 
     ident = sql.Identifier(schema)
     try:
         with conn.transaction():
+            # Two writers of a new month (days of one cluster, or two clusters) would otherwise both create it.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ocp_assets.partition/{schema}/{name}",))
+            if _table_exists(conn, schema, name):
+                return True
             conn.execute(
                 sql.SQL("CREATE TABLE {schema}.{name} PARTITION OF {schema}.{table} FOR VALUES FROM ({lo}) TO ({hi})").format(
                     schema=ident,
@@ -268,4 +281,8 @@ def ensure_month_partition(conn: psycopg.Connection, schema: str, day: dt.date) 
             )
     except psycopg.errors.CheckViolation:
         return False
+    except psycopg.errors.DuplicateTable:
+        # Created by a concurrent writer that held the lock first (to_regclass may not see it yet: the advisory lock
+        # does not refresh the catalog cache the way a table lock does).
+        return True
     return True

@@ -87,27 +87,6 @@ class DayTable:
         return self.table.num_rows
 
 
-@dataclass
-class DayInputs:
-    """Everything the summary of one cluster-day needs, read from the koku layout."""
-
-    day: dt.date
-    source: str
-    pod_daily: DayTable
-    node_capacity: pa.Table  # node, node_capacity_cpu_core_seconds, node_capacity_memory_byte_seconds (per day)
-    storage_daily: DayTable
-    node_labels_daily: DayTable
-    node_labels_hourly: DayTable
-    namespace_labels_daily: DayTable
-    namespace_labels_hourly: DayTable
-
-    @property
-    def files_read(self) -> int:
-        tables = [self.pod_daily, self.storage_daily, self.node_labels_daily, self.node_labels_hourly,
-                  self.namespace_labels_daily, self.namespace_labels_hourly]
-        return sum(len(t.files) for t in tables)
-
-
 def _compatible(actual: pa.DataType, wanted: pa.DataType) -> bool:
     if pa.types.is_timestamp(wanted):
         return pa.types.is_timestamp(actual) or pa.types.is_date(actual)
@@ -224,11 +203,8 @@ def _prefix(account: str, report_type: str, source: str, day: dt.date, *, daily:
 
 
 def read_pod_usage(root: DataRoot, account: str, source: str, day: dt.date) -> tuple[DayTable, pa.Table]:
-    """The day's pod_daily rows and per-node capacity (from the hourly table); a day without pod rows is an error."""
-    daily_prefix = _prefix(account, POD_USAGE, source, day, daily=True)
-    pod_daily = read_day_rows(root, daily_prefix, POD_DAILY_COLUMNS, day)
-    if len(pod_daily) == 0:
-        raise InputDataError(f"no pod usage rows for {day.isoformat()}", file=root.display(daily_prefix))
+    """The day's pod_daily rows and per-node capacity (from the hourly table); both empty for a day without pod rows."""
+    pod_daily = read_day_rows(root, _prefix(account, POD_USAGE, source, day, daily=True), POD_DAILY_COLUMNS, day)
     hourly = read_day_rows(root, _prefix(account, POD_USAGE, source, day, daily=False), POD_HOURLY_CAPACITY_COLUMNS, day)
     return pod_daily, node_capacity_per_day(hourly.table)
 
@@ -244,24 +220,6 @@ def read_label_rows(root: DataRoot, account: str, source: str, day: dt.date, rep
     return (
         read_day_rows(root, _prefix(account, report_type, source, day, daily=True), columns, day),
         read_day_rows(root, _prefix(account, report_type, source, day, daily=False), columns, day),
-    )
-
-
-def read_cluster_day(root: DataRoot, account: str, source: str, day: dt.date) -> DayInputs:
-    """Read the day's pod, storage and label rows of one cluster (source uuid) and validate them."""
-    pod_daily, node_capacity = read_pod_usage(root, account, source, day)
-    node_daily, node_hourly = read_label_rows(root, account, source, day, NODE_LABELS)
-    namespace_daily, namespace_hourly = read_label_rows(root, account, source, day, NAMESPACE_LABELS)
-    return DayInputs(
-        day=day,
-        source=source,
-        pod_daily=pod_daily,
-        node_capacity=node_capacity,
-        storage_daily=read_storage_usage(root, account, source, day),
-        node_labels_daily=node_daily,
-        node_labels_hourly=node_hourly,
-        namespace_labels_daily=namespace_daily,
-        namespace_labels_hourly=namespace_hourly,
     )
 
 

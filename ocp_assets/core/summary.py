@@ -23,7 +23,6 @@ from ocp_assets.core.layout import POD, STORAGE, days_in_month
 from ocp_assets.core.reader import (
     INFRA_NODE_LABEL_TEXT,
     MASTER_NAMESPACE,
-    DayInputs,
     DayTable,
     filter_labels_located,
 )
@@ -117,15 +116,6 @@ class MergedChunks:
 
 
 # ---------------------------------------------------------------- labels
-
-
-def dedupe_labels(inputs: DayInputs, enabled_keys: Iterable[str]) -> LabelTables:
-    return LabelTables(
-        node=dedupe_entity_labels(inputs.node_labels_daily, inputs.node_labels_hourly, "node", "node_labels", enabled_keys),
-        namespace=dedupe_entity_labels(
-            inputs.namespace_labels_daily, inputs.namespace_labels_hourly, "namespace", "namespace_labels", enabled_keys
-        ),
-    )
 
 
 def dedupe_entity_labels(daily: DayTable, hourly: DayTable, entity: str, labels: str, enabled_keys: Iterable[str]) -> pa.Table:

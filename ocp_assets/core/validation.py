@@ -8,13 +8,14 @@ it into a failed blocking asset check and write nothing for the partition).
 
 import functools
 import json
-from dataclasses import dataclass
 
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
 from pandera.errors import SchemaError, SchemaErrors
 from pandera.typing import Series
+
+from ocp_assets.core.outcomes import CheckOutcome
 
 ALLOWED_DATA_SOURCES = ("Pod", "Storage")
 MAX_FAILURE_CASES = 20
@@ -245,15 +246,6 @@ class SummaryRows(_Model):
         return ~is_storage | df[_POD_MEASURES].isna().all(axis=1)
 
 
-@dataclass
-class ValidationReport:
-    ok: bool
-    failure_cases: pd.DataFrame  # pandera's failure cases (schema_context, column, check, failure_case, index), at most MAX_FAILURE_CASES rows
-    message: str
-    rows: int = 0
-    failures: int = 0  # all failure cases, before truncation
-
-
 def to_frame(table: pa_arrow.Table) -> pd.DataFrame:
     """Arrow to pandas the way the models expect: timestamps and dates as datetime64[ns], strings as objects."""
     return table.to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True)
@@ -279,7 +271,7 @@ def arrow_schema(model: type[pa.DataFrameModel], arrow_strings: frozenset[str]) 
     return schema.update_columns(unchecked) if unchecked else schema
 
 
-def validate_frame(model: type[pa.DataFrameModel], df: pd.DataFrame | pa_arrow.Table) -> ValidationReport:
+def validate_frame(model: type[pa.DataFrameModel], df: pd.DataFrame | pa_arrow.Table) -> CheckOutcome:
     """Run model on df with lazy=True; never raises for invalid data.
 
     An Arrow table is converted here and validated in place (the frame is ours), with the str type checks that
@@ -295,11 +287,11 @@ def validate_frame(model: type[pa.DataFrameModel], df: pd.DataFrame | pa_arrow.T
         schema.validate(df, lazy=True, inplace=inplace)
     except SchemaErrors as exc:
         cases = exc.failure_cases
-        return ValidationReport(False, cases.head(MAX_FAILURE_CASES).reset_index(drop=True), _summary(model, cases), len(df), len(cases))
+        return CheckOutcome(False, _summary(model, cases), failure_cases=cases.head(MAX_FAILURE_CASES).reset_index(drop=True), rows=len(df), failures=len(cases))
     except SchemaError as exc:  # a failure pandera cannot collect lazily
         cases = pd.DataFrame([{"schema_context": "DataFrameSchema", "column": None, "check": str(exc.check), "failure_case": str(exc), "index": None}])
-        return ValidationReport(False, cases, f"{model.__name__}: {exc}", len(df), 1)
-    return ValidationReport(True, pd.DataFrame(), f"{model.__name__}: {len(df)} rows valid", len(df), 0)
+        return CheckOutcome(False, f"{model.__name__}: {exc}", failure_cases=cases, rows=len(df), failures=1)
+    return CheckOutcome(True, f"{model.__name__}: {len(df)} rows valid", rows=len(df))
 
 
 MODELS = (RawPodUsage, NodeCapacity, RawStorageUsage, NodeLabelRows, NamespaceLabelRows, NodeLabels, NamespaceLabels,
@@ -326,9 +318,9 @@ def _summary(model: type[pa.DataFrameModel], cases: pd.DataFrame) -> str:
     return f"{model.__name__}: {len(cases)} failure case(s): " + "; ".join(parts)
 
 
-def failure_cases_markdown(report: ValidationReport) -> str:
+def failure_cases_markdown(report: CheckOutcome) -> str:
     """The failure cases as a markdown table (for asset-check metadata)."""
-    if report.failure_cases.empty:
+    if report.failure_cases is None or report.failure_cases.empty:
         return ""
     frame = report.failure_cases.copy()
     for column in frame.columns:

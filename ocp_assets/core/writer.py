@@ -17,7 +17,7 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 
 from ocp_assets.core.layout import month_start, next_month_start
-from ocp_assets.core.pgschema import SUMMARY_TABLE, ensure_month_partition
+from ocp_assets.core.pgschema import SUMMARY_TABLE
 from ocp_assets.core.summary import MEASURE_COLUMNS, SUMMARY_SCHEMA
 
 JSON_COLUMNS = ("pod_labels", "volume_labels", "all_labels", "infrastructure_usage_cost")
@@ -170,12 +170,15 @@ def _csv_bytes(rows: pa.Table) -> bytes:
     return buffer.getvalue()
 
 
-def replace_summary_rows(conn: psycopg.Connection, schema: str, source: str, day: dt.date, rows: pa.Table) -> WriteResult:
-    """Replace the cluster-day's summary rows with rows (D5); rows carrying infrastructure_raw_cost > 0 are kept, like koku."""
+def replace_summary_rows(conn: psycopg.Connection, schema: str, source: str, day: dt.date, rows: pa.Table,
+                         in_month_partition: bool) -> WriteResult:
+    """Replace the cluster-day's summary rows with rows (D5); rows carrying infrastructure_raw_cost > 0 are kept, like koku.
+
+    in_month_partition: whether the day's month partition exists (engine.prepare_shared_rows made sure of it).
+    """
     if rows.schema != SUMMARY_SCHEMA:
         raise ValueError("summary rows do not have SUMMARY_SCHEMA")
     ident = sql.Identifier(schema)
-    in_month_partition = ensure_month_partition(conn, schema, day)
     staging = sql.Identifier("ocp_assets_summary_staging")
     conn.execute(
         sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(
@@ -234,6 +237,19 @@ def replace_summary_rows(conn: psycopg.Connection, schema: str, source: str, day
         in_month_partition=in_month_partition,
         totals_read_back=dict(zip(MEASURE_COLUMNS, totals)),
     )
+
+
+def delete_summary_rows(conn: psycopg.Connection, schema: str, source: str, day: dt.date) -> int:
+    """Remove the cluster-day's summary rows (a day without koku data), as koku's delete-then-insert leaves it."""
+    with conn.transaction():
+        lock_cluster_day(conn, schema, source, day)
+        return conn.execute(
+            sql.SQL(
+                "DELETE FROM {}.{} WHERE source_uuid = %s AND usage_start = %s"
+                " AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0)"
+            ).format(sql.Identifier(schema), sql.Identifier(SUMMARY_TABLE)),
+            (source, day),
+        ).rowcount
 
 
 def touch_report_period(conn: psycopg.Connection, schema: str, report_period_id: int) -> None:

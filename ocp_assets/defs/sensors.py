@@ -1,56 +1,52 @@
 """The sensor that keeps Dagster in step with koku's Parquet: new clusters become partitions, new or changed files become runs.
 
 Each tick (1) reads the ingest's cluster records (``data/parquet/<acct>/OCP/clusters/source=<uuid>/cluster.json``),
-registers them in ``ocp_assets.cluster_registry`` and adds missing cluster partitions; (2) lists every
-Parquet file of the four report types of each registered cluster and compares size and mtime with
-``ocp_assets.parquet_file_state``; the days a new, changed or removed file covers (from its footer's
-interval_start statistics, no data pages read; for a removed or rewritten file also the days it covered
-before) are the partitions to run, so late data re-runs only the days it touches.
-Contiguous days of one cluster go into one range run (at most MAX_PARTITIONS_PER_RUN days). The cursor
-holds only a small digest; the file state lives in PostgreSQL.
+registers them in the cluster registry and adds missing cluster partitions; (2) lists every Parquet file of the
+four report types of each registered cluster and compares size and mtime with the stored file state; the days a
+new, changed or removed file covers (from its footer's interval_start statistics, no data pages read; for a
+removed or rewritten file also the days it covered before) are the partitions to run, so late data re-runs only
+the days it touches. Contiguous days of one cluster go into one range run (at most MAX_PARTITIONS_PER_RUN days).
+Days before the day dimension's start date get no partition: the tick says so, and when the start date is moved
+back they are requested then (the cursor remembers the start date of the last tick).
 """
 
 import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import dagster as dg
 import pyarrow.parquet as pq
-from psycopg import sql
 
 from ocp_assets.core.errors import OcpAssetsError
 from ocp_assets.core.ingest import read_cluster_registry
 from ocp_assets.core.layout import SUMMARY_REPORT_TYPES, dataset_prefix
+from ocp_assets.core.registry import ClusterRecord, FileState
 from ocp_assets.core.storage import DataRoot
 from ocp_assets.defs.assets import GROUP, MAX_PARTITIONS_PER_RUN
 from ocp_assets.defs.partitions import (
     CLUSTERS_PARTITIONS_NAME,
+    START_DATE_ENV,
     clusters_partitions,
     first_day,
     partition_key,
 )
-from ocp_assets.defs.resources import ClusterRecord, KokuDataLake, SummaryDatabase
+from ocp_assets.defs.resources import KokuDataLake, SummaryDatabase
 
 SENSOR_NAME = "koku_parquet_sensor"
 JOB_NAME = "summarize_cluster_days"
 INVALID_KEY_CHARACTERS = set("|,[]*\n")
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+# Listing a cluster's files is cheap (one footer read per new or changed file): late data waits at most this long.
+SENSOR_INTERVAL_SECONDS = 10
 
 summary_job = dg.define_asset_job(
     JOB_NAME,
     selection=dg.AssetSelection.groups(GROUP),
-    description="the cluster-day summary: read koku Parquet, dedupe and merge labels, write PostgreSQL, run every check",
+    description="The cluster-day summary: read koku's Parquet, deduplicate and merge labels, write koku's PostgreSQL, "
+    "run every check.",
 )
-
-
-@dataclass(frozen=True)
-class FileState:
-    key: str
-    size: int
-    mtime_ns: int
 
 
 def file_days(root: DataRoot, path: str) -> list[dt.date]:
@@ -122,19 +118,12 @@ def discover_clusters(context, db: SummaryDatabase, conn, root: DataRoot) -> lis
                 f"cluster id {identity.cluster_id!r} of source {identity.source_uuid} is already registered for source "
                 f"{record.source}; the second source is not summarised"
             )
-    return [c for c in db.clusters(conn) if c.data_root == root.uri]
+    return [c for c in db.registry.clusters(conn) if c.data_root == root.uri]
 
 
-def changed_days(context, db: SummaryDatabase, conn, root: DataRoot, cluster: ClusterRecord, last_day: dt.date) -> tuple[list[dt.date], list[tuple], list[str]]:
+def changed_days(context, db: SummaryDatabase, conn, root: DataRoot, cluster: ClusterRecord) -> tuple[list[dt.date], list[tuple], list[str]]:
     """Days touched by new, changed or removed files of one cluster; the file-state rows to store and the keys to forget."""
-    ident = sql.Identifier(db.registry_schema)
-    known = {
-        key: (size, mtime, days)
-        for key, size, mtime, days in conn.execute(
-            sql.SQL("SELECT key, size, mtime_ns, days FROM {}.parquet_file_state WHERE cluster_id = %s").format(ident),
-            (cluster.cluster_id,),
-        ).fetchall()
-    }
+    known = db.registry.file_states(conn, cluster.cluster_id)
     touched: set[dt.date] = set()
     updates = []
     present = set()
@@ -155,38 +144,28 @@ def changed_days(context, db: SummaryDatabase, conn, root: DataRoot, cluster: Cl
     removed = sorted(set(known) - present)
     for key in removed:
         touched.update(known[key][2])
-    days = sorted(d for d in touched if first_day() <= d <= last_day)
-    return days, updates, removed
+    return sorted(touched), updates, removed
 
 
-def store_file_state(db: SummaryDatabase, conn, updates: list[tuple], removed: list[tuple[str, str]]) -> None:
-    ident = sql.Identifier(db.registry_schema)
-    with conn.transaction(), conn.cursor() as cur:
-        if removed:
-            cur.executemany(sql.SQL("DELETE FROM {}.parquet_file_state WHERE cluster_id = %s AND key = %s").format(ident), removed)
-        if updates:
-            cur.executemany(
-                sql.SQL(
-                    "INSERT INTO {}.parquet_file_state (cluster_id, key, size, mtime_ns, days) VALUES (%s, %s, %s, %s, %s)"
-                    " ON CONFLICT (cluster_id, key) DO UPDATE SET size = EXCLUDED.size, mtime_ns = EXCLUDED.mtime_ns,"
-                    " days = EXCLUDED.days, seen_at = now()"
-                ).format(ident),
-                updates,
-            )
+def _span(days: list[dt.date]) -> str:
+    return f"{len(days)} day(s), {days[0]} .. {days[-1]}"
 
 
 @dg.sensor(
     name=SENSOR_NAME,
     job=summary_job,
-    minimum_interval_seconds=60,
-    description="adds cluster partitions from the ingest's cluster records and runs the cluster-days whose Parquet is new or changed",
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    description="Adds cluster partitions from the ingest's cluster records and runs the cluster-days whose koku "
+    "Parquet is new or changed.",
     default_status=dg.DefaultSensorStatus.STOPPED,
 )
 def koku_parquet_sensor(context: dg.SensorEvaluationContext, koku_db: SummaryDatabase, koku_lake: KokuDataLake) -> dg.SensorResult:
     root = koku_lake.root()
-    last_day = dt.datetime.now(dt.UTC).date()
+    start, last_day = first_day(), dt.datetime.now(dt.UTC).date()
+    previous = json.loads(context.cursor) if context.cursor and context.cursor.startswith("{") else {}
+    previous_start = dt.date.fromisoformat(previous["start_date"]) if previous.get("start_date") else None
     with koku_db.connect() as conn:
-        koku_db.ensure_registry(conn)
+        koku_db.registry.ensure(conn)
         try:
             clusters = discover_clusters(context, koku_db, conn, root)
         except OcpAssetsError as exc:
@@ -196,24 +175,36 @@ def koku_parquet_sensor(context: dg.SensorEvaluationContext, koku_db: SummaryDat
         requests: list[dg.RunRequest] = []
         all_updates: list[tuple] = []
         all_removed: list[tuple[str, str]] = []
-        requested: dict[str, list[str]] = {}
+        before_start: dict[str, list[str]] = {}
         for cluster in clusters:
-            days, updates, removed = changed_days(context, koku_db, conn, root, cluster, last_day)
-            if not updates and not removed:
-                continue
-            changes = sorted([(u[1], u[2], u[3]) for u in updates] + [(key, -1, -1) for key in removed])
-            digest = hashlib.sha1(json.dumps(changes).encode()).hexdigest()[:12]
-            requests.extend(run_requests_for(cluster.cluster_id, days, digest))
+            days, updates, removed = changed_days(context, koku_db, conn, root, cluster)
+            if previous_start is not None and start < previous_start:
+                # The start date moved back: the days it now admits were seen before but never requested.
+                days = sorted(set(days) | {d for d in koku_db.registry.known_days(conn, cluster.cluster_id) if start <= d < previous_start})
+            early = [d for d in koku_db.registry.known_days(conn, cluster.cluster_id) if d < start]
+            early = sorted(set(early) | {d for d in days if d < start})
+            if early:
+                before_start[cluster.cluster_id] = [early[0].isoformat(), early[-1].isoformat(), str(len(early))]
+            days = [d for d in days if start <= d <= last_day]
+            if days:
+                changes = sorted([(u[1], u[2], u[3]) for u in updates] + [(key, -1, -1) for key in removed] + [("start", str(start), 0)])
+                digest = hashlib.sha1(json.dumps(changes, default=str).encode()).hexdigest()[:12]
+                requests.extend(run_requests_for(cluster.cluster_id, days, digest))
+                context.log.info(f"{cluster.cluster_id}: new or changed koku Parquet for {_span(days)}")
             all_updates.extend(updates)
             all_removed.extend((cluster.cluster_id, key) for key in removed)
-            if days:
-                requested[cluster.cluster_id] = [d.isoformat() for d in days]
-        store_file_state(koku_db, conn, all_updates, all_removed)
-    for cluster_id, days in requested.items():
-        context.log.info(f"{cluster_id}: {len(days)} day(s) with new or changed Parquet: {days[0]} .. {days[-1]}")
-    cursor = json.dumps({"clusters": len(clusters), "files_changed": len(all_updates) + len(all_removed), "runs": len(requests)})
+        koku_db.registry.store_file_states(conn, all_updates, all_removed)
+    skip_reason = None
+    for cluster_id, (first, last, count) in before_start.items():
+        message = (f"{cluster_id}: koku data for {count} day(s) before the day partitions start ({first} .. {last}) "
+                   f"gets no partition; set {START_DATE_ENV} to {first} or earlier to summarise them")
+        context.log.warning(message)
+        if not requests:
+            skip_reason = message
+    cursor = json.dumps({"start_date": start.isoformat(), "days_before_start": before_start})
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[clusters_partitions.build_add_request(new_clusters)] if new_clusters else [],
         cursor=cursor,
+        skip_reason=skip_reason if not new_clusters else None,
     )

@@ -1,0 +1,113 @@
+"""What one check found for one cluster-day, the names of the checks, and what each stage of the summary is.
+
+The one outcome type of the validation suite: pandera models (``validation.validate_frame``) and koku's
+invariants (``consistency``) both return a ``CheckOutcome``; the Dagster layer turns it into a per-partition
+asset check evaluation and the CLI into an error message.
+"""
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+# ------------------------------------------------------------------ the stages of a cluster-day, in order
+RAW_POD_USAGE = "raw_pod_usage"
+RAW_STORAGE_USAGE = "raw_storage_usage"
+DEDUPLICATED_LABELS = "deduplicated_labels"
+MERGED_LABEL_CHUNKS = "merged_label_chunks"
+DAILY_SUMMARY = "daily_summary"
+STAGES = (RAW_POD_USAGE, RAW_STORAGE_USAGE, DEDUPLICATED_LABELS, MERGED_LABEL_CHUNKS, DAILY_SUMMARY)
+
+# ------------------------------------------------------------------ input validation (pandera), one per stage
+POD_USAGE_SCHEMA = "pod_usage_schema"
+STORAGE_USAGE_SCHEMA = "storage_usage_schema"
+LABELS_SCHEMA = "labels_schema"
+MERGED_ROWS_SCHEMA = "merged_rows_schema"
+SUMMARY_SCHEMA = "summary_schema"
+# ------------------------------------------------------------------ koku's invariants (the IQE-style suite)
+LABEL_PRECEDENCE = "label_precedence"
+USAGE_CONSERVED = "usage_conserved"
+UNALLOCATED_IS_CAPACITY_MINUS_PODS = "unallocated_is_capacity_minus_pods"
+CLUSTER_CAPACITY_IS_NODE_SUM = "cluster_capacity_is_node_sum"
+NO_DUPLICATE_KEYS = "no_duplicate_keys"
+LABEL_KEYS_ALLOWED = "label_keys_allowed"
+STORAGE_MONTHS_FORMULA = "storage_months_formula"
+ROWS_IN_POSTGRESQL = "rows_in_postgresql"
+
+# Which stage each check judges, in the order they run.
+CHECKS_BY_STAGE: dict[str, tuple[str, ...]] = {
+    RAW_POD_USAGE: (POD_USAGE_SCHEMA,),
+    RAW_STORAGE_USAGE: (STORAGE_USAGE_SCHEMA,),
+    DEDUPLICATED_LABELS: (LABELS_SCHEMA,),
+    MERGED_LABEL_CHUNKS: (MERGED_ROWS_SCHEMA, LABEL_PRECEDENCE),
+    DAILY_SUMMARY: (
+        SUMMARY_SCHEMA,
+        USAGE_CONSERVED,
+        UNALLOCATED_IS_CAPACITY_MINUS_PODS,
+        CLUSTER_CAPACITY_IS_NODE_SUM,
+        NO_DUPLICATE_KEYS,
+        LABEL_KEYS_ALLOWED,
+        STORAGE_MONTHS_FORMULA,
+        ROWS_IN_POSTGRESQL,
+    ),
+}
+STAGE_OF_CHECK = {name: stage for stage, names in CHECKS_BY_STAGE.items() for name in names}
+
+# What each check verifies, in a cost engineer's words (shown in the UI and the CLI).
+CHECK_DESCRIPTIONS = {
+    POD_USAGE_SCHEMA: "The day's pod usage files are readable and valid: every column has koku's type, seconds and "
+    "bytes are not negative, pod labels are JSON objects, and each node has one capacity.",
+    STORAGE_USAGE_SCHEMA: "The day's storage usage files are readable and valid: bytes are not negative and volume "
+    "labels are JSON objects.",
+    LABELS_SCHEMA: "The day's node and namespace label files are readable, every label is a JSON object, and each "
+    "node and namespace ends up with exactly one label set.",
+    MERGED_ROWS_SCHEMA: "Every pod row has its node and a merged label set; every storage row is spread over at least "
+    "one node; the node inventory is valid.",
+    LABEL_PRECEDENCE: "On a sample of pod rows, the merged labels are the node's, overridden by the namespace's, "
+    "overridden by the pod's own, exactly as koku merges them.",
+    SUMMARY_SCHEMA: "The summary rows are valid before they are written: data source Pod or Storage, one day, "
+    "labels as JSON, no negative capacity or storage.",
+    USAGE_CONSERVED: "CPU and memory usage, request, limit and effective usage add up to the same totals in the "
+    "summary's pod rows as in the raw pod rows: nothing lost or counted twice.",
+    UNALLOCATED_IS_CAPACITY_MINUS_PODS: "For every node, the unallocated row equals the node's capacity minus what "
+    "its pods used or requested.",
+    CLUSTER_CAPACITY_IS_NODE_SUM: "The cluster capacity on every pod row equals the sum of the day's node capacities.",
+    NO_DUPLICATE_KEYS: "No two summary rows describe the same namespace, node, labels (or volume).",
+    LABEL_KEYS_ALLOWED: "Only label keys enabled in koku (plus vm_kubevirt_io_name) appear in the summary.",
+    STORAGE_MONTHS_FORMULA: "Storage gigabyte-months follow koku's formula: byte-seconds over the seconds of the "
+    "day's month, in GiB, shared among the volume's nodes.",
+    ROWS_IN_POSTGRESQL: "What PostgreSQL holds for the cluster-day after the write equals what was computed: rows per "
+    "data source and every measure's total.",
+}
+
+
+@dataclass
+class CheckOutcome:
+    """One check on one cluster-day: passed or not, why, the numbers compared and (pandera) the failure cases."""
+
+    passed: bool
+    description: str
+    metadata: dict[str, object] = field(default_factory=dict)
+    failure_cases: pd.DataFrame | None = None  # pandera's (schema_context, column, check, failure_case, index), truncated
+    rows: int = 0
+    failures: int = 0  # every failure case, before truncation
+
+
+def combine(outcomes: dict[str, CheckOutcome]) -> CheckOutcome:
+    """Several tables judged by one check: passed if all passed; failure cases tagged with the table they came from."""
+    failed = {name: o for name, o in outcomes.items() if not o.passed}
+    rows = sum(o.rows for o in outcomes.values())
+    metadata: dict[str, object] = {f"{name}_rows": o.rows for name, o in outcomes.items()}
+    if not failed:
+        return CheckOutcome(True, "; ".join(o.description for o in outcomes.values()), metadata, rows=rows)
+    frames = [o.failure_cases.assign(table=name) for name, o in failed.items() if o.failure_cases is not None and not o.failure_cases.empty]
+    cases = pd.concat(frames, ignore_index=True) if frames else None
+    for o in failed.values():
+        metadata.update(o.metadata)
+    return CheckOutcome(
+        False,
+        "; ".join(f"{name}: {o.description}" for name, o in failed.items()),
+        metadata,
+        failure_cases=cases,
+        rows=rows,
+        failures=sum(o.failures for o in failed.values()),
+    )

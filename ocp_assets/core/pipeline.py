@@ -1,0 +1,445 @@
+"""One cluster-day from koku's Parquet to committed summary rows, stage by stage, every check on the way.
+
+This is the one code path of the Dagster assets and of ``ocp-assets summarize``. The stages (``outcomes.STAGES``)
+always run in order from koku's Parquet, up to the last one asked for, so a summary is never computed from
+intermediate tables older than the Parquet. Each stage's input is validated (pandera) and each stage's output
+checked; the first failed check stops the cluster-day, and a failed summary check rolls its transaction back,
+so PostgreSQL keeps the previous rows. A cluster-day without any koku usage is summarised as empty: its
+previous rows are removed, as koku's delete-then-insert does.
+
+``run_days`` spreads several cluster-days over worker processes (forked: they inherit the imports), each with
+its own PostgreSQL connection; results come back in the order asked.
+"""
+
+import multiprocessing
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ocp_assets.core import consistency
+from ocp_assets.core import outcomes as O
+from ocp_assets.core import validation as V
+from ocp_assets.core.engine import ClusterDay, DayOutcome, connect, prepare_shared_rows, publish_summary
+from ocp_assets.core.errors import InputDataError, OcpAssetsError
+from ocp_assets.core.layout import NAMESPACE_LABELS, NODE_LABELS
+from ocp_assets.core.outcomes import CheckOutcome
+from ocp_assets.core.pgschema import ensure_tenant_tables, require_schema
+from ocp_assets.core.reader import DayTable, locate_value, read_label_rows, read_pod_usage, read_storage_usage
+from ocp_assets.core.storage import DataRoot, open_data_root
+from ocp_assets.core.summary import LabelTables, MergedChunks, dedupe_entity_labels, merge_labels, node_inventory
+from ocp_assets.core.writer import KokuSettings, delete_summary_rows, read_settings, touch_report_period
+
+NO_DATA = "no koku data for this day"
+HOUR = 3600.0
+GIB = 2.0**-30
+PREVIEW_ROWS = 5
+TOP_NAMESPACES = 10
+PREVIEW_COLUMNS = ("data_source", "namespace", "node", "pod_usage_cpu_core_hours", "pod_request_cpu_core_hours",
+                   "pod_usage_memory_gigabyte_hours", "node_capacity_cpu_core_hours",
+                   "persistentvolumeclaim_capacity_gigabyte_months", "all_labels")
+
+
+@dataclass(frozen=True)
+class DayTask:
+    """One cluster-day to run: ``key`` is how the caller names it (the Dagster partition key)."""
+
+    key: str
+    cluster_day: ClusterDay
+    schema: str
+    through: str = O.DAILY_SUMMARY  # the last stage to run; the earlier ones always run, each feeds the next
+    snapshot_path: str | None = None  # where the stage tables go below the snapshot root (e.g. cluster=a/day=...)
+
+
+@dataclass(frozen=True)
+class Connections:
+    """What a worker process needs to open: koku's PostgreSQL, koku's Parquet, and (optional) the snapshot root."""
+
+    dsn: str
+    data_root: str
+    snapshot_root: str | None = None
+    create_tables: bool = True  # koku's tables created where missing (Dagster); the CLI requires `db init` instead
+
+
+@dataclass
+class DayResult:
+    """What happened to one cluster-day: the stages that completed (with their facts) and every check evaluated."""
+
+    key: str
+    cluster_day: ClusterDay
+    stages: dict[str, dict] = field(default_factory=dict)
+    checks: dict[str, CheckOutcome] = field(default_factory=dict)
+    no_data: bool = False
+    error: OcpAssetsError | None = None  # the input error that stopped the day, when there was one
+    outcome: DayOutcome | None = None  # the rows written (None in a worker's result: they stay in the worker)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks.values())
+
+    @property
+    def failed_checks(self) -> list[str]:
+        return [name for name, c in self.checks.items() if not c.passed]
+
+    def first_failure(self) -> str:
+        name = next(iter(self.failed_checks), None)
+        return f"{name}: {self.checks[name].description}" if name else ""
+
+
+# pandera's check names as a person reads them, for the error that names a bad cell's file and row.
+READABLE_CHECKS = {"label_json_object": "label text is not a JSON object"}
+
+
+class _RolledBack(Exception):
+    """A summary check failed inside the cluster-day's transaction."""
+
+
+# ------------------------------------------------------------------ helpers turning inputs into check outcomes
+def input_error_outcome(exc: OcpAssetsError, rows: int = 0) -> CheckOutcome:
+    """Input that cannot even be read, as a failed check naming file, column and row."""
+    import pandas as pd
+
+    cases = pd.DataFrame([{
+        "schema_context": type(exc).__name__,
+        "column": getattr(exc, "column", None),
+        "check": getattr(exc, "reason", str(exc)),
+        "failure_case": getattr(exc, "file", None),
+        "index": getattr(exc, "row", None),
+    }])
+    metadata = {k: v for k in ("file", "column", "row") if (v := getattr(exc, k, None)) is not None}
+    return CheckOutcome(False, str(exc), metadata, failure_cases=cases, rows=rows, failures=1)
+
+
+def validate_rows(model, rows: DayTable) -> CheckOutcome:
+    """Validate a table read from koku's Parquet; the first bad text cell is located back to its file and row."""
+    report = V.validate_frame(model, rows.table)
+    if report.passed or not rows.files:
+        return report
+    for case in report.failure_cases.itertuples(index=False):
+        value, column = case.failure_case, case.column
+        if isinstance(value, str) and column in rows.table.column_names and pa.types.is_string(rows.table.schema.field(column).type):
+            located = locate_value(rows, column, value, READABLE_CHECKS.get(str(case.check), str(case.check)))
+            report.description += f" (first at {located})"
+            report.metadata.update({"file": located.file, "column": located.column, "row": located.row, "reason": located.reason})
+            return report
+    if len(rows.files) == 1:
+        report.description += f" (in {rows.files[0]})"
+        report.metadata["file"] = rows.files[0]
+    else:
+        report.description += f" (in the day's rows of {len(rows.files)} files: {', '.join(rows.files)})"
+        report.metadata["files"] = list(rows.files)
+    return report
+
+
+def _distinct(table: pa.Table, *columns: str) -> int:
+    if table.num_rows == 0:
+        return 0
+    return table.select(list(columns)).group_by(list(columns), use_threads=False).aggregate([]).num_rows
+
+
+def _sum(column) -> float:
+    return float(pc.sum(column).as_py() or 0.0)
+
+
+# ------------------------------------------------------------------ the facts each stage reports
+def summary_facts(rows: pa.Table, raw_pods: pa.Table, capacity: pa.Table) -> dict:
+    """Totals of the cluster-day as a cost engineer reads them: pod usage without the unallocated rows, capacity per node."""
+    pods = consistency.pod_rows(rows)
+    unallocated = consistency.unallocated_rows(rows)
+    storage = consistency.storage_rows(rows)
+    with_node = raw_pods.filter(pc.fill_null(pc.not_equal(raw_pods["node"], ""), False))
+    facts = {
+        "rows": rows.num_rows,
+        "rows_by_data_source": {"Pod": pods.num_rows + unallocated.num_rows, "Storage": storage.num_rows},
+        "unallocated_rows": unallocated.num_rows,
+        "pods": _distinct(with_node, "namespace", "pod"),
+        "namespaces": _distinct(pods, "namespace"),
+        "nodes": capacity.num_rows,
+        "cpu_usage_core_hours": _sum(pods["pod_usage_cpu_core_hours"]),
+        "cpu_request_core_hours": _sum(pods["pod_request_cpu_core_hours"]),
+        "cpu_limit_core_hours": _sum(pods["pod_limit_cpu_core_hours"]),
+        "cpu_effective_usage_core_hours": _sum(pods["pod_effective_usage_cpu_core_hours"]),
+        "cpu_capacity_core_hours": _sum(capacity["node_capacity_cpu_core_seconds"]) / HOUR,
+        "memory_usage_gigabyte_hours": _sum(pods["pod_usage_memory_gigabyte_hours"]),
+        "memory_request_gigabyte_hours": _sum(pods["pod_request_memory_gigabyte_hours"]),
+        "memory_limit_gigabyte_hours": _sum(pods["pod_limit_memory_gigabyte_hours"]),
+        "memory_effective_usage_gigabyte_hours": _sum(pods["pod_effective_usage_memory_gigabyte_hours"]),
+        "memory_capacity_gigabyte_hours": _sum(capacity["node_capacity_memory_byte_seconds"]) / HOUR * GIB,
+        "storage_capacity_gigabyte_months": _sum(storage["persistentvolumeclaim_capacity_gigabyte_months"]),
+        "storage_request_gigabyte_months": _sum(storage["volume_request_storage_gigabyte_months"]),
+        "storage_usage_gigabyte_months": _sum(storage["persistentvolumeclaim_usage_gigabyte_months"]),
+    }
+    if pods.num_rows:
+        by_namespace = pods.group_by("namespace", use_threads=False).aggregate(
+            [("pod_usage_cpu_core_hours", "sum"), ("pod_usage_memory_gigabyte_hours", "sum")]
+        ).sort_by([("pod_usage_cpu_core_hours_sum", "descending"), ("namespace", "ascending")])
+        facts["top_namespaces"] = [
+            {"namespace": r["namespace"], "cpu_usage_core_hours": r["pod_usage_cpu_core_hours_sum"] or 0.0,
+             "memory_usage_gigabyte_hours": r["pod_usage_memory_gigabyte_hours_sum"] or 0.0}
+            for r in by_namespace.slice(0, TOP_NAMESPACES).to_pylist()
+        ]
+    facts["preview"] = rows.select(list(PREVIEW_COLUMNS)).slice(0, PREVIEW_ROWS).to_pylist()
+    return facts
+
+
+# ------------------------------------------------------------------ one cluster-day
+class _Day:
+    """The running state of one cluster-day: records checks and stages, writes snapshots."""
+
+    def __init__(self, task: DayTask, root: DataRoot, snapshot_root: str | None):
+        self.task = task
+        self.root = root
+        self.result = DayResult(task.key, task.cluster_day)
+        self.snapshots = open_data_root(snapshot_root) if snapshot_root and task.snapshot_path else None
+        self.clock = time.perf_counter()
+
+    def check(self, name: str, outcome: CheckOutcome) -> bool:
+        self.result.checks[name] = outcome
+        located = outcome.metadata.get("file") and outcome.metadata.get("reason")
+        if not outcome.passed and self.result.error is None and located:
+            meta = outcome.metadata
+            self.result.error = InputDataError(str(meta["reason"]), file=str(meta["file"]), column=meta.get("column"), row=meta.get("row"))
+        return outcome.passed
+
+    def wanted(self, stage: str) -> bool:
+        return O.STAGES.index(stage) <= O.STAGES.index(self.task.through)
+
+    def done(self, stage: str, facts: dict, tables: dict[str, pa.Table] | None = None) -> bool:
+        """Record a completed stage; True when the day should go on to the next one."""
+        now = time.perf_counter()
+        self.result.seconds[stage] = round(now - self.clock, 4)
+        self.clock = now
+        if self.snapshots is not None and tables:
+            snapshot = {}
+            for name, table in tables.items():
+                key = f"{stage}/{name}/{self.task.snapshot_path}.parquet"
+                self.snapshots.write_parquet(key, table)
+                snapshot[name] = self.snapshots.display(key)
+            facts["snapshot"] = snapshot
+        self.result.stages[stage] = facts
+        return stage != self.task.through
+
+    def no_data(self, rows_deleted: int | None) -> DayResult:
+        self.result.no_data = True
+        for stage in O.STAGES:
+            if not self.wanted(stage):
+                break
+            facts: dict = {"rows": 0, "no_data": NO_DATA}
+            if stage == O.DAILY_SUMMARY:
+                facts["rows_deleted"] = rows_deleted or 0
+            self.result.stages[stage] = facts
+            for name in O.CHECKS_BY_STAGE[stage]:
+                self.result.checks[name] = CheckOutcome(True, f"{NO_DATA}: nothing to check", {"rows": 0})
+        return self.result
+
+
+def summarize_cluster_day(conn: psycopg.Connection, root: DataRoot, task: DayTask, *, snapshot_root: str | None = None,
+                          create_tables: bool = True) -> DayResult:
+    """Run one cluster-day through the stages up to ``task.through``; never raises for bad input (it fails a check).
+
+    Raises only for what retrying can fix or a person must: lost connections and other transient database
+    errors, a missing tenant schema when ``create_tables`` is off.
+    """
+    day = _Day(task, root, snapshot_root)
+    cd = task.cluster_day
+    writes = day.wanted(O.DAILY_SUMMARY)
+    if writes and create_tables:
+        ensure_tenant_tables(conn, task.schema)
+    elif writes:
+        require_schema(conn, task.schema)
+    settings = read_settings(conn, task.schema) if writes or _has_settings(conn, task.schema) else KokuSettings((), ())
+    keys = settings.enabled_keys
+
+    # raw_pod_usage: the day's pod_daily rows and per-node capacity
+    try:
+        pods, capacity = read_pod_usage(root, cd.account, cd.source, cd.day)
+    except InputDataError as exc:
+        day.result.error = exc
+        day.check(O.POD_USAGE_SCHEMA, input_error_outcome(exc))
+        return day.result
+    if not day.check(O.POD_USAGE_SCHEMA, O.combine({"pod rows": validate_rows(V.RawPodUsage, pods),
+                                                    "node capacity": V.validate_frame(V.NodeCapacity, capacity)})):
+        return day.result
+    # raw_storage_usage, read before judging the day empty
+    try:
+        storage = read_storage_usage(root, cd.account, cd.source, cd.day)
+    except InputDataError as exc:
+        storage = None
+        storage_error = exc
+    if len(pods) == 0 and storage is not None and len(storage) == 0:
+        rows_deleted = delete_summary_rows(conn, task.schema, cd.source, cd.day) if writes else None
+        return day.no_data(rows_deleted)
+    if not day.done(O.RAW_POD_USAGE, {
+        "rows": len(pods), "pods": _distinct(pods.table, "namespace", "pod"), "namespaces": _distinct(pods.table, "namespace"),
+        "nodes": capacity.num_rows, "files": pods.files,
+    }, {"pod_usage": pods.table, "node_capacity": capacity}):
+        return day.result
+    if storage is None:
+        day.result.error = storage_error
+        day.check(O.STORAGE_USAGE_SCHEMA, input_error_outcome(storage_error))
+        return day.result
+    if not day.check(O.STORAGE_USAGE_SCHEMA, validate_rows(V.RawStorageUsage, storage)):
+        return day.result
+    if not day.done(O.RAW_STORAGE_USAGE, {
+        "rows": len(storage), "persistentvolumeclaims": _distinct(storage.table, "namespace", "persistentvolumeclaim"),
+        "files": storage.files,
+    }, {"storage_usage": storage.table}):
+        return day.result
+
+    # deduplicated_labels: one enabled-key label set per node and per namespace
+    deduplicated: dict[str, pa.Table] = {}
+    reports: dict[str, CheckOutcome] = {}
+    label_files: list[str] = []
+    for report_type, entity, row_model, table_model in (
+        (NODE_LABELS, "node", V.NodeLabelRows, V.NodeLabels),
+        (NAMESPACE_LABELS, "namespace", V.NamespaceLabelRows, V.NamespaceLabels),
+    ):
+        try:
+            daily, hourly = read_label_rows(root, cd.account, cd.source, cd.day, report_type)
+            label_files += daily.files + hourly.files
+            report = O.combine({f"{entity} label rows (daily)": validate_rows(row_model, daily),
+                                f"{entity} label rows (hourly)": validate_rows(row_model, hourly)})
+            if report.passed:
+                deduplicated[entity] = dedupe_entity_labels(daily, hourly, entity, report_type, keys)
+                report = O.combine({f"{entity} label rows": report, f"{entity} labels": V.validate_frame(table_model, deduplicated[entity])})
+        except InputDataError as exc:
+            day.result.error = exc
+            report = input_error_outcome(exc)
+        reports[entity] = report
+    if not day.check(O.LABELS_SCHEMA, O.combine(reports)):
+        return day.result
+    labels = LabelTables(node=deduplicated["node"], namespace=deduplicated["namespace"])
+    if not day.done(O.DEDUPLICATED_LABELS, {
+        "nodes": labels.node.num_rows, "namespaces": labels.namespace.num_rows, "files": label_files,
+    }, {"node_labels": labels.node, "namespace_labels": labels.namespace}):
+        return day.result
+
+    # merged_label_chunks: usage rows with their merged label sets, and the node inventory
+    try:
+        merged = merge_labels(pods, storage, labels, keys)
+    except InputDataError as exc:
+        day.result.error = exc
+        day.check(O.MERGED_ROWS_SCHEMA, input_error_outcome(exc))
+        return day.result
+    inventory = node_inventory(pods.table, labels.node)
+    merged_storage = merged.storage if merged.storage is not None and merged.storage.num_rows else None
+    day.check(O.MERGED_ROWS_SCHEMA, O.combine({
+        "labelled pod rows": V.validate_frame(V.PodUsageLabelled, merged.pod),
+        "labelled storage rows": V.validate_frame(V.StorageUsageLabelled, merged_storage) if merged_storage is not None
+        else CheckOutcome(True, "no storage rows"),
+        "node inventory": V.validate_frame(V.NodeInventory, inventory),
+    }))
+    day.check(O.LABEL_PRECEDENCE, consistency.label_precedence(pods.table, merged.pod, labels.node, labels.namespace, keys))
+    if not day.result.passed:
+        return day.result
+    tables = {"pod_usage": merged.pod, "node_inventory": inventory}
+    if merged_storage is not None:
+        tables["storage_usage"] = merged_storage
+    if not day.done(O.MERGED_LABEL_CHUNKS, {
+        "pod_rows": merged.pod.num_rows, "storage_rows": merged_storage.num_rows if merged_storage is not None else 0,
+        "inventory_nodes": inventory.num_rows, "distinct_pod_label_sets": pc.count_distinct(merged.pod["pod_labels"]).as_py(),
+    }, tables):
+        return day.result
+
+    # daily_summary: aggregate and replace the cluster-day's rows; its checks decide commit or rollback
+    chunks = MergedChunks(pod=merged.pod, storage=merged_storage)
+    try:
+        shared = prepare_shared_rows(conn, task.schema, cd, inventory)
+        with conn.transaction():
+            outcome = publish_summary(conn, task.schema, cd, chunks, capacity, shared, settings)
+            for name, check in summary_checks(outcome, pods.table, capacity, merged_storage, settings).items():
+                day.check(name, check)
+            if not day.result.passed:
+                raise _RolledBack()
+    except _RolledBack:
+        return day.result
+    except (psycopg.DataError, psycopg.IntegrityError) as exc:
+        # Deterministic: the same rows would be rejected again, so this fails the check instead of being retried.
+        day.check(O.ROWS_IN_POSTGRESQL, CheckOutcome(False, f"PostgreSQL rejected the rows: {_first_line(exc)}",
+                                                     {"sqlstate": exc.sqlstate or ""}))
+        return day.result
+    except OcpAssetsError as exc:
+        day.result.error = exc
+        day.check(O.ROWS_IN_POSTGRESQL, CheckOutcome(False, str(exc)))
+        return day.result
+    touch_report_period(conn, task.schema, shared.report_period_id)
+    day.result.outcome = outcome
+    facts = summary_facts(outcome.rows, pods.table, capacity)
+    facts.update({"rows_deleted": outcome.write.rows_deleted, "report_period_id": outcome.write.report_period_id})
+    day.done(O.DAILY_SUMMARY, facts)
+    return day.result
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _has_settings(conn: psycopg.Connection, schema: str) -> bool:
+    return bool(conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".reporting_enabledtagkeys',)).fetchone()[0])
+
+
+def summary_checks(outcome: DayOutcome, raw_pods: pa.Table, capacity: pa.Table, storage: pa.Table | None,
+                   settings: KokuSettings) -> dict[str, CheckOutcome]:
+    rows, write = outcome.rows, outcome.write
+    return {
+        O.SUMMARY_SCHEMA: V.validate_frame(V.SummaryRows, rows),
+        O.USAGE_CONSERVED: consistency.usage_conserved(raw_pods, rows),
+        O.UNALLOCATED_IS_CAPACITY_MINUS_PODS: consistency.unallocated_is_capacity_minus_pods(rows, capacity),
+        O.CLUSTER_CAPACITY_IS_NODE_SUM: consistency.cluster_capacity_is_node_sum(rows, capacity),
+        O.NO_DUPLICATE_KEYS: consistency.no_duplicate_keys(rows),
+        O.LABEL_KEYS_ALLOWED: consistency.label_keys_allowed(rows, settings.enabled_keys),
+        O.STORAGE_MONTHS_FORMULA: consistency.storage_months_formula(storage, rows, outcome.cluster_day.day),
+        O.ROWS_IN_POSTGRESQL: consistency.rows_written_match(rows, write.rows_written, write.rows_by_data_source, write.totals_read_back),
+    }
+
+
+# ------------------------------------------------------------------ several cluster-days, in parallel
+def _run_task(task: DayTask, where: Connections) -> DayResult:
+    with connect(where.dsn) as conn:
+        result = summarize_cluster_day(conn, open_data_root(where.data_root), task, snapshot_root=where.snapshot_root,
+                                       create_tables=where.create_tables)
+    result.outcome = None  # the rows are large and already in PostgreSQL; the facts carry what callers show
+    return result
+
+
+def run_days(tasks: Iterable[DayTask], where: Connections, workers: int = 1) -> Iterator[DayResult]:
+    """Results of the tasks in order; with workers > 1, computed by that many forked worker processes at once.
+
+    Fork (not spawn or forkserver): the workers start in milliseconds with every module already imported.
+    A worker's transient error (e.g. PostgreSQL restarting) is raised here, and the days not yet started are
+    cancelled; the caller may retry the lot, since every cluster-day is replaced idempotently.
+    """
+    tasks = list(tasks)
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield _run_task(task, where)
+        return
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=multiprocessing.get_context("fork"))
+    try:
+        futures = [pool.submit(_run_task, task, where) for task in tasks]
+        for future in futures:
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class CheckFailedError(OcpAssetsError):
+    """A cluster-day whose checks failed (the CLI's error); nothing of that day was changed."""
+
+
+def summarize_day(conn: psycopg.Connection, schema: str, root: DataRoot, cluster_day: ClusterDay) -> DayOutcome | None:
+    """The CLI's cluster-day: every stage and check, in the caller's connection; raises when a check fails.
+
+    Returns the rows written, or None for a day without koku data (its previous rows were removed).
+    """
+    result = summarize_cluster_day(conn, root, DayTask(cluster_day.day.isoformat(), cluster_day, schema), create_tables=False)
+    if not result.passed:
+        if result.error is not None:
+            raise result.error
+        raise CheckFailedError(f"{cluster_day.cluster_id} {cluster_day.day.isoformat()}: check {result.first_failure()}")
+    return result.outcome

@@ -1,0 +1,151 @@
+"""The cluster registry and the Parquet file state: what a cluster partition stands for, and what the sensor has seen.
+
+Both live in one schema of the summary database (``ocp_assets`` unless configured): ``cluster_registry`` maps a
+readable cluster id to its koku source, account, alias, tenant schema and data root; ``parquet_file_state``
+holds size, mtime and covered days of every Parquet file the sensor has listed, so late or rewritten files
+re-run only their days.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from ocp_assets.core.engine import ClusterDay
+from ocp_assets.core.errors import ConfigurationError
+
+REGISTRY_TABLE = "cluster_registry"
+FILE_STATE_TABLE = "parquet_file_state"
+
+_DDL = (
+    "CREATE SCHEMA IF NOT EXISTS {s}",
+    """CREATE TABLE IF NOT EXISTS {s}.cluster_registry (
+        cluster_id text PRIMARY KEY,
+        source uuid NOT NULL,
+        account text NOT NULL,
+        cluster_alias text NOT NULL,
+        schema text NOT NULL,
+        data_root text NOT NULL,
+        discovered_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now())""",
+    """CREATE TABLE IF NOT EXISTS {s}.parquet_file_state (
+        cluster_id text NOT NULL,
+        key text NOT NULL,
+        size bigint NOT NULL,
+        mtime_ns bigint NOT NULL,
+        days date[] NOT NULL,
+        seen_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (cluster_id, key))""",
+)
+_COLUMNS = "cluster_id, source::text, account, cluster_alias, schema, data_root"
+
+
+@dataclass(frozen=True)
+class ClusterRecord:
+    """One row of the cluster registry: what a cluster partition key stands for."""
+
+    cluster_id: str
+    source: str
+    account: str
+    cluster_alias: str
+    schema: str
+    data_root: str
+
+    def day(self, day: dt.date) -> ClusterDay:
+        return ClusterDay(self.account, self.source, self.cluster_id, self.cluster_alias, day)
+
+
+@dataclass(frozen=True)
+class FileState:
+    key: str
+    size: int
+    mtime_ns: int
+
+
+class UnknownClusterError(ConfigurationError):
+    """A cluster partition key that the registry does not hold (added by hand, or the registry was reset)."""
+
+
+class Registry:
+    """The registry tables in ``schema`` (created on first use, serialised by an advisory lock)."""
+
+    def __init__(self, schema: str):
+        self.schema = schema
+        self.ident = sql.Identifier(schema)
+
+    def ensure(self, conn: psycopg.Connection) -> None:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('ocp_assets.registry_ddl'))")
+            for ddl in _DDL:
+                conn.execute(sql.SQL(ddl).format(s=self.ident))
+
+    def register(self, conn: psycopg.Connection, *, cluster_id: str, source: str, account: str, cluster_alias: str,
+                 schema: str, data_root: str) -> ClusterRecord:
+        """Insert or refresh one row; returns the row as stored (the first source of a cluster id wins)."""
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {s}.cluster_registry AS r (cluster_id, source, account, cluster_alias, schema, data_root)"
+                " VALUES (%s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (cluster_id) DO UPDATE SET cluster_alias = EXCLUDED.cluster_alias, updated_at = now()"
+                " WHERE r.source = EXCLUDED.source AND r.cluster_alias IS DISTINCT FROM EXCLUDED.cluster_alias"
+            ).format(s=self.ident),
+            (cluster_id, source, account, cluster_alias, schema, data_root),
+        )
+        return self.cluster(conn, cluster_id)
+
+    def clusters(self, conn: psycopg.Connection) -> list[ClusterRecord]:
+        rows = conn.execute(
+            sql.SQL(f"SELECT {_COLUMNS} FROM {{}}.cluster_registry ORDER BY cluster_id").format(self.ident)
+        ).fetchall()
+        return [ClusterRecord(*r) for r in rows]
+
+    def cluster(self, conn: psycopg.Connection, cluster_id: str) -> ClusterRecord:
+        try:
+            row = conn.execute(
+                sql.SQL(f"SELECT {_COLUMNS} FROM {{}}.cluster_registry WHERE cluster_id = %s").format(self.ident),
+                (cluster_id,),
+            ).fetchone()
+        except psycopg.errors.UndefinedTable:
+            row = None
+        if row is None:
+            raise UnknownClusterError(
+                f"cluster {cluster_id!r} is not in {self.schema}.{REGISTRY_TABLE}; "
+                "let the koku_parquet_sensor discover it (it reads the ingest's cluster.json records)"
+            )
+        return ClusterRecord(*row)
+
+    # ------------------------------------------------------------ file state
+    def file_states(self, conn: psycopg.Connection, cluster_id: str) -> dict[str, tuple[int, int, list[dt.date]]]:
+        """key -> (size, mtime_ns, days covered) of every file of the cluster seen so far."""
+        rows = conn.execute(
+            sql.SQL("SELECT key, size, mtime_ns, days FROM {}.parquet_file_state WHERE cluster_id = %s").format(self.ident),
+            (cluster_id,),
+        ).fetchall()
+        return {key: (size, mtime, days) for key, size, mtime, days in rows}
+
+    def store_file_states(self, conn: psycopg.Connection, updates: list[tuple[str, str, int, int, list[dt.date]]],
+                          removed: list[tuple[str, str]]) -> None:
+        """updates: (cluster_id, key, size, mtime_ns, days); removed: (cluster_id, key)."""
+        with conn.transaction(), conn.cursor() as cur:
+            if removed:
+                cur.executemany(
+                    sql.SQL("DELETE FROM {}.parquet_file_state WHERE cluster_id = %s AND key = %s").format(self.ident), removed
+                )
+            if updates:
+                cur.executemany(
+                    sql.SQL(
+                        "INSERT INTO {}.parquet_file_state (cluster_id, key, size, mtime_ns, days) VALUES (%s, %s, %s, %s, %s)"
+                        " ON CONFLICT (cluster_id, key) DO UPDATE SET size = EXCLUDED.size, mtime_ns = EXCLUDED.mtime_ns,"
+                        " days = EXCLUDED.days, seen_at = now()"
+                    ).format(self.ident),
+                    updates,
+                )
+
+    def known_days(self, conn: psycopg.Connection, cluster_id: str) -> list[dt.date]:
+        """Every day some seen file of the cluster covers."""
+        rows = conn.execute(
+            sql.SQL("SELECT DISTINCT unnest(days) AS d FROM {}.parquet_file_state WHERE cluster_id = %s ORDER BY d").format(self.ident),
+            (cluster_id,),
+        ).fetchall()
+        return [d for (d,) in rows]
