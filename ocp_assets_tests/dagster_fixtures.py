@@ -98,6 +98,19 @@ def negate_first_value(data_root: Path, identity: ClusterIdentity, report_type: 
     return path
 
 
+def change_day(data_root: Path, identity: ClusterIdentity, report_type: str, column: str, day: dt.date, change) -> tuple[Path, int]:
+    """Apply change(value) to `column` on the day's rows of the daily table; returns the file and the first changed row (1-based)."""
+    path = daily_files(data_root, identity, report_type)[0]
+    table = pq.read_table(path)
+    starts = [t.date() for t in table["interval_start"].to_pylist()]
+    values = table[column].to_pylist()
+    rows = [i for i, d in enumerate(starts) if d == day]
+    for i in rows:
+        values[i] = change(values[i])
+    pq.write_table(table.set_column(table.schema.get_field_index(column), column, pa.array(values, table.schema.field(column).type)), path)
+    return path, rows[0] + 1
+
+
 def resources(dsn: str, schema: str, data_root: Path, snapshot_root: Path, registry_schema: str, workers: int = 2) -> dict:
     return {
         "koku_db": SummaryDatabase(dsn=dsn, schema_name=schema, registry_schema=registry_schema),

@@ -1,4 +1,4 @@
-"""Dagster assets in process against real PostgreSQL: one partition, a range, checks, corrupted input, idempotence."""
+"""Dagster assets in process against real PostgreSQL: per-partition truth, any selection, empty and bad days, staleness."""
 
 import datetime as dt
 
@@ -7,145 +7,268 @@ import pyarrow as pa
 import pytest
 
 from ocp_assets.core import consistency
+from ocp_assets.core import outcomes as O
 from ocp_assets.core import validation as V
 from ocp_assets.core.engine import ClusterDay
-from ocp_assets.core.pipeline import summarize_day
+from ocp_assets.core.pipeline import DayTask, summarize_cluster_day, summarize_day
 from ocp_assets.core.storage import open_data_root
-from ocp_assets.defs import checks as C
-from ocp_assets.defs.assets import DAILY_SUMMARY, raw_storage_usage
-from ocp_assets.defs.io import ParquetPartitionIOManager, object_key
-from ocp_assets.defs.partitions import partition_key, split_key
+from ocp_assets.defs.assets import partition_events
+from ocp_assets.defs.partitions import partition_key
 from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (dagster_env_fixture is the dagster_env fixture)
     DAY,
     build_cluster,
+    change_day,
     corrupt_label_cell,
     dagster_env_fixture,
     drop_column,
-    negate_first_value,
 )
 
-ALL_CHECKS = {
-    C.POD_USAGE_SCHEMA, C.NODE_CAPACITY_SCHEMA, C.STORAGE_USAGE_SCHEMA, C.NODE_LABELS_SCHEMA, C.NAMESPACE_LABELS_SCHEMA,
-    C.POD_USAGE_LABELLED_SCHEMA, C.STORAGE_USAGE_LABELLED_SCHEMA, C.NODE_INVENTORY_SCHEMA, C.LABEL_PRECEDENCE,
-    C.SUMMARY_SCHEMA, C.USAGE_CONSERVED, C.UNALLOCATED_IS_CAPACITY_MINUS_PODS, C.CLUSTER_CAPACITY_IS_NODE_SUM,
-    C.NO_DUPLICATE_KEYS, C.LABEL_KEYS_ALLOWED, C.STORAGE_MONTHS_FORMULA, C.ROWS_IN_POSTGRESQL,
-}
+ALL_CHECKS = {name for names in O.CHECKS_BY_STAGE.values() for name in names}
 DAYS = [DAY + dt.timedelta(days=n) for n in range(3)]
+# build_cluster's pods, by hand: apiserver 0.2 cores x 24 h, web-0 (0.1 + 0.01 n) x 24 h, web-1 (0.2 + 0.01 n) x 24 h,
+# batch 0.5 x 12 h; so day n uses 18.0 + 0.48 n core-hours.
+CPU_CORE_HOURS = [18.0, 18.48, 18.96]
+# capacity: master 4 cores and worker 8 cores over 24 hours.
+CPU_CAPACITY_CORE_HOURS = 288.0
 
 
-def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
-    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+def _range_tags(cluster: str, first: dt.date, last: dt.date) -> dict:
+    return {"dagster/asset_partition_range_start": str(partition_key(cluster, first)),
+            "dagster/asset_partition_range_end": str(partition_key(cluster, last))}
 
 
-def test_one_partition_equals_the_engine_and_every_check_passes(dagster_env, pg):
+def _materializations(result, asset: str = O.DAILY_SUMMARY) -> dict[str, dict]:
+    return {e.partition: {k: v.value for k, v in e.materialization.metadata.items()}
+            for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset}
+
+
+def _evaluations(result) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    return {(e.check_name, e.partition): e for e in result.get_asset_check_evaluations()}
+
+
+def _retried(result) -> bool:
+    return any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+
+
+def test_one_partition_records_its_own_numbers_and_equals_the_engine(dagster_env, pg):
     identity = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
     dagster_env.register(identity)
+    key = str(partition_key("cluster-a", DAY))
 
-    result = dagster_env.materialize(partition_key=partition_key("cluster-a", DAY))
+    result = dagster_env.materialize(partition_key=key)
 
     assert result.success
-    checks = _checks(result)
-    assert set(checks) == ALL_CHECKS
-    assert all(e.passed for e in checks.values()), {n: e.description for n, e in checks.items() if not e.passed}
-    assert checks[C.USAGE_CONSERVED].metadata["raw_rows"].value == 4
-    (materialization,) = result.asset_materializations_for_node(DAILY_SUMMARY)
-    assert materialization.partition == "cluster-a|2026-03-03"
-    metadata = {k: v.value for k, v in materialization.metadata.items()}
-    assert metadata["rows_by_kind"] == {"Pod": 4, "Storage": 1, "unallocated": 2}
-    assert metadata["dagster/row_count"] == 7 and metadata["rows_deleted"] == 0
-    assert metadata["report_period_id"] >= 1 and "| data_source |" in metadata["preview"]
+    evaluations = _evaluations(result)
+    assert {name for name, _ in evaluations} == ALL_CHECKS and {p for _, p in evaluations} == {key}
+    assert all(e.passed for e in evaluations.values())
+    assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == set(O.STAGES)
+    metadata = _materializations(result)[key]
+    # 4 Pod rows (one per pod: their label sets differ), 1 Storage row, 1 unallocated row per node
+    assert metadata["dagster/row_count"] == 7 and metadata["unallocated_rows"] == 2 and metadata["rows_deleted"] == 0
+    assert metadata["cpu_usage_core_hours"] == pytest.approx(CPU_CORE_HOURS[0])
+    assert metadata["cpu_capacity_core_hours"] == pytest.approx(CPU_CAPACITY_CORE_HOURS)
+    assert metadata["pods"] == 4 and metadata["nodes"] == 2
+    assert {r.data["data_source"] for r in metadata["preview"].records} <= {"Pod", "Storage"}
+    assert "█" in metadata["top_namespaces"]
+    usage = evaluations[(O.USAGE_CONSERVED, key)]
+    assert usage.metadata["raw_rows"].value == 4
+    compared = usage.metadata["pod_usage_cpu_core_hours"].value  # the numbers compared, as a table
+    assert [r.data for r in compared.records] == [{"name": "raw", "value": pytest.approx(18.0)},
+                                                  {"name": "summary", "value": pytest.approx(18.0)}]
 
-    # The Dagster path writes exactly what the engine's one-call path (the CLI's) writes for the same day.
+    # The Dagster path writes exactly what the CLI's code path writes for the same day.
     dagster_rows = dagster_env.summary_rows()
     conn, schema = pg
     summarize_day(conn, schema, open_data_root(str(dagster_env.data_root)),
                   ClusterDay(identity.account, identity.source_uuid, "cluster-a", "CLUSTER-A", DAY))
     assert dagster_env.summary_rows() == dagster_rows
-    assert [r[2] for r in dagster_rows].count("Pod") == 6
 
 
-def test_range_run_writes_one_object_per_partition_and_rerun_is_idempotent(dagster_env):
+def test_range_run_records_each_partition_with_its_own_figures_and_rerun_is_idempotent(dagster_env):
     identity = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
     dagster_env.register(identity)
-    tags = {"dagster/asset_partition_range_start": str(partition_key("cluster-a", DAYS[0])),
-            "dagster/asset_partition_range_end": str(partition_key("cluster-a", DAYS[-1]))}
 
-    first = dagster_env.materialize(tags=tags)
+    first = dagster_env.materialize(tags=_range_tags("cluster-a", DAYS[0], DAYS[-1]))
+
     assert first.success
-    assert sorted(m.partition for m in first.asset_materializations_for_node(DAILY_SUMMARY)) == [
-        f"cluster-a|{d.isoformat()}" for d in DAYS]
-    io_root = open_data_root(str(dagster_env.io_root))
-    for day in DAYS:
-        assert io_root.fs.get_file_info(io_root.path(object_key(["raw_pod_usage"], str(partition_key("cluster-a", day))))).size > 0
+    by_partition = _materializations(first)
+    assert sorted(by_partition) == [f"cluster-a|{d.isoformat()}" for d in DAYS]
+    for day, expected in zip(DAYS, CPU_CORE_HOURS):
+        metadata = by_partition[f"cluster-a|{day.isoformat()}"]
+        assert metadata["dagster/row_count"] == 7  # this partition's rows, not the run's 21
+        assert metadata["cpu_usage_core_hours"] == pytest.approx(expected)
+    assert len(first.get_asset_check_evaluations()) == 3 * len(ALL_CHECKS)
+    snapshot = open_data_root(str(dagster_env.snapshot_root))
+    assert snapshot.fs.get_file_info(snapshot.path(f"{O.RAW_POD_USAGE}/pod_usage/cluster=cluster-a/day={DAYS[1]}.parquet")).size > 0
     rows = dagster_env.summary_rows()
     assert sorted({r[1] for r in rows}) == DAYS
 
-    again = dagster_env.materialize(tags=tags)
+    again = dagster_env.materialize(tags=_range_tags("cluster-a", DAYS[0], DAYS[-1]))
     assert again.success
     assert dagster_env.summary_rows() == rows
-    deleted = {k: v.value for k, v in again.asset_materializations_for_node(DAILY_SUMMARY)[0].metadata.items()}
-    assert deleted["rows_deleted"] == 21 and deleted["partitions"] == 3
+    assert {m["rows_deleted"] for m in _materializations(again).values()} == {7}
+
+
+def test_changed_parquet_then_daily_summary_alone_writes_the_new_figures(dagster_env):
+    """The asset page's route: Materialize on daily_summary only, after the day's Parquet changed."""
+    identity = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
+    dagster_env.register(identity)
+    key = str(partition_key("cluster-a", DAY))
+    assert dagster_env.materialize(partition_key=key).success
+
+    change_day(dagster_env.data_root, identity, "pod_usage", "pod_usage_cpu_core_seconds", DAY, lambda v: 2 * v)
+    result = dagster_env.materialize(partition_key=key, selection=[O.DAILY_SUMMARY])
+
+    assert result.success
+    assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == {O.DAILY_SUMMARY}
+    assert {name for name, _ in _evaluations(result)} == set(O.CHECKS_BY_STAGE[O.DAILY_SUMMARY])
+    assert _materializations(result)[key]["cpu_usage_core_hours"] == pytest.approx(2 * CPU_CORE_HOURS[0])
+    pod_cpu = sum(r[7] for r in dagster_env.summary_rows() if r[2] == "Pod" and r[5] is not None)
+    assert float(pod_cpu) == pytest.approx(2 * CPU_CORE_HOURS[0])
+
+
+def test_selecting_only_an_early_stage_reads_and_checks_but_writes_nothing(dagster_env):
+    identity = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
+    dagster_env.register(identity)
+
+    result = dagster_env.materialize(partition_key=str(partition_key("cluster-a", DAY)), selection=[O.RAW_POD_USAGE])
+
+    assert result.success
+    assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == {O.RAW_POD_USAGE}
+    assert {name for name, _ in _evaluations(result)} == {O.POD_USAGE_SCHEMA}
+    assert dagster_env.summary_rows() == []
 
 
 @pytest.mark.parametrize("breakage", ["label_json", "missing_column", "negative_seconds"])
-def test_corrupted_input_fails_the_blocking_check_and_keeps_the_rows(dagster_env, breakage):
+def test_corrupted_input_fails_its_check_names_the_cell_and_keeps_the_rows(dagster_env, breakage):
     identity = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
     dagster_env.register(identity)
-    key = partition_key("cluster-a", DAY)
+    key = str(partition_key("cluster-a", DAY))
     assert dagster_env.materialize(partition_key=key).success
     before = dagster_env.summary_rows()
 
+    row = None
     if breakage == "label_json":
         path = corrupt_label_cell(dagster_env.data_root, identity, "namespace_labels", bad='{"team": broken')
-        check_name, column = C.NAMESPACE_LABELS_SCHEMA, "namespace_labels"
+        check_name, column, row = O.LABELS_SCHEMA, "namespace_labels", 1
     elif breakage == "missing_column":
         path = drop_column(dagster_env.data_root, identity, "pod_usage", "pod_usage_cpu_core_seconds")
-        check_name, column = C.POD_USAGE_SCHEMA, "pod_usage_cpu_core_seconds"
+        check_name, column = O.POD_USAGE_SCHEMA, "pod_usage_cpu_core_seconds"
     else:
-        path = negate_first_value(dagster_env.data_root, identity, "pod_usage", "pod_request_cpu_core_seconds")
-        check_name, column = C.POD_USAGE_SCHEMA, "pod_request_cpu_core_seconds"
+        path, row = change_day(dagster_env.data_root, identity, "pod_usage", "pod_request_cpu_core_seconds", DAY, lambda v: -v - 1)
+        check_name, column = O.POD_USAGE_SCHEMA, "pod_request_cpu_core_seconds"
     result = dagster_env.materialize(partition_key=key)
 
-    assert not result.success
-    failed = _checks(result)[check_name]
+    assert not result.success and not _retried(result)
+    failed = _evaluations(result)[(check_name, key)]
     assert not failed.passed
-    assert str(path.name) in failed.description and column in failed.description
-    assert failed.metadata["failed_partitions"].value == ["cluster-a|2026-03-03"]
-    assert "failure_cases" in failed.metadata and column in failed.metadata["failure_cases"].value
-    assert not result.asset_materializations_for_node(DAILY_SUMMARY)
-    skipped = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SKIPPED"}
-    assert skipped or not [e for e in result.all_events if e.step_key == "daily_summary" and e.is_step_start]
+    assert path.name in failed.description and column in failed.description
+    assert failed.metadata["column"].value == column
+    if row is not None:
+        assert failed.metadata["row"].value == row and f"row {row}" in failed.description
+    if breakage != "missing_column":
+        assert column in {r.data["column"] for r in failed.metadata["failure_cases"].value.records}
+    assert not _materializations(result)
     assert dagster_env.summary_rows() == before
 
 
-def test_raw_storage_usage_invoked_directly_with_build_asset_context(dagster_env):
+def test_range_with_one_bad_and_one_empty_day(dagster_env):
+    """One bad day fails alone (named, rows kept, no retry); a day without data is summarised as empty; the rest are written."""
     identity = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
     dagster_env.register(identity)
-    key = partition_key("cluster-a", DAY)
-    with dg.build_asset_context(partition_key=str(key), instance=dagster_env.instance) as context:
-        events = list(raw_storage_usage(context, koku_db=dagster_env.resources["koku_db"],
-                                        koku_lake=dagster_env.resources["koku_lake"]))
-    result, check = events
-    assert isinstance(result, dg.MaterializeResult) and isinstance(check, dg.AssetCheckResult)
-    assert check.passed and check.check_name == C.STORAGE_USAGE_SCHEMA
-    table = result.value[str(key)]
-    assert table.num_rows == 1 and table["persistentvolumeclaim"].to_pylist() == ["data-web-0"]
+    assert dagster_env.materialize(tags=_range_tags("cluster-a", DAYS[0], DAYS[-1])).success
+    before = {d: [r for r in dagster_env.summary_rows() if r[1] == d] for d in DAYS}
+    # Day 2 loses its data (its rows must go), day 1 gets a negative value (its rows must stay), day 0 changes.
+    build_cluster(dagster_env.data_root, "cluster-a", [DAYS[0], DAYS[1]])
+    path, row = change_day(dagster_env.data_root, identity, "pod_usage", "pod_usage_cpu_core_seconds", DAYS[1], lambda v: -1.0)
+    change_day(dagster_env.data_root, identity, "pod_usage", "pod_usage_cpu_core_seconds", DAYS[0], lambda v: 2 * v)
+    never_had_data = DAYS[-1] + dt.timedelta(days=1)  # a fourth day without koku data, never summarised
+
+    result = dagster_env.materialize(tags=_range_tags("cluster-a", DAYS[0], never_had_data))
+
+    assert not result.success and not _retried(result)
+    keys = [f"cluster-a|{d.isoformat()}" for d in [*DAYS, never_had_data]]
+    materialized = _materializations(result)
+    assert sorted(materialized) == [keys[0], keys[2], keys[3]]
+    assert materialized[keys[0]]["cpu_usage_core_hours"] == pytest.approx(2 * CPU_CORE_HOURS[0])
+    assert materialized[keys[2]]["status"] == "no koku data for this day" and materialized[keys[2]]["rows_deleted"] == 7
+    assert materialized[keys[3]]["rows_deleted"] == 0
+    evaluations = _evaluations(result)
+    for key in (keys[0], keys[2], keys[3]):
+        assert all(evaluations[(name, key)].passed for name in ALL_CHECKS)
+    assert "no koku data" in evaluations[(O.USAGE_CONSERVED, keys[2])].description
+    bad = evaluations[(O.POD_USAGE_SCHEMA, keys[1])]
+    assert not bad.passed and path.name in bad.description and f"row {row}" in bad.description
+    assert bad.metadata["column"].value == "pod_usage_cpu_core_seconds"
+    after = dagster_env.summary_rows()
+    assert [r for r in after if r[1] == DAYS[1]] == before[DAYS[1]]
+    assert not [r for r in after if r[1] == DAYS[2]]
 
 
-def test_io_manager_round_trip_one_object_per_partition(tmp_path):
-    manager = ParquetPartitionIOManager(root_uri=str(tmp_path))
-    keys = [str(partition_key("c/1", DAY)), str(partition_key("c/1", DAY + dt.timedelta(days=1)))]
-    tables = {k: pa.table({"x": [i, i]}) for i, k in enumerate(keys)}
-    out = dg.build_output_context(asset_key=dg.AssetKey(["a"]), partition_key=None)
-    manager.handle_output(out, None)  # a value-less output (the summary) writes nothing
-    root = open_data_root(str(tmp_path))
-    for key, table in tables.items():
-        root.write_parquet(object_key(["a"], key), table)
-    assert object_key(["a"], keys[0]) == "a/cluster=c%2F1/day=2026-03-03.parquet"
-    assert split_key(keys[1]) == ("c/1", DAY + dt.timedelta(days=1))
-    context = dg.build_input_context(asset_key=dg.AssetKey(["a"]), asset_partition_key_range=dg.PartitionKeyRange(keys[0], keys[0]))
-    loaded = manager.load_input(context)
-    assert loaded[keys[0]].equals(tables[keys[0]])
+def test_failed_summary_check_rolls_back_only_its_partition(dagster_env, monkeypatch):
+    identity = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
+    dagster_env.register(identity)
+    real = consistency.usage_conserved
+
+    def broken_on_the_second_day(raw, rows):
+        outcome = real(raw, rows)
+        if rows["usage_start"][0].as_py() == DAYS[1]:
+            return O.CheckOutcome(False, "forced failure", outcome.metadata)
+        return outcome
+
+    # The worker processes are forked from this one, so they see the patch.
+    monkeypatch.setattr(consistency, "usage_conserved", broken_on_the_second_day)
+    result = dagster_env.materialize(tags=_range_tags("cluster-a", DAYS[0], DAYS[-1]))
+
+    assert not result.success and not _retried(result)
+    assert not _evaluations(result)[(O.USAGE_CONSERVED, "cluster-a|2026-03-04")].passed
+    assert sorted(_materializations(result)) == ["cluster-a|2026-03-03", "cluster-a|2026-03-05"]
+    assert sorted({r[1] for r in dagster_env.summary_rows()}) == [DAYS[0], DAYS[2]]
+
+
+def test_unknown_cluster_fails_at_once_without_retries(dagster_env):
+    dagster_env.instance.add_dynamic_partitions("clusters", ["nobody"])
+    db = dagster_env.resources["koku_db"]
+    with db.connect() as conn:
+        db.registry.ensure(conn)
+
+    result = dagster_env.materialize(partition_key=partition_key("nobody", DAY))
+
+    assert not result.success and not _retried(result)
+    failures = [e.event_specific_data.error.message for e in result.all_events if e.is_step_failure]
+    assert failures and all("'nobody' is not in" in m and "koku_parquet_sensor" in m for m in failures)
+
+
+def test_range_over_clusters_for_one_day(dagster_env):
+    """The backfill daemon cuts 2 days x 3 clusters into per-day ranges over the cluster dimension; the step takes those too."""
+    a = build_cluster(dagster_env.data_root, "cluster-a", [DAY])
+    b = build_cluster(dagster_env.data_root, "cluster-b", [DAY])
+    dagster_env.register(a)
+    dagster_env.register(b)
+    tags = {"dagster/asset_partition_range_start": "cluster-a|2026-03-03", "dagster/asset_partition_range_end": "cluster-b|2026-03-03"}
+
+    result = dagster_env.materialize(tags=tags)
+
+    assert result.success
+    assert sorted(_materializations(result)) == ["cluster-a|2026-03-03", "cluster-b|2026-03-03"]
+    assert sorted({r[0] for r in dagster_env.summary_rows()}) == sorted([a.source_uuid, b.source_uuid])
+
+
+def test_partition_events_are_those_of_the_selection(dagster_env, pg):
+    """The step's events for one cluster-day, built from the pipeline's result as a plain function call."""
+    identity = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
+    conn, schema = pg
+    key = str(partition_key("cluster-a", DAY))
+    task = DayTask(key, ClusterDay(identity.account, identity.source_uuid, "cluster-a", "CLUSTER-A", DAY), schema)
+    result = summarize_cluster_day(conn, open_data_root(str(dagster_env.data_root)), task)
+
+    events = list(partition_events(result, {O.RAW_POD_USAGE, O.DAILY_SUMMARY}, {O.POD_USAGE_SCHEMA, O.ROWS_IN_POSTGRESQL}))
+
+    assert [(type(e).__name__, e.asset_key.to_user_string()) for e in events] == [
+        ("AssetMaterialization", O.RAW_POD_USAGE), ("AssetMaterialization", O.DAILY_SUMMARY),
+        ("AssetCheckEvaluation", O.RAW_POD_USAGE), ("AssetCheckEvaluation", O.DAILY_SUMMARY)]
+    assert {e.partition for e in events} == {key}
+    assert events[1].metadata["dagster/row_count"].value == 7
 
 
 # ---------------------------------------------------------------- the pure check functions, called directly
@@ -187,63 +310,8 @@ def test_validate_frame_reports_every_failure_without_raising():
         "node": ["n1", "n1"], "node_capacity_cpu_core_seconds": [-1.0, 2.0], "node_capacity_memory_byte_seconds": [1.0, None],
     })
     report = V.validate_frame(V.NodeCapacity, table)
-    assert not report.ok and report.failures == 3  # duplicate node twice, one negative value
+    assert not report.passed and report.failures == 3  # duplicate node twice, one negative value
     assert set(report.failure_cases["column"]) == {"node", "node_capacity_cpu_core_seconds"}
-    assert "NodeCapacity" in report.message and "| failure_case |" in V.failure_cases_markdown(report).replace(" failure_case ", " failure_case ")
+    assert "NodeCapacity" in report.description and "| failure_case |" in V.failure_cases_markdown(report)
     good = V.validate_frame(V.NodeCapacity, table.slice(1))
-    assert good.ok and good.failure_cases.empty
-
-
-def test_unknown_cluster_fails_at_once_without_retries(dagster_env):
-    dagster_env.instance.add_dynamic_partitions("clusters", ["nobody"])
-    db = dagster_env.resources["koku_db"]
-    with db.connect() as conn:
-        db.ensure_registry(conn)
-
-    result = dagster_env.materialize(partition_key=partition_key("nobody", DAY))
-
-    assert not result.success
-    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
-    failures = [e.event_specific_data.error.message for e in result.all_events if e.is_step_failure]
-    assert failures and all("'nobody' is not in" in m and "koku_parquet_sensor" in m for m in failures)
-
-
-def test_range_over_clusters_for_one_day(dagster_env):
-    """The backfill daemon cuts 2 days x 3 clusters into per-day ranges over the cluster dimension; steps take those too."""
-    a = build_cluster(dagster_env.data_root, "cluster-a", [DAY])
-    b = build_cluster(dagster_env.data_root, "cluster-b", [DAY])
-    dagster_env.register(a)
-    dagster_env.register(b)
-    tags = {"dagster/asset_partition_range_start": "cluster-a|2026-03-03", "dagster/asset_partition_range_end": "cluster-b|2026-03-03"}
-
-    result = dagster_env.materialize(tags=tags)
-
-    assert result.success
-    assert sorted(m.partition for m in result.asset_materializations_for_node(DAILY_SUMMARY)) == [
-        "cluster-a|2026-03-03", "cluster-b|2026-03-03"]
-    assert sorted({r[0] for r in dagster_env.summary_rows()}) == sorted([a.source_uuid, b.source_uuid])
-
-
-def test_failed_summary_check_rolls_back_only_its_partition(dagster_env, monkeypatch):
-    identity = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
-    dagster_env.register(identity)
-    real = consistency.usage_conserved
-
-    def broken_on_the_second_day(raw, rows):
-        outcome = real(raw, rows)
-        if rows["usage_start"][0].as_py() == DAYS[1]:
-            return consistency.CheckOutcome(False, "forced failure", outcome.metadata)
-        return outcome
-
-    monkeypatch.setattr(consistency, "usage_conserved", broken_on_the_second_day)
-    tags = {"dagster/asset_partition_range_start": str(partition_key("cluster-a", DAYS[0])),
-            "dagster/asset_partition_range_end": str(partition_key("cluster-a", DAYS[-1]))}
-
-    result = dagster_env.materialize(tags=tags)
-
-    assert not result.success
-    check = _checks(result)[C.USAGE_CONSERVED]
-    assert not check.passed and check.metadata["failed_partitions"].value == ["cluster-a|2026-03-04"]
-    assert sorted(m.partition for m in result.asset_materializations_for_node(DAILY_SUMMARY)) == [
-        "cluster-a|2026-03-03", "cluster-a|2026-03-05"]
-    assert sorted({r[1] for r in dagster_env.summary_rows()}) == [DAYS[0], DAYS[2]]
+    assert good.passed and good.failure_cases is None

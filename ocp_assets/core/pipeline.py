@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,7 +30,14 @@ from ocp_assets.core.errors import InputDataError, OcpAssetsError
 from ocp_assets.core.layout import NAMESPACE_LABELS, NODE_LABELS
 from ocp_assets.core.outcomes import CheckOutcome
 from ocp_assets.core.pgschema import ensure_tenant_tables, require_schema
-from ocp_assets.core.reader import DayTable, locate_value, read_label_rows, read_pod_usage, read_storage_usage
+from ocp_assets.core.reader import (
+    DayTable,
+    locate_row,
+    locate_value,
+    read_label_rows,
+    read_pod_usage,
+    read_storage_usage,
+)
 from ocp_assets.core.storage import DataRoot, open_data_root
 from ocp_assets.core.summary import LabelTables, MergedChunks, dedupe_entity_labels, merge_labels, node_inventory
 from ocp_assets.core.writer import KokuSettings, delete_summary_rows, read_settings, touch_report_period
@@ -121,12 +129,17 @@ def validate_rows(model, rows: DayTable) -> CheckOutcome:
     if report.passed or not rows.files:
         return report
     for case in report.failure_cases.itertuples(index=False):
-        value, column = case.failure_case, case.column
+        value, column, index = case.failure_case, case.column, case.index
+        reason = READABLE_CHECKS.get(str(case.check), f"{case.check} fails for {value!r}")
         if isinstance(value, str) and column in rows.table.column_names and pa.types.is_string(rows.table.schema.field(column).type):
-            located = locate_value(rows, column, value, READABLE_CHECKS.get(str(case.check), str(case.check)))
-            report.description += f" (first at {located})"
-            report.metadata.update({"file": located.file, "column": located.column, "row": located.row, "reason": located.reason})
-            return report
+            located = locate_value(rows, column, value, reason)
+        elif isinstance(index, (int, np.integer)) and 0 <= index < len(rows):
+            located = locate_row(rows, int(index), column, reason)
+        else:
+            continue
+        report.description += f" (first at {located})"
+        report.metadata.update({"file": located.file, "column": located.column, "row": located.row, "reason": located.reason})
+        return report
     if len(rows.files) == 1:
         report.description += f" (in {rows.files[0]})"
         report.metadata["file"] = rows.files[0]

@@ -82,6 +82,8 @@ class DayTable:
     files: list[str] = field(default_factory=list)  # as shown to people (URI form)
     paths: list[str] = field(default_factory=list)  # the same files as paths on `root`
     root: DataRoot | None = None
+    rows_per_file: list[int] = field(default_factory=list)  # the day's rows each file contributed, in order
+    day: dt.date | None = None
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -164,11 +166,7 @@ def read_day_rows(root: DataRoot, prefix: str, columns: list[ColumnSpec], day: d
             # Other units, a time zone (kept as UTC wall time) or dates are normalised to koku's naive ms.
             starts = pc.cast(table["interval_start"], TIMESTAMP_TYPE, safe=False)
             table = table.set_column(table.schema.get_field_index("interval_start"), "interval_start", starts)
-        in_day = pc.and_(
-            pc.greater_equal(table["interval_start"], pa.scalar(start, TIMESTAMP_TYPE)),
-            pc.less(table["interval_start"], pa.scalar(end, TIMESTAMP_TYPE)),
-        )
-        table = table.filter(in_day)
+        table = table.filter(_in_day(table["interval_start"], start, end))
         if table.num_rows == 0:
             continue
         arrays = []
@@ -184,7 +182,14 @@ def read_day_rows(root: DataRoot, prefix: str, columns: list[ColumnSpec], day: d
         files.append(shown)
         paths.append(info.path)
     table = pa.concat_tables(pieces) if pieces else schema.empty_table()
-    return DayTable(table, files, paths, root)
+    return DayTable(table, files, paths, root, [p.num_rows for p in pieces], day)
+
+
+def _in_day(starts: pa.ChunkedArray, start: dt.datetime, end: dt.datetime) -> pa.ChunkedArray:
+    return pc.and_(
+        pc.greater_equal(starts, pa.scalar(start, TIMESTAMP_TYPE)),
+        pc.less(starts, pa.scalar(end, TIMESTAMP_TYPE)),
+    )
 
 
 def node_capacity_per_day(hourly: pa.Table) -> pa.Table:
@@ -241,6 +246,24 @@ def locate_value(rows: DayTable, column: str, value: str, reason: str) -> InputD
         position = pc.index(table[column], pa.scalar(value, STRING)).as_py()
         if position >= 0:
             return InputDataError(reason, file=shown, column=column, row=position + 1)
+    return InputDataError(reason, file=rows.files[0] if rows.files else None, column=column)
+
+
+def locate_row(rows: DayTable, index: int, column: str | None, reason: str) -> InputDataError:
+    """The error for row ``index`` of the day's combined rows, named by its file and 1-based row in that file.
+
+    The combined rows are each file's rows of the day, in file order; the file is re-read (its interval_start
+    column only) on this error path to turn the position back into the file's own row number.
+    """
+    offset = 0
+    for shown, path, count in zip(rows.files, rows.paths, rows.rows_per_file):
+        if index < offset + count and rows.root is not None and rows.day is not None:
+            starts = pq.read_table(rows.root.fs.open_input_file(path), columns=["interval_start"])["interval_start"]
+            starts = pc.cast(starts, TIMESTAMP_TYPE, safe=False)
+            start = dt.datetime.combine(rows.day, dt.time())
+            positions = pc.indices_nonzero(_in_day(starts, start, start + dt.timedelta(days=1)))
+            return InputDataError(reason, file=shown, column=column, row=positions[index - offset].as_py() + 1)
+        offset += count
     return InputDataError(reason, file=rows.files[0] if rows.files else None, column=column)
 
 
