@@ -1,4 +1,4 @@
-"""Dagster on S3: koku Parquet and the IO manager's objects in a bucket of a local moto server, sensor included."""
+"""Dagster on S3: koku Parquet and the stage snapshots in a bucket of a local moto server, sensor included."""
 
 import uuid
 
@@ -6,10 +6,9 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from ocp_assets.defs.assets import DAILY_SUMMARY
-from ocp_assets.defs.io import ParquetPartitionIOManager
+from ocp_assets.core import outcomes as O
 from ocp_assets.defs.partitions import partition_key
-from ocp_assets.defs.resources import KokuDataLake
+from ocp_assets.defs.resources import KokuDataLake, SummaryEngine
 from ocp_assets.defs.sensors import koku_parquet_sensor
 from ocp_assets_tests.dagster_fixtures import DAY, build_cluster, dagster_env_fixture  # noqa: F401 (fixture)
 
@@ -43,7 +42,7 @@ def test_sensor_and_assets_on_s3(dagster_env, bucket):
         if path.is_file():
             client.upload_file(str(path), name, f"koku/{path.relative_to(dagster_env.data_root)}")
     dagster_env.resources["koku_lake"] = KokuDataLake(data_root=f"s3://{name}/koku")
-    dagster_env.resources["parquet_io_manager"] = ParquetPartitionIOManager(root_uri=f"s3://{name}/dagster-io")
+    dagster_env.resources["summary_engine"] = SummaryEngine(workers=2, snapshot_root=f"s3://{name}/snapshots")
 
     tick = koku_parquet_sensor(dg.build_sensor_context(instance=dagster_env.instance, resources=dagster_env.resources))
     assert [list(r.partition_keys) for r in tick.dynamic_partitions_requests] == [["cluster-s3"]]
@@ -53,8 +52,9 @@ def test_sensor_and_assets_on_s3(dagster_env, bucket):
     result = dagster_env.materialize(partition_key=partition_key("cluster-s3", DAY))
 
     assert result.success
-    assert result.asset_materializations_for_node(DAILY_SUMMARY)
-    keys = {o["Key"] for o in client.list_objects_v2(Bucket=name, Prefix="dagster-io/")["Contents"]}
-    assert "dagster-io/raw_pod_usage/cluster=cluster-s3/day=2026-03-03.parquet" in keys
-    assert len(keys) == 8  # one object per intermediate asset for the partition
+    assert {e.partition for e in result.get_asset_materialization_events()} == {"cluster-s3|2026-03-03"}
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=name, Prefix="snapshots/")["Contents"]}
+    assert f"snapshots/{O.RAW_POD_USAGE}/pod_usage/cluster=cluster-s3/day=2026-03-03.parquet" in keys
+    # pod usage and node capacity, storage usage, node and namespace labels, labelled pods and storage and the node inventory
+    assert len(keys) == 8
     assert len(dagster_env.summary_rows()) == 7

@@ -1,10 +1,12 @@
-"""koku_parquet_sensor via build_sensor_context: cluster discovery, runs for new data, late data re-runs only its days."""
+"""koku_parquet_sensor via build_sensor_context: cluster discovery, runs for new data, late data, data before the start date."""
 
 import datetime as dt
 import json
 
 import dagster as dg
 import psycopg
+
+from ocp_assets.defs import partitions
 
 from ocp_assets.core.ingest import ClusterIdentity, cluster_record_key
 from ocp_assets.core.storage import open_data_root
@@ -25,8 +27,10 @@ from ocp_assets_tests.reference.parquet_fixtures import KokuParquetBuilder
 
 
 def _tick(env) -> dg.SensorResult:
-    context = dg.build_sensor_context(instance=env.instance, resources=env.resources)
+    """One evaluation, with the cursor the previous one left (as the daemon keeps it)."""
+    context = dg.build_sensor_context(instance=env.instance, resources=env.resources, cursor=getattr(env, "cursor", None))
     result = koku_parquet_sensor(context)
+    env.cursor = result.cursor
     for request in result.dynamic_partitions_requests:
         env.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     return result
@@ -56,10 +60,10 @@ def test_sensor_discovers_clusters_and_requests_exactly_the_new_days(dagster_env
         ("cluster-b|2026-03-13", "cluster-b|2026-03-13"),
     ]
     assert all(r.run_key for r in first.run_requests)
-    assert len(first.cursor) < 200 and json.loads(first.cursor)["runs"] == 2
+    assert json.loads(first.cursor) == {"start_date": "2026-01-01", "days_before_start": {}}
     db = dagster_env.resources["koku_db"]
     with db.connect() as conn:
-        registry = {c.cluster_id: c for c in db.clusters(conn)}
+        registry = {c.cluster_id: c for c in db.registry.clusters(conn)}
     assert registry["cluster-a"].source == a.source_uuid and registry["cluster-a"].schema == dagster_env.schema
     assert registry["cluster-a"].cluster_alias == "CLUSTER-A"
 
@@ -118,3 +122,24 @@ def test_contiguous_ranges_are_cut_at_gaps_and_at_the_limit():
     assert contiguous_ranges(days, limit=3) == [
         (days[0], days[2]), (days[3], days[5]), (days[6], days[7]),
     ]
+
+
+def test_data_before_the_start_date_is_reported_and_summarised_once_the_start_moves_back(dagster_env, monkeypatch):
+    early = [dt.date(2025, 12, 30), dt.date(2025, 12, 31)]
+    build_cluster(dagster_env.data_root, "cluster-old", [*early, dt.date(2026, 1, 1)])
+
+    first = _tick(dagster_env)
+
+    assert _requested(first) == [("cluster-old|2026-01-01", "cluster-old|2026-01-01")]
+    assert json.loads(first.cursor)["days_before_start"] == {"cluster-old": ["2025-12-30", "2025-12-31", "2"]}
+    quiet = _tick(dagster_env)  # nothing new: no run, but the tick still says what is left out and how to get it
+    reason = quiet.skip_reason.skip_message
+    assert quiet.run_requests == [] and "2 day(s) before the day partitions start" in reason
+    assert "OCP_ASSETS_START_DATE to 2025-12-30" in reason
+
+    monkeypatch.setattr(partitions, "START_DATE", "2025-12-01")
+    moved = _tick(dagster_env)
+
+    assert _requested(moved) == [("cluster-old|2025-12-30", "cluster-old|2025-12-31")]
+    assert json.loads(moved.cursor) == {"start_date": "2025-12-01", "days_before_start": {}}
+    assert _tick(dagster_env).run_requests == []
