@@ -8,6 +8,7 @@ DEMO_SCHEMA ?= org1234567
 UI_PORT ?= 3000
 DAGSTER_HOME_DIR ?= $(CURDIR)/var/dagster-home
 DAGSTER_DB ?= dagster
+DEMO_START_DATE ?= 2026-10-01
 export OCP_ASSETS_DSN
 
 .PHONY: setup demo test benchmark benchmark-dagster ui
@@ -33,15 +34,11 @@ benchmark: setup
 
 # The same input as one Dagster run over its 3 days (forkserver executor, then in_process for comparison).
 benchmark-dagster: setup
-	$(VENV)/bin/python -m ocp_assets.benchmark --scale 1m --dagster --repeat 3 --executor forkserver,in_process
+	$(VENV)/bin/python -m ocp_assets.benchmark --scale 1m --dagster --repeat 3 --executor multiprocess,in_process
 
-# Dagster's own storage goes to database $(DAGSTER_DB) (created if missing), never koku's tenant schemas.
+# Dagster's own storage goes to database $(DAGSTER_DB) on OCP_ASSETS_DSN's server (created if missing), never koku's
+# tenant schemas. The day partitions start on the first day of the demo data's month.
 ui: setup
 	[ -d $(DEMO_DATA)/data ] || $(MAKE) demo
-	mkdir -p $(DAGSTER_HOME_DIR) && cp dagster.yaml $(DAGSTER_HOME_DIR)/dagster.yaml
-	psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$(DAGSTER_DB)'" | grep -q 1 \
-	  || createdb -h 127.0.0.1 -U postgres $(DAGSTER_DB)
-	DAGSTER_HOME=$(DAGSTER_HOME_DIR) OCP_ASSETS_DATA_ROOT=$(CURDIR)/$(DEMO_DATA) OCP_ASSETS_IO_ROOT=$(CURDIR)/var/dagster-io \
-	  OCP_ASSETS_DAGSTER_PG_HOST=127.0.0.1 OCP_ASSETS_DAGSTER_PG_PORT=5432 OCP_ASSETS_DAGSTER_PG_USER=postgres \
-	  OCP_ASSETS_DAGSTER_PG_PASSWORD= OCP_ASSETS_DAGSTER_PG_DB=$(DAGSTER_DB) \
-	  $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
+	$(VENV)/bin/python -m ocp_assets.ui --data-root $(DEMO_DATA) --home $(DAGSTER_HOME_DIR) --database $(DAGSTER_DB) \
+	  --start-date $(DEMO_START_DATE) --port $(UI_PORT)

@@ -202,11 +202,11 @@ def _dagster_repetition(data_root: str, dsn: str, schema: str) -> dict:
 
 
 def _dagster_env(dsn: str, schema: str, data_root: Path, home: Path) -> dict[str, str]:
-    from ocp_assets.defs.resources import instance_storage_env
+    from ocp_assets.defs.resources import dagster_instance_env
 
     return {
         "DAGSTER_HOME": str(home),
-        **instance_storage_env(dsn, DAGSTER_DATABASE),
+        **dagster_instance_env(dsn, DAGSTER_DATABASE),
         "OCP_ASSETS_DSN": dsn,
         "OCP_ASSETS_DATA_ROOT": str(data_root),
         "OCP_ASSETS_SCHEMA": schema,

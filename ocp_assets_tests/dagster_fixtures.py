@@ -25,7 +25,7 @@ from ocp_assets.defs.resources import (
     KokuDataLake,
     SummaryDatabase,
     SummaryEngine,
-    instance_storage_env,
+    dagster_instance_env,
 )
 from ocp_assets_tests.engine_support import enable_keys
 from ocp_assets_tests.reference.parquet_fixtures import KokuParquetBuilder
@@ -178,7 +178,7 @@ def dagster_home_fixture(pg, dsn, tmp_path, monkeypatch):
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     env = {
         "DAGSTER_HOME": str(home),
-        **instance_storage_env(dsn, database),
+        **dagster_instance_env(dsn, database),
         "OCP_ASSETS_DSN": dsn,
         "OCP_ASSETS_DATA_ROOT": str(tmp_path / "data"),
         "OCP_ASSETS_SNAPSHOT_ROOT": str(tmp_path / "snapshots"),

@@ -64,7 +64,7 @@ def test_sensor_runs_and_backfill_on_a_postgres_instance(dagster_home, dsn):
 
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        assert type(instance.event_log_storage).__name__ == "PooledPostgresEventLogStorage"
         resources = {k: v for k, v in defs.resources.items() if k in ("koku_db", "koku_lake")}
 
         # Sensor: both clusters become partitions; cluster-a's two days are one range run, cluster-b one partition.

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import quote
 
 import dagster as dg
 import psycopg
@@ -16,16 +17,23 @@ DATA_ROOT_ENV = "OCP_ASSETS_DATA_ROOT"
 REGISTRY_SCHEMA = "ocp_assets"
 
 
-def instance_storage_env(dsn: str, database: str) -> dict[str, str]:
-    """dagster.yaml's OCP_ASSETS_DAGSTER_PG_* variables: Dagster's runs and events in `database` on `dsn`'s server."""
+STORAGE_URL_ENV = "OCP_ASSETS_DAGSTER_STORAGE_URL"
+# Dagster writes the events it plans for a run (one per asset and check) in one statement instead of one each.
+EVENT_BATCH_ENV = "DAGSTER_EVENT_BATCH_SIZE"
+EVENT_BATCH_SIZE = "100"
+
+
+def dagster_instance_env(dsn: str, database: str) -> dict[str, str]:
+    """The environment of dagster.yaml: Dagster's runs and events in `database` on `dsn`'s server, one URL."""
     info = psycopg.conninfo.conninfo_to_dict(dsn)
-    return {
-        "OCP_ASSETS_DAGSTER_PG_HOST": str(info.get("host", "127.0.0.1")),
-        "OCP_ASSETS_DAGSTER_PG_PORT": str(info.get("port", 5432)),
-        "OCP_ASSETS_DAGSTER_PG_USER": str(info.get("user", "postgres")),
-        "OCP_ASSETS_DAGSTER_PG_PASSWORD": str(info.get("password", "")),
-        "OCP_ASSETS_DAGSTER_PG_DB": database,
-    }
+    user = quote(str(info.get("user", "postgres")), safe="")
+    password = f":{quote(str(info['password']), safe='')}" if info.get("password") else ""
+    host, port = str(info.get("host", "127.0.0.1")), str(info.get("port", 5432))
+    if host.startswith("/"):  # a Unix-socket directory goes in the query, as libpq takes it
+        url = f"postgresql+psycopg2://{user}{password}@/{quote(database)}?host={quote(host)}&port={port}"
+    else:
+        url = f"postgresql+psycopg2://{user}{password}@{host}:{port}/{quote(database)}"
+    return {STORAGE_URL_ENV: url, EVENT_BATCH_ENV: EVENT_BATCH_SIZE}
 
 
 class SummaryDatabase(dg.ConfigurableResource):
