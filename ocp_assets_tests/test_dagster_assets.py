@@ -71,7 +71,7 @@ def test_one_partition_records_its_own_numbers_and_equals_the_engine(dagster_env
     assert {r.data["data_source"] for r in metadata["preview"].records} <= {"Pod", "Storage"}
     assert "█" in metadata["top_namespaces"]
     usage = evaluations[(O.USAGE_CONSERVED, key)]
-    assert usage.metadata["raw_rows"].value == 4
+    assert usage.metadata["raw_rows"].value == "4"
     compared = usage.metadata["pod_usage_cpu_core_hours"].value  # the numbers compared, as a table
     assert [r.data for r in compared.records] == [{"name": "raw", "value": pytest.approx(18.0)},
                                                   {"name": "summary", "value": pytest.approx(18.0)}]
@@ -139,6 +139,26 @@ def test_selecting_only_an_early_stage_reads_and_checks_but_writes_nothing(dagst
     assert dagster_env.summary_rows() == []
 
 
+def test_checks_executed_alone_are_evaluated_on_a_rehearsal_that_changes_nothing(dagster_env):
+    """A check's Execute (all) button: the checks without their asset and without a partition. Every materialized
+    cluster-day's write is rehearsed and rolled back, so the checks judge the current Parquet and nothing changes."""
+    identity = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
+    dagster_env.register(identity)
+    key = str(partition_key("cluster-a", DAY))
+    assert dagster_env.materialize(partition_key=key).success
+    before = dagster_env.summary_rows()
+    change_day(dagster_env.data_root, identity, "pod_usage", "pod_usage_cpu_core_seconds", DAY, lambda v: 2 * v)
+
+    result = dagster_env.materialize(selection=dg.AssetSelection.checks_for_assets(O.DAILY_SUMMARY))
+
+    assert result.success
+    assert not result.get_asset_materialization_events()
+    evaluations = _evaluations(result)
+    assert set(evaluations) == {(name, key) for name in O.CHECKS_BY_STAGE[O.DAILY_SUMMARY]}
+    assert all(e.passed for e in evaluations.values())
+    assert dagster_env.summary_rows() == before
+
+
 @pytest.mark.parametrize("breakage", ["label_json", "missing_column", "negative_seconds"])
 def test_corrupted_input_fails_its_check_names_the_cell_and_keeps_the_rows(dagster_env, breakage):
     identity = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
@@ -165,7 +185,7 @@ def test_corrupted_input_fails_its_check_names_the_cell_and_keeps_the_rows(dagst
     assert path.name in failed.description and column in failed.description
     assert failed.metadata["column"].value == column
     if row is not None:
-        assert failed.metadata["row"].value == row and f"row {row}" in failed.description
+        assert failed.metadata["row"].value == str(row) and f"row {row}" in failed.description
     if breakage != "missing_column":
         assert column in {r.data["column"] for r in failed.metadata["failure_cases"].value.records}
     assert not _materializations(result)

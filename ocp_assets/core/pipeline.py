@@ -61,6 +61,9 @@ class DayTask:
     schema: str
     through: str = O.DAILY_SUMMARY  # the last stage to run; the earlier ones always run, each feeds the next
     snapshot_path: str | None = None  # where the stage tables go below the snapshot root (e.g. cluster=a/day=...)
+    # False: a rehearsal. The summary is written and checked inside a transaction that is then rolled back, so
+    # its checks are evaluated on the current Parquet and PostgreSQL keeps what it had (checks run on their own).
+    commit: bool = True
 
 
 @dataclass(frozen=True)
@@ -285,7 +288,7 @@ def summarize_cluster_day(conn: psycopg.Connection, root: DataRoot, task: DayTas
         storage = None
         storage_error = exc
     if len(pods) == 0 and storage is not None and len(storage) == 0:
-        rows_deleted = delete_summary_rows(conn, task.schema, cd.source, cd.day) if writes else None
+        rows_deleted = delete_summary_rows(conn, task.schema, cd.source, cd.day) if writes and task.commit else None
         return day.no_data(rows_deleted)
     if not day.done(O.RAW_POD_USAGE, {
         "rows": len(pods), "pods": _distinct(pods.table, "namespace", "pod"), "namespaces": _distinct(pods.table, "namespace"),
@@ -367,9 +370,13 @@ def summarize_cluster_day(conn: psycopg.Connection, root: DataRoot, task: DayTas
             outcome = publish_summary(conn, task.schema, cd, chunks, capacity, shared, settings)
             for name, check in summary_checks(outcome, pods.table, capacity, merged_storage, settings).items():
                 day.check(name, check)
-            if not day.result.passed:
+            if not day.result.passed or not task.commit:
                 raise _RolledBack()
     except _RolledBack:
+        if day.result.passed:  # a rehearsal: checked, then rolled back on purpose
+            facts = summary_facts(outcome.rows, pods.table, capacity)
+            facts["rehearsal"] = "written and checked, then rolled back: PostgreSQL keeps its previous rows"
+            day.done(O.DAILY_SUMMARY, facts)
         return day.result
     except (psycopg.DataError, psycopg.IntegrityError) as exc:
         # Deterministic: the same rows would be rejected again, so this fails the check instead of being retried.

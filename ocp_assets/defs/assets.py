@@ -85,12 +85,22 @@ stage_specs = [
 ]
 
 
+def run_partition_keys(context: dg.AssetExecutionContext) -> list[str]:
+    """The run's cluster-days. A run without partitions (a check's Execute or Execute all) evaluates the checks on
+    every cluster-day whose summary has been materialized, as a rehearsal (nothing is written)."""
+    if context.has_partition_key or context.has_partition_key_range:
+        return [str(k) for k in context.partition_keys]
+    keys = sorted(context.instance.get_materialized_partitions(dg.AssetKey(O.DAILY_SUMMARY)))
+    context.log.info(f"no partition chosen: evaluating the selected checks on the {len(keys)} materialized cluster-day(s)")
+    return keys
+
+
 def resolve_partitions(context: dg.AssetExecutionContext, db: SummaryDatabase) -> list[tuple[str, ClusterRecord]]:
     """(partition key, registry row) for every partition of the run; an unknown cluster fails at once, unretried."""
     records: dict[str, ClusterRecord] = {}
     out = []
     with db.connect() as conn:
-        for key in (str(k) for k in context.partition_keys):
+        for key in run_partition_keys(context):
             cluster_id, _ = split_key(key)
             if cluster_id not in records:
                 try:
@@ -126,10 +136,12 @@ def summarize(context: dg.AssetExecutionContext, koku_db: SummaryDatabase, koku_
     started = time.perf_counter()
     stages = {key.to_user_string() for key in context.selected_asset_keys}
     checks = {key.name for key in context.selected_asset_check_keys}
-    through = max(stages, key=O.STAGES.index)
+    through = max(stages | {O.STAGE_OF_CHECK[name] for name in checks}, key=O.STAGES.index)
+    # Checks executed without their asset (a check's "Execute" button) are evaluated on a rehearsal of the write.
+    commit = O.DAILY_SUMMARY in stages and (context.has_partition_key or context.has_partition_key_range)
     snapshot_root = summary_engine.snapshot_root or None
     tasks = [
-        DayTask(key, record.day(split_key(key)[1]), record.schema, through, key_path(key) if snapshot_root else None)
+        DayTask(key, record.day(split_key(key)[1]), record.schema, through, key_path(key) if snapshot_root else None, commit)
         for key, record in resolve_partitions(context, koku_db)
     ]
     where = Connections(dsn=koku_db.dsn, data_root=koku_lake.data_root, snapshot_root=snapshot_root)

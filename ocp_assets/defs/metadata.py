@@ -16,6 +16,7 @@ from ocp_assets.core.pgschema import SUMMARY_COLUMNS, SUMMARY_TABLE
 from ocp_assets.core.pipeline import NO_DATA
 
 MAX_TABLE_ROWS = 50
+DECIMALS = 6
 BAR_WIDTH = 30
 
 # ------------------------------------------------------------------ what each asset is, in the user's words
@@ -107,7 +108,7 @@ def _cell(value: object) -> str | int | float | bool | None:
     if value is None or isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, float):
-        return None if math.isnan(value) else value
+        return round(value, DECIMALS) if math.isfinite(value) else str(value)
     return str(value)
 
 
@@ -126,7 +127,8 @@ def _value(key: str, value: object) -> object:
     if isinstance(value, int):
         return dg.MetadataValue.int(value)
     if isinstance(value, float):
-        return dg.MetadataValue.float(value) if math.isfinite(value) else str(value)
+        # Shown and plotted: 6 decimals keep every figure of an hour or a GiB-month and drop float noise (…99999999).
+        return dg.MetadataValue.float(round(value, DECIMALS)) if math.isfinite(value) else str(value)
     if isinstance(value, dict):
         if value and all(isinstance(v, dict) for v in value.values()):
             return records_table([{"item": k, **v} for k, v in value.items()])
@@ -176,12 +178,19 @@ def top_namespaces_chart(rows: list[dict]) -> str:
 
 # ------------------------------------------------------------------ checks
 def check_metadata(outcome: CheckOutcome) -> dict:
-    """The numbers a check compared, as metadata: scalars as they are, comparisons and examples as tables."""
+    """The numbers a check compared, as metadata: comparisons and examples as tables, single figures as text.
+
+    Text, not numbers: Dagster would plot a check's numbers across evaluations of different cluster-days, a chart
+    with no meaning; the asset's own materializations carry the figures worth plotting.
+    """
     metadata: dict[str, object] = {key: _value(key, value) for key, value in outcome.metadata.items()}
+    for key, value in list(metadata.items()):
+        if isinstance(value, (dg.IntMetadataValue, dg.FloatMetadataValue)):
+            metadata[key] = dg.MetadataValue.text(f"{value.value:,}" if isinstance(value, dg.IntMetadataValue) else f"{value.value:.6g}")
     if outcome.rows:
-        metadata["rows_checked"] = dg.MetadataValue.int(outcome.rows)
+        metadata["rows_checked"] = dg.MetadataValue.text(f"{outcome.rows:,}")
     if not outcome.passed:
-        metadata["failures"] = dg.MetadataValue.int(outcome.failures or 1)
+        metadata["failures"] = dg.MetadataValue.text(f"{outcome.failures or 1:,}")
     if outcome.failure_cases is not None and not outcome.failure_cases.empty:
         metadata["failure_cases"] = _frame_table(outcome.failure_cases)
     return metadata
