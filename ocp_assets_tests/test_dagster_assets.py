@@ -72,9 +72,9 @@ def test_one_partition_records_its_own_numbers_and_equals_the_engine(dagster_env
     assert "█" in metadata["top_namespaces"]
     usage = evaluations[(O.USAGE_CONSERVED, key)]
     assert usage.metadata["raw_rows"].value == "4"
-    compared = usage.metadata["pod_usage_cpu_core_hours"].value  # the numbers compared, as a table
-    assert [r.data for r in compared.records] == [{"name": "raw", "value": pytest.approx(18.0)},
-                                                  {"name": "summary", "value": pytest.approx(18.0)}]
+    compared = {r.data["measure"]: r.data for r in usage.metadata["compared"].value.records}  # one row per measure
+    assert compared["pod_usage_cpu_core_hours"] == {"measure": "pod_usage_cpu_core_hours", "raw": pytest.approx(18.0),
+                                                    "summary": pytest.approx(18.0)}
 
     # The Dagster path writes exactly what the CLI's code path writes for the same day.
     dagster_rows = dagster_env.summary_rows()

@@ -1,5 +1,4 @@
-"""`dagster dev` on a free loopback port: the sensor fills partitions, a run succeeds, GraphQL shows assets, partitions and checks,
-and a headless Chromium (Playwright, Debian's /usr/bin/chromium) sees the same in the UI."""
+"""The README's route in a real browser (headless Debian Chromium via Playwright) against `dagster dev` on the demo data."""
 
 import json
 import os
@@ -17,13 +16,14 @@ import psycopg
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from ocp_assets.defs.assets import DAILY_SUMMARY
-from ocp_assets.defs.checks import ROWS_IN_POSTGRESQL, USAGE_CONSERVED
+from ocp_assets.core.generate import generate
+from ocp_assets.core.outcomes import DAILY_SUMMARY, STAGES, USAGE_CONSERVED
+from ocp_assets.core.storage import open_data_root
+from ocp_assets.defs.assets import GROUP
+from ocp_assets.defs.partitions import START_DATE_ENV
 from ocp_assets.defs.sensors import SENSOR_NAME
 from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (fixture)
-    DAY,
     REPO,
-    build_cluster,
     dagster_home_fixture,
 )
 
@@ -31,6 +31,8 @@ LOCATION = "ocp_assets"
 SENSOR_SELECTOR = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", "sensorName": SENSOR_NAME}
 # Debian's chromium (.ci/run installs it); Playwright's own browser download is not reachable here.
 CHROMIUM = os.environ.get("OCP_ASSETS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CLUSTER = "ocp-assets-20k"  # the cluster id `generate --scale 20k` records
 UI_TIMEOUT_MS = 60_000  # per visible text; the React app renders after its GraphQL queries, slow on a loaded 2-core machine
 
 
@@ -46,13 +48,13 @@ def _default_sigint() -> None:
 
 
 class Dev:
-    def __init__(self, port: int, log: Path):
+    def __init__(self, port: int, log: Path, env: dict[str, str] | None = None):
         self.port = port
         self.log = log
         self.process = subprocess.Popen(
             [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1",
              "-p", str(port)],
-            cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})},
             preexec_fn=_default_sigint,  # noqa: PLW1509 (runs before exec; the test process starts no threads first)
         )
 
@@ -91,9 +93,12 @@ class Dev:
 
 
 RUNS = "{ runsOrError { ... on Runs { results { runId status tags { key value } } } } }"
-ASSETS = """{ assetNodes { assetKey { path } groupName kinds isPartitioned
-  partitionKeysByDimension { name partitionKeys }
-  assetChecksOrError { ... on AssetChecks { checks { name blocking executionForLatestMaterialization { status } } } } } }"""
+BACKFILLS = "{ partitionBackfillsOrError { ... on PartitionBackfills { results { id status numPartitions } } } }"
+PARTITION_STATS = """{ assetNodes { assetKey { path } isPartitioned
+  partitionStats { numMaterialized numFailed numPartitions numMaterializing } } }"""
+DEMO_DAY = "2026-10-02"  # a day of the 20k demo data (2026-10-01 .. 2026-10-03)
+EMPTY_DAY = "2026-10-20"  # a day partition without koku data
+START_DATE = "2026-10-01"  # as `make ui` starts the day partitions on the demo data
 
 
 def _see(page: Page, text: str) -> None:
@@ -101,108 +106,145 @@ def _see(page: Page, text: str) -> None:
     expect(page.get_by_text(text, exact=True).filter(visible=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
 
 
-def check_ui(base: str, run_id: str, check_names: list[str], shots: Path) -> None:
-    """What a user sees after the sensor's run: the asset, its checks passed, the partition materialized, the run a success.
+class Browser:
+    """A headless Chromium page that keeps a screenshot of every step (test artifacts) and of a failure."""
 
-    On a failure the page is saved to `shots` (ui-failure.png) and the exception names the page being checked.
-    """
-    day = DAY.isoformat()
-    partition = f"cluster-ui|{day}"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(UI_TIMEOUT_MS)
-        page.set_default_navigation_timeout(UI_TIMEOUT_MS)
-        try:
-            step = "asset overview"
-            page.goto(f"{base}/assets/{DAILY_SUMMARY}")
-            for text in (DAILY_SUMMARY, "Latest materialization", partition, "Latest check results", "ocp_summary"):
-                _see(page, text)
+    def __init__(self, playwright, base: str, shots: Path):
+        self.base = base
+        self.shots = shots
+        self.shots.mkdir(parents=True, exist_ok=True)
+        self.browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        self.page = self.browser.new_page(viewport={"width": 1400, "height": 1000})
+        self.page.set_default_timeout(UI_TIMEOUT_MS)
+        self.page.set_default_navigation_timeout(UI_TIMEOUT_MS)
+        self.count = 0
 
-            step = "asset checks"
-            # The list of checks with each one's latest status, and one check's latest execution.
-            page.goto(f"{base}/assets/{DAILY_SUMMARY}?view=checks&checkDetail={USAGE_CONSERVED}")
-            _see(page, f"Checks ({len(check_names)})")
-            for name in (USAGE_CONSERVED, ROWS_IN_POSTGRESQL):
-                _see(page, name)
-            expect(page.get_by_text("Succeeded", exact=True).filter(visible=True)).to_have_count(  # one under each check
-                len(check_names), timeout=UI_TIMEOUT_MS)
-            expect(page.get_by_text("This is a blocking asset check.")).to_be_visible(timeout=UI_TIMEOUT_MS)
-            _see(page, "Evaluation result")
-            _see(page, "Passed")
-
-            step = "partitions"  # from here on the user clicks through the app
-            page.get_by_role("tab", name="Partitions").click()
-            _see(page, "Materialized (1)")
-            _see(page, "cluster-ui")
-            page.get_by_placeholder("Filter by day").fill(day)  # the day list is long and virtualised
-            page.get_by_title(day, exact=True).click()
-            expect(page).to_have_url(f"{base}/assets/{DAILY_SUMMARY}?view=partitions&partition=cluster-ui%7C{day}",
-                                     timeout=UI_TIMEOUT_MS)
-            _see(page, partition)  # the selected partition's heading
-            _see(page, "Materialized")  # its status tag
-
-            step = "run"  # the partition's run, opened from its link
-            page.get_by_role("link", name=run_id[:8], exact=True).click()
-            expect(page).to_have_url(re.compile(rf"/runs/{run_id}(\?|$)"), timeout=UI_TIMEOUT_MS)  # focused on the event
-            _see(page, "Success")
-            _see(page, f"partition: {partition}")
-            _see(page, SENSOR_NAME)  # launched by
-            _see(page, "Errored (0)")
-        except Exception as exc:
-            shot = shots / "ui-failure.png"
-            try:
-                page.screenshot(path=str(shot), full_page=True)
-            except Exception as shot_exc:  # noqa: BLE001 (keep the UI failure, not the screenshot's)
-                shot = f"not saved ({shot_exc})"
-            exc.add_note(f"UI check failed on the {step} page ({page.url}); screenshot {shot}")
-            raise
-        finally:
-            browser.close()
+    def shot(self, name: str) -> None:
+        self.count += 1
+        self.page.screenshot(path=str(self.shots / f"{self.count:02d}-{name}.png"), full_page=True)
 
 
-def test_dagster_dev_serves_assets_partitions_and_checks(dagster_home, tmp_path, dsn):
+def _launch_all(page: Page) -> None:
+    """In the launch dialog: All clusters, All days, Launch backfill (the README's route)."""
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("Partition selection")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    alls = dialog.get_by_role("button", name="All", exact=True)
+    expect(alls).to_have_count(2, timeout=UI_TIMEOUT_MS)  # one per dimension: cluster, day
+    alls.nth(0).click()
+    alls.nth(1).click()
+    dialog.get_by_role("button", name="Launch backfill").click()
+    expect(dialog).to_be_hidden(timeout=UI_TIMEOUT_MS)
+
+
+def test_readme_route_in_the_ui_every_partition_green_with_its_own_numbers_and_checks(dagster_home, tmp_path, dsn):
+    """Sensor on; daily_summary -> Materialize... -> All; the group's Materialize all -> All: every partition green
+    (days without data green and marked empty); a partition's row count and check results on its own views."""
     if not Path(CHROMIUM).is_file():  # a missing browser fails (never skips), before paying dagster dev's start-up
         pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium (apt-get install chromium)")
-    build_cluster(Path(dagster_home["OCP_ASSETS_DATA_ROOT"]), "cluster-ui", [DAY])
-    dev = Dev(_free_port(), tmp_path / "dagster-dev.log")
+    generate(open_data_root(dagster_home["OCP_ASSETS_DATA_ROOT"]), scale="20k")
+    shots = Path(os.environ.get("OCP_ASSETS_UI_SHOTS", tmp_path / "screenshots"))
+    dev = Dev(_free_port(), tmp_path / "dagster-dev.log", {START_DATE_ENV: START_DATE})
+    base = f"http://127.0.0.1:{dev.port}"
     try:
         dev.wait("the code location", lambda: dev.gql(
             "{ repositoriesOrError { ... on RepositoryConnection { nodes { location { name } } } } }"
         )["repositoriesOrError"]["nodes"], timeout=120)
-        started = dev.gql(
-            "mutation($s: SensorSelector!) { startSensor(sensorSelector: $s) { ... on Sensor { sensorState { status } } } }",
-            {"s": SENSOR_SELECTOR},
-        )
-        assert started["startSensor"]["sensorState"]["status"] == "RUNNING"
+        with sync_playwright() as playwright:
+            ui = Browser(playwright, base, shots)
+            page = ui.page
+            step = "sensor"
+            try:
+                # 1. Automation -> the sensor -> Running on; its first tick registers the cluster and runs its days.
+                page.goto(f"{base}/locations/{LOCATION}/sensors/{SENSOR_NAME}")
+                page.locator("label:has(input[type=checkbox])").first.click()
+                expect(page.get_by_role("checkbox").first).to_be_checked(timeout=UI_TIMEOUT_MS)
+                ui.shot("sensor-on")
+                run = dev.wait("the sensor's run", lambda: _all_finished(dev.gql(RUNS)["runsOrError"]["results"]), timeout=180)
+                assert {r["status"] for r in run} == {"SUCCESS"}, dev.log.read_text()[-3000:]
 
-        def finished_run():
-            runs = dev.gql(RUNS)["runsOrError"]["results"]
-            done = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
-            return done[0] if done else None
+                # 2. daily_summary -> Materialize... -> All -> Launch backfill: 61 day partitions of the demo cluster.
+                step = "daily_summary Materialize..."
+                page.goto(f"{base}/assets/{DAILY_SUMMARY}")
+                page.get_by_role("button", name="Materialize…").first.click()
+                _launch_all(page)
+                backfill = dev.wait("the backfill", lambda: _backfills_done(dev, 1), timeout=240)
+                assert [b["status"] for b in backfill] == ["COMPLETED_SUCCESS"], dev.log.read_text()[-3000:]
 
-        run = dev.wait("the sensor's run", finished_run, timeout=150)
-        assert run["status"] == "SUCCESS", dev.log.read_text()[-3000:]
-        tags = {t["key"]: t["value"] for t in run["tags"]}
-        assert tags["dagster/partition"] == "cluster-ui|2026-03-03" and tags["dagster/sensor_name"] == SENSOR_NAME
+                # 3. The group's Materialize all -> All -> Launch backfill.
+                step = "group Materialize all"
+                page.goto(f"{base}/asset-groups/{GROUP}")
+                page.get_by_role("button", name="Materialize all").first.click()
+                _launch_all(page)
+                backfills = dev.wait("the second backfill", lambda: _backfills_done(dev, 2), timeout=240)
+                assert [b["status"] for b in backfills] == ["COMPLETED_SUCCESS"] * 2, dev.log.read_text()[-3000:]
 
-        nodes = {"/".join(n["assetKey"]["path"]): n for n in dev.gql(ASSETS)["assetNodes"]}
-        assert {"koku/pod_usage", "raw_pod_usage", "node_capacity", "node_labels", "namespace_labels", "pod_usage_labelled",
-                "storage_usage_labelled", "node_inventory", DAILY_SUMMARY} <= set(nodes)
-        summary = nodes[DAILY_SUMMARY]
-        assert summary["isPartitioned"] and summary["kinds"] == ["postgres"]
-        dimensions = {d["name"]: d["partitionKeys"] for d in summary["partitionKeysByDimension"]}
-        assert dimensions["cluster"] == ["cluster-ui"] and "2026-03-03" in dimensions["day"]
-        checks = {c["name"]: c for c in summary["assetChecksOrError"]["checks"]}
-        assert checks[USAGE_CONSERVED]["blocking"]
-        assert checks[ROWS_IN_POSTGRESQL]["executionForLatestMaterialization"]["status"] == "SUCCEEDED"
+                stats = {"/".join(n["assetKey"]["path"]): n["partitionStats"] for n in dev.gql(PARTITION_STATS)["assetNodes"]
+                         if n["isPartitioned"] and n["partitionStats"]}
+                for stage in STAGES:
+                    assert stats[stage]["numPartitions"] == 61, stats[stage]
+                    assert stats[stage]["numMaterialized"] == 61 and stats[stage]["numFailed"] == 0, (stage, stats[stage])
+
+                # 4. The partitions tab: all green; a data day shows its own row count, an empty day says so.
+                step = "partitions"
+                page.goto(f"{base}/assets/{DAILY_SUMMARY}?view=partitions")
+                _see(page, "Materialized (61)")
+                _see(page, "Failed (0)")
+                ui.shot("partitions-all-green")
+                rows = _summary_rows(dsn, dagster_home["OCP_ASSETS_SCHEMA"], DEMO_DAY)
+                page.goto(f"{base}/assets/{DAILY_SUMMARY}?view=partitions&partition={CLUSTER}%7C{DEMO_DAY}")
+                _see(page, f"{CLUSTER}|{DEMO_DAY}")
+                _see(page, "dagster/row_count")
+                _see(page, f"{rows:,}" if rows >= 1000 else str(rows))
+                _see(page, "top_namespaces")
+                ui.shot("partition-with-data")
+                page.goto(f"{base}/assets/{DAILY_SUMMARY}?view=partitions&partition={CLUSTER}%7C{EMPTY_DAY}")
+                _see(page, f"{CLUSTER}|{EMPTY_DAY}")
+                _see(page, "no koku data for this day")
+                ui.shot("partition-without-data")
+
+                # 5. A check's partition view: this partition's own evaluation, passed, with the numbers compared.
+                step = "check partitions"
+                page.goto(f"{base}/assets/{DAILY_SUMMARY}?view=checks&checkDetail={USAGE_CONSERVED}")
+                check_tabs = page.get_by_role("tablist").filter(has=page.get_by_role("tab", name="Execution history"))
+                check_tabs.get_by_role("tab", name="Partitions").click()
+                _see(page, "Passed (61)")  # every partition's own evaluation, each targeting its materialization
+                _see(page, "Failed (0)")
+                ui.shot("check-partitions")
+                page.get_by_placeholder("Filter by day").last.fill(DEMO_DAY)
+                page.get_by_title(DEMO_DAY, exact=True).last.click()
+                _see(page, f"{CLUSTER}|{DEMO_DAY}")
+                expect(page.get_by_text("8 pod measures conserved over").first).to_be_visible(timeout=UI_TIMEOUT_MS)
+                _see(page, "compared")  # the numbers compared, one row per measure
+                _see(page, "pod_usage_cpu_core_hours")
+                ui.shot("check-partition")
+            except Exception as exc:
+                ui.shot("failure")
+                exc.add_note(f"UI route failed at: {step} ({page.url}); screenshots in {shots}")
+                raise
+            finally:
+                ui.browser.close()
         with psycopg.connect(dsn, autocommit=True) as conn:
-            count = conn.execute(
-                f'SELECT count(*) FROM "{dagster_home["OCP_ASSETS_SCHEMA"]}".reporting_ocpusagelineitem_daily_summary'
+            days = conn.execute(
+                f'SELECT count(DISTINCT usage_start) FROM "{dagster_home["OCP_ASSETS_SCHEMA"]}".reporting_ocpusagelineitem_daily_summary'
             ).fetchone()[0]
-        assert count == 7
-
-        check_ui(f"http://127.0.0.1:{dev.port}", run["runId"], sorted(checks), tmp_path)
+        assert days == 3  # the demo's three days; the 58 empty days wrote nothing
     finally:
         dev.stop()
     assert dev.process.returncode is not None
+
+
+def _all_finished(runs: list[dict]) -> list[dict] | None:
+    return runs if runs and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs) else None
+
+
+def _backfills_done(dev: "Dev", count: int) -> list[dict] | None:
+    backfills = dev.gql(BACKFILLS)["partitionBackfillsOrError"]["results"]
+    finished = [b for b in backfills if b["status"] not in ("REQUESTED",)]
+    return finished if len(backfills) >= count and len(finished) == len(backfills) else None
+
+
+def _summary_rows(dsn: str, schema: str, day: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute(
+            f'SELECT count(*) FROM "{schema}".reporting_ocpusagelineitem_daily_summary WHERE usage_start = %s', (day,)
+        ).fetchone()[0]

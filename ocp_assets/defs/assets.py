@@ -111,15 +111,23 @@ def resolve_partitions(context: dg.AssetExecutionContext, db: SummaryDatabase) -
     return out
 
 
-def partition_events(result: DayResult, stages: set[str], checks: set[str]) -> Iterator:
-    """One partition's materializations (its own numbers) and check evaluations, for what the run selected."""
+def partition_events(result: DayResult, stages: set[str], checks: set[str], instance: dg.DagsterInstance | None = None) -> Iterator:
+    """One partition's materializations (its own numbers) and check evaluations, for what the run selected.
+
+    With an instance, each evaluation names the materialization it judged (stored by the time the generator
+    resumes): Dagster shows a partition's check as current only when it targets that partition's latest one.
+    """
     for stage, facts in result.stages.items():
         if stage in stages:
             yield dg.AssetMaterialization(asset_key=stage, partition=result.key,
                                           metadata=M.stage_metadata(stage, facts, result.seconds.get(stage)))
+    targets: dict[str, C.Target | None] = {}
     for name, outcome in result.checks.items():
         if name in checks:
-            yield C.evaluation(name, outcome, result.key)
+            stage = O.STAGE_OF_CHECK[name]
+            if stage not in targets:
+                targets[stage] = C.latest_materialization(instance, stage, result.key) if instance is not None else None
+            yield C.evaluation(name, outcome, result.key, targets[stage])
 
 
 @dg.multi_asset(
@@ -148,7 +156,7 @@ def summarize(context: dg.AssetExecutionContext, koku_db: SummaryDatabase, koku_
     failed: list[str] = []
     empty = 0
     for result in run_days(tasks, where, workers=summary_engine.workers):
-        yield from partition_events(result, stages, checks)
+        yield from partition_events(result, stages, checks, context.instance)
         if not result.passed:
             failed.append(f"{result.key}: {result.first_failure()}")
         empty += result.no_data

@@ -11,6 +11,12 @@ import warnings
 
 import dagster as dg
 
+# Private: the only way to say which materialization an evaluation judged (AssetCheckResult finds it itself, but
+# only for the run's one partition). Without it Dagster shows every partition's check as never evaluated.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData as Target,
+)
+
 from ocp_assets.core import outcomes as O
 from ocp_assets.core.outcomes import CheckOutcome
 from ocp_assets.defs.metadata import check_metadata
@@ -29,9 +35,20 @@ with warnings.catch_warnings():
     ]
 
 
-def evaluation(name: str, outcome: CheckOutcome, partition: str) -> dg.AssetCheckEvaluation:
+def latest_materialization(instance: dg.DagsterInstance, asset: str, partition: str) -> Target | None:
+    """The partition's latest materialization of `asset`, as the target of the checks evaluated on it."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
+    ).records
+    if not records:
+        return None
+    return Target(storage_id=records[0].storage_id, run_id=records[0].run_id, timestamp=records[0].timestamp)
+
+
+def evaluation(name: str, outcome: CheckOutcome, partition: str, target: Target | None = None) -> dg.AssetCheckEvaluation:
     """One check's outcome on one cluster-day, as the evaluation Dagster records for that partition."""
     return dg.AssetCheckEvaluation(
+        target_materialization_data=target,
         asset_key=dg.AssetKey(O.STAGE_OF_CHECK[name]),
         check_name=name,
         passed=outcome.passed,

@@ -183,7 +183,12 @@ def check_metadata(outcome: CheckOutcome) -> dict:
     Text, not numbers: Dagster would plot a check's numbers across evaluations of different cluster-days, a chart
     with no meaning; the asset's own materializations carry the figures worth plotting.
     """
-    metadata: dict[str, object] = {key: _value(key, value) for key, value in outcome.metadata.items()}
+    # Per-measure comparisons ({"raw": x, "summary": y} for each measure) become one table, a row per measure.
+    compared = {k: v for k, v in outcome.metadata.items() if isinstance(v, dict) and v and all(
+        isinstance(x, (int, float)) for x in v.values())}
+    metadata: dict[str, object] = {key: _value(key, value) for key, value in outcome.metadata.items() if key not in compared}
+    if compared:
+        metadata["compared"] = records_table([{"measure": k, **v} for k, v in compared.items()])
     for key, value in list(metadata.items()):
         if isinstance(value, (dg.IntMetadataValue, dg.FloatMetadataValue)):
             metadata[key] = dg.MetadataValue.text(f"{value.value:,}" if isinstance(value, dg.IntMetadataValue) else f"{value.value:.6g}")
