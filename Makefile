@@ -32,9 +32,11 @@ test: setup
 benchmark: setup
 	$(VENV)/bin/python -m ocp_assets.benchmark --scale 1m
 
-# The same input as one Dagster run over its 3 days (forkserver executor, then in_process for comparison).
+# The same input as one Dagster run over its 3 days (multiprocess executor, then in_process for comparison), then the
+# UI's timings through dagster dev on a month of two clusters (sensor first pass, 30-day backfill, rewritten file).
 benchmark-dagster: setup
 	$(VENV)/bin/python -m ocp_assets.benchmark --scale 1m --dagster --repeat 3 --executor multiprocess,in_process
+	$(VENV)/bin/python scripts/benchmark_ui.py --repeat 3
 
 # Dagster's own storage goes to database $(DAGSTER_DB) on OCP_ASSETS_DSN's server (created if missing), never koku's
 # tenant schemas. The day partitions start on the first day of the demo data's month.
