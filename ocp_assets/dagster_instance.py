@@ -47,6 +47,11 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
         # leaves them open for the parent) and opens its own on first use.
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
 
+    def dispose(self) -> None:
+        # Dagster disposes an instance's storage when it is done with it: close the pooled connection with it.
+        super().dispose()
+        self._engine.dispose()
+
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]) -> "PooledPostgresEventLogStorage":
         return cls(

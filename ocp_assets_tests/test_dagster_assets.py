@@ -3,10 +3,11 @@
 import datetime as dt
 
 import dagster as dg
+import psycopg
 import pyarrow as pa
 import pytest
 
-from ocp_assets.core import consistency
+from ocp_assets.core import consistency, pipeline
 from ocp_assets.core import outcomes as O
 from ocp_assets.core import validation as V
 from ocp_assets.core.engine import ClusterDay
@@ -244,6 +245,25 @@ def test_failed_summary_check_rolls_back_only_its_partition(dagster_env, monkeyp
     assert not _evaluations(result)[(O.USAGE_CONSERVED, "cluster-a|2026-03-04")].passed
     assert sorted(_materializations(result)) == ["cluster-a|2026-03-03", "cluster-a|2026-03-05"]
     assert sorted({r[1] for r in dagster_env.summary_rows()}) == [DAYS[0], DAYS[2]]
+
+
+def test_a_lost_connection_is_retried_and_the_retry_writes_the_day_once(dagster_env, monkeypatch, tmp_path):
+    identity = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
+    dagster_env.register(identity)
+    real = pipeline.summarize_cluster_day
+    marker = tmp_path / "failed-once"
+
+    def connection_lost_the_first_time(conn, root, task, **kwargs):
+        if not marker.exists():  # a file, not a variable: the worker processes are forked
+            marker.touch()
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return real(conn, root, task, **kwargs)
+
+    monkeypatch.setattr(pipeline, "summarize_cluster_day", connection_lost_the_first_time)
+    result = dagster_env.materialize(partition_key=str(partition_key("cluster-a", DAY)))
+
+    assert result.success and _retried(result)
+    assert len(dagster_env.summary_rows()) == 7
 
 
 def test_unknown_cluster_fails_at_once_without_retries(dagster_env):
