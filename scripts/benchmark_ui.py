@@ -34,6 +34,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import dagster as dg
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -78,6 +79,7 @@ class Dev:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+        self.home = home
         env = {**os.environ, "DAGSTER_HOME": str(home), "OCP_ASSETS_DSN": dsn, "OCP_ASSETS_DATA_ROOT": str(DATA),
                "OCP_ASSETS_SCHEMA": SCHEMA, "OCP_ASSETS_REGISTRY_SCHEMA": REGISTRY, "OCP_ASSETS_START_DATE": START,
                **dagster_instance_env(dsn, DAGSTER_DB)}
@@ -88,6 +90,7 @@ class Dev:
         )
         self.peak_process_mb = 0.0
         self.peak_tree_mb = 0.0
+        self.peak_tree: list[tuple[float, float, str]] = []  # (RSS, PSS, command) of each process at the tree's peak
         self._sampling = True
         threading.Thread(target=self._sample, daemon=True).start()
         self.wait(lambda: self.gql("{ repositoriesOrError { ... on RepositoryConnection { nodes { name } } } }")
@@ -97,8 +100,10 @@ class Dev:
         while self._sampling:
             rss = tree_rss_mb(self.process.pid)
             if rss:
-                self.peak_process_mb = max(self.peak_process_mb, max(r for r, _ in rss))
-                self.peak_tree_mb = max(self.peak_tree_mb, sum(p for _, p in rss))
+                self.peak_process_mb = max(self.peak_process_mb, max(r for r, _, _ in rss))
+                if sum(p for _, p, _ in rss) > self.peak_tree_mb:
+                    self.peak_tree_mb = sum(p for _, p, _ in rss)
+                    self.peak_tree = sorted(rss, reverse=True)
             time.sleep(0.25)
 
     def gql(self, query: str, variables: dict | None = None) -> dict:
@@ -150,7 +155,8 @@ def tree_rss_mb(root: int) -> list[tuple[float, float]]:
         try:
             fields = {line.split(":")[0]: int(line.split()[1]) / 1024
                       for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]}
-            rss.append((fields["Rss"], fields["Pss"]))
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:90]
+            rss.append((fields["Rss"], fields["Pss"], command))
         except (OSError, KeyError, ValueError, IndexError):
             pass
     return rss
@@ -164,21 +170,7 @@ def reset(dsn: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{REGISTRY}" CASCADE')
 
 
-EVENTS = """query($runId: ID!, $after: Cursor) { logsForRun(runId: $runId, afterCursor: $after, limit: 5000) {
-  ... on EventConnection { cursor hasMore events { __typename timestamp
-    ... on MaterializationEvent { assetKey { path } partition }
-    ... on AssetCheckEvaluationEvent { evaluation { partition success } } } } } }"""
 RUNS = "{ runsOrError { ... on Runs { results { runId status } } } }"
-
-
-def run_events(dev: Dev, run_id: str) -> list[dict]:
-    events, cursor = [], None
-    while True:
-        page = dev.gql(EVENTS, {"runId": run_id, "after": cursor})["logsForRun"]
-        events += page["events"]
-        cursor = page["cursor"]
-        if not page["hasMore"]:
-            return events
 
 
 def finished_runs(dev: Dev) -> list[dict] | None:
@@ -186,8 +178,12 @@ def finished_runs(dev: Dev) -> list[dict] | None:
     return runs if runs and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs) else None
 
 
-def last_event(dev: Dev, runs: list[dict], typename: str) -> float:
-    return max(float(e["timestamp"]) / 1000 for r in runs for e in run_events(dev, r["runId"]) if e["__typename"] == typename)
+def last_event(dev: Dev, runs: list[dict], event_type: str) -> float:
+    """The latest timestamp of an event of that type in the runs, read from Dagster's event log."""
+    os.environ["DAGSTER_HOME"] = str(dev.home)
+    with dg.DagsterInstance.get() as instance:
+        return max(e.timestamp for r in runs for e in instance.all_logs(r["runId"])
+                   if e.dagster_event is not None and e.dagster_event.event_type_value == event_type)
 
 
 def sensor_first_pass(dev: Dev) -> float:
@@ -196,7 +192,7 @@ def sensor_first_pass(dev: Dev) -> float:
     dev.wait(lambda: len(dev.gql(RUNS)["runsOrError"]["results"]) >= 2 and finished_runs(dev), 600)
     runs = finished_runs(dev)
     assert all(r["status"] == "SUCCESS" for r in runs), runs
-    return last_event(dev, runs, "AssetCheckEvaluationEvent") - started
+    return last_event(dev, runs, "ASSET_CHECK_EVALUATION") - started
 
 
 def backfill_30_days(dev: Dev) -> float:
@@ -213,7 +209,7 @@ def backfill_30_days(dev: Dev) -> float:
         return runs if runs and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs) else None
     runs = dev.wait(done, 300)
     assert all(r["status"] == "SUCCESS" for r in runs), runs
-    return last_event(dev, runs, "AssetCheckEvaluationEvent") - started
+    return last_event(dev, runs, "ASSET_CHECK_EVALUATION") - started
 
 
 def rewritten_file(dev: Dev, day: str = "2026-10-15") -> float:
@@ -235,7 +231,7 @@ def rewritten_file(dev: Dev, day: str = "2026-10-15") -> float:
         return runs if runs and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs) else None
     runs = dev.wait(done, 300)
     assert all(r["status"] == "SUCCESS" for r in runs), runs
-    return last_event(dev, runs, "MaterializationEvent") - started
+    return last_event(dev, runs, "ASSET_MATERIALIZATION") - started
 
 
 def spread(values: list[float]) -> str:
@@ -248,6 +244,7 @@ def main() -> int:
     parser.add_argument("--dsn", default=os.environ.get("OCP_ASSETS_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
     prepare_data()
+    os.environ.update(dagster_instance_env(args.dsn, DAGSTER_DB))  # for reading the event log from this process
     results: dict[str, list[float]] = {"sensor": [], "backfill": [], "rewrite": [], "process_mb": [], "tree_mb": []}
     for _ in range(args.repeat):
         reset(args.dsn)
@@ -263,6 +260,8 @@ def main() -> int:
             results["tree_mb"].append(dev.peak_tree_mb)
             shutil.rmtree(home, ignore_errors=True)
         print(json.dumps({k: v[-1] for k, v in results.items()}), file=sys.stderr)
+        for rss, pss, command in dev.peak_tree:
+            print(f"  at the peak: RSS {rss:5.0f} MB  PSS {pss:5.0f} MB  {command}", file=sys.stderr)
     print(f"sensor first pass, 2 clusters x 31 days (sensor on -> last check): {spread(results['sensor'])}")
     print(f"30-day backfill of month-a via launchPartitionBackfill (launch -> last check): {spread(results['backfill'])}")
     print(f"rewritten day file of month-b -> its new daily_summary materialization: {spread(results['rewrite'])}")

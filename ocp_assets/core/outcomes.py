@@ -5,9 +5,15 @@ invariants (``consistency``) both return a ``CheckOutcome``; the Dagster layer t
 asset check evaluation and the CLI into an error message.
 """
 
-from dataclasses import dataclass, field
+from __future__ import annotations
 
-import pandas as pd
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is imported where failure cases are built, not on the code location's load path
+    import pandas as pd
+
+NO_DATA = "no koku data for this day"
 
 # ------------------------------------------------------------------ the stages of a cluster-day, in order
 RAW_POD_USAGE = "raw_pod_usage"
@@ -100,7 +106,12 @@ def combine(outcomes: dict[str, CheckOutcome]) -> CheckOutcome:
     if not failed:
         return CheckOutcome(True, "; ".join(o.description for o in outcomes.values()), metadata, rows=rows)
     frames = [o.failure_cases.assign(table=name) for name, o in failed.items() if o.failure_cases is not None and not o.failure_cases.empty]
-    cases = pd.concat(frames, ignore_index=True) if frames else None
+    if frames:
+        import pandas as pd
+
+        cases = pd.concat(frames, ignore_index=True)
+    else:
+        cases = None
     for o in failed.values():
         metadata.update(o.metadata)
     return CheckOutcome(

@@ -28,7 +28,7 @@ from ocp_assets.core import validation as V
 from ocp_assets.core.engine import ClusterDay, DayOutcome, connect, prepare_shared_rows, publish_summary
 from ocp_assets.core.errors import InputDataError, OcpAssetsError
 from ocp_assets.core.layout import NAMESPACE_LABELS, NODE_LABELS
-from ocp_assets.core.outcomes import CheckOutcome
+from ocp_assets.core.outcomes import NO_DATA, CheckOutcome
 from ocp_assets.core.pgschema import ensure_tenant_tables, require_schema
 from ocp_assets.core.reader import (
     DayTable,
@@ -42,7 +42,6 @@ from ocp_assets.core.storage import DataRoot, open_data_root
 from ocp_assets.core.summary import LabelTables, MergedChunks, dedupe_entity_labels, merge_labels, node_inventory
 from ocp_assets.core.writer import KokuSettings, delete_summary_rows, read_settings, touch_report_period
 
-NO_DATA = "no koku data for this day"
 HOUR = 3600.0
 GIB = 2.0**-30
 PREVIEW_ROWS = 5

@@ -16,18 +16,21 @@ own numbers, and its own evaluation of every selected check; a partition that fa
 import time
 import warnings
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from ocp_assets.core import outcomes as O
 from ocp_assets.core.layout import NAMESPACE_LABELS, NODE_LABELS, POD_USAGE, STORAGE_USAGE
 from ocp_assets.core.pgschema import SUMMARY_TABLE
-from ocp_assets.core.pipeline import Connections, DayResult, DayTask, run_days
 from ocp_assets.core.registry import ClusterRecord, UnknownClusterError
 from ocp_assets.defs import checks as C
 from ocp_assets.defs import metadata as M
 from ocp_assets.defs.partitions import cluster_day_partitions, key_path, split_key
 from ocp_assets.defs.resources import KokuDataLake, SummaryDatabase, SummaryEngine
+
+if TYPE_CHECKING:
+    from ocp_assets.core.pipeline import DayResult
 
 # backfill_policy on a multi-asset is beta in 1.13; the policy itself is what docs/dagster.md measured.
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
@@ -111,7 +114,7 @@ def resolve_partitions(context: dg.AssetExecutionContext, db: SummaryDatabase) -
     return out
 
 
-def partition_events(result: DayResult, stages: set[str], checks: set[str], instance: dg.DagsterInstance | None = None) -> Iterator:
+def partition_events(result: "DayResult", stages: set[str], checks: set[str], instance: dg.DagsterInstance | None = None) -> Iterator:
     """One partition's materializations (its own numbers) and check evaluations, for what the run selected.
 
     With an instance, each evaluation names the materialization it judged (stored by the time the generator
@@ -141,6 +144,9 @@ def partition_events(result: DayResult, stages: set[str], checks: set[str], inst
 )
 def summarize(context: dg.AssetExecutionContext, koku_db: SummaryDatabase, koku_lake: KokuDataLake,
               summary_engine: SummaryEngine) -> Iterator:
+    # The engine (pyarrow compute, pandas, pandera) is imported here, in the step, not when the code location loads.
+    from ocp_assets.core.pipeline import Connections, DayTask, run_days
+
     started = time.perf_counter()
     stages = {key.to_user_string() for key in context.selected_asset_keys}
     checks = {key.name for key in context.selected_asset_check_keys}

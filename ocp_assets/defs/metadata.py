@@ -8,12 +8,10 @@ page plots them per partition, so a cluster's history reads as a chart), lists o
 import math
 
 import dagster as dg
-import pandas as pd
 
 from ocp_assets.core import outcomes as O
-from ocp_assets.core.outcomes import CheckOutcome
+from ocp_assets.core.outcomes import NO_DATA, CheckOutcome
 from ocp_assets.core.pgschema import SUMMARY_COLUMNS, SUMMARY_TABLE
-from ocp_assets.core.pipeline import NO_DATA
 
 MAX_TABLE_ROWS = 50
 DECIMALS = 6
@@ -140,7 +138,8 @@ def _value(key: str, value: object) -> object:
     return str(value)
 
 
-def _frame_table(frame: pd.DataFrame) -> dg.MetadataValue:
+def _frame_table(frame) -> dg.MetadataValue:
+    """A pandas frame (pandera's failure cases) as a metadata table."""
     return records_table(frame.head(MAX_TABLE_ROWS).to_dict(orient="records"))
 
 
