@@ -159,15 +159,16 @@ def summarize(context: dg.AssetExecutionContext, koku_db: SummaryDatabase, koku_
         for key, record in resolve_partitions(context, koku_db)
     ]
     where = Connections(dsn=koku_db.dsn, data_root=koku_lake.data_root, snapshot_root=snapshot_root)
+    workers = summary_engine.workers_now(context.instance, len(tasks))
     failed: list[str] = []
     empty = 0
-    for result in run_days(tasks, where, workers=summary_engine.workers):
+    for result in run_days(tasks, where, workers=workers):
         yield from partition_events(result, stages, checks, context.instance)
         if not result.passed:
             failed.append(f"{result.key}: {result.first_failure()}")
         empty += result.no_data
     context.log.info(
-        f"{len(tasks)} cluster-day(s) through {through} in {time.perf_counter() - started:.2f}s: "
+        f"{len(tasks)} cluster-day(s) through {through} in {time.perf_counter() - started:.2f}s ({workers} at a time): "
         f"{len(tasks) - len(failed) - empty} summarised, {empty} without koku data, {len(failed)} failed"
     )
     # Each selected check's output, once: the evaluations above are per partition, these only tell the step that

@@ -1,5 +1,6 @@
 """Resources: koku's PostgreSQL (summary tables + the cluster registry), koku's Parquet, and how a run computes."""
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import quote
@@ -76,8 +77,18 @@ class KokuDataLake(dg.ConfigurableResource):
 class SummaryEngine(dg.ConfigurableResource):
     """How a run computes its cluster-days: worker processes at once, and where the stage tables are kept."""
 
-    workers: int = Field(default=2, description="cluster-days computed at once, each in its own process (1: in the step)")
+    workers: int = Field(default=2, description="at most this many cluster-days at once, each in its own process (1: in the step)")
     snapshot_root: str = Field(
         default="",
         description="directory or s3://bucket/prefix receiving each stage's tables as Parquet per partition; empty: not kept",
     )
+
+    def workers_now(self, instance: dg.DagsterInstance, days: int) -> int:
+        """Worker processes for this run: the cores the other runs in progress leave, at most `workers`.
+
+        Measured (docs/dagster.md): with two month runs at once on two cores, day workers add ~0.5 GB of memory
+        and no speed, since each run already has a core; a run alone uses both.
+        """
+        running = instance.get_runs_count(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+        free_cores = max(1, (os.cpu_count() or 1) // max(1, running))
+        return max(1, min(self.workers, free_cores, days))
