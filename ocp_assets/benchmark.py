@@ -49,8 +49,8 @@ def _high_water_mb() -> float:
 def _one_repetition(data_root: str, dsn: str, schema: str) -> dict:
     """Runs in the child process: summarise every day of every cluster once, report seconds and peak RSS."""
     from ocp_assets.core.engine import ClusterDay, connect
-    from ocp_assets.core.pipeline import summarize_day
     from ocp_assets.core.ingest import read_cluster_registry
+    from ocp_assets.core.pipeline import summarize_day
     from ocp_assets.core.reader import days_with_pod_usage
     from ocp_assets.core.storage import open_data_root
 

@@ -20,10 +20,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from dagster import Field, IntSource
-from dagster._core.run_coordinator import QueuedRunCoordinator as DagsterQueuedRunCoordinator
+from dagster._core.run_coordinator import (
+    QueuedRunCoordinator as DagsterQueuedRunCoordinator,
+)
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import PostgresEventLogStorage
-from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
+from dagster_postgres.utils import (
+    create_pg_engine,
+    get_token_provider_from_config,
+    pg_url_from_config,
+)
 
 # One open connection per process, more only while a process stores events from several threads at once.
 POOL_SIZE = 1

@@ -6,10 +6,10 @@ import os
 import sys
 
 from ocp_assets.core.engine import ClusterDay, connect, days_between
-from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.errors import ConfigurationError
 from ocp_assets.core.ingest import read_cluster_registry
 from ocp_assets.core.pgschema import init_schema
+from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.reader import days_with_pod_usage
 from ocp_assets.core.storage import open_data_root
 

@@ -52,8 +52,8 @@ def _execute(instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.JobExec
 
 
 def test_sensor_runs_and_backfill_on_a_postgres_instance(dagster_home, dsn):
-    from ocp_assets.definitions import defs
     from ocp_assets.core.outcomes import DAILY_SUMMARY
+    from ocp_assets.definitions import defs
     from ocp_assets.defs.sensors import koku_parquet_sensor
 
     data = Path(dagster_home["OCP_ASSETS_DATA_ROOT"])

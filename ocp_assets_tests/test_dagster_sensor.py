@@ -6,10 +6,9 @@ import json
 import dagster as dg
 import psycopg
 
-from ocp_assets.defs import partitions
-
 from ocp_assets.core.ingest import ClusterIdentity, cluster_record_key
 from ocp_assets.core.storage import open_data_root
+from ocp_assets.defs import partitions
 from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, partition_key
 from ocp_assets.defs.sensors import (
     RANGE_END_TAG,

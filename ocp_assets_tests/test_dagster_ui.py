@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -55,7 +54,7 @@ class Dev:
             [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1",
              "-p", str(port)],
             cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})},
-            preexec_fn=_default_sigint,  # noqa: PLW1509 (runs before exec; the test process starts no threads first)
+            preexec_fn=_default_sigint,
         )
 
     def gql(self, query: str, variables: dict | None = None) -> dict:

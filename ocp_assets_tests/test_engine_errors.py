@@ -10,8 +10,8 @@ import pytest
 
 from ocp_assets.cli import main
 from ocp_assets.core.engine import ClusterDay
-from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.errors import ConfigurationError, InputDataError
+from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.storage import open_data_root
 from ocp_assets_tests.engine_support import engine_rows
 from ocp_assets_tests.reference.koku_sql import compare_summaries

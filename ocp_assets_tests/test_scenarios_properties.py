@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
 from ocp_assets.core.engine import ClusterDay
-from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.ingest import ingest
+from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.storage import open_data_root
 from ocp_assets_tests.engine_support import enable_keys
 from ocp_assets_tests.scenario_support import (

@@ -25,7 +25,13 @@ import pyarrow.compute as pc
 from ocp_assets.core import consistency
 from ocp_assets.core import outcomes as O
 from ocp_assets.core import validation as V
-from ocp_assets.core.engine import ClusterDay, DayOutcome, connect, prepare_shared_rows, publish_summary
+from ocp_assets.core.engine import (
+    ClusterDay,
+    DayOutcome,
+    connect,
+    prepare_shared_rows,
+    publish_summary,
+)
 from ocp_assets.core.errors import InputDataError, OcpAssetsError
 from ocp_assets.core.layout import NAMESPACE_LABELS, NODE_LABELS
 from ocp_assets.core.outcomes import NO_DATA, CheckOutcome
@@ -39,8 +45,19 @@ from ocp_assets.core.reader import (
     read_storage_usage,
 )
 from ocp_assets.core.storage import DataRoot, open_data_root
-from ocp_assets.core.summary import LabelTables, MergedChunks, dedupe_entity_labels, merge_labels, node_inventory
-from ocp_assets.core.writer import KokuSettings, delete_summary_rows, read_settings, touch_report_period
+from ocp_assets.core.summary import (
+    LabelTables,
+    MergedChunks,
+    dedupe_entity_labels,
+    merge_labels,
+    node_inventory,
+)
+from ocp_assets.core.writer import (
+    KokuSettings,
+    delete_summary_rows,
+    read_settings,
+    touch_report_period,
+)
 
 HOUR = 3600.0
 GIB = 2.0**-30

@@ -16,7 +16,6 @@ import pyarrow.parquet as pq
 from ocp_assets.core.errors import InputDataError
 from ocp_assets.core.labels import LabelCatalog, MalformedLabelJSON
 from ocp_assets.core.layout import (
-    NAMESPACE_LABELS,
     NODE_LABELS,
     POD_USAGE,
     STORAGE_USAGE,

@@ -60,8 +60,8 @@ def read_settings(conn: psycopg.Connection, schema: str) -> KokuSettings:
 def report_period(conn: psycopg.Connection, schema: str, *, cluster_id: str, cluster_alias: str, source: str, day: dt.date) -> int:
     """The reporting_ocpusagereportperiod id of the day's month, created like koku's create_bill when missing."""
     ident = sql.Identifier(schema)
-    start = dt.datetime.combine(month_start(day), dt.time(), tzinfo=dt.timezone.utc)
-    end = dt.datetime.combine(next_month_start(day), dt.time(), tzinfo=dt.timezone.utc)
+    start = dt.datetime.combine(month_start(day), dt.time(), tzinfo=dt.UTC)
+    end = dt.datetime.combine(next_month_start(day), dt.time(), tzinfo=dt.UTC)
     found = conn.execute(
         sql.SQL(
             "SELECT id FROM {}.reporting_ocpusagereportperiod"

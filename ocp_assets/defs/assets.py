@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from ocp_assets.core import outcomes as O
-from ocp_assets.core.layout import NAMESPACE_LABELS, NODE_LABELS, POD_USAGE, STORAGE_USAGE
+from ocp_assets.core.layout import (
+    NAMESPACE_LABELS,
+    NODE_LABELS,
+    POD_USAGE,
+    STORAGE_USAGE,
+)
 from ocp_assets.core.pgschema import SUMMARY_TABLE
 from ocp_assets.core.registry import ClusterRecord, UnknownClusterError
 from ocp_assets.defs import checks as C

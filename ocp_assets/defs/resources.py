@@ -89,6 +89,9 @@ class SummaryEngine(dg.ConfigurableResource):
         Measured (docs/dagster.md): with two month runs at once on two cores, day workers add ~0.5 GB of memory
         and no speed, since each run already has a core; a run alone uses both.
         """
-        running = instance.get_runs_count(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
-        free_cores = max(1, (os.cpu_count() or 1) // max(1, running))
+        cores = os.cpu_count() or 1
+        # Runs launched together (a sensor tick, a backfill) start a moment apart: count the queued ones too.
+        active = instance.get_runs_count(dg.RunsFilter(statuses=[
+            dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]))
+        free_cores = max(1, cores // max(1, min(active, cores)))
         return max(1, min(self.workers, free_cores, days))
