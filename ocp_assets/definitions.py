@@ -33,7 +33,19 @@ PRELOAD_MODULES = ["ocp_assets.defs.preload", "dagster._core.executor.multiproce
 
 @dg.executor(name="multiprocess_fork", requirements=dg.multiple_process_executor_requirements())
 def fork_multiprocess_executor(_init_context) -> MultiprocessExecutor:
-    """Dagster's multiprocess executor with the step process forked from the run worker (one step per run here)."""
+    """Dagster's multiprocess executor with the step process forked from the run worker (one step per run here).
+
+    The run worker imports the engine (pyarrow compute, pandas, pandera) and sets up pandera here, before it forks:
+    the step starts warm and shares those pages with its parent instead of holding its own copy. The code server,
+    which loads this module too, never creates an executor and stays without them.
+    """
+    import gc
+
+    from ocp_assets.core import pipeline  # noqa: F401
+    from ocp_assets.core.validation import warm_up
+
+    warm_up()
+    gc.freeze()  # the forked step's collections then leave the inherited heap (and its pages) alone
     return MultiprocessExecutor(retries=RetryMode.ENABLED, max_concurrent=DEFAULT_WORKERS, start_method="fork")
 
 

@@ -122,3 +122,29 @@ def test_dagster_definitions_validate(monkeypatch, tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Validation successful" in done.stdout + done.stderr
+
+
+def test_cli_route_materializes_daily_summary_alone_for_a_partition(dagster_home, dsn):
+    """`dagster asset materialize --select daily_summary --partition ...`: no other asset needs materializing first."""
+    from ocp_assets.defs.resources import SummaryDatabase
+
+    data = Path(dagster_home["OCP_ASSETS_DATA_ROOT"])
+    identity = build_cluster(data, "cluster-cli", [DAY])
+    db = SummaryDatabase(dsn=dsn, schema_name=dagster_home["OCP_ASSETS_SCHEMA"], registry_schema=dagster_home["OCP_ASSETS_REGISTRY_SCHEMA"])
+    with db.connect() as conn:
+        db.registry.ensure(conn)
+        db.register_cluster(conn, cluster_id="cluster-cli", source=identity.source_uuid, account=identity.account,
+                            cluster_alias="cluster-cli", data_root=str(data))
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("clusters", ["cluster-cli"])
+
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "ocp_assets.definitions",
+         "--select", "daily_summary", "--partition", f"cluster-cli|{DAY.isoformat()}"],
+        cwd=REPO, env=os.environ.copy(), capture_output=True, text=True, timeout=300, check=False,
+    )
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert len(_rows(dsn, dagster_home["OCP_ASSETS_SCHEMA"])) == 7
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_materialized_partitions(dg.AssetKey("daily_summary")) == {f"cluster-cli|{DAY.isoformat()}"}
