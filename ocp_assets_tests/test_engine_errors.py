@@ -174,3 +174,22 @@ def test_cli_summarize_prints_rows_and_exits_2_on_bad_input(summarized, capsys, 
     assert main(args) == 2
     assert "column 'persistentvolume': required column is missing" in capsys.readouterr().err
     _assert_unchanged(conn, schema, before)
+
+
+def test_files_whose_names_start_with_a_dot_or_underscore_are_not_read(summarized):
+    """A writer's temporary file or a marker next to the data (Hive and Trino skip them too) never doubles a day."""
+    conn, schema, root, cluster_day, tmp_path, before = summarized
+    path = _file(tmp_path, "pod_usage")
+    for name in (".tmp-1234-copy.parquet", "_copy.parquet"):
+        with open(path, "rb") as source, open(os.path.join(os.path.dirname(path), name), "wb") as copy:
+            copy.write(source.read())
+    summarize_day(conn, schema, root, cluster_day)
+    _assert_unchanged(conn, schema, before)
+
+
+def test_a_malformed_dsn_is_refused_without_showing_the_password():
+    from ocp_assets.core.engine import connect
+
+    with pytest.raises(ConfigurationError) as error, connect("postgresql://user:s3cr3t@host/db?sslmod=require"):
+        pass
+    assert "s3cr3t" not in str(error.value) and "malformed" in str(error.value)

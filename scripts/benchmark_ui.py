@@ -173,9 +173,16 @@ def reset(dsn: str) -> None:
 RUNS = "{ runsOrError { ... on Runs { results { runId status } } } }"
 
 
-def finished_runs(dev: Dev) -> list[dict] | None:
-    runs = dev.gql(RUNS)["runsOrError"]["results"]
+def finished_runs(dev: Dev, before: set[str] = frozenset()) -> list[dict] | None:
+    """The runs not in `before`, once there is at least one and all have ended."""
+    runs = [r for r in dev.gql(RUNS)["runsOrError"]["results"] if r["runId"] not in before]
     return runs if runs and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs) else None
+
+
+def new_runs_succeeded(dev: Dev, before: set[str]) -> list[dict]:
+    runs = dev.wait(lambda: finished_runs(dev, before), 300)
+    assert all(r["status"] == "SUCCESS" for r in runs), runs
+    return runs
 
 
 def last_event(dev: Dev, runs: list[dict], event_type: str) -> float:
@@ -204,11 +211,7 @@ def backfill_30_days(dev: Dev) -> float:
              __typename ... on PythonError { message } } }""",
         {"p": {"assetSelection": [{"path": [s]} for s in STAGES], "partitionNames": keys, "fromFailure": False}},
     )
-    def done():
-        runs = [r for r in dev.gql(RUNS)["runsOrError"]["results"] if r["runId"] not in before]
-        return runs if runs and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs) else None
-    runs = dev.wait(done, 300)
-    assert all(r["status"] == "SUCCESS" for r in runs), runs
+    runs = new_runs_succeeded(dev, before)
     return last_event(dev, runs, "ASSET_CHECK_EVALUATION") - started
 
 
@@ -226,11 +229,7 @@ def rewritten_file(dev: Dev, day: str = "2026-10-15") -> float:
     pq.write_table(table.set_column(column, "pod_usage_cpu_core_seconds", doubled), temporary)
     started = time.time()
     os.replace(temporary, path)
-    def done():
-        runs = [r for r in dev.gql(RUNS)["runsOrError"]["results"] if r["runId"] not in before]
-        return runs if runs and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs) else None
-    runs = dev.wait(done, 300)
-    assert all(r["status"] == "SUCCESS" for r in runs), runs
+    runs = new_runs_succeeded(dev, before)
     return last_event(dev, runs, "ASSET_MATERIALIZATION") - started
 
 

@@ -67,6 +67,9 @@ def connect(dsn: str) -> Iterator[psycopg.Connection]:
         conn = psycopg.connect(dsn, autocommit=True)
     except psycopg.OperationalError as exc:
         raise ConfigurationError(f"cannot connect to PostgreSQL ({exc})".strip()) from None
+    except psycopg.ProgrammingError:
+        # A malformed DSN: psycopg's message quotes the DSN, password included, so it is not repeated here.
+        raise ConfigurationError("the PostgreSQL DSN is malformed (expected postgresql://user@host:port/database)") from None
     try:
         yield conn
     finally:

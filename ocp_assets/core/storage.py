@@ -57,10 +57,15 @@ class DataRoot:
         return f"{self.uri.rstrip('/')}/{key}"
 
     def list_files(self, prefix: str, suffix: str = ".parquet") -> list[pafs.FileInfo]:
-        """Files below prefix (recursively), sorted by path; an absent prefix gives no files."""
+        """Files below prefix (recursively), sorted by path; an absent prefix gives no files.
+
+        Names starting with "." or "_" are not data, as for Hive and Trino (which koku uses): temporary files of a
+        writer (ours are ``.tmp-…``), ``_SUCCESS`` markers and the like are never read.
+        """
         selector = pafs.FileSelector(self.path(prefix), recursive=True, allow_not_found=True)
         infos = [i for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.File]
-        return sorted((i for i in infos if i.path.endswith(suffix)), key=lambda i: i.path)
+        return sorted((i for i in infos if i.path.endswith(suffix) and not i.base_name.startswith((".", "_"))),
+                      key=lambda i: i.path)
 
     def key_of(self, path: str) -> str:
         return path[len(self.base) + 1 :] if self.base else path
