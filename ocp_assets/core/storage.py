@@ -32,9 +32,8 @@ def s3_filesystem() -> pafs.S3FileSystem:
         parsed = urlparse(endpoint)
         kwargs["endpoint_override"] = parsed.netloc or parsed.path
         kwargs["scheme"] = parsed.scheme or "http"
-    if os.environ.get("AWS_ACCESS_KEY_ID"):
-        kwargs["access_key"] = os.environ["AWS_ACCESS_KEY_ID"]
-        kwargs["secret_key"] = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+    # Credentials come from the AWS SDK's standard chain (environment with AWS_SESSION_TOKEN, profiles, web identity
+    # for IRSA, instance metadata): passing key and secret explicitly would drop a session token.
     return pafs.S3FileSystem(**kwargs)
 
 
