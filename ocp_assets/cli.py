@@ -8,13 +8,16 @@ import argparse
 import sys
 from collections.abc import Callable
 
+import psycopg
+
 from ocp_assets.core.errors import OcpAssetsError
 from ocp_assets.core.generate import SCALES, generate
 from ocp_assets.core.ingest import DEFAULT_ACCOUNT, describe, ingest
 from ocp_assets.core.storage import open_data_root
 from ocp_assets.summary_commands import register_db, register_summarize
 
-EXIT_ERROR = 2
+EXIT_ERROR = 2  # bad input or configuration: fix it and run again
+EXIT_INFRASTRUCTURE = 1  # the database or storage failed: run again when it is back
 
 
 def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
@@ -106,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     except OcpAssetsError as exc:
         print(f"ocp-assets: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except psycopg.Error as exc:
+        # Infrastructure, not input (a lost connection, a restart, a full disk): one line, exit 1; nothing of the
+        # day being written was committed. The message is PostgreSQL's, which never includes the DSN.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"ocp-assets: database error ({type(exc).__name__}): {first}", file=sys.stderr)
+        return EXIT_INFRASTRUCTURE
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ import datetime as dt
 import glob
 import os
 
+import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -193,3 +194,43 @@ def test_a_malformed_dsn_is_refused_without_showing_the_password():
     with pytest.raises(ConfigurationError) as error, connect("postgresql://user:s3cr3t@host/db?sslmod=require"):
         pass
     assert "s3cr3t" not in str(error.value) and "malformed" in str(error.value)
+
+
+def test_db_init_killed_part_way_leaves_nothing_and_the_rerun_seeds_the_platform_category(pg, monkeypatch):
+    from ocp_assets.core import pgschema
+
+    conn, _ = pg
+    schema = f"{pg[1]}_init"
+
+    def killed(*args, **kwargs):
+        raise psycopg.OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(pgschema, "_create_summary_table", killed)
+    with pytest.raises(psycopg.OperationalError):
+        pgschema.init_schema(conn, schema)
+    assert not pgschema.schema_exists(conn, schema)  # the tables made before the kill were rolled back with it
+
+    monkeypatch.undo()
+    try:
+        created = pgschema.init_schema(conn, schema)
+        assert "reporting_ocp_cost_category" in created and pgschema.SUMMARY_TABLE in created
+        platform = conn.execute(f'SELECT count(*) FROM "{schema}".reporting_ocp_cost_category_namespace').fetchone()[0]
+        assert platform == len(pgschema.DEFAULT_COST_CATEGORY_PATTERNS)
+    finally:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_cli_turns_a_database_failure_into_one_line_and_exit_1(summarized, capsys, monkeypatch):
+    from ocp_assets import summary_commands
+
+    conn, schema, root, cluster_day, tmp_path, before = summarized
+
+    def lost(*args, **kwargs):
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(summary_commands, "summarize_day", lost)
+    code = main(["summarize", "--data-root", str(tmp_path), "--account", ACCOUNT, "--source", SOURCE, "--cluster-id", "c1",
+                 "--schema", schema, "--dsn", "postgresql://postgres@127.0.0.1:5432/postgres"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and err == ["ocp-assets: database error (OperationalError): server closed the connection unexpectedly"]
+    _assert_unchanged(conn, schema, before)

@@ -34,6 +34,7 @@ from ocp_assets.core.writer import (
     upsert_cluster_nodes,
 )
 
+CONNECT_TIMEOUT_SECONDS = 10  # unless the DSN sets connect_timeout
 WRITE_CHECK_REL_TOL = 1e-9  # D6: numeric(33,15) rounding stays far below this
 
 
@@ -63,8 +64,10 @@ class WriteVerificationError(OcpAssetsError):
 
 @contextmanager
 def connect(dsn: str) -> Iterator[psycopg.Connection]:
+    # A server that accepts TCP but never answers would otherwise hold the caller for minutes (the OS's TCP timeout).
+    timeout = {} if "connect_timeout" in dsn else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
     try:
-        conn = psycopg.connect(dsn, autocommit=True)
+        conn = psycopg.connect(dsn, autocommit=True, **timeout)
     except psycopg.OperationalError as exc:
         raise ConfigurationError(f"cannot connect to PostgreSQL ({exc})".strip()) from None
     except psycopg.ProgrammingError:

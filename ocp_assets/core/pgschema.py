@@ -178,28 +178,32 @@ def require_schema(conn: psycopg.Connection, schema: str) -> None:
 
 def ensure_tenant_tables(conn: psycopg.Connection, schema: str) -> None:
     """koku's tables in the tenant schema, created only where missing (D4); concurrent callers wait for one another."""
-    if _table_exists(conn, schema, SUMMARY_TABLE):
-        return
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ocp_assets.init/{schema}",))
+    if not _table_exists(conn, schema, SUMMARY_TABLE):
         init_schema(conn, schema)
 
 
 def init_schema(conn: psycopg.Connection, schema: str) -> list[str]:
-    """Create the schema and every missing table; returns the names of the tables created."""
+    """Create the schema and every missing table; returns the names of the tables created.
+
+    All or nothing, in one transaction (PostgreSQL's DDL is transactional) serialised per schema: a run killed
+    part-way leaves nothing behind, so the next run creates the tables and seeds them (D4 seeds only tables it
+    creates, so a half-made schema would otherwise stay without koku's Platform cost category).
+    """
     created: list[str] = []
     ident = sql.Identifier(schema)
-    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
-    for table, ddl in _AUXILIARY_DDL:
-        if _table_exists(conn, schema, table):
-            continue
-        conn.execute(sql.SQL(ddl).format(schema=ident))
-        created.append(table)
-    if "reporting_ocp_cost_category" in created:
-        _seed_cost_categories(conn, ident)
-    if not _table_exists(conn, schema, SUMMARY_TABLE):
-        _create_summary_table(conn, ident)
-        created.append(SUMMARY_TABLE)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ocp_assets.init/{schema}",))
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
+        for table, ddl in _AUXILIARY_DDL:
+            if _table_exists(conn, schema, table):
+                continue
+            conn.execute(sql.SQL(ddl).format(schema=ident))
+            created.append(table)
+        if "reporting_ocp_cost_category" in created:
+            _seed_cost_categories(conn, ident)
+        if not _table_exists(conn, schema, SUMMARY_TABLE):
+            _create_summary_table(conn, ident)
+            created.append(SUMMARY_TABLE)
     return created
 
 
