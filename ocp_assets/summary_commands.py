@@ -6,7 +6,7 @@ import os
 import sys
 
 from ocp_assets.core.engine import ClusterDay, connect, days_between
-from ocp_assets.core.errors import ConfigurationError
+from ocp_assets.core.errors import ConfigurationError, OcpAssetsError
 from ocp_assets.core.ingest import read_cluster_registry
 from ocp_assets.core.pgschema import init_schema
 from ocp_assets.core.pipeline import summarize_day
@@ -77,21 +77,53 @@ def _clusters(args: argparse.Namespace) -> list[tuple[str, str, str, str]]:
     return [(args.account, args.source, args.cluster_id, args.cluster_alias or args.cluster_id)]
 
 
+def _days(args: argparse.Namespace, root, account: str, source: str) -> list[dt.date]:
+    if args.start and args.end:
+        return days_between(args.start, args.end)
+    days = days_with_pod_usage(root, account, source)
+    if args.start or args.end:
+        return days_between(args.start or (days[0] if days else args.end), args.end or (days[-1] if days else args.start))
+    return days
+
+
 def run_summarize(args: argparse.Namespace) -> int:
+    """Every requested cluster-day; one that fails is reported on its own line and the others go on.
+
+    Exit 2 when any failed (each failed day keeps its previous rows), after the rest have been written.
+    """
     root = open_data_root(args.data_root)
+    failed: list[str] = []
     with connect(_dsn(args)) as conn:
         for account, source, cluster_id, alias in _clusters(args):
             schema = args.schema or account
-            days = days_with_pod_usage(root, account, source)
-            if args.start or args.end:
-                days = days_between(args.start or (days[0] if days else args.end), args.end or (days[-1] if days else args.start))
-            if not days:
-                raise ConfigurationError(f"cluster {cluster_id} (source {source}) has no pod usage under {args.data_root}")
+            try:
+                days = _days(args, root, account, source)
+                if not days:
+                    raise ConfigurationError(f"cluster {cluster_id} (source {source}) has no pod usage under {args.data_root}")
+            except OcpAssetsError as exc:
+                print(f"ocp-assets: error: {exc}", file=sys.stderr)
+                failed.append(cluster_id)
+                continue
             print(f"cluster {cluster_id} (source {source}) -> schema {schema}")
             for day in days:
-                outcome = summarize_day(conn, schema, root, ClusterDay(account, source, cluster_id, alias, day))
-                counts = "  ".join(f"{kind} {count}" for kind, count in outcome.rows_by_kind.items())
-                timing = ", ".join(f"{step} {seconds:.2f}s" for step, seconds in outcome.seconds.items())
-                print(f"  {day.isoformat()}  {counts}  (replaced {outcome.write.rows_deleted}; {timing})")
+                try:
+                    outcome = summarize_day(conn, schema, root, ClusterDay(account, source, cluster_id, alias, day))
+                except OcpAssetsError as exc:
+                    print(f"ocp-assets: error: {cluster_id} {day.isoformat()}: {exc}", file=sys.stderr)
+                    failed.append(f"{cluster_id} {day.isoformat()}")
+                    continue
+                if outcome is None:
+                    print(f"  {day.isoformat()}  no koku data for this day (its previous rows removed)")
+                else:
+                    counts = "  ".join(f"{kind} {count}" for kind, count in outcome.rows_by_kind.items())
+                    timing = ", ".join(f"{step} {seconds:.2f}s" for step, seconds in outcome.seconds.items())
+                    print(f"  {day.isoformat()}  {counts}  (replaced {outcome.write.rows_deleted}; {timing})")
                 sys.stdout.flush()
+    if failed:
+        raise SummarizeFailed(f"{len(failed)} failed ({', '.join(failed[:5])}{' …' if len(failed) > 5 else ''}); "
+                              "their previous rows are kept, the others were written")
     return 0
+
+
+class SummarizeFailed(OcpAssetsError):
+    """Some cluster-days or clusters of a summarize failed; each was reported on its own line."""

@@ -234,3 +234,46 @@ def test_cli_turns_a_database_failure_into_one_line_and_exit_1(summarized, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and err == ["ocp-assets: database error (OperationalError): server closed the connection unexpectedly"]
     _assert_unchanged(conn, schema, before)
+
+
+def test_cli_range_with_a_day_without_data_reports_it_and_succeeds(summarized, capsys, dsn):
+    conn, schema, root, cluster_day, tmp_path, before = summarized
+    args = ["summarize", "--data-root", str(tmp_path), "--account", ACCOUNT, "--source", SOURCE, "--cluster-id", "c1",
+            "--cluster-alias", "C1", "--start", DAY.isoformat(), "--end", (DAY + dt.timedelta(days=1)).isoformat(),
+            "--dsn", dsn, "--schema", schema]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "2026-10-05  Pod 1  Storage 1  unallocated 1" in out
+    assert "2026-10-06  no koku data for this day (its previous rows removed)" in out
+    _assert_unchanged(conn, schema, before)
+
+
+def test_cli_all_clusters_goes_on_after_a_failing_cluster(pg, tmp_path, capsys, dsn):
+    from ocp_assets_tests.dagster_fixtures import build_cluster, drop_column
+
+    conn, schema = pg
+    broken = build_cluster(tmp_path, "broken", [DAY])
+    healthy = build_cluster(tmp_path, "healthy", [DAY])
+    path = drop_column(tmp_path, broken, "pod_usage", "pod_usage_cpu_core_seconds")
+
+    code = main(["summarize", "--data-root", str(tmp_path), "--all-clusters", "--dsn", dsn, "--schema", schema])
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert any(line.startswith("ocp-assets: error: broken 2026-10-05: file ") and path.name in line
+               and "'pod_usage_cpu_core_seconds'" in line for line in err), err
+    assert err[-1].startswith("ocp-assets: error: 1 failed (broken 2026-10-05)")
+    assert len(engine_rows(conn, schema, healthy.source_uuid)) > 0 and len(engine_rows(conn, schema, broken.source_uuid)) == 0
+
+
+def test_day_discovery_names_a_file_whose_interval_start_is_text(summarized, capsys, dsn):
+    conn, schema, root, cluster_day, tmp_path, before = summarized
+    path = _file(tmp_path, "pod_usage")
+    _rewrite(path, lambda t: t.set_column(t.schema.get_field_index("interval_start"), "interval_start",
+                                          t["interval_start"].cast(pa.string())))
+    code = main(["summarize", "--data-root", str(tmp_path), "--account", ACCOUNT, "--source", SOURCE, "--cluster-id", "c1",
+                 "--dsn", dsn, "--schema", schema])
+    err = capsys.readouterr().err
+    assert code == 2 and os.path.basename(path) in err and "'interval_start': has type string" in err
+    assert "Traceback" not in err
+    _assert_unchanged(conn, schema, before)

@@ -266,19 +266,43 @@ def locate_row(rows: DayTable, index: int, column: str | None, reason: str) -> I
     return InputDataError(reason, file=rows.files[0] if rows.files else None, column=column)
 
 
+def _as_date(value) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def file_days(root: DataRoot, path: str) -> list[dt.date]:
+    """Days a Parquet file covers, from the interval_start min/max of each row group's footer (no data pages read).
+
+    A file that cannot tell (unreadable, no interval_start, or one typed as anything but a timestamp or date) is an
+    InputDataError naming it, never a library traceback.
+    """
+    shown = root.display(root.key_of(path))
+    try:
+        parquet = pq.ParquetFile(root.fs.open_input_file(path))
+    except (pa.ArrowException, OSError) as exc:
+        raise InputDataError(f"not a readable Parquet file ({exc})", file=shown) from None
+    index = parquet.schema_arrow.get_field_index("interval_start")
+    if index < 0:
+        raise InputDataError("required column is missing", file=shown, column="interval_start")
+    if not _compatible(parquet.schema_arrow.field(index).type, TIMESTAMP_TYPE):
+        raise InputDataError(f"has type {parquet.schema_arrow.field(index).type}, expected {TIMESTAMP_TYPE}",
+                             file=shown, column="interval_start")
+    days: set[dt.date] = set()
+    for rg in range(parquet.metadata.num_row_groups):
+        stats = parquet.metadata.row_group(rg).column(index).statistics
+        if stats is None or not stats.has_min_max:
+            continue
+        day, last = _as_date(stats.min), _as_date(stats.max)
+        while day <= last:
+            days.add(day)
+            day += dt.timedelta(days=1)
+    return sorted(days)
+
+
 def days_with_pod_usage(root: DataRoot, account: str, source: str) -> list[dt.date]:
     """Every day some pod_daily file of the source covers, from footer statistics only (no data pages read)."""
     days: set[dt.date] = set()
     prefix = month_prefix(account, POD_USAGE, source, 2000, 1, daily=True).rsplit("/year=", 1)[0]
     for info in root.list_files(prefix):
-        parquet = pq.ParquetFile(root.fs.open_input_file(info.path))
-        index = parquet.schema_arrow.get_field_index("interval_start")
-        for rg in range(parquet.metadata.num_row_groups):
-            stats = parquet.metadata.row_group(rg).column(index).statistics
-            if stats is None or not stats.has_min_max:
-                continue
-            day, last = stats.min.date(), stats.max.date()
-            while day <= last:
-                days.add(day)
-                day += dt.timedelta(days=1)
+        days.update(file_days(root, info.path))
     return sorted(days)

@@ -16,11 +16,11 @@ import json
 from collections.abc import Iterable
 
 import dagster as dg
-import pyarrow.parquet as pq
 
 from ocp_assets.core.errors import OcpAssetsError
 from ocp_assets.core.ingest import read_cluster_registry
 from ocp_assets.core.layout import SUMMARY_REPORT_TYPES, dataset_prefix
+from ocp_assets.core.reader import file_days
 from ocp_assets.core.registry import ClusterRecord, FileState
 from ocp_assets.core.storage import DataRoot
 from ocp_assets.defs.assets import GROUP, MAX_PARTITIONS_PER_RUN
@@ -47,26 +47,6 @@ summary_job = dg.define_asset_job(
     description="The cluster-day summary: read koku's Parquet, deduplicate and merge labels, write koku's PostgreSQL, "
     "run every check.",
 )
-
-
-def file_days(root: DataRoot, path: str) -> list[dt.date]:
-    """Days a Parquet file covers, from the interval_start min/max of each row group's footer statistics."""
-    parquet = pq.ParquetFile(root.fs.open_input_file(path))
-    index = parquet.schema_arrow.get_field_index("interval_start")
-    days: set[dt.date] = set()
-    for rg in range(parquet.metadata.num_row_groups):
-        stats = parquet.metadata.row_group(rg).column(index).statistics
-        if stats is None or not stats.has_min_max:
-            continue
-        day, last = _as_date(stats.min), _as_date(stats.max)
-        while day <= last:
-            days.add(day)
-            day += dt.timedelta(days=1)
-    return sorted(days)
-
-
-def _as_date(value) -> dt.date:
-    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def cluster_files(root: DataRoot, cluster: ClusterRecord) -> list[tuple[FileState, str]]:
@@ -134,9 +114,9 @@ def changed_days(context, db: SummaryDatabase, conn, root: DataRoot, cluster: Cl
             continue
         try:
             covered = file_days(root, path)
-        except (OSError, ValueError) as exc:
+        except OcpAssetsError as exc:
             # Retried every tick; the run that reads it would fail the same way, naming the file.
-            context.log.warning(f"{root.display(state.key)}: footer unreadable ({exc}); will retry")
+            context.log.warning(f"{exc}; will retry")
             continue
         # A rewritten file may have lost days: those are re-run too.
         touched.update(covered, previous[2] if previous is not None else ())
