@@ -277,3 +277,27 @@ def test_day_discovery_names_a_file_whose_interval_start_is_text(summarized, cap
     assert code == 2 and os.path.basename(path) in err and "'interval_start': has type string" in err
     assert "Traceback" not in err
     _assert_unchanged(conn, schema, before)
+
+
+def test_days_are_found_in_files_without_statistics_and_with_time_zones(tmp_path):
+    """Day discovery falls back to the data when a writer kept no footer statistics; aware timestamps count in UTC."""
+    from ocp_assets.core.reader import file_days
+
+    starts = pa.array([dt.datetime(2026, 10, 5, 23), dt.datetime(2026, 10, 6, 1)], pa.timestamp("ms"))
+    plain = tmp_path / "no-stats.parquet"
+    pq.write_table(pa.table({"interval_start": starts}), plain, write_statistics=False)
+    aware = tmp_path / "aware.parquet"
+    pq.write_table(pa.table({"interval_start": starts.cast(pa.timestamp("ms", tz="UTC"))}), aware)
+    root = open_data_root(str(tmp_path))
+    expected = [dt.date(2026, 10, 5), dt.date(2026, 10, 6)]
+    assert file_days(root, str(plain)) == expected
+    assert file_days(root, str(aware)) == expected
+
+
+def test_time_zone_aware_interval_start_gives_the_same_rows(summarized):
+    conn, schema, root, cluster_day, tmp_path, before = summarized
+    for daily in (True, False):
+        _rewrite(_file(tmp_path, "pod_usage", daily=daily), lambda t: t.set_column(
+            t.schema.get_field_index("interval_start"), "interval_start", t["interval_start"].cast(pa.timestamp("ms", tz="UTC"))))
+    summarize_day(conn, schema, root, cluster_day)
+    _assert_unchanged(conn, schema, before)

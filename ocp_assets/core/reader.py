@@ -111,7 +111,7 @@ def _row_groups_for_day(parquet: pq.ParquetFile, column_index: int, start: dt.da
     for rg in range(metadata.num_row_groups):
         stats = metadata.row_group(rg).column(column_index).statistics
         if stats is not None and stats.has_min_max:
-            low, high = stats.min, stats.max
+            low, high = _naive_utc(stats.min), _naive_utc(stats.max)
             if isinstance(low, dt.datetime) and (high < start or low >= end):
                 continue
         keep.append(rg)
@@ -266,7 +266,15 @@ def locate_row(rows: DayTable, index: int, column: str | None, reason: str) -> I
     return InputDataError(reason, file=rows.files[0] if rows.files else None, column=column)
 
 
+def _naive_utc(value):
+    """A footer statistic as koku's naive UTC wall time (a time-zone-aware column's values are converted to UTC)."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
 def _as_date(value) -> dt.date:
+    value = _naive_utc(value)
     return value.date() if isinstance(value, dt.datetime) else value
 
 
@@ -290,9 +298,18 @@ def file_days(root: DataRoot, path: str) -> list[dt.date]:
     days: set[dt.date] = set()
     for rg in range(parquet.metadata.num_row_groups):
         stats = parquet.metadata.row_group(rg).column(index).statistics
-        if stats is None or not stats.has_min_max:
+        if parquet.metadata.row_group(rg).num_rows == 0:
             continue
-        day, last = _as_date(stats.min), _as_date(stats.max)
+        if stats is not None and stats.has_min_max:
+            low, high = stats.min, stats.max
+        else:
+            # A writer that keeps no statistics: read this row group's interval_start instead of losing its days.
+            starts = parquet.read_row_group(rg, columns=["interval_start"])["interval_start"]
+            bounds = pc.min_max(starts).as_py()
+            if bounds["min"] is None:
+                continue
+            low, high = bounds["min"], bounds["max"]
+        day, last = _as_date(low), _as_date(high)
         while day <= last:
             days.add(day)
             day += dt.timedelta(days=1)
