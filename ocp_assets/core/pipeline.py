@@ -119,7 +119,12 @@ class DayResult:
 
 
 # pandera's check names as a person reads them, for the error that names a bad cell's file and row.
-READABLE_CHECKS = {"label_json_object": "label text is not a JSON object"}
+READABLE_CHECKS = {
+    "label_json_object": "label text is not a JSON object",
+    "greater_than_or_equal_to(0)": "negative value",
+    "not_nullable": "missing value (NULL)",
+    "str_length(None, 253)": "longer than koku's 253 characters",
+}
 
 
 class _RolledBack(Exception):
@@ -149,7 +154,9 @@ def validate_rows(model, rows: DayTable) -> CheckOutcome:
         return report
     for case in report.failure_cases.itertuples(index=False):
         value, column, index = case.failure_case, case.column, case.index
-        reason = READABLE_CHECKS.get(str(case.check), f"{case.check} fails for {value!r}")
+        reason = READABLE_CHECKS.get(str(case.check), str(case.check))
+        if str(case.check) != "label_json_object":
+            reason += f": {value!r}"
         if isinstance(value, str) and column in rows.table.column_names and pa.types.is_string(rows.table.schema.field(column).type):
             located = locate_value(rows, column, value, reason)
         elif isinstance(index, (int, np.integer)) and 0 <= index < len(rows):

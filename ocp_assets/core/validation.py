@@ -12,6 +12,7 @@ import json
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
+import pyarrow.compute as pc
 from pandera.errors import SchemaError, SchemaErrors
 from pandera.typing import Series
 
@@ -35,7 +36,7 @@ def label_json_mask(series: pd.Series) -> pd.Series:
             continue
         try:
             parsed = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's parser goes
             bad.add(text)
             continue
         if not isinstance(parsed, dict):
@@ -58,14 +59,17 @@ class _Model(pa.DataFrameModel):
 NON_NEGATIVE = {"ge": 0}
 
 
+NAME = {"str_length": {"max_value": 253}}  # koku's varchar(253) for namespace, node, resource_id and volume names
+
+
 class RawPodUsage(_Model):
     """pod_daily rows of one cluster-day as the reader returns them."""
 
-    namespace: Series[str] = pa.Field(nullable=False)
-    node: Series[str] = pa.Field(nullable=True)
+    namespace: Series[str] = pa.Field(nullable=False, **NAME)
+    node: Series[str] = pa.Field(nullable=True, **NAME)
     pod: Series[str] = pa.Field(nullable=False)
     pod_labels: Series[str] = pa.Field(nullable=True)
-    resource_id: Series[str] = pa.Field(nullable=True)
+    resource_id: Series[str] = pa.Field(nullable=True, **NAME)
     interval_start: Series[pd.Timestamp] = pa.Field(nullable=False)
     pod_usage_cpu_core_seconds: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
     pod_request_cpu_core_seconds: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
@@ -95,11 +99,11 @@ class NodeCapacity(_Model):
 class RawStorageUsage(_Model):
     """storage_daily rows of one cluster-day."""
 
-    namespace: Series[str] = pa.Field(nullable=False)
+    namespace: Series[str] = pa.Field(nullable=False, **NAME)
     pod: Series[str] = pa.Field(nullable=True)
-    persistentvolumeclaim: Series[str] = pa.Field(nullable=True)
-    persistentvolume: Series[str] = pa.Field(nullable=True)
-    storageclass: Series[str] = pa.Field(nullable=True)
+    persistentvolumeclaim: Series[str] = pa.Field(nullable=True, **NAME)
+    persistentvolume: Series[str] = pa.Field(nullable=True, **NAME)
+    storageclass: Series[str] = pa.Field(nullable=True, **NAME)
     persistentvolume_labels: Series[str] = pa.Field(nullable=True)
     persistentvolumeclaim_labels: Series[str] = pa.Field(nullable=True)
     interval_start: Series[pd.Timestamp] = pa.Field(nullable=False)
@@ -278,20 +282,50 @@ def validate_frame(model: type[pa.DataFrameModel], df: pd.DataFrame | pa_arrow.T
     its Arrow schema already guarantees left out (``arrow_schema``): the same failures, found faster.
     """
     inplace = isinstance(df, pa_arrow.Table)
+    arrow_cases = arrow_failure_cases(model, df) if inplace else None
     if inplace:
         schema = arrow_schema(model, frozenset(f.name for f in df.schema if f.type in ARROW_STRING_TYPES))
         df = to_frame(df)
     else:
         schema = model.to_schema()
+    pandera_cases = None
     try:
         schema.validate(df, lazy=True, inplace=inplace)
     except SchemaErrors as exc:
-        cases = exc.failure_cases
-        return CheckOutcome(False, _summary(model, cases), failure_cases=cases.head(MAX_FAILURE_CASES).reset_index(drop=True), rows=len(df), failures=len(cases))
+        pandera_cases = exc.failure_cases
     except SchemaError as exc:  # a failure pandera cannot collect lazily
         cases = pd.DataFrame([{"schema_context": "DataFrameSchema", "column": None, "check": str(exc.check), "failure_case": str(exc), "index": None}])
         return CheckOutcome(False, f"{model.__name__}: {exc}", failure_cases=cases, rows=len(df), failures=1)
+    found = [c for c in (arrow_cases, pandera_cases) if c is not None]
+    if found:
+        cases = pd.concat(found, ignore_index=True)
+        return CheckOutcome(False, _summary(model, cases), failure_cases=cases.head(MAX_FAILURE_CASES).reset_index(drop=True),
+                            rows=len(df), failures=len(cases))
     return CheckOutcome(True, f"{model.__name__}: {len(df)} rows valid", rows=len(df))
+
+
+def arrow_failure_cases(model: type[pa.DataFrameModel], table: pa_arrow.Table) -> pd.DataFrame | None:
+    """What pandas cannot see once the table is converted: NaN and ±inf in a measure (pandas takes NaN for a
+    missing value, and a bound check lets inf through; PostgreSQL would store NaN or refuse inf), and NUL
+    characters in text (PostgreSQL's text and jsonb cannot hold them). One failure case per bad cell, with its row."""
+    columns = model.to_schema().columns
+    cases = []
+    for name in columns:
+        if name not in table.column_names:
+            continue
+        column = table[name]
+        if pa_arrow.types.is_floating(column.type):
+            bad, check = pc.invert(pc.fill_null(pc.is_finite(column), True)), "finite (no NaN or infinity)"
+        elif pa_arrow.types.is_string(column.type) or pa_arrow.types.is_large_string(column.type):
+            bad, check = pc.fill_null(pc.match_substring(column, "\x00"), False), "no NUL character"
+        else:
+            continue
+        rows = pc.indices_nonzero(bad).to_pylist()
+        if rows:
+            values = pc.take(column, pa_arrow.array(rows[:MAX_FAILURE_CASES])).to_pylist()
+            cases += [{"schema_context": "Column", "column": name, "check": check, "failure_case": value, "index": row}
+                      for value, row in zip(values, rows)]
+    return pd.DataFrame(cases) if cases else None
 
 
 MODELS = (RawPodUsage, NodeCapacity, RawStorageUsage, NodeLabelRows, NamespaceLabelRows, NodeLabels, NamespaceLabels,
