@@ -156,7 +156,8 @@ def validate_rows(model, rows: DayTable) -> CheckOutcome:
         value, column, index = case.failure_case, case.column, case.index
         reason = READABLE_CHECKS.get(str(case.check), str(case.check))
         if str(case.check) != "label_json_object":
-            reason += f": {value!r}"
+            shown = repr(value)
+            reason += f": {shown[:80]}…" if len(shown) > 80 else f": {shown}"
         if isinstance(value, str) and column in rows.table.column_names and pa.types.is_string(rows.table.schema.field(column).type):
             located = locate_value(rows, column, value, reason)
         elif isinstance(index, (int, np.integer)) and 0 <= index < len(rows):

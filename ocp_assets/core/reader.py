@@ -210,6 +210,14 @@ def read_pod_usage(root: DataRoot, account: str, source: str, day: dt.date) -> t
     """The day's pod_daily rows and per-node capacity (from the hourly table); both empty for a day without pod rows."""
     pod_daily = read_day_rows(root, _prefix(account, POD_USAGE, source, day, daily=True), POD_DAILY_COLUMNS, day)
     hourly = read_day_rows(root, _prefix(account, POD_USAGE, source, day, daily=False), POD_HOURLY_CAPACITY_COLUMNS, day)
+    for column in ("node_capacity_cpu_core_seconds", "node_capacity_memory_byte_seconds"):
+        # Judged here, on the hourly rows, so a bad value is named by its file and row (the per-node sums are not).
+        values = hourly.table[column]
+        bad = pc.invert(pc.fill_null(pc.and_(pc.is_finite(values), pc.greater_equal(values, 0.0)), True))
+        first = pc.indices_nonzero(bad)
+        if len(first):
+            index = first[0].as_py()
+            raise locate_row(hourly, index, column, f"negative or not finite capacity: {values[index].as_py()!r}")
     return pod_daily, node_capacity_per_day(hourly.table)
 
 

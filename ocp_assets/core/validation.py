@@ -39,8 +39,8 @@ def label_json_mask(series: pd.Series) -> pd.Series:
         except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's parser goes
             bad.add(text)
             continue
-        if not isinstance(parsed, dict):
-            bad.add(text)
+        if not isinstance(parsed, dict) or any("\x00" in str(k) or (isinstance(v, str) and "\x00" in v) for k, v in parsed.items()):
+            bad.add(text)  # not an object, or an escaped NUL (\u0000) that PostgreSQL's jsonb refuses
     if not bad:
         return pd.Series(True, index=series.index)
     return ~series.isin(bad)
