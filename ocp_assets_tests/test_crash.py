@@ -1,0 +1,130 @@
+"""Crashes: `ocp-assets summarize` killed at random moments, its backend terminated mid-write; old or new rows, never a mix."""
+
+import datetime as dt
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ocp_assets.core import consistency
+from ocp_assets.core.engine import ClusterDay
+from ocp_assets.core.pgschema import SUMMARY_COLUMNS, SUMMARY_TABLE, init_schema
+from ocp_assets.core.pipeline import summarize_day
+from ocp_assets.core.storage import open_data_root
+from ocp_assets_tests.dagster_fixtures import ENABLED_KEYS, build_cluster, change_day
+from ocp_assets_tests.engine_support import enable_keys
+
+pytestmark = pytest.mark.slow
+
+DAYS = [dt.date(2026, 5, 1) + dt.timedelta(days=n) for n in range(8)]
+KILLS = 20
+# Every column but the row id and the ids that depend on insertion order elsewhere.
+HASHED = [name for name, _ in SUMMARY_COLUMNS if name not in ("uuid", "report_period_id")]
+
+
+def day_hashes(conn: psycopg.Connection, schema: str) -> dict[dt.date, str]:
+    columns = ", ".join(f'"{c}"' for c in HASHED)
+    rows = conn.execute(
+        f'SELECT usage_start, md5(string_agg(t::text, \'|\' ORDER BY t::text)) FROM (SELECT {columns} FROM "{schema}".{SUMMARY_TABLE}) t'
+        " GROUP BY usage_start"
+    ).fetchall()
+    return dict(rows)
+
+
+def _summarize_cli(data_root: Path, identity, schema: str, dsn: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "ocp-assets"), "summarize", "--data-root", str(data_root), "--account",
+         identity.account, "--source", identity.source_uuid, "--cluster-id", identity.cluster_id, "--cluster-alias",
+         identity.cluster_alias, "--dsn", dsn, "--schema", schema],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+
+@pytest.fixture(name="two_versions")
+def two_versions_fixture(tmp_path, dsn):
+    """The same cluster's Parquet in two versions (B uses twice A's CPU), and the rows each gives uninterrupted."""
+    versions = {}
+    for name, factor in (("a", 1.0), ("b", 2.0)):
+        root = tmp_path / name
+        identity = build_cluster(root, "crash", DAYS)
+        for day in DAYS:
+            change_day(root, identity, "pod_usage", "pod_usage_cpu_core_seconds", day, lambda v, f=factor: v * f)
+        versions[name] = (root, identity)
+    schemas = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        reference = {}
+        for name, (root, identity) in versions.items():
+            schema = f"crash_ref_{name}_{os.getpid()}"
+            schemas.append(schema)
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            init_schema(conn, schema)
+            enable_keys(conn, schema, ENABLED_KEYS)
+            for day in DAYS:
+                summarize_day(conn, schema, open_data_root(str(root)),
+                              ClusterDay(identity.account, identity.source_uuid, "crash", identity.cluster_alias, day))
+            reference[name] = day_hashes(conn, schema)
+        try:
+            yield versions, reference
+        finally:
+            for schema in schemas:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_sigkill_at_random_moments_leaves_old_or_new_rows_and_a_rerun_converges(two_versions, pg, dsn):
+    versions, reference = two_versions
+    conn, schema = pg
+    enable_keys(conn, schema, ENABLED_KEYS)
+    assert all(reference["a"][d] != reference["b"][d] for d in DAYS)
+    started = time.monotonic()
+    uninterrupted = _summarize_cli(*versions["a"], schema, dsn)
+    assert uninterrupted.wait(timeout=120) == 0, uninterrupted.stderr.read().decode()
+    window = time.monotonic() - started  # start-up, then reading, computing and COPY for the 8 days
+    generator = random.Random(8)
+    killed_while_running = 0
+    for trial in range(KILLS):
+        name = "b" if trial % 2 == 0 else "a"
+        process = _summarize_cli(*versions[name], schema, dsn)
+        time.sleep(generator.uniform(0.3 * window, window))
+        if process.poll() is None:
+            killed_while_running += 1
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        now = day_hashes(conn, schema)
+        # Every cluster-day holds exactly version A's rows or exactly version B's, never a mix or a duplicate.
+        assert set(now) == set(DAYS)
+        assert all(now[d] in (reference["a"][d], reference["b"][d]) for d in DAYS), trial
+    assert killed_while_running >= KILLS // 2  # most kills landed while it worked
+    finish = _summarize_cli(*versions["b"], schema, dsn)
+    assert finish.wait(timeout=120) == 0
+    assert day_hashes(conn, schema) == reference["b"]
+
+
+def test_backend_terminated_mid_write_keeps_the_old_rows_and_a_rerun_converges(two_versions, pg, dsn, monkeypatch):
+    versions, reference = two_versions
+    conn, schema = pg
+    enable_keys(conn, schema, ENABLED_KEYS)
+    (root_a, identity), (root_b, _) = versions["a"], versions["b"]
+    cluster_day = ClusterDay(identity.account, identity.source_uuid, "crash", identity.cluster_alias, DAYS[0])
+    summarize_day(conn, schema, open_data_root(str(root_a)), cluster_day)
+    real = consistency.rows_written_match
+
+    def terminated_after_the_insert(*args, **kwargs):
+        # Inside the cluster-day's transaction, after the COPY and the INSERT: the server ends the backend.
+        with psycopg.connect(dsn, autocommit=True) as killer:
+            killer.execute("SELECT pg_terminate_backend(%s)", (victim.info.backend_pid,))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(consistency, "rows_written_match", terminated_after_the_insert)
+    with psycopg.connect(dsn, autocommit=True) as victim, pytest.raises(psycopg.OperationalError):
+        summarize_day(victim, schema, open_data_root(str(root_b)), cluster_day)
+    assert day_hashes(conn, schema)[DAYS[0]] == reference["a"][DAYS[0]]
+
+    monkeypatch.undo()
+    summarize_day(conn, schema, open_data_root(str(root_b)), cluster_day)
+    assert day_hashes(conn, schema)[DAYS[0]] == reference["b"][DAYS[0]]
