@@ -80,7 +80,7 @@ def _clusters(args: argparse.Namespace) -> list[tuple[str, str, str, str]]:
 def _days(args: argparse.Namespace, root, account: str, source: str) -> list[dt.date]:
     if args.start and args.end:
         return days_between(args.start, args.end)
-    days = days_with_pod_usage(root, account, source)
+    days = days_with_pod_usage(root, account, source, warn=lambda message: print(f"ocp-assets: warning: {message}", file=sys.stderr))
     if args.start or args.end:
         return days_between(args.start or (days[0] if days else args.end), args.end or (days[-1] if days else args.start))
     return days

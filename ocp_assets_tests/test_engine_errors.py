@@ -301,3 +301,18 @@ def test_time_zone_aware_interval_start_gives_the_same_rows(summarized):
             t.schema.get_field_index("interval_start"), "interval_start", t["interval_start"].cast(pa.timestamp("ms", tz="UTC"))))
     summarize_day(conn, schema, root, cluster_day)
     _assert_unchanged(conn, schema, before)
+
+
+def test_rows_filed_in_another_months_folder_are_reported_not_silently_dropped(summarized, capsys, dsn):
+    conn, schema, root, cluster_day, tmp_path, before = summarized
+    path = _file(tmp_path, "pod_usage")
+    # A producer wrote November rows into the October folder: koku never reads them from there.
+    _rewrite(path, lambda t: pa.concat_tables([t, t.set_column(t.schema.get_field_index("interval_start"), "interval_start",
+                                                                 pa.array([dt.datetime(2026, 11, 2)] * t.num_rows, pa.timestamp("ms")))]))
+    code = main(["summarize", "--data-root", str(tmp_path), "--account", ACCOUNT, "--source", SOURCE, "--cluster-id", "c1",
+                 "--cluster-alias", "C1", "--dsn", dsn, "--schema", schema])
+    captured = capsys.readouterr()
+    assert code == 0 and "2026-11-02" not in captured.out  # the day is not summarised as empty either
+    # Footer statistics give a range (2026-10-05 .. 2026-11-02): its November part is named.
+    assert f"{os.path.basename(path)}: rows dated 2026-11-01 .. 2026-11-02 lie outside the month of their folder" in captured.err
+    _assert_unchanged(conn, schema, before)

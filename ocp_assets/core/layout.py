@@ -5,6 +5,7 @@ Dagster layer cannot drift apart.
 """
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -222,6 +223,16 @@ def dataset_prefix(account: str, report_type: str, source: str, *, daily: bool) 
 
 def month_prefix(account: str, report_type: str, source: str, year: int, month: int, *, daily: bool) -> str:
     return f"{dataset_prefix(account, report_type, source, daily=daily)}/year={year:04d}/month={month:02d}"
+
+
+def days_outside_folder(key: str, days: list[dt.date]) -> list[dt.date]:
+    """Days of a file that lie outside the month its `year=YYYY/month=MM` folder names (koku, and ocp_assets after
+    it, read a day's rows from its own month's folder only, so those rows are never summarised)."""
+    match = re.search(r"/year=(\d{4})/month=(\d{2})/", key)
+    if not match:
+        return []
+    year, month = int(match.group(1)), int(match.group(2))
+    return [d for d in days if (d.year, d.month) != (year, month)]
 
 
 def month_start(day: dt.date) -> dt.date:

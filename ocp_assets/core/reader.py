@@ -20,6 +20,7 @@ from ocp_assets.core.layout import (
     POD_USAGE,
     STORAGE_USAGE,
     TIMESTAMP_TYPE,
+    days_outside_folder,
     month_prefix,
 )
 from ocp_assets.core.storage import DataRoot
@@ -324,10 +325,18 @@ def file_days(root: DataRoot, path: str) -> list[dt.date]:
     return sorted(days)
 
 
-def days_with_pod_usage(root: DataRoot, account: str, source: str) -> list[dt.date]:
-    """Every day some pod_daily file of the source covers, from footer statistics only (no data pages read)."""
+def days_with_pod_usage(root: DataRoot, account: str, source: str, warn=None) -> list[dt.date]:
+    """Every day some pod_daily file of the source covers, from footer statistics only (no data pages read).
+
+    `warn` (a callable) hears of files holding rows dated outside their folder's month: those rows are not read.
+    """
     days: set[dt.date] = set()
     prefix = month_prefix(account, POD_USAGE, source, 2000, 1, daily=True).rsplit("/year=", 1)[0]
     for info in root.list_files(prefix):
-        days.update(file_days(root, info.path))
+        covered = file_days(root, info.path)
+        outside = days_outside_folder(root.key_of(info.path), covered)
+        if outside and warn is not None:
+            warn(f"{root.display(root.key_of(info.path))}: rows dated {outside[0]} .. {outside[-1]} lie outside the month "
+                 "of their folder and are not summarised (koku reads a month's rows from its own folder)")
+        days.update(d for d in covered if d not in outside)
     return sorted(days)

@@ -19,7 +19,7 @@ import dagster as dg
 
 from ocp_assets.core.errors import OcpAssetsError
 from ocp_assets.core.ingest import read_cluster_registry
-from ocp_assets.core.layout import SUMMARY_REPORT_TYPES, dataset_prefix
+from ocp_assets.core.layout import SUMMARY_REPORT_TYPES, dataset_prefix, days_outside_folder
 from ocp_assets.core.reader import file_days
 from ocp_assets.core.registry import ClusterRecord, FileState
 from ocp_assets.core.storage import DataRoot
@@ -118,6 +118,11 @@ def changed_days(context, db: SummaryDatabase, conn, root: DataRoot, cluster: Cl
             # Retried every tick; the run that reads it would fail the same way, naming the file.
             context.log.warning(f"{exc}; will retry")
             continue
+        outside = days_outside_folder(state.key, covered)
+        if outside:
+            context.log.warning(f"{root.display(state.key)}: rows dated {outside[0]} .. {outside[-1]} lie outside the month "
+                                "of their folder and are not summarised (koku reads a month's rows from its own folder)")
+            covered = [d for d in covered if d not in outside]
         # A rewritten file may have lost days: those are re-run too.
         touched.update(covered, previous[2] if previous is not None else ())
         updates.append((cluster.cluster_id, state.key, state.size, state.mtime_ns, covered))
