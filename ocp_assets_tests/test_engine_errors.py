@@ -316,3 +316,4 @@ def test_rows_filed_in_another_months_folder_are_reported_not_silently_dropped(s
     # Footer statistics give a range (2026-10-05 .. 2026-11-02): its November part is named.
     assert f"{os.path.basename(path)}: rows dated 2026-11-01 .. 2026-11-02 lie outside the month of their folder" in captured.err
     _assert_unchanged(conn, schema, before)
+
