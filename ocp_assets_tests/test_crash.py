@@ -3,9 +3,11 @@
 import datetime as dt
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -128,3 +130,72 @@ def test_backend_terminated_mid_write_keeps_the_old_rows_and_a_rerun_converges(t
     monkeypatch.undo()
     summarize_day(conn, schema, open_data_root(str(root_b)), cluster_day)
     assert day_hashes(conn, schema)[DAYS[0]] == reference["b"][DAYS[0]]
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+RESTARTS = 3
+
+
+def _as_postgres(*command: str) -> None:
+    """The server's own tools refuse root: run them as the postgres user, as the machine's PostgreSQL runs."""
+    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture(name="private_pg")
+def private_pg_fixture():
+    """A PostgreSQL of this test's own (initdb, a free port), so it can be restarted under a running summarize."""
+    if not (PG_BIN / "initdb").exists():
+        pytest.fail(f"{PG_BIN}/initdb is missing: the machine's PostgreSQL 15 server package provides it")
+    # Outside pytest's private (0700, root's) temporary tree, which the postgres user cannot enter.
+    home = Path(tempfile.mkdtemp(prefix="ocp_assets_private_pg_"))
+    if os.geteuid() == 0:
+        subprocess.run(["chown", "postgres", str(home)], check=True)
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = home / "data"
+    _as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
+    options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off"
+    ctl = [str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(home / "log"), "-w"]
+    _as_postgres(*ctl, "start")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres", ctl
+    finally:
+        _as_postgres(*ctl, "-m", "immediate", "stop")
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_postgresql_restart_under_a_running_summarize(two_versions, private_pg):
+    versions, reference = two_versions
+    dsn, ctl = private_pg
+    schema = "restarted"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        init_schema(conn, schema)
+        enable_keys(conn, schema, ENABLED_KEYS)
+    first = _summarize_cli(*versions["a"], schema, dsn)
+    started = time.monotonic()
+    assert first.wait(timeout=120) == 0, first.stderr.read().decode()
+    window = time.monotonic() - started
+    generator = random.Random(15)
+    interrupted = 0
+    for trial in range(RESTARTS):
+        name = "b" if trial % 2 == 0 else "a"
+        process = _summarize_cli(*versions[name], schema, dsn)
+        time.sleep(generator.uniform(0.5 * window, window))
+        _as_postgres(*ctl, "-m", "fast", "restart")
+        code = process.wait(timeout=120)
+        err = process.stderr.read().decode().strip().splitlines()
+        # Either it finished before the restart, or it says so in one line and exits 1: never a traceback.
+        assert code == 0 or (code == 1 and len(err) == 1 and err[0].startswith("ocp-assets: database error")), (code, err)
+        interrupted += code == 1
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            now = day_hashes(conn, schema)
+        assert all(now[d] in (reference["a"][d], reference["b"][d]) for d in DAYS), trial
+    assert interrupted >= 1  # at least one restart landed while it worked
+    finish = _summarize_cli(*versions["b"], schema, dsn)
+    assert finish.wait(timeout=120) == 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert day_hashes(conn, schema) == reference["b"]
