@@ -1,4 +1,4 @@
-"""Concurrent writers on real PostgreSQL: the same day twice, days of one new cluster, two new clusters in a new month."""
+"""Concurrent writers on real PostgreSQL: the same day twice, days of a new cluster, new clusters in a new month, CLI and Dagster at once."""
 
 import datetime as dt
 import threading
@@ -9,7 +9,11 @@ import pytest
 from ocp_assets.core.engine import ClusterDay
 from ocp_assets.core.pipeline import DayTask, summarize_cluster_day
 from ocp_assets.core.storage import open_data_root
-from ocp_assets_tests.dagster_fixtures import ENABLED_KEYS, build_cluster
+from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (dagster_home_fixture is the dagster_home fixture)
+    ENABLED_KEYS,
+    build_cluster,
+    dagster_home_fixture,
+)
 from ocp_assets_tests.engine_support import enable_keys
 
 # A month no earlier test writes: its summary partition does not exist yet, so every writer races to create it.
@@ -75,3 +79,50 @@ def test_concurrent_writers_leave_one_copy_of_every_row(pg, dsn, tmp_path, trial
         cd = ClusterDay(identity.account, identity.source_uuid, identity.cluster_id, identity.cluster_id, day)
         assert summarize_cluster_day(conn, open_data_root(str(tmp_path)), DayTask("rerun", cd, schema)).passed
     assert _table_counts(conn, schema) == after_race
+
+
+def test_cli_summarize_during_a_dagster_run_of_the_same_days(dagster_home, dsn):
+    """`dagster asset materialize` over a range and `ocp-assets summarize` of the same days, at once, twice over."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import dagster as dg
+
+    from ocp_assets.defs.resources import SummaryDatabase
+
+    days = [dt.date(2026, 9, 1) + dt.timedelta(days=n) for n in range(6)]  # within the day partitions (they end today)
+    data = Path(dagster_home["OCP_ASSETS_DATA_ROOT"])
+    schema = dagster_home["OCP_ASSETS_SCHEMA"]
+    identity = build_cluster(data, "both-paths", days)
+    db = SummaryDatabase(dsn=dsn, schema_name=schema, registry_schema=dagster_home["OCP_ASSETS_REGISTRY_SCHEMA"])
+    with db.connect() as conn:
+        db.registry.ensure(conn)
+        db.register_cluster(conn, cluster_id="both-paths", source=identity.source_uuid, account=identity.account,
+                            cluster_alias=identity.cluster_alias, data_root=str(data))
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("clusters", ["both-paths"])
+    bin_dir = Path(sys.executable).parent
+    dagster_run = [str(bin_dir / "dagster"), "asset", "materialize", "-m", "ocp_assets.definitions", "--select", "*",
+                   "--partition-range", f"both-paths|{days[0]}...both-paths|{days[-1]}"]
+    cli_run = [str(bin_dir / "ocp-assets"), "summarize", "--data-root", str(data), "--account", identity.account,
+               "--source", identity.source_uuid, "--cluster-id", "both-paths", "--cluster-alias", identity.cluster_alias,
+               "--dsn", dsn, "--schema", schema]
+    for _ in range(2):
+        dagster = subprocess.Popen(dagster_run, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        clis = [subprocess.run(cli_run, capture_output=True, text=True, timeout=300, check=False) for _ in range(2)]
+        out = dagster.communicate(timeout=300)[0].decode()
+        assert dagster.returncode == 0, out[-3000:]
+        assert all(c.returncode == 0 for c in clis), [c.stderr for c in clis]
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        counts = _table_counts(conn, schema)
+    assert [count for *_, count in counts["periods"]] == [1]
+    assert [count for _, count in counts["clusters"]] == [1]
+    assert counts["duplicate_nodes"] == []
+    # 7 rows a day (build_cluster): 4 pods, 1 volume, 2 unallocated nodes, each exactly once.
+    per_day = {}
+    for _, day, _, count in counts["summary"]:
+        per_day[day] = per_day.get(day, 0) + count
+    assert per_day == {day: 7 for day in days}

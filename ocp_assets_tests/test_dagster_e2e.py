@@ -92,7 +92,7 @@ def test_sensor_runs_and_backfill_on_a_postgres_instance(dagster_home, dsn):
         build_cluster(data, "cluster-a", days)
         graph = defs.resolve_asset_graph()
         wanted = [AssetKeyPartitionKey(dg.AssetKey(k), f"cluster-a|{d.isoformat()}") for k in SUMMARY_KEYS for d in days]
-        # The daemon wraps this in a partition-loading context; without it the multi_run chunking cannot list
+        # The daemon wraps this in a partition-loading context; without it the range chunking cannot list
         # the dynamic cluster dimension (it drops the store it is given).
         with partition_loading_context(dynamic_partitions_store=instance):
             requests = build_run_requests_with_backfill_policies(wanted, graph, instance)
