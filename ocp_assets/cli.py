@@ -115,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"ocp-assets: database error ({type(exc).__name__}): {first}", file=sys.stderr)
         return EXIT_INFRASTRUCTURE
+    except OSError as exc:
+        # Storage out of reach (S3 endpoint down, a disk gone): one line, exit 1.
+        print(f"ocp-assets: storage error ({type(exc).__name__}): {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}",
+              file=sys.stderr)
+        return EXIT_INFRASTRUCTURE
 
 
 if __name__ == "__main__":

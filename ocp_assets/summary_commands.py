@@ -5,12 +5,15 @@ import datetime as dt
 import os
 import sys
 
+import psycopg
+from psycopg import sql
+
 from ocp_assets.core.engine import ClusterDay, connect, days_between
 from ocp_assets.core.errors import ConfigurationError, OcpAssetsError
 from ocp_assets.core.ingest import read_cluster_registry
-from ocp_assets.core.pgschema import init_schema
+from ocp_assets.core.pgschema import SUMMARY_TABLE, init_schema
 from ocp_assets.core.pipeline import summarize_day
-from ocp_assets.core.reader import days_with_pod_usage
+from ocp_assets.core.reader import days_with_pod_usage, months_with_pod_usage_files
 from ocp_assets.core.storage import open_data_root
 
 DSN_ENV = "OCP_ASSETS_DSN"
@@ -77,13 +80,28 @@ def _clusters(args: argparse.Namespace) -> list[tuple[str, str, str, str]]:
     return [(args.account, args.source, args.cluster_id, args.cluster_alias or args.cluster_id)]
 
 
-def _days(args: argparse.Namespace, root, account: str, source: str) -> list[dt.date]:
+def _days(args: argparse.Namespace, root, account: str, source: str, summarised: list[dt.date]) -> list[dt.date]:
+    """The days to summarise: the range asked for, else every day with pod usage, plus the days PostgreSQL still
+    holds rows for in the months the data covers (their files emptied or gone: summarised as empty, so their old
+    rows go, as koku's delete-then-insert would)."""
     if args.start and args.end:
         return days_between(args.start, args.end)
     days = days_with_pod_usage(root, account, source, warn=lambda message: print(f"ocp-assets: warning: {message}", file=sys.stderr))
+    months = {(d.year, d.month) for d in days} | months_with_pod_usage_files(root, account, source)
+    days = sorted(set(days) | {d for d in summarised if (d.year, d.month) in months})
     if args.start or args.end:
         return days_between(args.start or (days[0] if days else args.end), args.end or (days[-1] if days else args.start))
     return days
+
+
+def _summarised_days(conn, schema: str, source: str) -> list[dt.date]:
+    try:
+        rows = conn.execute(
+            sql.SQL("SELECT DISTINCT usage_start FROM {}.{} WHERE source_uuid = %s").format(
+                sql.Identifier(schema), sql.Identifier(SUMMARY_TABLE)), (source,)).fetchall()
+    except psycopg.errors.UndefinedTable:
+        return []
+    return [d for (d,) in rows]
 
 
 def run_summarize(args: argparse.Namespace) -> int:
@@ -97,7 +115,7 @@ def run_summarize(args: argparse.Namespace) -> int:
         for account, source, cluster_id, alias in _clusters(args):
             schema = args.schema or account
             try:
-                days = _days(args, root, account, source)
+                days = _days(args, root, account, source, _summarised_days(conn, schema, source))
                 if not days:
                     raise ConfigurationError(f"cluster {cluster_id} (source {source}) has no pod usage under {args.data_root}")
             except OcpAssetsError as exc:

@@ -317,3 +317,15 @@ def test_rows_filed_in_another_months_folder_are_reported_not_silently_dropped(s
     assert f"{os.path.basename(path)}: rows dated 2026-11-01 .. 2026-11-02 lie outside the month of their folder" in captured.err
     _assert_unchanged(conn, schema, before)
 
+
+
+def test_cli_removes_the_rows_of_a_day_whose_files_were_emptied(summarized, capsys, dsn):
+    """A day that vanished from the files (emptied, not deleted) is summarised as empty: its old rows go."""
+    conn, schema, root, cluster_day, tmp_path, before = summarized
+    for report_type, daily in (("pod_usage", True), ("pod_usage", False), ("storage_usage", True)):
+        _rewrite(_file(tmp_path, report_type, daily=daily), lambda t: t.slice(0, 0))
+    code = main(["summarize", "--data-root", str(tmp_path), "--account", ACCOUNT, "--source", SOURCE, "--cluster-id", "c1",
+                 "--cluster-alias", "C1", "--dsn", dsn, "--schema", schema])
+    assert code == 0, capsys.readouterr().err
+    assert "2026-10-05  no koku data for this day (its previous rows removed)" in capsys.readouterr().out
+    assert len(engine_rows(conn, schema, SOURCE)) == 0

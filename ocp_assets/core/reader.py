@@ -6,6 +6,7 @@ the same whatever else the month holds. Errors name the file, column and row.
 """
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -340,3 +341,14 @@ def days_with_pod_usage(root: DataRoot, account: str, source: str, warn=None) ->
                  "of their folder and are not summarised (koku reads a month's rows from its own folder)")
         days.update(d for d in covered if d not in outside)
     return sorted(days)
+
+
+def months_with_pod_usage_files(root: DataRoot, account: str, source: str) -> set[tuple[int, int]]:
+    """(year, month) of every month folder holding a pod_daily file of the source, whatever rows the files hold."""
+    prefix = month_prefix(account, POD_USAGE, source, 2000, 1, daily=True).rsplit("/year=", 1)[0]
+    months = set()
+    for info in root.list_files(prefix):
+        found = re.search(r"/year=(\d{4})/month=(\d{2})/", "/" + root.key_of(info.path))
+        if found:
+            months.add((int(found.group(1)), int(found.group(2))))
+    return months
