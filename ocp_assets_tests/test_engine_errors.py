@@ -329,3 +329,13 @@ def test_cli_removes_the_rows_of_a_day_whose_files_were_emptied(summarized, caps
     assert code == 0, capsys.readouterr().err
     assert "2026-10-05  no koku data for this day (its previous rows removed)" in capsys.readouterr().out
     assert len(engine_rows(conn, schema, SOURCE)) == 0
+
+
+def test_cli_turns_an_unreachable_s3_endpoint_into_one_line_and_exit_1(capsys, monkeypatch, dsn):
+    for key, value in {"OCP_ASSETS_S3_ENDPOINT": "http://127.0.0.1:1", "AWS_ACCESS_KEY_ID": "testing",
+                       "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(key, value)
+    code = main(["summarize", "--data-root", "s3://bucket/prefix", "--all-clusters", "--dsn", dsn])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith("ocp-assets: storage error (OSError):"), err
+    assert "testing" not in err[0]
