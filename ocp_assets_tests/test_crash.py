@@ -48,6 +48,21 @@ def _summarize_cli(data_root: Path, identity, schema: str, dsn: str) -> subproce
     )
 
 
+def _interrupted_runs(versions: dict, schema: str, dsn: str, trials: int, *, seed: int, earliest: float):
+    """(trial, running process) of `trials` summarize runs, alternating versions B and A, each handed over after a
+    random share (`earliest` to 1) of an uninterrupted run's duration: start-up, then reading, computing, COPY.
+    An uninterrupted run of version A comes first and sets that duration."""
+    started = time.monotonic()
+    first = _summarize_cli(*versions["a"], schema, dsn)
+    assert first.wait(timeout=120) == 0, first.stderr.read().decode()
+    window = time.monotonic() - started
+    generator = random.Random(seed)
+    for trial in range(trials):
+        process = _summarize_cli(*versions["b" if trial % 2 == 0 else "a"], schema, dsn)
+        time.sleep(generator.uniform(earliest * window, window))
+        yield trial, process
+
+
 @pytest.fixture(name="two_versions")
 def two_versions_fixture(tmp_path, dsn):
     """The same cluster's Parquet in two versions (B uses twice A's CPU), and the rows each gives uninterrupted."""
@@ -83,16 +98,8 @@ def test_sigkill_at_random_moments_leaves_old_or_new_rows_and_a_rerun_converges(
     conn, schema = pg
     enable_keys(conn, schema, ENABLED_KEYS)
     assert all(reference["a"][d] != reference["b"][d] for d in DAYS)
-    started = time.monotonic()
-    uninterrupted = _summarize_cli(*versions["a"], schema, dsn)
-    assert uninterrupted.wait(timeout=120) == 0, uninterrupted.stderr.read().decode()
-    window = time.monotonic() - started  # start-up, then reading, computing and COPY for the 8 days
-    generator = random.Random(8)
     killed_while_running = 0
-    for trial in range(KILLS):
-        name = "b" if trial % 2 == 0 else "a"
-        process = _summarize_cli(*versions[name], schema, dsn)
-        time.sleep(generator.uniform(0.3 * window, window))
+    for trial, process in _interrupted_runs(versions, schema, dsn, KILLS, seed=8, earliest=0.3):
         if process.poll() is None:
             killed_while_running += 1
         process.send_signal(signal.SIGKILL)
@@ -175,16 +182,8 @@ def test_postgresql_restart_under_a_running_summarize(two_versions, private_pg):
     with psycopg.connect(dsn, autocommit=True) as conn:
         init_schema(conn, schema)
         enable_keys(conn, schema, ENABLED_KEYS)
-    first = _summarize_cli(*versions["a"], schema, dsn)
-    started = time.monotonic()
-    assert first.wait(timeout=120) == 0, first.stderr.read().decode()
-    window = time.monotonic() - started
-    generator = random.Random(15)
     interrupted = 0
-    for trial in range(RESTARTS):
-        name = "b" if trial % 2 == 0 else "a"
-        process = _summarize_cli(*versions[name], schema, dsn)
-        time.sleep(generator.uniform(0.5 * window, window))
+    for trial, process in _interrupted_runs(versions, schema, dsn, RESTARTS, seed=15, earliest=0.5):
         _as_postgres(*ctl, "-m", "fast", "restart")
         code = process.wait(timeout=120)
         err = process.stderr.read().decode().strip().splitlines()

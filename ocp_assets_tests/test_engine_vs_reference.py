@@ -6,7 +6,12 @@ import tempfile
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, given, settings
 
-from ocp_assets_tests.engine_support import enable_keys, engine_rows, koku_settings_for_reference, run_engine
+from ocp_assets_tests.engine_support import (
+    enable_keys,
+    engine_rows,
+    koku_settings_for_reference,
+    run_engine,
+)
 from ocp_assets_tests.reference.koku_sql import compare_summaries, reference_summary
 from ocp_assets_tests.reference.parquet_fixtures import KokuParquetBuilder
 

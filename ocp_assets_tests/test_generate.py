@@ -11,7 +11,13 @@ import yaml
 
 from ocp_assets.cli import main
 from ocp_assets.core.errors import InputDataError
-from ocp_assets.core.generate import SCALES, SCENARIO_DIR, cache_key, generate, scale_yaml
+from ocp_assets.core.generate import (
+    SCALES,
+    SCENARIO_DIR,
+    cache_key,
+    generate,
+    scale_yaml,
+)
 from ocp_assets.core.ingest import read_cluster_registry
 from ocp_assets.core.storage import open_data_root
 from ocp_assets_tests.fixtures_ingest import GIB, all_bytes, read_table

@@ -11,7 +11,12 @@ import pytest
 
 from ocp_assets.cli import main
 from ocp_assets.core.errors import ConfigurationError, InputDataError
-from ocp_assets.core.ingest import ClusterIdentity, ingest, labels_to_json, read_cluster_registry
+from ocp_assets.core.ingest import (
+    ClusterIdentity,
+    ingest,
+    labels_to_json,
+    read_cluster_registry,
+)
 from ocp_assets.core.storage import open_data_root
 from ocp_assets_tests.fixtures_ingest import (
     GIB,

@@ -10,7 +10,12 @@ from ocp_assets.cli import main
 from ocp_assets.core.errors import InputDataError
 from ocp_assets.core.ingest import ingest, read_cluster_registry
 from ocp_assets.core.storage import open_data_root
-from ocp_assets_tests.fixtures_ingest import POD_HEADER, all_bytes, four_report_payload, write_payload
+from ocp_assets_tests.fixtures_ingest import (
+    POD_HEADER,
+    all_bytes,
+    four_report_payload,
+    write_payload,
+)
 
 SOURCE = "6d7c1b1e-6a63-4c1c-9a57-3f1f1e0e0a01"
 PREFIX = "koku/warehouse"

@@ -18,7 +18,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ocp_assets.core.labels import LabelCatalog, allowed_label_keys, resolve_entity_labels
+from ocp_assets.core.labels import (
+    LabelCatalog,
+    allowed_label_keys,
+    resolve_entity_labels,
+)
 from ocp_assets.core.layout import POD, STORAGE, days_in_month
 from ocp_assets.core.reader import (
     INFRA_NODE_LABEL_TEXT,

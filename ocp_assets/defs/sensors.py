@@ -19,7 +19,11 @@ import dagster as dg
 
 from ocp_assets.core.errors import OcpAssetsError
 from ocp_assets.core.ingest import read_cluster_registry
-from ocp_assets.core.layout import SUMMARY_REPORT_TYPES, dataset_prefix, days_outside_folder
+from ocp_assets.core.layout import (
+    SUMMARY_REPORT_TYPES,
+    dataset_prefix,
+    days_outside_folder,
+)
 from ocp_assets.core.reader import file_days
 from ocp_assets.core.registry import ClusterRecord, FileState
 from ocp_assets.core.storage import DataRoot
