@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         env[START_DATE_ENV] = args.start_date
     dagster = str(Path(sys.executable).parent / "dagster")
     print(f"Dagster UI on http://127.0.0.1:{args.port} (data {data_root}, DAGSTER_HOME {home}); Ctrl-C stops it", flush=True)
+    os.chdir(home)  # Dagster warns about the repository's dagster.yaml when started next to it
     os.execvpe(dagster, [dagster, "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(args.port)], env)
     return 0
 
