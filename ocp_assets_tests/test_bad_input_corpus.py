@@ -80,8 +80,10 @@ BAD = [
     Case("capacity column missing", "pod_usage", False, _drop("node_capacity_cpu_core_seconds"), "node_capacity_cpu_core_seconds", row=False),
     Case("pod hourly file corrupt", "pod_usage", False, CORRUPT, None, row=False),
     # storage usage
-    Case("storage negative capacity", "storage_usage", True, _set_first("persistentvolumeclaim_capacity_bytes", -1.0), "persistentvolumeclaim_capacity_bytes"),
-    Case("storage NaN usage", "storage_usage", True, _set_first("persistentvolumeclaim_usage_byte_seconds", math.nan), "persistentvolumeclaim_usage_byte_seconds"),
+    Case("storage negative capacity", "storage_usage", True, _set_first("persistentvolumeclaim_capacity_bytes", -1.0),
+         "persistentvolumeclaim_capacity_bytes"),
+    Case("storage NaN usage", "storage_usage", True, _set_first("persistentvolumeclaim_usage_byte_seconds", math.nan),
+         "persistentvolumeclaim_usage_byte_seconds"),
     Case("storage infinite request", "storage_usage", True, _set_first("volume_request_storage_byte_seconds", math.inf), "volume_request_storage_byte_seconds"),
     Case("storage NULL namespace", "storage_usage", True, _set_first("namespace", None), "namespace"),
     Case("storage claim over 253 characters", "storage_usage", True, _set_first("persistentvolumeclaim", "c" * 254), "persistentvolumeclaim"),

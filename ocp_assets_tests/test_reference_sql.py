@@ -107,7 +107,7 @@ def test_worked_example_one_pod_one_node(dsn, tmp_path):
 # --------------------------------------------------------------------------------------------- storage
 def test_shared_pvc_on_two_nodes_and_per_node_fan_out(dsn, tmp_path):
     b = KokuParquetBuilder(tmp_path, account=ACCOUNT, source=SOURCE)
-    for node, rid, cores, mem in (("node-a", "i-a", 4, 16), ("node-b", "i-b", 8, 32)):
+    for node in ("node-a", "node-b"):
         b.node_labels(DAY, node=node, labels={})
     # PVC 'data' (pv-data) mounted by p1 on node-a and p2 on node-b; koku's storage rows carry the full PVC each.
     b.pod(DAY, pod="p1", namespace="db", node="node-a", resource_id="i-a", node_cpu_cores=4, node_memory_gib=16)
@@ -417,7 +417,7 @@ def test_node_roles_depend_on_how_koku_runs_are_cut(dsn, tmp_path):
         b.pod(day2, pod="api", namespace="openshift-kube-apiserver", node="node-x", resource_id="i-x")
         b.write()
 
-        def unallocated(runs):
+        def unallocated(runs, root=root):
             df = run(dsn, root, start=day1, end=day2, runs=runs)
             return [r["namespace"] for r in sorted(rows(df, node="node-x"), key=lambda r: r["usage_start"])
                     if r["namespace"] not in ("app", "openshift-kube-apiserver")]

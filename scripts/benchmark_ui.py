@@ -43,10 +43,10 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ocp_assets.core import generate as G
-from ocp_assets.core.outcomes import STAGES
-from ocp_assets.core.storage import open_data_root
-from ocp_assets.defs.resources import dagster_instance_env
+from ocp_assets.core import generate as G  # noqa: E402 (after the path set-up above)
+from ocp_assets.core.outcomes import STAGES  # noqa: E402
+from ocp_assets.core.storage import open_data_root  # noqa: E402
+from ocp_assets.defs.resources import dagster_instance_env  # noqa: E402
 
 DATA = REPO / "var" / "benchmark-month"
 DAGSTER_DB = "ocp_assets_bench_ui"

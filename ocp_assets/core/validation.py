@@ -200,7 +200,11 @@ class NodeInventory(_Model):
     architecture: Series[str] = pa.Field(nullable=True)
 
 
-_POD_MEASURES = ["pod_usage_cpu_core_hours", "pod_request_cpu_core_hours", "pod_effective_usage_cpu_core_hours", "pod_limit_cpu_core_hours", "pod_usage_memory_gigabyte_hours", "pod_request_memory_gigabyte_hours", "pod_effective_usage_memory_gigabyte_hours", "pod_limit_memory_gigabyte_hours"]
+_POD_MEASURES = [
+    "pod_usage_cpu_core_hours", "pod_request_cpu_core_hours", "pod_effective_usage_cpu_core_hours", "pod_limit_cpu_core_hours",
+    "pod_usage_memory_gigabyte_hours", "pod_request_memory_gigabyte_hours", "pod_effective_usage_memory_gigabyte_hours",
+    "pod_limit_memory_gigabyte_hours",
+]
 
 
 class SummaryRows(_Model):

@@ -17,12 +17,13 @@ import gc
 gc.disable()
 
 # Dagster's own first preload (it guards against user modules that patch namedtuple); imported first, as Dagster does.
-import dagster._core.executor.multiprocess  # noqa: F401, I001
+# Every import below comes after gc.disable() on purpose (E402).
+import dagster._core.executor.multiprocess  # noqa: E402, F401, I001
 
-import importlib
+import importlib  # noqa: E402
 
-import ocp_assets.definitions  # noqa: F401 (the code location: the step process reconstructs its job from it)
-from ocp_assets.core.validation import warm_up
+import ocp_assets.definitions  # noqa: E402, F401 (the code location: the step process reconstructs its job from it)
+from ocp_assets.core.validation import warm_up  # noqa: E402
 
 # Imported by DagsterInstance.from_ref in each step process (dagster_postgres for a PostgreSQL-backed instance).
 INSTANCE_MODULES = (
