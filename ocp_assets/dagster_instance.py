@@ -91,16 +91,5 @@ class QueuedRunCoordinator(DagsterQueuedRunCoordinator):
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]) -> "QueuedRunCoordinator":
-        config = dict(config_value)
-        return cls(
-            backfill_interval_seconds=config.get("backfill_interval_seconds"),
-            inst_data=inst_data,
-            max_concurrent_runs=config.get("max_concurrent_runs"),
-            tag_concurrency_limits=config.get("tag_concurrency_limits"),
-            dequeue_interval_seconds=config.get("dequeue_interval_seconds"),
-            dequeue_use_threads=config.get("dequeue_use_threads"),
-            dequeue_num_workers=config.get("dequeue_num_workers"),
-            max_user_code_failure_retries=config.get("max_user_code_failure_retries"),
-            user_code_failure_retry_delay=config.get("user_code_failure_retry_delay"),
-            block_op_concurrency_limited_runs=config.get("block_op_concurrency_limited_runs"),
-        )
+        # The config's keys are the constructor's arguments, Dagster's and the one added here.
+        return cls(inst_data=inst_data, **config_value)

@@ -113,7 +113,7 @@ class Browser:
         self.shots = shots
         self.shots.mkdir(parents=True, exist_ok=True)
         self.browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        self.page = self.browser.new_page(viewport={"width": 1400, "height": 1000})
+        self.page = self.browser.new_page(viewport={"width": 1800, "height": 1000})  # wide enough for metadata tables
         self.page.set_default_timeout(UI_TIMEOUT_MS)
         self.page.set_default_navigation_timeout(UI_TIMEOUT_MS)
         self.count = 0
@@ -168,6 +168,11 @@ def test_readme_route_in_the_ui_every_partition_green_with_its_own_numbers_and_c
                 _launch_all(page)
                 backfill = dev.wait("the backfill", lambda: _backfills_done(dev, 1), timeout=240)
                 assert [b["status"] for b in backfill] == ["COMPLETED_SUCCESS"], dev.log.read_text()[-3000:]
+                # The backfill's own page: succeeded, every asset's 61 partitions completed, none failed.
+                page.goto(f"{base}/runs/b/{backfill[0]['id']}")
+                _see(page, "Succeeded")
+                expect(page.get_by_text("100% completed").filter(visible=True)).to_have_count(len(STAGES), timeout=UI_TIMEOUT_MS)
+                ui.shot("backfill-succeeded")
 
                 # 3. The group's Materialize all -> All -> Launch backfill.
                 step = "group Materialize all"

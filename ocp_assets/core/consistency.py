@@ -45,7 +45,7 @@ def close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
 
 
-def _sum(column: pa.ChunkedArray | pa.Array) -> float:
+def column_total(column: pa.ChunkedArray | pa.Array) -> float:
     return float(pc.sum(column).as_py() or 0.0)
 
 
@@ -82,8 +82,8 @@ def usage_conserved(raw_pod_daily: pa.Table, summary: pa.Table) -> CheckOutcome:
             values = _effective(raw, raw_column, f"pod_usage_{kind}_seconds", f"pod_request_{kind}_seconds")
         else:
             values = raw[raw_column]
-        expected = _sum(values) * factor
-        actual = _sum(pods[summary_column])
+        expected = column_total(values) * factor
+        actual = column_total(pods[summary_column])
         metadata[f"{summary_column}"] = {"raw": expected, "summary": actual}
         if not close(expected, actual):
             failed.append(summary_column)
@@ -139,7 +139,7 @@ def unallocated_is_capacity_minus_pods(summary: pa.Table, node_capacity: pa.Tabl
     return CheckOutcome(True, f"unallocated = capacity − pods on all {len(sums)} nodes", metadata)
 
 
-def cluster_capacity_is_node_sum(summary: pa.Table, node_capacity: pa.Table) -> CheckOutcome:
+def cluster_capacity_is_nodecolumn_total(summary: pa.Table, node_capacity: pa.Table) -> CheckOutcome:
     """Every Pod row's cluster capacity = Σ of the day's node capacities (3.4)."""
     capacity = _node_capacity_hours(node_capacity)
     expected_cpu = sum(c for c, _ in capacity.values())
@@ -269,14 +269,14 @@ def storage_months_formula(labelled_storage: pa.Table | None, summary: pa.Table,
         return CheckOutcome(ok, "no storage rows" if ok else f"{storage.num_rows} Storage rows without storage usage", metadata)
     node_count = pc.cast(pc.fill_null(labelled_storage["node_count"], 1), pa.float64())
     expected = {
-        "persistentvolumeclaim_capacity_gigabyte_months": _sum(labelled_storage["persistentvolumeclaim_capacity_byte_seconds"]),
-        "volume_request_storage_gigabyte_months": _sum(pc.divide(labelled_storage["volume_request_storage_byte_seconds"], node_count)),
-        "persistentvolumeclaim_usage_gigabyte_months": _sum(pc.divide(labelled_storage["persistentvolumeclaim_usage_byte_seconds"], node_count)),
+        "persistentvolumeclaim_capacity_gigabyte_months": column_total(labelled_storage["persistentvolumeclaim_capacity_byte_seconds"]),
+        "volume_request_storage_gigabyte_months": column_total(pc.divide(labelled_storage["volume_request_storage_byte_seconds"], node_count)),
+        "persistentvolumeclaim_usage_gigabyte_months": column_total(pc.divide(labelled_storage["persistentvolumeclaim_usage_byte_seconds"], node_count)),
     }
     failed = []
     for column, byte_seconds in expected.items():
         want = byte_seconds / divisor * GIB
-        got = _sum(storage[column])
+        got = column_total(storage[column])
         metadata[column] = {"expected": want, "summary": got}
         if not close(want, got):
             failed.append(column)
@@ -297,7 +297,7 @@ def rows_written_match(rows: pa.Table, rows_written: int, rows_by_data_source: d
         problems.append(f"per data_source PostgreSQL holds {rows_by_data_source}, computed {computed_by_source}")
     worst = 0.0
     for column, stored in totals_read_back.items():
-        computed = _sum(rows[column])
+        computed = column_total(rows[column])
         if computed or stored:
             worst = max(worst, abs(stored - computed) / max(abs(computed), abs(stored)))
         if not close(computed, stored):

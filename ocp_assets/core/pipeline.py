@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ocp_assets.core import consistency
+from ocp_assets.core.consistency import column_total
 from ocp_assets.core import outcomes as O
 from ocp_assets.core import validation as V
 from ocp_assets.core.engine import (
@@ -59,8 +60,6 @@ from ocp_assets.core.writer import (
     touch_report_period,
 )
 
-HOUR = 3600.0
-GIB = 2.0**-30
 PREVIEW_ROWS = 5
 TOP_NAMESPACES = 10
 PREVIEW_COLUMNS = ("data_source", "namespace", "node", "pod_usage_cpu_core_hours", "pod_request_cpu_core_hours",
@@ -182,10 +181,6 @@ def _distinct(table: pa.Table, *columns: str) -> int:
     return table.select(list(columns)).group_by(list(columns), use_threads=False).aggregate([]).num_rows
 
 
-def _sum(column) -> float:
-    return float(pc.sum(column).as_py() or 0.0)
-
-
 # ------------------------------------------------------------------ the facts each stage reports
 def summary_facts(rows: pa.Table, raw_pods: pa.Table, capacity: pa.Table) -> dict:
     """Totals of the cluster-day as a cost engineer reads them: pod usage without the unallocated rows, capacity per node."""
@@ -200,19 +195,19 @@ def summary_facts(rows: pa.Table, raw_pods: pa.Table, capacity: pa.Table) -> dic
         "pods": _distinct(with_node, "namespace", "pod"),
         "namespaces": _distinct(pods, "namespace"),
         "nodes": capacity.num_rows,
-        "cpu_usage_core_hours": _sum(pods["pod_usage_cpu_core_hours"]),
-        "cpu_request_core_hours": _sum(pods["pod_request_cpu_core_hours"]),
-        "cpu_limit_core_hours": _sum(pods["pod_limit_cpu_core_hours"]),
-        "cpu_effective_usage_core_hours": _sum(pods["pod_effective_usage_cpu_core_hours"]),
-        "cpu_capacity_core_hours": _sum(capacity["node_capacity_cpu_core_seconds"]) / HOUR,
-        "memory_usage_gigabyte_hours": _sum(pods["pod_usage_memory_gigabyte_hours"]),
-        "memory_request_gigabyte_hours": _sum(pods["pod_request_memory_gigabyte_hours"]),
-        "memory_limit_gigabyte_hours": _sum(pods["pod_limit_memory_gigabyte_hours"]),
-        "memory_effective_usage_gigabyte_hours": _sum(pods["pod_effective_usage_memory_gigabyte_hours"]),
-        "memory_capacity_gigabyte_hours": _sum(capacity["node_capacity_memory_byte_seconds"]) / HOUR * GIB,
-        "storage_capacity_gigabyte_months": _sum(storage["persistentvolumeclaim_capacity_gigabyte_months"]),
-        "storage_request_gigabyte_months": _sum(storage["volume_request_storage_gigabyte_months"]),
-        "storage_usage_gigabyte_months": _sum(storage["persistentvolumeclaim_usage_gigabyte_months"]),
+        "cpu_usage_core_hours": column_total(pods["pod_usage_cpu_core_hours"]),
+        "cpu_request_core_hours": column_total(pods["pod_request_cpu_core_hours"]),
+        "cpu_limit_core_hours": column_total(pods["pod_limit_cpu_core_hours"]),
+        "cpu_effective_usage_core_hours": column_total(pods["pod_effective_usage_cpu_core_hours"]),
+        "cpu_capacity_core_hours": column_total(capacity["node_capacity_cpu_core_seconds"]) / consistency.HOUR,
+        "memory_usage_gigabyte_hours": column_total(pods["pod_usage_memory_gigabyte_hours"]),
+        "memory_request_gigabyte_hours": column_total(pods["pod_request_memory_gigabyte_hours"]),
+        "memory_limit_gigabyte_hours": column_total(pods["pod_limit_memory_gigabyte_hours"]),
+        "memory_effective_usage_gigabyte_hours": column_total(pods["pod_effective_usage_memory_gigabyte_hours"]),
+        "memory_capacity_gigabyte_hours": column_total(capacity["node_capacity_memory_byte_seconds"]) / consistency.HOUR * consistency.GIB,
+        "storage_capacity_gigabyte_months": column_total(storage["persistentvolumeclaim_capacity_gigabyte_months"]),
+        "storage_request_gigabyte_months": column_total(storage["volume_request_storage_gigabyte_months"]),
+        "storage_usage_gigabyte_months": column_total(storage["persistentvolumeclaim_usage_gigabyte_months"]),
     }
     if pods.num_rows:
         by_namespace = pods.group_by("namespace", use_threads=False).aggregate(
@@ -231,9 +226,8 @@ def summary_facts(rows: pa.Table, raw_pods: pa.Table, capacity: pa.Table) -> dic
 class _Day:
     """The running state of one cluster-day: records checks and stages, writes snapshots."""
 
-    def __init__(self, task: DayTask, root: DataRoot, snapshot_root: str | None):
+    def __init__(self, task: DayTask, snapshot_root: str | None):
         self.task = task
-        self.root = root
         self.result = DayResult(task.key, task.cluster_day)
         self.snapshots = open_data_root(snapshot_root) if snapshot_root and task.snapshot_path else None
         self.clock = time.perf_counter()
@@ -285,7 +279,7 @@ def summarize_cluster_day(conn: psycopg.Connection, root: DataRoot, task: DayTas
     Raises only for what retrying can fix or a person must: lost connections and other transient database
     errors, a missing tenant schema when ``create_tables`` is off.
     """
-    day = _Day(task, root, snapshot_root)
+    day = _Day(task, snapshot_root)
     cd = task.cluster_day
     writes = day.wanted(O.DAILY_SUMMARY)
     if writes and create_tables:
@@ -434,7 +428,7 @@ def summary_checks(outcome: DayOutcome, raw_pods: pa.Table, capacity: pa.Table, 
         O.SUMMARY_SCHEMA: V.validate_frame(V.SummaryRows, rows),
         O.USAGE_CONSERVED: consistency.usage_conserved(raw_pods, rows),
         O.UNALLOCATED_IS_CAPACITY_MINUS_PODS: consistency.unallocated_is_capacity_minus_pods(rows, capacity),
-        O.CLUSTER_CAPACITY_IS_NODE_SUM: consistency.cluster_capacity_is_node_sum(rows, capacity),
+        O.CLUSTER_CAPACITY_IS_NODE_SUM: consistency.cluster_capacity_is_nodecolumn_total(rows, capacity),
         O.NO_DUPLICATE_KEYS: consistency.no_duplicate_keys(rows),
         O.LABEL_KEYS_ALLOWED: consistency.label_keys_allowed(rows, settings.enabled_keys),
         O.STORAGE_MONTHS_FORMULA: consistency.storage_months_formula(storage, rows, outcome.cluster_day.day),

@@ -192,13 +192,7 @@ def replace_summary_rows(conn: psycopg.Connection, schema: str, source: str, day
     names = sql.SQL(", ").join(sql.Identifier(f.name) for f in SUMMARY_SCHEMA)
     with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(staging, names)) as copy:
         copy.write(_csv_bytes(rows))
-    deleted = conn.execute(
-        sql.SQL(
-            "DELETE FROM {}.{} WHERE source_uuid = %s AND usage_start = %s"
-            " AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0)"
-        ).format(ident, sql.Identifier(SUMMARY_TABLE)),
-        (source, day),
-    ).rowcount
+    deleted = _delete_day_rows(conn, schema, source, day)
     projections = [
         sql.SQL("{}::jsonb").format(sql.Identifier(f.name))
         if f.name in JSON_COLUMNS
@@ -243,13 +237,18 @@ def delete_summary_rows(conn: psycopg.Connection, schema: str, source: str, day:
     """Remove the cluster-day's summary rows (a day without koku data), as koku's delete-then-insert leaves it."""
     with conn.transaction():
         lock_cluster_day(conn, schema, source, day)
-        return conn.execute(
-            sql.SQL(
-                "DELETE FROM {}.{} WHERE source_uuid = %s AND usage_start = %s"
-                " AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0)"
-            ).format(sql.Identifier(schema), sql.Identifier(SUMMARY_TABLE)),
-            (source, day),
-        ).rowcount
+        return _delete_day_rows(conn, schema, source, day)
+
+
+def _delete_day_rows(conn: psycopg.Connection, schema: str, source: str, day: dt.date) -> int:
+    """koku's delete of a cluster-day (D5): rows carrying infrastructure_raw_cost > 0 stay."""
+    return conn.execute(
+        sql.SQL(
+            "DELETE FROM {}.{} WHERE source_uuid = %s AND usage_start = %s"
+            " AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0)"
+        ).format(sql.Identifier(schema), sql.Identifier(SUMMARY_TABLE)),
+        (source, day),
+    ).rowcount
 
 
 def touch_report_period(conn: psycopg.Connection, schema: str, report_period_id: int) -> None:

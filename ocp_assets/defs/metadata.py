@@ -118,15 +118,17 @@ def records_table(records: list[dict]) -> dg.MetadataValue:
     return dg.MetadataValue.table(rows, schema=dg.TableSchema(columns=[dg.TableColumn(c) for c in columns]))
 
 
-def _value(key: str, value: object) -> object:
-    """A fact as metadata: numbers stay numbers (plotted), records become tables, the rest text."""
-    if isinstance(value, bool) or value is None:
-        return str(value) if value is None else value
+def _value(value: object, *, plotted: bool = True) -> object:
+    """A fact as metadata: records become tables; numbers stay numbers that Dagster plots (or text, unplotted)."""
+    if isinstance(value, bool):
+        return value
     if isinstance(value, int):
-        return dg.MetadataValue.int(value)
+        return dg.MetadataValue.int(value) if plotted else dg.MetadataValue.text(f"{value:,}")
     if isinstance(value, float):
-        # Shown and plotted: 6 decimals keep every figure of an hour or a GiB-month and drop float noise (…99999999).
-        return dg.MetadataValue.float(round(value, DECIMALS)) if math.isfinite(value) else str(value)
+        if not math.isfinite(value):
+            return str(value)
+        # 6 decimals keep every figure of an hour or a GiB-month and drop float noise (…99999999).
+        return dg.MetadataValue.float(round(value, DECIMALS)) if plotted else dg.MetadataValue.text(f"{value:.6g}")
     if isinstance(value, dict):
         if value and all(isinstance(v, dict) for v in value.values()):
             return records_table([{"item": k, **v} for k, v in value.items()])
@@ -154,7 +156,7 @@ def stage_metadata(stage: str, facts: dict, seconds: float | None) -> dict:
     for key, value in facts.items():
         if key in ("rows", "no_data", "preview", "top_namespaces"):
             continue
-        metadata[key] = _value(key, value)
+        metadata[key] = _value(value)
     if facts.get("top_namespaces"):
         metadata["top_namespaces"] = dg.MetadataValue.md(top_namespaces_chart(facts["top_namespaces"]))
     if facts.get("preview"):
@@ -185,12 +187,11 @@ def check_metadata(outcome: CheckOutcome) -> dict:
     # Per-measure comparisons ({"raw": x, "summary": y} for each measure) become one table, a row per measure.
     compared = {k: v for k, v in outcome.metadata.items() if isinstance(v, dict) and v and all(
         isinstance(x, (int, float)) for x in v.values())}
-    metadata: dict[str, object] = {key: _value(key, value) for key, value in outcome.metadata.items() if key not in compared}
+    metadata: dict[str, object] = {
+        key: _value(value, plotted=False) for key, value in outcome.metadata.items() if key not in compared
+    }
     if compared:
         metadata["compared"] = records_table([{"measure": k, **v} for k, v in compared.items()])
-    for key, value in list(metadata.items()):
-        if isinstance(value, (dg.IntMetadataValue, dg.FloatMetadataValue)):
-            metadata[key] = dg.MetadataValue.text(f"{value.value:,}" if isinstance(value, dg.IntMetadataValue) else f"{value.value:.6g}")
     if outcome.rows:
         metadata["rows_checked"] = dg.MetadataValue.text(f"{outcome.rows:,}")
     if not outcome.passed:

@@ -167,11 +167,11 @@ def koku_parquet_sensor(context: dg.SensorEvaluationContext, koku_db: SummaryDat
         before_start: dict[str, list[str]] = {}
         for cluster in clusters:
             days, updates, removed = changed_days(context, koku_db, conn, root, cluster)
+            known = koku_db.registry.known_days(conn, cluster.cluster_id)
             if previous_start is not None and start < previous_start:
                 # The start date moved back: the days it now admits were seen before but never requested.
-                days = sorted(set(days) | {d for d in koku_db.registry.known_days(conn, cluster.cluster_id) if start <= d < previous_start})
-            early = [d for d in koku_db.registry.known_days(conn, cluster.cluster_id) if d < start]
-            early = sorted(set(early) | {d for d in days if d < start})
+                days = sorted(set(days) | {d for d in known if start <= d < previous_start})
+            early = sorted({d for d in [*known, *days] if d < start})
             if early:
                 before_start[cluster.cluster_id] = [early[0].isoformat(), early[-1].isoformat(), str(len(early))]
             days = [d for d in days if start <= d <= last_day]
