@@ -139,7 +139,7 @@ def unallocated_is_capacity_minus_pods(summary: pa.Table, node_capacity: pa.Tabl
     return CheckOutcome(True, f"unallocated = capacity − pods on all {len(sums)} nodes", metadata)
 
 
-def cluster_capacity_is_nodecolumn_total(summary: pa.Table, node_capacity: pa.Table) -> CheckOutcome:
+def cluster_capacity_is_node_sum(summary: pa.Table, node_capacity: pa.Table) -> CheckOutcome:
     """Every Pod row's cluster capacity = Σ of the day's node capacities (3.4)."""
     capacity = _node_capacity_hours(node_capacity)
     expected_cpu = sum(c for c, _ in capacity.values())

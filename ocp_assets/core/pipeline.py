@@ -23,9 +23,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ocp_assets.core import consistency
-from ocp_assets.core.consistency import column_total
 from ocp_assets.core import outcomes as O
 from ocp_assets.core import validation as V
+from ocp_assets.core.consistency import column_total
 from ocp_assets.core.engine import (
     ClusterDay,
     DayOutcome,
@@ -428,7 +428,7 @@ def summary_checks(outcome: DayOutcome, raw_pods: pa.Table, capacity: pa.Table, 
         O.SUMMARY_SCHEMA: V.validate_frame(V.SummaryRows, rows),
         O.USAGE_CONSERVED: consistency.usage_conserved(raw_pods, rows),
         O.UNALLOCATED_IS_CAPACITY_MINUS_PODS: consistency.unallocated_is_capacity_minus_pods(rows, capacity),
-        O.CLUSTER_CAPACITY_IS_NODE_SUM: consistency.cluster_capacity_is_nodecolumn_total(rows, capacity),
+        O.CLUSTER_CAPACITY_IS_NODE_SUM: consistency.cluster_capacity_is_node_sum(rows, capacity),
         O.NO_DUPLICATE_KEYS: consistency.no_duplicate_keys(rows),
         O.LABEL_KEYS_ALLOWED: consistency.label_keys_allowed(rows, settings.enabled_keys),
         O.STORAGE_MONTHS_FORMULA: consistency.storage_months_formula(storage, rows, outcome.cluster_day.day),
