@@ -11,7 +11,7 @@ DAGSTER_DB ?= dagster
 DEMO_START_DATE ?= 2026-10-01
 export OCP_ASSETS_DSN
 
-.PHONY: setup demo test benchmark benchmark-dagster ui
+.PHONY: setup demo test lint benchmark benchmark-dagster ui
 
 setup: $(VENV)/.installed
 
@@ -25,6 +25,11 @@ demo: setup
 	$(VENV)/bin/ocp-assets generate --scale 100k --out $(DEMO_DATA) --account $(DEMO_SCHEMA)
 	$(VENV)/bin/ocp-assets db init --schema $(DEMO_SCHEMA)
 	$(VENV)/bin/ocp-assets summarize --data-root $(DEMO_DATA) --schema $(DEMO_SCHEMA) --all-clusters
+
+# ruff's rules and formatting (settings in pyproject.toml); `make test` runs the same gate as ocp_assets_tests/test_lint.py.
+lint: setup
+	$(VENV)/bin/ruff check ocp_assets ocp_assets_tests scripts
+	$(VENV)/bin/ruff format --check ocp_assets ocp_assets_tests scripts
 
 test: setup
 	$(VENV)/bin/python -m pytest -q

@@ -65,7 +65,9 @@ def _one_repetition(data_root: str, dsn: str, schema: str) -> dict:
         for cluster in read_cluster_registry(root):
             for day in days_with_pod_usage(root, cluster.account, cluster.source_uuid):
                 outcome = summarize_day(
-                    conn, schema, root,
+                    conn,
+                    schema,
+                    root,
                     ClusterDay(cluster.account, cluster.source_uuid, cluster.cluster_id, cluster.cluster_id, day),
                 )
                 for step, seconds in outcome.seconds.items():
@@ -105,8 +107,11 @@ def prepare(scale: str, data_root: Path, dsn: str, schema: str) -> None:
 
     if not (data_root / "data").exists():
         result = generate(open_data_root(str(data_root)), scale=scale)
-        print(f"generated scale {scale}: nise {result.nise_seconds:.0f}s (cache hit: {result.cache_hit}), "
-              f"ingest {result.ingest_seconds:.1f}s", file=sys.stderr)
+        print(
+            f"generated scale {scale}: nise {result.nise_seconds:.0f}s (cache hit: {result.cache_hit}), "
+            f"ingest {result.ingest_seconds:.1f}s",
+            file=sys.stderr,
+        )
     with connect(dsn) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         init_schema(conn, schema)
@@ -149,10 +154,18 @@ def _dagster_repetition(data_root: str, dsn: str, schema: str) -> dict:
     db = SummaryDatabase(dsn=dsn, schema_name=schema, registry_schema=os.environ["OCP_ASSETS_REGISTRY_SCHEMA"])
     with db.connect() as conn:
         db.registry.ensure(conn)
-        db.register_cluster(conn, cluster_id=cluster.cluster_id, source=cluster.source_uuid, account=cluster.account,
-                            cluster_alias=cluster.cluster_id, data_root=root.uri)
-    tags = {RANGE_START_TAG: str(partition_key(cluster.cluster_id, days[0])),
-            RANGE_END_TAG: str(partition_key(cluster.cluster_id, days[-1]))}
+        db.register_cluster(
+            conn,
+            cluster_id=cluster.cluster_id,
+            source=cluster.source_uuid,
+            account=cluster.account,
+            cluster_alias=cluster.cluster_id,
+            data_root=root.uri,
+        )
+    tags = {
+        RANGE_START_TAG: str(partition_key(cluster.cluster_id, days[0])),
+        RANGE_END_TAG: str(partition_key(cluster.cluster_id, days[-1])),
+    }
     with dg.DagsterInstance.get() as instance:
         if cluster.cluster_id not in instance.get_dynamic_partitions(CLUSTERS_PARTITIONS_NAME):
             instance.add_dynamic_partitions(CLUSTERS_PARTITIONS_NAME, [cluster.cluster_id])
@@ -168,7 +181,8 @@ def _dagster_repetition(data_root: str, dsn: str, schema: str) -> dict:
         stage_seconds = sum(
             e.event_specific_data.materialization.metadata["seconds"].value
             for e in result.all_events
-            if e.event_type_value == "ASSET_MATERIALIZATION" and "seconds" in e.event_specific_data.materialization.metadata
+            if e.event_type_value == "ASSET_MATERIALIZATION"
+            and "seconds" in e.event_specific_data.materialization.metadata
         )
     with psycopg.connect(dsn, autocommit=True) as conn:
         rows = conn.execute(
@@ -196,7 +210,9 @@ def _dagster_repetition(data_root: str, dsn: str, schema: str) -> dict:
         "rows_written": rows,
         # The largest step process (forked from the forkserver, so it counts the pages shared with it), or this
         # process itself when the steps ran in it (in_process: its children are only Dagster's log tails).
-        "peak_step_rss_mb": _high_water_mb() if in_process else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "peak_step_rss_mb": _high_water_mb()
+        if in_process
+        else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "orchestrator_rss_mb": _high_water_mb(),
     }
 
@@ -247,8 +263,11 @@ def rows_differ(dsn: str, schema_a: str, schema_b: str) -> int:
     from ocp_assets.core.engine import connect
     from ocp_assets.core.pgschema import SUMMARY_COLUMNS, SUMMARY_TABLE
 
-    columns = ", ".join(f'"{c}"' + ("::text" if "jsonb" in t else "") for c, t in SUMMARY_COLUMNS
-                        if c not in ("uuid", "report_period_id"))
+    columns = ", ".join(
+        f'"{c}"' + ("::text" if "jsonb" in t else "")
+        for c, t in SUMMARY_COLUMNS
+        if c not in ("uuid", "report_period_id")
+    )
     a, b = (f'"{s}".{SUMMARY_TABLE}' for s in (schema_a, schema_b))
     with connect(dsn) as conn:
         return conn.execute(
@@ -258,8 +277,13 @@ def rows_differ(dsn: str, schema_a: str, schema_b: str) -> int:
 
 
 def _run_child(args: list[str], env: dict[str, str] | None = None) -> dict:
-    child = subprocess.run([sys.executable, "-m", "ocp_assets.benchmark", *args], capture_output=True, text=True,
-                           env={**os.environ, **env} if env else None, check=False)
+    child = subprocess.run(
+        [sys.executable, "-m", "ocp_assets.benchmark", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env} if env else None,
+        check=False,
+    )
     if child.returncode != 0:
         raise SystemExit(f"benchmark child failed ({child.returncode}):\n{child.stderr[-4000:]}")
     return json.loads(child.stdout.strip().splitlines()[-1])
@@ -303,8 +327,10 @@ def run_dagster(args, data_root: Path) -> list[dict]:
         env = _dagster_env(args.dsn, dagster_schema, data_root, home)
         for executor in args.executor:
             runs = [
-                _run_child(["--dagster-child", "--data-root", str(data_root), "--dsn", args.dsn, "--schema", dagster_schema],
-                           {**env, "OCP_ASSETS_EXECUTOR": executor})
+                _run_child(
+                    ["--dagster-child", "--data-root", str(data_root), "--dsn", args.dsn, "--schema", dagster_schema],
+                    {**env, "OCP_ASSETS_EXECUTOR": executor},
+                )
                 for _ in range(args.repeat)
             ]
             report = dagster_report(runs)
@@ -321,20 +347,30 @@ def print_dagster(report: dict) -> None:
     def spread(d: dict) -> str:
         return f"median {d['median']:.2f}s (min {d['min']:.2f}, max {d['max']:.2f})"
 
-    print(f"dagster, executor {report['executor']}: {report['hourly_pod_rows']:,} hourly pod rows, "
-          f"{report['partitions']} partitions in one run, {report['repetitions']} runs, "
-          f"all succeeded: {report['all_succeeded']}, checks {report['checks']}")
+    print(
+        f"dagster, executor {report['executor']}: {report['hourly_pod_rows']:,} hourly pod rows, "
+        f"{report['partitions']} partitions in one run, {report['repetitions']} runs, "
+        f"all succeeded: {report['all_succeeded']}, checks {report['checks']}"
+    )
     print(f"  run wall (launch -> run end): {spread(report['wall_seconds'])}")
-    print(f"  before the first step started: {spread(report['before_first_step_seconds'])}; "
-          f"after the last step ended: {spread(report['after_last_step_seconds'])}")
+    print(
+        f"  before the first step started: {spread(report['before_first_step_seconds'])}; "
+        f"after the last step ended: {spread(report['after_last_step_seconds'])}"
+    )
     print("  steps (median): " + ", ".join(f"{k} {v:.2f}s" for k, v in report["step_seconds_median"].items()))
-    print(f"  the stages' own seconds, summed over partitions (median): {report['stage_seconds_median']:.2f}s; "
-          f"engine alone on the same input: {report['engine_seconds_same_input']:.2f}s")
-    print(f"  rows written: {report['rows_written']}, rows differing from the engine's: {report['rows_differing_from_engine']}")
-    print(f"  peak RSS (median): largest step process {report['peak_step_rss_mb_median']:.0f} MB, "
-          f"orchestrating process {report['orchestrator_rss_mb_median']:.0f} MB; "
-          f"process start-up and imports before launch {report['import_seconds_median']:.2f}s")
-
+    print(
+        f"  the stages' own seconds, summed over partitions (median): {report['stage_seconds_median']:.2f}s; "
+        f"engine alone on the same input: {report['engine_seconds_same_input']:.2f}s"
+    )
+    print(
+        f"  rows written: {report['rows_written']}, "
+        f"rows differing from the engine's: {report['rows_differing_from_engine']}"
+    )
+    print(
+        f"  peak RSS (median): largest step process {report['peak_step_rss_mb_median']:.0f} MB, "
+        f"orchestrating process {report['orchestrator_rss_mb_median']:.0f} MB; "
+        f"process start-up and imports before launch {report['import_seconds_median']:.2f}s"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -344,9 +380,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", help="where to keep the generated Parquet (default var/benchmark-<scale>)")
     parser.add_argument("--dsn", default=os.environ.get("OCP_ASSETS_DSN", DEFAULT_DSN))
     parser.add_argument("--schema", default=BENCH_SCHEMA)
-    parser.add_argument("--dagster", action="store_true", help="measure one Dagster run of the job over the cluster's days")
-    parser.add_argument("--executor", default="multiprocess",
-                        help="with --dagster: comma-separated OCP_ASSETS_EXECUTOR values (multiprocess, forkserver, in_process)")
+    parser.add_argument(
+        "--dagster", action="store_true", help="measure one Dagster run of the job over the cluster's days"
+    )
+    parser.add_argument(
+        "--executor",
+        default="multiprocess",
+        help="with --dagster: comma-separated OCP_ASSETS_EXECUTOR values (multiprocess, forkserver, in_process)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--dagster-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -393,13 +434,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"scale {report['scale']}: {report['hourly_pod_rows']:,} hourly pod rows, {report['days']} days, "
-              f"{report['summary_rows_per_run']:,} summary rows per run")
-        print(f"engine (Parquet -> committed rows): median {report['engine_seconds_median']:.3f}s "
-              f"(min {report['engine_seconds_min']:.3f}, max {report['engine_seconds_max']:.3f}) over {len(runs)} runs")
+        print(
+            f"scale {report['scale']}: {report['hourly_pod_rows']:,} hourly pod rows, {report['days']} days, "
+            f"{report['summary_rows_per_run']:,} summary rows per run"
+        )
+        print(
+            f"engine (Parquet -> committed rows): median {report['engine_seconds_median']:.3f}s "
+            f"(min {report['engine_seconds_min']:.3f}, max {report['engine_seconds_max']:.3f}) over {len(runs)} runs"
+        )
         print("  per step (median): " + ", ".join(f"{s} {v:.3f}s" for s, v in report["step_seconds_median"].items()))
-        print(f"peak RSS: median {report['peak_rss_mb_median']:.0f} MB (of which {report['import_rss_mb_median']:.0f} MB "
-              f"is the interpreter with pyarrow/pandas/psycopg imported)")
+        print(
+            f"peak RSS: median {report['peak_rss_mb_median']:.0f} MB (of which {report['import_rss_mb_median']:.0f} MB "
+            f"is the interpreter with pyarrow/pandas/psycopg imported)"
+        )
     return 0
 
 

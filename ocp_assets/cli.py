@@ -22,8 +22,12 @@ EXIT_INFRASTRUCTURE = 1  # the database or storage failed: run again when it is 
 
 def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DATA_ROOT", help="local directory or s3://bucket/prefix")
-    parser.add_argument("--account", default=DEFAULT_ACCOUNT, help=f"koku account key segment (default {DEFAULT_ACCOUNT})")
-    parser.add_argument("--source", metavar="UUID", help="koku source (provider) uuid; default: derived from the cluster id")
+    parser.add_argument(
+        "--account", default=DEFAULT_ACCOUNT, help=f"koku account key segment (default {DEFAULT_ACCOUNT})"
+    )
+    parser.add_argument(
+        "--source", metavar="UUID", help="koku source (provider) uuid; default: derived from the cluster id"
+    )
     parser.add_argument("--cluster-id", help="override the cluster id from the manifest or nise file names")
     parser.add_argument("--cluster-alias", help="display name recorded with the cluster")
 
@@ -117,8 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INFRASTRUCTURE
     except OSError as exc:
         # Storage out of reach (S3 endpoint down, a disk gone): one line, exit 1.
-        print(f"ocp-assets: storage error ({type(exc).__name__}): {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}",
-              file=sys.stderr)
+        print(
+            f"ocp-assets: storage error ({type(exc).__name__}): "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}",
+            file=sys.stderr,
+        )
         return EXIT_INFRASTRUCTURE
 
 

@@ -40,13 +40,22 @@ POOL_RECYCLE_SECONDS = 300
 class PooledPostgresEventLogStorage(PostgresEventLogStorage):
     """dagster-postgres' event log storage with a small connection pool instead of a connection per statement."""
 
-    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
-                 inst_data: ConfigurableClassData | None = None, token_provider=None):
+    def __init__(
+        self,
+        postgres_url: str,
+        should_autocreate_tables: bool = True,
+        inst_data: ConfigurableClassData | None = None,
+        token_provider=None,
+    ):
         super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
         self._engine.dispose()
         self._engine = create_pg_engine(
-            self.postgres_url, self._token_provider, isolation_level="AUTOCOMMIT",
-            pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, pool_recycle=POOL_RECYCLE_SECONDS,
+            self.postgres_url,
+            self._token_provider,
+            isolation_level="AUTOCOMMIT",
+            pool_size=POOL_SIZE,
+            max_overflow=MAX_OVERFLOW,
+            pool_recycle=POOL_RECYCLE_SECONDS,
         )
         engine = self._engine
         # A connection must never be shared by two processes: a forked child forgets the parent's (close=False
@@ -59,7 +68,9 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
         self._engine.dispose()
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]) -> "PooledPostgresEventLogStorage":
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
+    ) -> "PooledPostgresEventLogStorage":
         return cls(
             inst_data=inst_data,
             postgres_url=pg_url_from_config(config_value),
@@ -84,12 +95,15 @@ class QueuedRunCoordinator(DagsterQueuedRunCoordinator):
         return {
             **DagsterQueuedRunCoordinator.config_type(),
             "backfill_interval_seconds": Field(
-                IntSource, is_required=False,
+                IntSource,
+                is_required=False,
                 description="Seconds between the backfill daemon's iterations (Dagster's fixed default: 30).",
             ),
         }
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]) -> "QueuedRunCoordinator":
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]
+    ) -> "QueuedRunCoordinator":
         # The config's keys are the constructor's arguments, Dagster's and the one added here.
         return cls(inst_data=inst_data, **config_value)

@@ -53,13 +53,18 @@ def register_summarize(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "summarize", help="compute koku's daily summary for a cluster and date range and write it to PostgreSQL"
     )
-    parser.add_argument("--data-root", required=True, help="local directory or s3://bucket/prefix holding koku's Parquet")
+    parser.add_argument(
+        "--data-root", required=True, help="local directory or s3://bucket/prefix holding koku's Parquet"
+    )
     parser.add_argument("--account", help="account segment of the Parquet keys (default: from the cluster registry)")
     parser.add_argument("--source", help="koku source (provider) uuid of the cluster")
     parser.add_argument("--cluster-id", help="OpenShift cluster id")
     parser.add_argument("--cluster-alias", help="cluster name shown by koku (default: the cluster id)")
-    parser.add_argument("--all-clusters", action="store_true",
-                        help="every cluster recorded by ingest under the data root, every day it has pod usage")
+    parser.add_argument(
+        "--all-clusters",
+        action="store_true",
+        help="every cluster recorded by ingest under the data root, every day it has pod usage",
+    )
     parser.add_argument("--start", type=_date, help="first day, YYYY-MM-DD (default: first day with data)")
     parser.add_argument("--end", type=_date, help="last day, inclusive (default: last day with data)")
     parser.add_argument("--dsn", help=f"PostgreSQL URL (default: ${DSN_ENV})")
@@ -74,7 +79,11 @@ def _clusters(args: argparse.Namespace) -> list[tuple[str, str, str, str]]:
         if not found:
             raise ConfigurationError(f"no cluster recorded under {args.data_root}; ingest data first")
         return [(c.account, c.source_uuid, c.cluster_id, c.cluster_alias or c.cluster_id) for c in found]
-    missing = [flag for flag, value in (("--account", args.account), ("--source", args.source), ("--cluster-id", args.cluster_id)) if not value]
+    missing = [
+        flag
+        for flag, value in (("--account", args.account), ("--source", args.source), ("--cluster-id", args.cluster_id))
+        if not value
+    ]
     if missing:
         raise ConfigurationError(f"{', '.join(missing)} required unless --all-clusters is given")
     return [(args.account, args.source, args.cluster_id, args.cluster_alias or args.cluster_id)]
@@ -86,11 +95,15 @@ def _days(args: argparse.Namespace, root, account: str, source: str, summarised:
     rows go, as koku's delete-then-insert would)."""
     if args.start and args.end:
         return days_between(args.start, args.end)
-    days = days_with_pod_usage(root, account, source, warn=lambda message: print(f"ocp-assets: warning: {message}", file=sys.stderr))
+    days = days_with_pod_usage(
+        root, account, source, warn=lambda message: print(f"ocp-assets: warning: {message}", file=sys.stderr)
+    )
     months = {(d.year, d.month) for d in days} | months_with_pod_usage_files(root, account, source)
     days = sorted(set(days) | {d for d in summarised if (d.year, d.month) in months})
     if args.start or args.end:
-        return days_between(args.start or (days[0] if days else args.end), args.end or (days[-1] if days else args.start))
+        return days_between(
+            args.start or (days[0] if days else args.end), args.end or (days[-1] if days else args.start)
+        )
     return days
 
 
@@ -98,7 +111,10 @@ def _summarised_days(conn, schema: str, source: str) -> list[dt.date]:
     try:
         rows = conn.execute(
             sql.SQL("SELECT DISTINCT usage_start FROM {}.{} WHERE source_uuid = %s").format(
-                sql.Identifier(schema), sql.Identifier(SUMMARY_TABLE)), (source,)).fetchall()
+                sql.Identifier(schema), sql.Identifier(SUMMARY_TABLE)
+            ),
+            (source,),
+        ).fetchall()
     except psycopg.errors.UndefinedTable:
         return []
     return [d for (d,) in rows]
@@ -117,7 +133,9 @@ def run_summarize(args: argparse.Namespace) -> int:
             try:
                 days = _days(args, root, account, source, _summarised_days(conn, schema, source))
                 if not days:
-                    raise ConfigurationError(f"cluster {cluster_id} (source {source}) has no pod usage under {args.data_root}")
+                    raise ConfigurationError(
+                        f"cluster {cluster_id} (source {source}) has no pod usage under {args.data_root}"
+                    )
             except OcpAssetsError as exc:
                 print(f"ocp-assets: error: {exc}", file=sys.stderr)
                 failed.append(cluster_id)
@@ -138,8 +156,10 @@ def run_summarize(args: argparse.Namespace) -> int:
                     print(f"  {day.isoformat()}  {counts}  (replaced {outcome.write.rows_deleted}; {timing})")
                 sys.stdout.flush()
     if failed:
-        raise SummarizeFailed(f"{len(failed)} failed ({', '.join(failed[:5])}{' …' if len(failed) > 5 else ''}); "
-                              "their previous rows are kept, the others were written")
+        raise SummarizeFailed(
+            f"{len(failed)} failed ({', '.join(failed[:5])}{' …' if len(failed) > 5 else ''}); "
+            "their previous rows are kept, the others were written"
+        )
     return 0
 
 

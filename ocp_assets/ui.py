@@ -30,29 +30,46 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ocp_assets.ui", description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", required=True, help="koku's Parquet: a directory or s3://bucket/prefix")
     parser.add_argument("--home", default="var/dagster-home", help="DAGSTER_HOME (default var/dagster-home)")
-    parser.add_argument("--database", default="dagster", help="database for Dagster's runs and events (default dagster)")
-    parser.add_argument("--start-date", help=f"first day partition, YYYY-MM-DD (default ${START_DATE_ENV} or 2026-01-01)")
+    parser.add_argument(
+        "--database", default="dagster", help="database for Dagster's runs and events (default dagster)"
+    )
+    parser.add_argument(
+        "--start-date", help=f"first day partition, YYYY-MM-DD (default ${START_DATE_ENV} or 2026-01-01)"
+    )
     parser.add_argument("--port", type=int, default=3000)
     args = parser.parse_args(argv)
     dsn = os.environ.get(DSN_ENV, DEFAULT_DSN)
     try:
         ensure_database(dsn, args.database)
     except psycopg.Error as exc:
-        print(f"error: cannot reach PostgreSQL for Dagster's database ({str(exc).strip().splitlines()[0]}); "
-              f"set {DSN_ENV}", file=sys.stderr)
+        print(
+            f"error: cannot reach PostgreSQL for Dagster's database ({str(exc).strip().splitlines()[0]}); "
+            f"set {DSN_ENV}",
+            file=sys.stderr,
+        )
         return 2
     home = Path(args.home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     data_root = args.data_root if "://" in args.data_root else str(Path(args.data_root).resolve())
-    env = {**os.environ, "DAGSTER_HOME": str(home), DSN_ENV: dsn, DATA_ROOT_ENV: data_root,
-           **dagster_instance_env(dsn, args.database)}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        DSN_ENV: dsn,
+        DATA_ROOT_ENV: data_root,
+        **dagster_instance_env(dsn, args.database),
+    }
     if args.start_date:
         env[START_DATE_ENV] = args.start_date
     dagster = str(Path(sys.executable).parent / "dagster")
-    print(f"Dagster UI on http://127.0.0.1:{args.port} (data {data_root}, DAGSTER_HOME {home}); Ctrl-C stops it", flush=True)
+    print(
+        f"Dagster UI on http://127.0.0.1:{args.port} (data {data_root}, DAGSTER_HOME {home}); Ctrl-C stops it",
+        flush=True,
+    )
     os.chdir(home)  # Dagster warns about the repository's dagster.yaml when started next to it
-    os.execvpe(dagster, [dagster, "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(args.port)], env)
+    os.execvpe(
+        dagster, [dagster, "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(args.port)], env
+    )
     return 0
 
 

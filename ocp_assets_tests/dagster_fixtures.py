@@ -36,8 +36,15 @@ ENABLED_KEYS = ("app", "team", "tier")
 DAY = dt.date(2026, 3, 3)
 
 
-def build_cluster(data_root: Path, cluster_id: str, days: list[dt.date], *, account: str = ACCOUNT, alias: str | None = None,
-                  pods_per_node: int = 2) -> ClusterIdentity:
+def build_cluster(
+    data_root: Path,
+    cluster_id: str,
+    days: list[dt.date],
+    *,
+    account: str = ACCOUNT,
+    alias: str | None = None,
+    pods_per_node: int = 2,
+) -> ClusterIdentity:
     """Write one cluster's pod, storage and label Parquet for the days, and its cluster.json record.
 
     Two nodes (a master running openshift-kube-apiserver and a worker), pods in two namespaces with labels that
@@ -46,33 +53,87 @@ def build_cluster(data_root: Path, cluster_id: str, days: list[dt.date], *, acco
     source = derive_source_uuid(cluster_id)
     builder = KokuParquetBuilder(data_root, account=account, source=source)
     for n, day in enumerate(days):
-        builder.pod(day, pod="apiserver-1", namespace="openshift-kube-apiserver", node="master-1", resource_id="i-master-1",
-                    cpu=(0.2, 0.3, 0.5), memory_gib=(1.0, 1.5, 2.0), node_cpu_cores=4, node_memory_gib=16)
+        builder.pod(
+            day,
+            pod="apiserver-1",
+            namespace="openshift-kube-apiserver",
+            node="master-1",
+            resource_id="i-master-1",
+            cpu=(0.2, 0.3, 0.5),
+            memory_gib=(1.0, 1.5, 2.0),
+            node_cpu_cores=4,
+            node_memory_gib=16,
+        )
         for i in range(pods_per_node):
-            builder.pod(day, pod=f"web-{i}", namespace="shop", node="worker-1", resource_id="i-worker-1",
-                        cpu=(0.1 * (i + 1) + 0.01 * n, 0.25, 1.0), memory_gib=(0.5, 1.0, 2.0), node_cpu_cores=8,
-                        node_memory_gib=32, labels={"app": f"web-{i}", "tier": "front", "extra": "dropped"})
-        builder.pod(day, pod="batch-1", namespace="jobs", node="worker-1", resource_id="i-worker-1", cpu=(0.5, 0.4, 1.0),
-                    memory_gib=(2.0, 1.0, 4.0), node_cpu_cores=8, node_memory_gib=32, labels={"app": "batch"}, hours=range(6, 18))
-        builder.pvc(day, namespace="shop", pod="web-0", pvc="data-web-0", pv="pv-1", capacity_gib=10, request_gib=10,
-                    usage_gib=2.5 + n, pv_labels={"tier": "disk"}, pvc_labels={"app": "db"})
+            builder.pod(
+                day,
+                pod=f"web-{i}",
+                namespace="shop",
+                node="worker-1",
+                resource_id="i-worker-1",
+                cpu=(0.1 * (i + 1) + 0.01 * n, 0.25, 1.0),
+                memory_gib=(0.5, 1.0, 2.0),
+                node_cpu_cores=8,
+                node_memory_gib=32,
+                labels={"app": f"web-{i}", "tier": "front", "extra": "dropped"},
+            )
+        builder.pod(
+            day,
+            pod="batch-1",
+            namespace="jobs",
+            node="worker-1",
+            resource_id="i-worker-1",
+            cpu=(0.5, 0.4, 1.0),
+            memory_gib=(2.0, 1.0, 4.0),
+            node_cpu_cores=8,
+            node_memory_gib=32,
+            labels={"app": "batch"},
+            hours=range(6, 18),
+        )
+        builder.pvc(
+            day,
+            namespace="shop",
+            pod="web-0",
+            pvc="data-web-0",
+            pv="pv-1",
+            capacity_gib=10,
+            request_gib=10,
+            usage_gib=2.5 + n,
+            pv_labels={"tier": "disk"},
+            pvc_labels={"app": "db"},
+        )
         builder.node_labels(day, node="master-1", labels={"team": "platform", "tier": "control"})
-        builder.node_labels(day, node="worker-1", labels={"team": "infra-team", "tier": "node", "kubernetes_io_arch": "amd64"})
+        builder.node_labels(
+            day, node="worker-1", labels={"team": "infra-team", "tier": "node", "kubernetes_io_arch": "amd64"}
+        )
         builder.namespace_labels(day, namespace="shop", labels={"team": "shop-team"})
         builder.namespace_labels(day, namespace="jobs", labels={"team": "batch-team"})
         builder.namespace_labels(day, namespace="openshift-kube-apiserver", labels={})
     builder.write()
-    identity = ClusterIdentity(cluster_id=cluster_id, source_uuid=source, account=account, cluster_alias=alias or cluster_id.upper())
+    identity = ClusterIdentity(
+        cluster_id=cluster_id, source_uuid=source, account=account, cluster_alias=alias or cluster_id.upper()
+    )
     open_data_root(str(data_root)).write_bytes(cluster_record_key(account, source), identity.to_json())
     return identity
 
 
 def daily_files(data_root: Path, identity: ClusterIdentity, report_type: str) -> list[Path]:
-    folder = Path(data_root) / "data" / "parquet" / "daily" / identity.account / "OCP" / report_type / f"source={identity.source_uuid}"
+    folder = (
+        Path(data_root)
+        / "data"
+        / "parquet"
+        / "daily"
+        / identity.account
+        / "OCP"
+        / report_type
+        / f"source={identity.source_uuid}"
+    )
     return sorted(folder.rglob("*.parquet"))
 
 
-def corrupt_label_cell(data_root: Path, identity: ClusterIdentity, report_type: str = "node_labels", bad: str = '{"team": "x"') -> Path:
+def corrupt_label_cell(
+    data_root: Path, identity: ClusterIdentity, report_type: str = "node_labels", bad: str = '{"team": "x"'
+) -> Path:
     """Break the first label JSON cell of the daily table (the file keeps its size-independent mtime bump)."""
     path = daily_files(data_root, identity, report_type)[0]
     table = pq.read_table(path)
@@ -98,8 +159,12 @@ def negate_first_value(data_root: Path, identity: ClusterIdentity, report_type: 
     return path
 
 
-def change_day(data_root: Path, identity: ClusterIdentity, report_type: str, column: str, day: dt.date, change) -> tuple[Path, int]:
-    """Apply change(value) to `column` on the day's rows of the daily table; returns the file and the first changed row (1-based)."""
+def change_day(
+    data_root: Path, identity: ClusterIdentity, report_type: str, column: str, day: dt.date, change
+) -> tuple[Path, int]:
+    """Apply change(value) to `column` on the day's rows of the daily table; returns the file and the first changed row
+    (1-based).
+    """
     path = daily_files(data_root, identity, report_type)[0]
     table = pq.read_table(path)
     starts = [t.date() for t in table["interval_start"].to_pylist()]
@@ -107,11 +172,18 @@ def change_day(data_root: Path, identity: ClusterIdentity, report_type: str, col
     rows = [i for i, d in enumerate(starts) if d == day]
     for i in rows:
         values[i] = change(values[i])
-    pq.write_table(table.set_column(table.schema.get_field_index(column), column, pa.array(values, table.schema.field(column).type)), path)
+    pq.write_table(
+        table.set_column(
+            table.schema.get_field_index(column), column, pa.array(values, table.schema.field(column).type)
+        ),
+        path,
+    )
     return path, rows[0] + 1
 
 
-def resources(dsn: str, schema: str, data_root: Path, snapshot_root: Path, registry_schema: str, workers: int = 2) -> dict:
+def resources(
+    dsn: str, schema: str, data_root: Path, snapshot_root: Path, registry_schema: str, workers: int = 2
+) -> dict:
     return {
         "koku_db": SummaryDatabase(dsn=dsn, schema_name=schema, registry_schema=registry_schema),
         "koku_lake": KokuDataLake(data_root=str(data_root)),
@@ -145,22 +217,36 @@ class DagsterEnv:
         db = self.resources["koku_db"]
         with db.connect() as conn:
             db.registry.ensure(conn)
-            db.register_cluster(conn, cluster_id=identity.cluster_id, source=identity.source_uuid, account=identity.account,
-                                cluster_alias=identity.cluster_alias, data_root=str(self.data_root))
+            db.register_cluster(
+                conn,
+                cluster_id=identity.cluster_id,
+                source=identity.source_uuid,
+                account=identity.account,
+                cluster_alias=identity.cluster_alias,
+                data_root=str(self.data_root),
+            )
         self.instance.add_dynamic_partitions(CLUSTERS_PARTITIONS_NAME, [identity.cluster_id])
 
     def materialize(self, partition_key=None, tags=None, selection=None) -> dg.ExecuteInProcessResult:
-        return dg.materialize([*koku_parquet_specs, *summary_assets], partition_key=partition_key, tags=tags,
-                              resources=self.resources, instance=self.instance, raise_on_error=False, selection=selection)
+        return dg.materialize(
+            [*koku_parquet_specs, *summary_assets],
+            partition_key=partition_key,
+            tags=tags,
+            resources=self.resources,
+            instance=self.instance,
+            raise_on_error=False,
+            selection=selection,
+        )
 
     def summary_rows(self, source: str | None = None) -> list[tuple]:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             return conn.execute(
-                f'SELECT source_uuid::text, usage_start, data_source, namespace, node, pod_labels::text, volume_labels::text,'
-                f' pod_usage_cpu_core_hours, pod_request_memory_gigabyte_hours, node_capacity_cpu_core_hours,'
-                f' persistentvolumeclaim_usage_gigabyte_months, cost_category_id'
+                "SELECT source_uuid::text, usage_start, data_source, namespace, node, pod_labels::text, "
+                "volume_labels::text,"
+                f" pod_usage_cpu_core_hours, pod_request_memory_gigabyte_hours, node_capacity_cpu_core_hours,"
+                f" persistentvolumeclaim_usage_gigabyte_months, cost_category_id"
                 f' FROM "{self.schema}".reporting_ocpusagelineitem_daily_summary'
-                f' WHERE %s::text IS NULL OR source_uuid::text = %s ORDER BY 1, 2, 3, 4, 5, 6, 7',
+                f" WHERE %s::text IS NULL OR source_uuid::text = %s ORDER BY 1, 2, 3, 4, 5, 6, 7",
                 (source, source),
             ).fetchall()
 
@@ -200,8 +286,15 @@ def dagster_env_fixture(pg, dsn, tmp_path):
     conn, schema = pg
     enable_keys(conn, schema, ENABLED_KEYS)
     registry = unique_name("ocp_reg")
-    env = DagsterEnv(dsn, schema, registry, tmp_path / "data", tmp_path / "snapshots",
-                     resources(dsn, schema, tmp_path / "data", tmp_path / "snapshots", registry), dg.DagsterInstance.ephemeral())
+    env = DagsterEnv(
+        dsn,
+        schema,
+        registry,
+        tmp_path / "data",
+        tmp_path / "snapshots",
+        resources(dsn, schema, tmp_path / "data", tmp_path / "snapshots", registry),
+        dg.DagsterInstance.ephemeral(),
+    )
     try:
         yield env
     finally:

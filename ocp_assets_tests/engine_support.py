@@ -22,7 +22,9 @@ def engine_rows(conn: psycopg.Connection, schema: str, source: str) -> pd.DataFr
 
 def run_engine(conn, schema, data_root, *, account, source, cluster_id, cluster_alias, days: list[dt.date]):
     root = open_data_root(str(data_root))
-    return [summarize_day(conn, schema, root, ClusterDay(account, source, cluster_id, cluster_alias, day)) for day in days]
+    return [
+        summarize_day(conn, schema, root, ClusterDay(account, source, cluster_id, cluster_alias, day)) for day in days
+    ]
 
 
 def koku_settings_for_reference(conn: psycopg.Connection, schema: str) -> dict:
@@ -32,7 +34,9 @@ def koku_settings_for_reference(conn: psycopg.Connection, schema: str) -> dict:
         sql.SQL("SELECT namespace, cost_category_id FROM {}.reporting_ocp_cost_category_namespace").format(ident)
     ).fetchall()
     periods = conn.execute(
-        sql.SQL("SELECT (report_period_start AT TIME ZONE 'UTC')::date, id FROM {}.reporting_ocpusagereportperiod").format(ident)
+        sql.SQL(
+            "SELECT (report_period_start AT TIME ZONE 'UTC')::date, id FROM {}.reporting_ocpusagereportperiod"
+        ).format(ident)
     ).fetchall()
     return {"cost_category_patterns": [(p, int(c)) for p, c in patterns], "report_period_id": dict(periods)}
 
@@ -40,8 +44,8 @@ def koku_settings_for_reference(conn: psycopg.Connection, schema: str) -> dict:
 def enable_keys(conn: psycopg.Connection, schema: str, keys) -> None:
     with conn.cursor() as cur:
         cur.executemany(
-            sql.SQL("INSERT INTO {}.reporting_enabledtagkeys (key, enabled, provider_type) VALUES (%s, true, 'OCP')").format(
-                sql.Identifier(schema)
-            ),
+            sql.SQL(
+                "INSERT INTO {}.reporting_enabledtagkeys (key, enabled, provider_type) VALUES (%s, true, 'OCP')"
+            ).format(sql.Identifier(schema)),
             [(k,) for k in keys],
         )

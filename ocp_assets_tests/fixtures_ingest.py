@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 
 # Column order as nise writes them (nise/generators/ocp/ocp_generator.py), spelled out rather than imported.
 COMMON = ["report_period_start", "report_period_end", "interval_start", "interval_end"]
-POD_HEADER = COMMON + [
+POD_HEADER = [
+    *COMMON,
     "pod", "namespace", "node", "resource_id",
     "pod_usage_cpu_core_seconds", "pod_request_cpu_core_seconds", "pod_limit_cpu_core_seconds",
     "pod_usage_memory_byte_seconds", "pod_request_memory_byte_seconds", "pod_limit_memory_byte_seconds",
@@ -17,18 +18,21 @@ POD_HEADER = COMMON + [
     "node_capacity_memory_bytes", "node_capacity_memory_byte_seconds",
     "pod_labels",
 ]  # fmt: skip
-STORAGE_HEADER = COMMON + [
+STORAGE_HEADER = [
+    *COMMON,
     "namespace", "pod", "node", "persistentvolumeclaim", "persistentvolume", "storageclass",
     "csi_driver", "csi_volume_handle",
     "persistentvolumeclaim_capacity_bytes", "persistentvolumeclaim_capacity_byte_seconds",
     "volume_request_storage_byte_seconds", "persistentvolumeclaim_usage_byte_seconds",
     "persistentvolume_labels", "persistentvolumeclaim_labels",
 ]  # fmt: skip
-NODE_LABEL_HEADER = COMMON + ["node", "node_labels"]
-NAMESPACE_LABEL_HEADER = COMMON + ["namespace", "namespace_labels"]
-GPU_HEADER = COMMON + ["node", "namespace", "pod", "gpu_uuid", "gpu_model_name", "gpu_vendor_name",
-                       "gpu_memory_capacity_mib", "gpu_pod_uptime", "mig_instance_id", "mig_profile", "mig_strategy"]  # fmt: skip
-VM_HEADER = COMMON + ["node", "resource_id", "namespace", "vm_name", "vm_labels"]
+NODE_LABEL_HEADER = [*COMMON, "node", "node_labels"]
+NAMESPACE_LABEL_HEADER = [*COMMON, "namespace", "namespace_labels"]
+GPU_HEADER = [
+    *COMMON, "node", "namespace", "pod", "gpu_uuid", "gpu_model_name", "gpu_vendor_name",
+    "gpu_memory_capacity_mib", "gpu_pod_uptime", "mig_instance_id", "mig_profile", "mig_strategy",
+]  # fmt: skip
+VM_HEADER = [*COMMON, "node", "resource_id", "namespace", "vm_name", "vm_labels"]
 
 GIB = 2**30
 
@@ -112,16 +116,26 @@ def write_csv(path: Path, header: list[str], rows: list[dict[str, object]]) -> P
     return path
 
 
-def write_payload(directory: Path, files: list[tuple[list[str], list[dict[str, object]]]], *,
-                  cluster_id: str = "cluster-1", manifest_uuid: str = "11111111-2222-3333-4444-555555555555") -> Path:
+def write_payload(
+    directory: Path,
+    files: list[tuple[list[str], list[dict[str, object]]]],
+    *,
+    cluster_id: str = "cluster-1",
+    manifest_uuid: str = "11111111-2222-3333-4444-555555555555",
+) -> Path:
     """An operator upload: manifest.json plus `{uuid}_openshift_report.{i}.csv` in the listed order."""
     names = []
     for number, (header, rows) in enumerate(files):
         name = f"{manifest_uuid}_openshift_report.{number}.csv"
         write_csv(directory / name, header, rows)
         names.append(name)
-    manifest = {"cluster_id": cluster_id, "uuid": manifest_uuid, "files": names, "version": "5.4.4",
-                "date": "2026-10-31T00:00:00.000000+00:00"}
+    manifest = {
+        "cluster_id": cluster_id,
+        "uuid": manifest_uuid,
+        "files": names,
+        "version": "5.4.4",
+        "date": "2026-10-31T00:00:00.000000+00:00",
+    }
     (directory / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return directory
 

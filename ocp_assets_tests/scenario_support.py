@@ -79,7 +79,9 @@ NISE_COLUMNS = {
         "volume_request_storage_byte_seconds", "persistentvolumeclaim_usage_byte_seconds",
         "persistentvolume_labels", "persistentvolumeclaim_labels",
     ),
-    "ocp_node_label": ("report_period_start", "report_period_end", "interval_start", "interval_end", "node", "node_labels"),
+    "ocp_node_label": (
+        "report_period_start", "report_period_end", "interval_start", "interval_end", "node", "node_labels",
+    ),
     "ocp_namespace_label": (
         "report_period_start", "report_period_end", "interval_start", "interval_end", "namespace", "namespace_labels",
     ),
@@ -139,9 +141,21 @@ class CsvPayload:
             "interval_end": koku_timestamp(hour + dt.timedelta(minutes=59, seconds=59)),
         }
 
-    def pod(self, hour: dt.datetime, *, pod: str, namespace: str, node: str, resource_id: str,
-            cpu: tuple, mem_gib: tuple, node_cores: float, node_mem_gib: float,
-            pod_seconds: float = HOUR, labels: str = "") -> None:
+    def pod(
+        self,
+        hour: dt.datetime,
+        *,
+        pod: str,
+        namespace: str,
+        node: str,
+        resource_id: str,
+        cpu: tuple,
+        mem_gib: tuple,
+        node_cores: float,
+        node_mem_gib: float,
+        pod_seconds: float = HOUR,
+        labels: str = "",
+    ) -> None:
         """One hourly pod row; cpu and mem_gib are (usage, request, limit), a usage of None writes an empty field."""
         usage, request, limit = cpu
         mem_usage, mem_request, mem_limit = mem_gib
@@ -160,10 +174,24 @@ class CsvPayload:
             "pod_labels": labels,
         })  # fmt: skip
 
-    def storage(self, hour: dt.datetime, *, namespace: str, pod: str, pvc: str, pv: str, capacity_gib: float,
-                request_gib: float | None, usage_gib: float | None, node: str = "", storageclass: str = "gp3",
-                csi_driver: str = "ebs.csi.aws.com", csi_volume_handle: str = "", pv_labels: str = "",
-                pvc_labels: str = "") -> None:
+    def storage(
+        self,
+        hour: dt.datetime,
+        *,
+        namespace: str,
+        pod: str,
+        pvc: str,
+        pv: str,
+        capacity_gib: float,
+        request_gib: float | None,
+        usage_gib: float | None,
+        node: str = "",
+        storageclass: str = "gp3",
+        csi_driver: str = "ebs.csi.aws.com",
+        csi_volume_handle: str = "",
+        pv_labels: str = "",
+        pvc_labels: str = "",
+    ) -> None:
         self.rows["ocp_storage_usage"].append({
             **self._common(hour), "namespace": namespace, "pod": pod, "node": node, "persistentvolumeclaim": pvc,
             "persistentvolume": pv, "storageclass": storageclass, "csi_driver": csi_driver,
@@ -179,7 +207,9 @@ class CsvPayload:
         self.rows["ocp_node_label"].append({**self._common(hour), "node": node, "node_labels": labels})
 
     def namespace_label(self, hour: dt.datetime, namespace: str, labels: str) -> None:
-        self.rows["ocp_namespace_label"].append({**self._common(hour), "namespace": namespace, "namespace_labels": labels})
+        self.rows["ocp_namespace_label"].append(
+            {**self._common(hour), "namespace": namespace, "namespace_labels": labels}
+        )
 
     # editing ----------------------------------------------------------------------------------------------
     def edit(self, report_type: str, where: Callable[[dict], bool], **changes: str) -> int:
@@ -228,7 +258,8 @@ def fetch_rows(conn: psycopg.Connection, schema: str, source: str) -> list[dict]
     """Every summary row of the source, numerics as float, with the partition holding it; in a stable order."""
     query = sql.SQL(
         "SELECT s.*, s.tableoid::regclass::text AS partition_table FROM {}.{} s WHERE source_uuid = %s"
-        " ORDER BY usage_start, data_source, namespace NULLS FIRST, node NULLS FIRST, persistentvolumeclaim NULLS FIRST,"
+        " ORDER BY usage_start, data_source, namespace NULLS FIRST, node NULLS FIRST, persistentvolumeclaim "
+        "NULLS FIRST,"
         " persistentvolume NULLS FIRST, pod_labels::text NULLS FIRST, volume_labels::text NULLS FIRST, resource_id"
     ).format(sql.Identifier(schema), sql.Identifier(SUMMARY))
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:

@@ -1,4 +1,4 @@
-"""Concurrent writers on real PostgreSQL: the same day twice, days of a new cluster, new clusters in a new month, CLI and Dagster at once."""
+"""Concurrent writers on PostgreSQL: one day twice, a new cluster's days, new clusters in a new month, CLI + Dagster."""
 
 import datetime as dt
 import threading
@@ -28,12 +28,15 @@ def _run_at_once(dsn: str, schema: str, data_root, jobs: list[tuple]) -> list:
 
     def work(index: int, identity, day: dt.date) -> None:
         with psycopg.connect(dsn, autocommit=True) as conn:
-            task = DayTask(f"{identity.cluster_id}|{day}", ClusterDay(identity.account, identity.source_uuid,
-                                                                       identity.cluster_id, identity.cluster_id, day), schema)
+            task = DayTask(
+                f"{identity.cluster_id}|{day}",
+                ClusterDay(identity.account, identity.source_uuid, identity.cluster_id, identity.cluster_id, day),
+                schema,
+            )
             barrier.wait()
             try:
                 results[index] = summarize_cluster_day(conn, open_data_root(str(data_root)), task)
-            except Exception as exc:  # noqa: BLE001 (reported by the assertion below, with its job)
+            except Exception as exc:
                 results[index] = exc
 
     threads = [threading.Thread(target=work, args=(i, identity, day)) for i, (identity, day) in enumerate(jobs)]
@@ -49,12 +52,20 @@ def _table_counts(conn, schema: str) -> dict[str, object]:
         return conn.execute(query.format(s=f'"{schema}"')).fetchall()
 
     return {
-        "periods": one("SELECT cluster_id, report_period_start, count(*) FROM {s}.reporting_ocpusagereportperiod GROUP BY 1, 2 ORDER BY 1, 2"),
+        "periods": one(
+            "SELECT cluster_id, report_period_start, count(*) FROM {s}.reporting_ocpusagereportperiod GROUP BY "
+            "1, 2 ORDER BY 1, 2"
+        ),
         "clusters": one("SELECT provider_id::text, count(*) FROM {s}.reporting_ocp_clusters GROUP BY 1 ORDER BY 1"),
-        "duplicate_nodes": one("SELECT node, resource_id, node_capacity_cpu_cores, cluster_id, count(*)"
-                               " FROM {s}.reporting_ocp_nodes GROUP BY 1, 2, 3, 4 HAVING count(*) > 1"),
-        "summary": one("SELECT source_uuid::text, usage_start, data_source, count(*) FROM {s}.reporting_ocpusagelineitem_daily_summary"
-                       " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"),
+        "duplicate_nodes": one(
+            "SELECT node, resource_id, node_capacity_cpu_cores, cluster_id, count(*)"
+            " FROM {s}.reporting_ocp_nodes GROUP BY 1, 2, 3, 4 HAVING count(*) > 1"
+        ),
+        "summary": one(
+            "SELECT source_uuid::text, usage_start, data_source, count(*) FROM "
+            "{s}.reporting_ocpusagelineitem_daily_summary"
+            " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        ),
     }
 
 
@@ -69,7 +80,8 @@ def test_concurrent_writers_leave_one_copy_of_every_row(pg, dsn, tmp_path, trial
     results = _run_at_once(dsn, schema, tmp_path, [(a, DAYS[0]), (a, DAYS[0]), (a, DAYS[1]), (b, DAYS[0])])
 
     assert all(not isinstance(r, Exception) and r.passed for r in results), [
-        r if isinstance(r, Exception) else r.first_failure() for r in results]
+        r if isinstance(r, Exception) else r.first_failure() for r in results
+    ]
     after_race = _table_counts(conn, schema)
     assert [count for *_, count in after_race["periods"]] == [1, 1]  # one report period per cluster and month
     assert [count for _, count in after_race["clusters"]] == [1, 1]
@@ -99,16 +111,46 @@ def test_cli_summarize_during_a_dagster_run_of_the_same_days(dagster_home, dsn):
     db = SummaryDatabase(dsn=dsn, schema_name=schema, registry_schema=dagster_home["OCP_ASSETS_REGISTRY_SCHEMA"])
     with db.connect() as conn:
         db.registry.ensure(conn)
-        db.register_cluster(conn, cluster_id="both-paths", source=identity.source_uuid, account=identity.account,
-                            cluster_alias=identity.cluster_alias, data_root=str(data))
+        db.register_cluster(
+            conn,
+            cluster_id="both-paths",
+            source=identity.source_uuid,
+            account=identity.account,
+            cluster_alias=identity.cluster_alias,
+            data_root=str(data),
+        )
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("clusters", ["both-paths"])
     bin_dir = Path(sys.executable).parent
-    dagster_run = [str(bin_dir / "dagster"), "asset", "materialize", "-m", "ocp_assets.definitions", "--select", "*",
-                   "--partition-range", f"both-paths|{days[0]}...both-paths|{days[-1]}"]
-    cli_run = [str(bin_dir / "ocp-assets"), "summarize", "--data-root", str(data), "--account", identity.account,
-               "--source", identity.source_uuid, "--cluster-id", "both-paths", "--cluster-alias", identity.cluster_alias,
-               "--dsn", dsn, "--schema", schema]
+    dagster_run = [
+        str(bin_dir / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "ocp_assets.definitions",
+        "--select",
+        "*",
+        "--partition-range",
+        f"both-paths|{days[0]}...both-paths|{days[-1]}",
+    ]
+    cli_run = [
+        str(bin_dir / "ocp-assets"),
+        "summarize",
+        "--data-root",
+        str(data),
+        "--account",
+        identity.account,
+        "--source",
+        identity.source_uuid,
+        "--cluster-id",
+        "both-paths",
+        "--cluster-alias",
+        identity.cluster_alias,
+        "--dsn",
+        dsn,
+        "--schema",
+        schema,
+    ]
     for _ in range(2):
         dagster = subprocess.Popen(dagster_run, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         clis = [subprocess.run(cli_run, capture_output=True, text=True, timeout=300, check=False) for _ in range(2)]
@@ -125,4 +167,4 @@ def test_cli_summarize_during_a_dagster_run_of_the_same_days(dagster_home, dsn):
     per_day = {}
     for _, day, _, count in counts["summary"]:
         per_day[day] = per_day.get(day, 0) + count
-    assert per_day == {day: 7 for day in days}
+    assert per_day == dict.fromkeys(days, 7)

@@ -69,7 +69,10 @@ def test_merge_later_maps_win_like_jsonb_concatenation():
     pod = cat.filter_column(pa.array(['{"app": "pod"}', "{}"]))
     merged = cat.merge(node, namespace, pod)
     # row 0: pod wins app, namespace wins env, node keeps team; row 1: only node labels
-    assert maps(cat, merged) == [{"app": "pod", "env": "ns", "team": "node"}, {"app": "node", "env": "node", "team": "node"}]
+    assert maps(cat, merged) == [
+        {"app": "pod", "env": "ns", "team": "node"},
+        {"app": "node", "env": "node", "team": "node"},
+    ]
 
 
 def test_canonical_json_ignores_key_order_and_keeps_unicode():
@@ -82,7 +85,9 @@ def test_one_label_set_per_entity_uses_the_latest_hour_when_the_enabled_set_chan
     cat = catalog("app")
     daily_entities = pa.chunked_array([pa.array(["n1", "n1", "n2", "n2"])])
     # n1 changed its enabled label during the day; n2 changed only a disabled key (same filtered set).
-    daily_ids = cat.filter_column(pa.array(['{"app": "old"}', '{"app": "new"}', '{"app": "x", "z": "1"}', '{"app": "x", "z": "2"}']))
+    daily_ids = cat.filter_column(
+        pa.array(['{"app": "old"}', '{"app": "new"}', '{"app": "x", "z": "1"}', '{"app": "x", "z": "2"}'])
+    )
     hours = [dt.datetime(2026, 10, 1, h) for h in (3, 17, 9)]
     hourly_entities = pa.chunked_array([pa.array(["n1", "n1", "n1"])])
     hourly_ids = cat.filter_column(pa.array(['{"app": "old"}', '{"app": "new"}', '{"app": "old"}']))

@@ -1,4 +1,5 @@
-"""Pure-core tests of the summary stages on in-memory tables, expected values worked out by hand from contract section 3."""
+"""Pure-core tests of the summary stages on in-memory tables, expected values derived by hand from contract "
+"section 3."""
 
 import datetime as dt
 import math
@@ -31,7 +32,12 @@ DAY = dt.date(2026, 10, 1)
 MIDNIGHT = dt.datetime(2026, 10, 1)
 GIB = 2**30
 PLATFORM = 1
-DEFAULT_PATTERNS = (("openshift-%", PLATFORM), ("kube-%", PLATFORM), ("Platform unallocated", PLATFORM), ("openshift", PLATFORM))
+DEFAULT_PATTERNS = (
+    ("openshift-%", PLATFORM),
+    ("kube-%", PLATFORM),
+    ("Platform unallocated", PLATFORM),
+    ("openshift", PLATFORM),
+)
 
 
 def table(specs, rows) -> DayTable:
@@ -39,20 +45,40 @@ def table(specs, rows) -> DayTable:
     return DayTable(pa.table({f.name: [r.get(f.name) for r in rows] for f in schema}, schema=schema))
 
 
-def pod_row(pod, namespace, node, *, cpu=(0.3, 0.5, 1.0), mem=(0.8, 1.0, 2.0), hours=24, seconds=86400.0,
-            labels="{}", resource_id="i-1", cores=4.0, memory_gib=16.0, effective=True):
+def pod_row(
+    pod,
+    namespace,
+    node,
+    *,
+    cpu=(0.3, 0.5, 1.0),
+    mem=(0.8, 1.0, 2.0),
+    hours=24,
+    seconds=86400.0,
+    labels="{}",
+    resource_id="i-1",
+    cores=4.0,
+    memory_gib=16.0,
+    effective=True,
+):
     """One pod_daily row summing `hours` hourly rows of `seconds` pod-seconds each (nise's pod_seconds per row)."""
     usage, request, limit = cpu
     musage, mrequest, mlimit = mem
-    row = dict(
-        namespace=namespace, node=node, pod=pod, pod_labels=labels, resource_id=resource_id, interval_start=MIDNIGHT,
-        pod_usage_cpu_core_seconds=hours * seconds * usage, pod_request_cpu_core_seconds=hours * seconds * request,
-        pod_limit_cpu_core_seconds=hours * seconds * limit,
-        pod_usage_memory_byte_seconds=hours * seconds * musage * GIB,
-        pod_request_memory_byte_seconds=hours * seconds * mrequest * GIB,
-        pod_limit_memory_byte_seconds=hours * seconds * mlimit * GIB,
-        node_capacity_cpu_cores=cores, node_capacity_memory_bytes=memory_gib * GIB,
-    )
+    row = {
+        "namespace": namespace,
+        "node": node,
+        "pod": pod,
+        "pod_labels": labels,
+        "resource_id": resource_id,
+        "interval_start": MIDNIGHT,
+        "pod_usage_cpu_core_seconds": hours * seconds * usage,
+        "pod_request_cpu_core_seconds": hours * seconds * request,
+        "pod_limit_cpu_core_seconds": hours * seconds * limit,
+        "pod_usage_memory_byte_seconds": hours * seconds * musage * GIB,
+        "pod_request_memory_byte_seconds": hours * seconds * mrequest * GIB,
+        "pod_limit_memory_byte_seconds": hours * seconds * mlimit * GIB,
+        "node_capacity_cpu_cores": cores,
+        "node_capacity_memory_bytes": memory_gib * GIB,
+    }
     if effective:
         row["pod_effective_usage_cpu_core_seconds"] = hours * seconds * max(usage, request)
         row["pod_effective_usage_memory_byte_seconds"] = hours * seconds * max(musage, mrequest) * GIB
@@ -65,9 +91,14 @@ def capacity(nodes: dict[str, tuple[float, float]], hours=24, pods_per_node=3) -
     for h in range(hours):
         for node, (cores, gib) in nodes.items():
             for _ in range(pods_per_node):
-                rows.append(dict(interval_start=MIDNIGHT + dt.timedelta(hours=h), node=node,
-                                 node_capacity_cpu_core_seconds=cores * 3600.0,
-                                 node_capacity_memory_byte_seconds=gib * GIB * 3600.0))
+                rows.append(
+                    {
+                        "interval_start": MIDNIGHT + dt.timedelta(hours=h),
+                        "node": node,
+                        "node_capacity_cpu_core_seconds": cores * 3600.0,
+                        "node_capacity_memory_byte_seconds": gib * GIB * 3600.0,
+                    }
+                )
     return node_capacity_per_day(pa.Table.from_pylist(rows))
 
 
@@ -78,19 +109,30 @@ def labels_table(entity, rows, enabled=()) -> pa.Table:
 
 
 def ctx(**overrides) -> SummaryContext:
-    base = dict(source="11111111-1111-1111-1111-111111111111", cluster_id="c1", cluster_alias="C1", day=DAY,
-                report_period_id=7, enabled_keys=(), cost_categories=DEFAULT_PATTERNS)
+    base = {
+        "source": "11111111-1111-1111-1111-111111111111",
+        "cluster_id": "c1",
+        "cluster_alias": "C1",
+        "day": DAY,
+        "report_period_id": 7,
+        "enabled_keys": (),
+        "cost_categories": DEFAULT_PATTERNS,
+    }
     base.update(overrides)
     return SummaryContext(**base)
 
 
 def summarize(pods, storage=None, *, node_labels=(), namespace_labels=(), enabled=(), node_capacity=None, context=None):
     context = context or ctx(enabled_keys=tuple(enabled))
-    label_tables = LabelTables(labels_table("node", node_labels, enabled), labels_table("namespace", namespace_labels, enabled))
+    label_tables = LabelTables(
+        labels_table("node", node_labels, enabled), labels_table("namespace", namespace_labels, enabled)
+    )
     pod_usage = table(POD_DAILY_COLUMNS, pods)
     storage_usage = table(STORAGE_DAILY_COLUMNS, storage or [])
     merged = merge_labels(pod_usage, storage_usage, label_tables, enabled)
-    usage = aggregate_usage(merged, node_capacity if node_capacity is not None else capacity({"worker-1": (4, 16)}), context)
+    usage = aggregate_usage(
+        merged, node_capacity if node_capacity is not None else capacity({"worker-1": (4, 16)}), context
+    )
     return usage.to_pylist(), merged, label_tables, usage
 
 
@@ -108,8 +150,14 @@ def test_worked_example_pod_row():
     assert pod["pod_limit_memory_gigabyte_hours"] == pytest.approx(1152)
     # node: 4 cores x 24 h = 96 core-hours; 16 GiB x 24 h = 384 GiB-hours; one node, so cluster = node
     assert (pod["node_capacity_cpu_cores"], pod["node_capacity_cpu_core_hours"]) == (4, pytest.approx(96))
-    assert (pod["node_capacity_memory_gigabytes"], pod["node_capacity_memory_gigabyte_hours"]) == (16, pytest.approx(384))
-    assert (pod["cluster_capacity_cpu_core_hours"], pod["cluster_capacity_memory_gigabyte_hours"]) == (pytest.approx(96), pytest.approx(384))
+    assert (pod["node_capacity_memory_gigabytes"], pod["node_capacity_memory_gigabyte_hours"]) == (
+        16,
+        pytest.approx(384),
+    )
+    assert (pod["cluster_capacity_cpu_core_hours"], pod["cluster_capacity_memory_gigabyte_hours"]) == (
+        pytest.approx(96),
+        pytest.approx(384),
+    )
     assert pod["pod_labels"] == "{}" and pod["all_labels"] == "{}" and pod["volume_labels"] is None
     assert pod["infrastructure_usage_cost"] == INFRASTRUCTURE_USAGE_COST
     assert (pod["data_source"], pod["usage_start"], pod["usage_end"], pod["report_period_id"]) == ("Pod", DAY, DAY, 7)
@@ -120,7 +168,12 @@ def test_worked_example_unallocated_row_is_negative_and_unclamped():
     _, _, _, usage = summarize([pod_row("p1", "app-namespace", "worker-1")])
     roles = pa.table({"node": ["worker-1"], "resource_id": ["i-1"], "node_role": ["worker"]})
     [row] = unallocated_rows(usage, roles, ctx()).to_pylist()
-    assert (row["namespace"], row["data_source"], row["node"], row["resource_id"]) == ("Worker unallocated", "Pod", "worker-1", "i-1")
+    assert (row["namespace"], row["data_source"], row["node"], row["resource_id"]) == (
+        "Worker unallocated",
+        "Pod",
+        "worker-1",
+        "i-1",
+    )
     # 96 - 172.8 = -76.8; 96 - 288 = -192; memory 384 - 460.8 = -76.8; 384 - 576 = -192
     assert row["pod_usage_cpu_core_hours"] == pytest.approx(-76.8)
     assert row["pod_request_cpu_core_hours"] == pytest.approx(-192)
@@ -134,8 +187,11 @@ def test_worked_example_unallocated_row_is_negative_and_unclamped():
 
 
 def test_unallocated_namespace_follows_the_max_role_and_is_null_without_one():
-    pods = [pod_row("a", "app", "master-1", resource_id="i-m"), pod_row("b", "app", "infra-1", resource_id="i-i"),
-            pod_row("c", "app", "lonely-1", resource_id="i-l")]
+    pods = [
+        pod_row("a", "app", "master-1", resource_id="i-m"),
+        pod_row("b", "app", "infra-1", resource_id="i-i"),
+        pod_row("c", "app", "lonely-1", resource_id="i-l"),
+    ]
     nodes = capacity({"master-1": (4, 16), "infra-1": (4, 16), "lonely-1": (4, 16)})
     _, _, _, usage = summarize(pods, node_capacity=nodes)
     roles = pa.table({"node": ["master-1", "infra-1"], "resource_id": ["i-m", "i-i"], "node_role": ["master", "infra"]})
@@ -207,16 +263,36 @@ def test_label_precedence_pod_over_namespace_over_node():
     assert rows[0]["all_labels"] == rows[0]["pod_labels"]
 
 
-def storage_row(pvc, pv, pod, namespace, *, capacity_gib=10.0, request_gib=100.0, usage_gib=4.0, hours=24,
-                pv_labels="{}", pvc_labels="{}", storageclass="gp3", handle="h"):
-    return dict(
-        namespace=namespace, pod=pod, persistentvolumeclaim=pvc, persistentvolume=pv, storageclass=storageclass,
-        csi_volume_handle=handle, persistentvolume_labels=pv_labels, persistentvolumeclaim_labels=pvc_labels,
-        interval_start=MIDNIGHT, persistentvolumeclaim_capacity_bytes=capacity_gib * GIB,
-        persistentvolumeclaim_capacity_byte_seconds=capacity_gib * GIB * 3600 * hours,
-        volume_request_storage_byte_seconds=request_gib * GIB * 3600 * hours,
-        persistentvolumeclaim_usage_byte_seconds=usage_gib * GIB * 3600 * hours,
-    )
+def storage_row(
+    pvc,
+    pv,
+    pod,
+    namespace,
+    *,
+    capacity_gib=10.0,
+    request_gib=100.0,
+    usage_gib=4.0,
+    hours=24,
+    pv_labels="{}",
+    pvc_labels="{}",
+    storageclass="gp3",
+    handle="h",
+):
+    return {
+        "namespace": namespace,
+        "pod": pod,
+        "persistentvolumeclaim": pvc,
+        "persistentvolume": pv,
+        "storageclass": storageclass,
+        "csi_volume_handle": handle,
+        "persistentvolume_labels": pv_labels,
+        "persistentvolumeclaim_labels": pvc_labels,
+        "interval_start": MIDNIGHT,
+        "persistentvolumeclaim_capacity_bytes": capacity_gib * GIB,
+        "persistentvolumeclaim_capacity_byte_seconds": capacity_gib * GIB * 3600 * hours,
+        "volume_request_storage_byte_seconds": request_gib * GIB * 3600 * hours,
+        "persistentvolumeclaim_usage_byte_seconds": usage_gib * GIB * 3600 * hours,
+    }
 
 
 OCTOBER_SECONDS = 86400 * 31
@@ -238,8 +314,9 @@ def test_storage_row_months_use_days_in_month():
 
 def test_february_divides_by_28_days():
     february = dt.date(2026, 2, 10)
-    rows, *_ = summarize([pod_row("p1", "app", "worker-1")], [storage_row("claim", "pv1", "p1", "app")],
-                         context=ctx(day=february))
+    rows, *_ = summarize(
+        [pod_row("p1", "app", "worker-1")], [storage_row("claim", "pv1", "p1", "app")], context=ctx(day=february)
+    )
     [storage] = [r for r in rows if r["data_source"] == "Storage"]
     assert storage["persistentvolumeclaim_capacity_gigabyte_months"] == pytest.approx(10 * 3600 * 24 / (86400 * 28))
     assert storage["usage_start"] == february
@@ -269,8 +346,11 @@ def test_pods_sharing_a_claim_on_one_node_sum_into_one_storage_row():
 
 def test_pod_on_two_nodes_fans_its_storage_row_out_with_full_capacity_each():
     pods = [pod_row("p1", "app", "worker-1", resource_id="i-1"), pod_row("p1", "app", "worker-2", resource_id="i-2")]
-    rows, *_ = summarize(pods, [storage_row("claim", "pv1", "p1", "app")],
-                         node_capacity=capacity({"worker-1": (4, 16), "worker-2": (4, 16)}))
+    rows, *_ = summarize(
+        pods,
+        [storage_row("claim", "pv1", "p1", "app")],
+        node_capacity=capacity({"worker-1": (4, 16), "worker-2": (4, 16)}),
+    )
     volumes = [r for r in rows if r["data_source"] == "Storage"]
     assert sorted(v["node"] for v in volumes) == ["worker-1", "worker-2"]
     assert all(v["persistentvolumeclaim_capacity_gigabyte_months"] == pytest.approx(10 / 31) for v in volumes)
@@ -316,20 +396,30 @@ def test_namespace_matching_two_patterns_gets_the_max_category_once():
 
 
 def test_node_roles_from_pods_and_labels():
-    pods = table(POD_DAILY_COLUMNS, [
-        pod_row("api", "openshift-kube-apiserver", "m1", resource_id="i-m"),
-        pod_row("x", "app", "i1", resource_id="i-i"),
-        pod_row("y", "app", "w1", resource_id="i-w"),
-        pod_row("z", "app", "nolabels", resource_id="i-n"),
-    ]).table
-    node_labels = labels_table("node", [
-        {"node": "m1", "node_labels": "{}"},
-        {"node": "i1", "node_labels": '{"node_role_kubernetes_io": "infra", "kubernetes_io_arch": "AMD64"}'},
-        {"node": "w1", "node_labels": '{"kubernetes_io_arch": "arm64"}'},
-    ])
+    pods = table(
+        POD_DAILY_COLUMNS,
+        [
+            pod_row("api", "openshift-kube-apiserver", "m1", resource_id="i-m"),
+            pod_row("x", "app", "i1", resource_id="i-i"),
+            pod_row("y", "app", "w1", resource_id="i-w"),
+            pod_row("z", "app", "nolabels", resource_id="i-n"),
+        ],
+    ).table
+    node_labels = labels_table(
+        "node",
+        [
+            {"node": "m1", "node_labels": "{}"},
+            {"node": "i1", "node_labels": '{"node_role_kubernetes_io": "infra", "kubernetes_io_arch": "AMD64"}'},
+            {"node": "w1", "node_labels": '{"kubernetes_io_arch": "arm64"}'},
+        ],
+    )
     inventory = {r["node"]: r for r in node_inventory(pods, node_labels).to_pylist()}
     assert set(inventory) == {"m1", "i1", "w1"}  # a node without node-label rows gets no entry (inner join)
-    assert (inventory["m1"]["node_role"], inventory["i1"]["node_role"], inventory["w1"]["node_role"]) == ("master", "infra", "worker")
+    assert (inventory["m1"]["node_role"], inventory["i1"]["node_role"], inventory["w1"]["node_role"]) == (
+        "master",
+        "infra",
+        "worker",
+    )
     assert inventory["i1"]["architecture"] == "amd64" and inventory["w1"]["architecture"] == "arm64"
     assert inventory["w1"]["node_capacity_cpu_cores"] == 4 and inventory["w1"]["resource_id"] == "i-w"
 
@@ -337,7 +427,9 @@ def test_node_roles_from_pods_and_labels():
 def test_operator_node_role_wins_over_derived_role():
     row = pod_row("api", "openshift-kube-apiserver", "n1")
     row["node_role"] = "infra"
-    inventory = node_inventory(table(POD_DAILY_COLUMNS, [row]).table, labels_table("node", [{"node": "n1", "node_labels": "{}"}]))
+    inventory = node_inventory(
+        table(POD_DAILY_COLUMNS, [row]).table, labels_table("node", [{"node": "n1", "node_labels": "{}"}])
+    )
     assert inventory["node_role"].to_pylist() == ["infra"]
 
 

@@ -1,4 +1,4 @@
-"""validate_frame on Arrow tables: skipping the str checks that the Arrow types guarantee finds exactly pandera's failures."""
+"""validate_frame on Arrow tables: skipping str checks the Arrow types guarantee finds exactly pandera's failures."""
 
 import pyarrow as pa
 import pytest
@@ -15,17 +15,32 @@ def _pod_rows(n: int = 6) -> dict[str, list]:
         "pod_labels": ['{"app": "web"}', None, "", '{"team": "x"}', "{}", '{"app": "db"}'][:n],
         "resource_id": ["i-1"] * n,
         "interval_start": pa.array([0] * n, pa.timestamp("ns")),
-        **{c: [float(i) for i in range(n)] for c in (
-            "pod_usage_cpu_core_seconds", "pod_request_cpu_core_seconds", "pod_limit_cpu_core_seconds",
-            "pod_usage_memory_byte_seconds", "pod_request_memory_byte_seconds", "pod_limit_memory_byte_seconds",
-            "pod_effective_usage_cpu_core_seconds", "pod_effective_usage_memory_byte_seconds",
-            "node_capacity_cpu_cores", "node_capacity_memory_bytes")},
+        **{
+            c: [float(i) for i in range(n)]
+            for c in (
+                "pod_usage_cpu_core_seconds",
+                "pod_request_cpu_core_seconds",
+                "pod_limit_cpu_core_seconds",
+                "pod_usage_memory_byte_seconds",
+                "pod_request_memory_byte_seconds",
+                "pod_limit_memory_byte_seconds",
+                "pod_effective_usage_cpu_core_seconds",
+                "pod_effective_usage_memory_byte_seconds",
+                "node_capacity_cpu_cores",
+                "node_capacity_memory_bytes",
+            )
+        },
         "node_role": ["worker"] * n,
     }
 
 
 def _table(columns: dict[str, list], **types: pa.DataType) -> pa.Table:
-    return pa.table({name: values if isinstance(values, pa.Array) else pa.array(values, types.get(name)) for name, values in columns.items()})
+    return pa.table(
+        {
+            name: values if isinstance(values, pa.Array) else pa.array(values, types.get(name))
+            for name, values in columns.items()
+        }
+    )
 
 
 def _pandera_cases(model, table: pa.Table):
@@ -62,7 +77,9 @@ def test_arrow_fast_path_reports_what_pandera_reports(columns, types):
     assert report.passed == (expected is None)
     if expected is not None:
         assert report.failures == len(expected)
-        assert report.failure_cases.astype(str).equals(expected.head(V.MAX_FAILURE_CASES).reset_index(drop=True).astype(str))
+        assert report.failure_cases.astype(str).equals(
+            expected.head(V.MAX_FAILURE_CASES).reset_index(drop=True).astype(str)
+        )
 
 
 def test_only_arrow_strings_skip_the_str_check():

@@ -1,4 +1,6 @@
-"""Crashes: `ocp-assets summarize` killed at random moments, its backend terminated mid-write; old or new rows, never a mix."""
+"""Crashes: `ocp-assets summarize` killed at random moments, its backend terminated mid-write; old or new rows, never a
+mix.
+"""
 
 import datetime as dt
 import os
@@ -33,7 +35,8 @@ HASHED = [name for name, _ in SUMMARY_COLUMNS if name not in ("uuid", "report_pe
 def day_hashes(conn: psycopg.Connection, schema: str) -> dict[dt.date, str]:
     columns = ", ".join(f'"{c}"' for c in HASHED)
     rows = conn.execute(
-        f'SELECT usage_start, md5(string_agg(t::text, \'|\' ORDER BY t::text)) FROM (SELECT {columns} FROM "{schema}".{SUMMARY_TABLE}) t'
+        f"SELECT usage_start, md5(string_agg(t::text, '|' ORDER BY t::text)) FROM (SELECT {columns} FROM "
+        f'"{schema}".{SUMMARY_TABLE}) t'
         " GROUP BY usage_start"
     ).fetchall()
     return dict(rows)
@@ -41,10 +44,26 @@ def day_hashes(conn: psycopg.Connection, schema: str) -> dict[dt.date, str]:
 
 def _summarize_cli(data_root: Path, identity, schema: str, dsn: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [str(Path(sys.executable).parent / "ocp-assets"), "summarize", "--data-root", str(data_root), "--account",
-         identity.account, "--source", identity.source_uuid, "--cluster-id", identity.cluster_id, "--cluster-alias",
-         identity.cluster_alias, "--dsn", dsn, "--schema", schema],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            str(Path(sys.executable).parent / "ocp-assets"),
+            "summarize",
+            "--data-root",
+            str(data_root),
+            "--account",
+            identity.account,
+            "--source",
+            identity.source_uuid,
+            "--cluster-id",
+            identity.cluster_id,
+            "--cluster-alias",
+            identity.cluster_alias,
+            "--dsn",
+            dsn,
+            "--schema",
+            schema,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -83,8 +102,12 @@ def two_versions_fixture(tmp_path, dsn):
             init_schema(conn, schema)
             enable_keys(conn, schema, ENABLED_KEYS)
             for day in DAYS:
-                summarize_day(conn, schema, open_data_root(str(root)),
-                              ClusterDay(identity.account, identity.source_uuid, "crash", identity.cluster_alias, day))
+                summarize_day(
+                    conn,
+                    schema,
+                    open_data_root(str(root)),
+                    ClusterDay(identity.account, identity.source_uuid, "crash", identity.cluster_alias, day),
+                )
             reference[name] = day_hashes(conn, schema)
         try:
             yield versions, reference
@@ -188,7 +211,10 @@ def test_postgresql_restart_under_a_running_summarize(two_versions, private_pg):
         code = process.wait(timeout=120)
         err = process.stderr.read().decode().strip().splitlines()
         # Either it finished before the restart, or it says so in one line and exits 1: never a traceback.
-        assert code == 0 or (code == 1 and len(err) == 1 and err[0].startswith("ocp-assets: database error")), (code, err)
+        assert code == 0 or (code == 1 and len(err) == 1 and err[0].startswith("ocp-assets: database error")), (
+            code,
+            err,
+        )
         interrupted += code == 1
         with psycopg.connect(dsn, autocommit=True) as conn:
             now = day_hashes(conn, schema)

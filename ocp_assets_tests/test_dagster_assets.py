@@ -1,4 +1,4 @@
-"""Dagster assets in process against real PostgreSQL: per-partition truth, any selection, empty and bad days, staleness."""
+"""Dagster assets in process on real PostgreSQL: per-partition truth, any selection, empty and bad days, staleness."""
 
 import datetime as dt
 
@@ -34,13 +34,18 @@ CPU_CAPACITY_CORE_HOURS = 288.0
 
 
 def _range_tags(cluster: str, first: dt.date, last: dt.date) -> dict:
-    return {"dagster/asset_partition_range_start": str(partition_key(cluster, first)),
-            "dagster/asset_partition_range_end": str(partition_key(cluster, last))}
+    return {
+        "dagster/asset_partition_range_start": str(partition_key(cluster, first)),
+        "dagster/asset_partition_range_end": str(partition_key(cluster, last)),
+    }
 
 
 def _materializations(result, asset: str = O.DAILY_SUMMARY) -> dict[str, dict]:
-    return {e.partition: {k: v.value for k, v in e.materialization.metadata.items()}
-            for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset}
+    return {
+        e.partition: {k: v.value for k, v in e.materialization.metadata.items()}
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == asset
+    }
 
 
 def _evaluations(result) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
@@ -74,14 +79,21 @@ def test_one_partition_records_its_own_numbers_and_equals_the_engine(dagster_env
     usage = evaluations[(O.USAGE_CONSERVED, key)]
     assert usage.metadata["raw_rows"].value == "4"
     compared = {r.data["measure"]: r.data for r in usage.metadata["compared"].value.records}  # one row per measure
-    assert compared["pod_usage_cpu_core_hours"] == {"measure": "pod_usage_cpu_core_hours", "raw": pytest.approx(18.0),
-                                                    "summary": pytest.approx(18.0)}
+    assert compared["pod_usage_cpu_core_hours"] == {
+        "measure": "pod_usage_cpu_core_hours",
+        "raw": pytest.approx(18.0),
+        "summary": pytest.approx(18.0),
+    }
 
     # The Dagster path writes exactly what the CLI's code path writes for the same day.
     dagster_rows = dagster_env.summary_rows()
     conn, schema = pg
-    summarize_day(conn, schema, open_data_root(str(dagster_env.data_root)),
-                  ClusterDay(identity.account, identity.source_uuid, "cluster-a", "CLUSTER-A", DAY))
+    summarize_day(
+        conn,
+        schema,
+        open_data_root(str(dagster_env.data_root)),
+        ClusterDay(identity.account, identity.source_uuid, "cluster-a", "CLUSTER-A", DAY),
+    )
     assert dagster_env.summary_rows() == dagster_rows
 
 
@@ -100,7 +112,12 @@ def test_range_run_records_each_partition_with_its_own_figures_and_rerun_is_idem
         assert metadata["cpu_usage_core_hours"] == pytest.approx(expected)
     assert len(first.get_asset_check_evaluations()) == 3 * len(ALL_CHECKS)
     snapshot = open_data_root(str(dagster_env.snapshot_root))
-    assert snapshot.fs.get_file_info(snapshot.path(f"{O.RAW_POD_USAGE}/pod_usage/cluster=cluster-a/day={DAYS[1]}.parquet")).size > 0
+    assert (
+        snapshot.fs.get_file_info(
+            snapshot.path(f"{O.RAW_POD_USAGE}/pod_usage/cluster=cluster-a/day={DAYS[1]}.parquet")
+        ).size
+        > 0
+    )
     rows = dagster_env.summary_rows()
     assert sorted({r[1] for r in rows}) == DAYS
 
@@ -176,7 +193,9 @@ def test_corrupted_input_fails_its_check_names_the_cell_and_keeps_the_rows(dagst
         path = drop_column(dagster_env.data_root, identity, "pod_usage", "pod_usage_cpu_core_seconds")
         check_name, column = O.POD_USAGE_SCHEMA, "pod_usage_cpu_core_seconds"
     else:
-        path, row = change_day(dagster_env.data_root, identity, "pod_usage", "pod_request_cpu_core_seconds", DAY, lambda v: -v - 1)
+        path, row = change_day(
+            dagster_env.data_root, identity, "pod_usage", "pod_request_cpu_core_seconds", DAY, lambda v: -v - 1
+        )
         check_name, column = O.POD_USAGE_SCHEMA, "pod_request_cpu_core_seconds"
     result = dagster_env.materialize(partition_key=key)
 
@@ -194,14 +213,18 @@ def test_corrupted_input_fails_its_check_names_the_cell_and_keeps_the_rows(dagst
 
 
 def test_range_with_one_bad_and_one_empty_day(dagster_env):
-    """One bad day fails alone (named, rows kept, no retry); a day without data is summarised as empty; the rest are written."""
+    """One bad day fails alone (named, rows kept, no retry); a day without data is summarised as empty; the rest are
+    written.
+    """
     identity = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
     dagster_env.register(identity)
     assert dagster_env.materialize(tags=_range_tags("cluster-a", DAYS[0], DAYS[-1])).success
     before = {d: [r for r in dagster_env.summary_rows() if r[1] == d] for d in DAYS}
     # Day 2 loses its data (its rows must go), day 1 gets a negative value (its rows must stay), day 0 changes.
     build_cluster(dagster_env.data_root, "cluster-a", [DAYS[0], DAYS[1]])
-    path, row = change_day(dagster_env.data_root, identity, "pod_usage", "pod_usage_cpu_core_seconds", DAYS[1], lambda v: -1.0)
+    path, row = change_day(
+        dagster_env.data_root, identity, "pod_usage", "pod_usage_cpu_core_seconds", DAYS[1], lambda v: -1.0
+    )
     change_day(dagster_env.data_root, identity, "pod_usage", "pod_usage_cpu_core_seconds", DAYS[0], lambda v: 2 * v)
     never_had_data = DAYS[-1] + dt.timedelta(days=1)  # a fourth day without koku data, never summarised
 
@@ -280,12 +303,17 @@ def test_unknown_cluster_fails_at_once_without_retries(dagster_env):
 
 
 def test_range_over_clusters_for_one_day(dagster_env):
-    """The backfill daemon cuts 2 days x 3 clusters into per-day ranges over the cluster dimension; the step takes those too."""
+    """The backfill daemon cuts 2 days x 3 clusters into per-day ranges over the cluster dimension; the step takes those
+    too.
+    """
     a = build_cluster(dagster_env.data_root, "cluster-a", [DAY])
     b = build_cluster(dagster_env.data_root, "cluster-b", [DAY])
     dagster_env.register(a)
     dagster_env.register(b)
-    tags = {"dagster/asset_partition_range_start": "cluster-a|2026-03-03", "dagster/asset_partition_range_end": "cluster-b|2026-03-03"}
+    tags = {
+        "dagster/asset_partition_range_start": "cluster-a|2026-03-03",
+        "dagster/asset_partition_range_end": "cluster-b|2026-03-03",
+    }
 
     result = dagster_env.materialize(tags=tags)
 
@@ -302,53 +330,98 @@ def test_partition_events_are_those_of_the_selection(dagster_env, pg):
     task = DayTask(key, ClusterDay(identity.account, identity.source_uuid, "cluster-a", "CLUSTER-A", DAY), schema)
     result = summarize_cluster_day(conn, open_data_root(str(dagster_env.data_root)), task)
 
-    events = list(partition_events(result, {O.RAW_POD_USAGE, O.DAILY_SUMMARY}, {O.POD_USAGE_SCHEMA, O.ROWS_IN_POSTGRESQL}))
+    events = list(
+        partition_events(result, {O.RAW_POD_USAGE, O.DAILY_SUMMARY}, {O.POD_USAGE_SCHEMA, O.ROWS_IN_POSTGRESQL})
+    )
 
     assert [(type(e).__name__, e.asset_key.to_user_string()) for e in events] == [
-        ("AssetMaterialization", O.RAW_POD_USAGE), ("AssetMaterialization", O.DAILY_SUMMARY),
-        ("AssetCheckEvaluation", O.RAW_POD_USAGE), ("AssetCheckEvaluation", O.DAILY_SUMMARY)]
+        ("AssetMaterialization", O.RAW_POD_USAGE),
+        ("AssetMaterialization", O.DAILY_SUMMARY),
+        ("AssetCheckEvaluation", O.RAW_POD_USAGE),
+        ("AssetCheckEvaluation", O.DAILY_SUMMARY),
+    ]
     assert {e.partition for e in events} == {key}
     assert events[1].metadata["dagster/row_count"].value == 7
 
 
 # ---------------------------------------------------------------- the pure check functions, called directly
 def _summary(rows: list[dict]) -> pa.Table:
-    base = {"data_source": "Pod", "namespace": "ns", "node": "n1", "resource_id": "r", "pod_labels": "{}", "volume_labels": None,
-            "all_labels": "{}", "persistentvolumeclaim": None, "persistentvolume": None, "storageclass": None}
+    base = {
+        "data_source": "Pod",
+        "namespace": "ns",
+        "node": "n1",
+        "resource_id": "r",
+        "pod_labels": "{}",
+        "volume_labels": None,
+        "all_labels": "{}",
+        "persistentvolumeclaim": None,
+        "persistentvolume": None,
+        "storageclass": None,
+    }
     return pa.Table.from_pylist([{**base, **r} for r in rows])
 
 
 def test_consistency_functions_catch_broken_invariants():
-    summary = _summary([
-        {"pod_labels": '{"app": "a"}', "all_labels": '{"app": "a"}', "pod_usage_cpu_core_hours": 1.0},
-        {"pod_labels": '{"app": "a"}', "all_labels": '{"app": "a", "secret": "x"}', "pod_usage_cpu_core_hours": 2.0},
-    ])
+    summary = _summary(
+        [
+            {"pod_labels": '{"app": "a"}', "all_labels": '{"app": "a"}', "pod_usage_cpu_core_hours": 1.0},
+            {
+                "pod_labels": '{"app": "a"}',
+                "all_labels": '{"app": "a", "secret": "x"}',
+                "pod_usage_cpu_core_hours": 2.0,
+            },
+        ]
+    )
     duplicates = consistency.no_duplicate_keys(summary)
     assert not duplicates.passed and duplicates.metadata["duplicate_Pod_keys"] == 1
     keys = consistency.label_keys_allowed(summary, ("app",))
     assert not keys.passed and keys.metadata["not_allowed"] == ["secret"]
     assert consistency.label_keys_allowed(summary, ("app", "secret")).passed
 
-    capacity = pa.table({"node": ["n1", "n2"], "node_capacity_cpu_core_seconds": [3600.0 * 4, 3600.0 * 2],
-                         "node_capacity_memory_byte_seconds": [0.0, 0.0]})
+    capacity = pa.table(
+        {
+            "node": ["n1", "n2"],
+            "node_capacity_cpu_core_seconds": [3600.0 * 4, 3600.0 * 2],
+            "node_capacity_memory_byte_seconds": [0.0, 0.0],
+        }
+    )
     pods = _summary([{"cluster_capacity_cpu_core_hours": 6.0, "cluster_capacity_memory_gigabyte_hours": 0.0}])
     assert consistency.cluster_capacity_is_node_sum(pods, capacity).passed
     wrong = _summary([{"cluster_capacity_cpu_core_hours": 4.0, "cluster_capacity_memory_gigabyte_hours": 0.0}])
     outcome = consistency.cluster_capacity_is_node_sum(wrong, capacity)
     assert not outcome.passed and outcome.metadata["expected_cpu_core_hours"] == 6.0
 
-    storage = pa.table({"persistentvolumeclaim_capacity_byte_seconds": [86400.0 * 2**30 * 30], "node_count": [2],
-                        "volume_request_storage_byte_seconds": [86400.0 * 2**30 * 30], "persistentvolumeclaim_usage_byte_seconds": [0.0]})
-    rows = _summary([{"data_source": "Storage", "pod_labels": None, "persistentvolumeclaim_capacity_gigabyte_months": 1.0,
-                      "volume_request_storage_gigabyte_months": 0.5, "persistentvolumeclaim_usage_gigabyte_months": 0.0}])
+    storage = pa.table(
+        {
+            "persistentvolumeclaim_capacity_byte_seconds": [86400.0 * 2**30 * 30],
+            "node_count": [2],
+            "volume_request_storage_byte_seconds": [86400.0 * 2**30 * 30],
+            "persistentvolumeclaim_usage_byte_seconds": [0.0],
+        }
+    )
+    rows = _summary(
+        [
+            {
+                "data_source": "Storage",
+                "pod_labels": None,
+                "persistentvolumeclaim_capacity_gigabyte_months": 1.0,
+                "volume_request_storage_gigabyte_months": 0.5,
+                "persistentvolumeclaim_usage_gigabyte_months": 0.0,
+            }
+        ]
+    )
     assert consistency.storage_months_formula(storage, rows, dt.date(2026, 4, 1)).passed  # April: 30 days
     assert not consistency.storage_months_formula(storage, rows, dt.date(2026, 3, 1)).passed  # March: 31 days
 
 
 def test_validate_frame_reports_every_failure_without_raising():
-    table = pa.table({
-        "node": ["n1", "n1"], "node_capacity_cpu_core_seconds": [-1.0, 2.0], "node_capacity_memory_byte_seconds": [1.0, None],
-    })
+    table = pa.table(
+        {
+            "node": ["n1", "n1"],
+            "node_capacity_cpu_core_seconds": [-1.0, 2.0],
+            "node_capacity_memory_byte_seconds": [1.0, None],
+        }
+    )
     report = V.validate_frame(V.NodeCapacity, table)
     assert not report.passed and report.failures == 3  # duplicate node twice, one negative value
     assert set(report.failure_cases["column"]) == {"node", "node_capacity_cpu_core_seconds"}

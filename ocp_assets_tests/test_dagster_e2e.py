@@ -1,4 +1,4 @@
-"""End to end on a real DagsterInstance stored in PostgreSQL: sensor -> partitions -> multiprocess runs -> checks -> koku's table, then a backfill."""
+"""End to end on a PostgreSQL-stored Dagster instance: sensor, partitions, multiprocess runs, checks, backfill."""
 
 import datetime as dt
 import os
@@ -38,8 +38,9 @@ def summary_job():
 def _rows(dsn: str, schema: str) -> list[tuple]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         return conn.execute(
-            f'SELECT source_uuid::text, usage_start, data_source, namespace, node, pod_labels::text, volume_labels::text,'
-            f' pod_usage_cpu_core_hours, node_capacity_cpu_core_hours, persistentvolumeclaim_usage_gigabyte_months'
+            "SELECT source_uuid::text, usage_start, data_source, namespace, node, pod_labels::text, "
+            "volume_labels::text,"
+            f" pod_usage_cpu_core_hours, node_capacity_cpu_core_hours, persistentvolumeclaim_usage_gigabyte_months"
             f' FROM "{schema}".reporting_ocpusagelineitem_daily_summary ORDER BY 1, 2, 3, 4, 5, 6, 7'
         ).fetchall()
 
@@ -78,28 +79,43 @@ def test_sensor_runs_and_backfill_on_a_postgres_instance(dagster_home, dsn):
         assert all(r.success for r in results)
         materialized = instance.get_materialized_partitions(dg.AssetKey(DAILY_SUMMARY))
         assert materialized == {"cluster-a|2026-03-03", "cluster-a|2026-03-04", "cluster-b|2026-03-03"}
-        evaluations = [e.event_specific_data for r in results for e in r.all_events
-                       if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        evaluations = [
+            e.event_specific_data
+            for r in results
+            for e in r.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
         # One evaluation of every check per partition, each scoped to its partition.
         assert len(evaluations) == 3 * CHECKS and all(e.passed for e in evaluations)
         assert {e.partition for e in evaluations} == materialized
         first_rows = _rows(dsn, schema)
         assert sorted({(r[0][:8], r[1]) for r in first_rows}) == [
-            ("208a8e14", days[0]), ("208a8e14", days[1]), ("c4afdcf7", days[0])]
+            ("208a8e14", days[0]),
+            ("208a8e14", days[1]),
+            ("c4afdcf7", days[0]),
+        ]
 
         # Late data for a third day; a backfill of cluster-a's three days as the backfill daemon would cut it
         # (its own run-request builder with our BackfillPolicy): one range run, not one run per partition.
         build_cluster(data, "cluster-a", days)
         graph = defs.resolve_asset_graph()
-        wanted = [AssetKeyPartitionKey(dg.AssetKey(k), f"cluster-a|{d.isoformat()}") for k in SUMMARY_KEYS for d in days]
+        wanted = [
+            AssetKeyPartitionKey(dg.AssetKey(k), f"cluster-a|{d.isoformat()}") for k in SUMMARY_KEYS for d in days
+        ]
         # The daemon wraps this in a partition-loading context; without it the range chunking cannot list
         # the dynamic cluster dimension (it drops the store it is given).
         with partition_loading_context(dynamic_partitions_store=instance):
             requests = build_run_requests_with_backfill_policies(wanted, graph, instance)
-        ranges = {(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"]) for r in requests}
+        ranges = {
+            (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+            for r in requests
+        }
         assert ranges == {("cluster-a|2026-03-03", "cluster-a|2026-03-05")}
         started = time.perf_counter()
-        backfill = [_execute(instance, dg.RunRequest(tags=r.tags)) for r in {tuple(sorted(r.tags.items())): r for r in requests}.values()]
+        backfill = [
+            _execute(instance, dg.RunRequest(tags=r.tags))
+            for r in {tuple(sorted(r.tags.items())): r for r in requests}.values()
+        ]
         backfill_seconds = time.perf_counter() - started
         assert all(r.success for r in backfill)
         after_backfill = _rows(dsn, schema)
@@ -109,16 +125,27 @@ def test_sensor_runs_and_backfill_on_a_postgres_instance(dagster_home, dsn):
         # Re-running the backfill leaves exactly the same rows (D5).
         assert all(_execute(instance, dg.RunRequest(tags=r.tags)).success for r in requests[:1])
         assert _rows(dsn, schema) == after_backfill
-    print(f"\nmultiprocess (forked step) on PostgreSQL: sensor runs (2 runs, 3 partitions) {sensor_runs_seconds:.1f} s,"
-          f" backfill (1 run, 3 partitions) {backfill_seconds:.1f} s")
+    print(
+        f"\nmultiprocess (forked step) on PostgreSQL: sensor runs (2 runs, 3 partitions) {sensor_runs_seconds:.1f} s,"
+        f" backfill (1 run, 3 partitions) {backfill_seconds:.1f} s"
+    )
 
 
 def test_dagster_definitions_validate(monkeypatch, tmp_path):
-    env = {**os.environ, "OCP_ASSETS_DSN": "postgresql://unused@127.0.0.1:1/x", "OCP_ASSETS_DATA_ROOT": str(tmp_path),
-           "DAGSTER_HOME": str(tmp_path)}
+    env = {
+        **os.environ,
+        "OCP_ASSETS_DSN": "postgresql://unused@127.0.0.1:1/x",
+        "OCP_ASSETS_DATA_ROOT": str(tmp_path),
+        "DAGSTER_HOME": str(tmp_path),
+    }
     done = subprocess.run(
         [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", str(REPO / "workspace.yaml")],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Validation successful" in done.stdout + done.stderr
@@ -130,18 +157,42 @@ def test_cli_route_materializes_daily_summary_alone_for_a_partition(dagster_home
 
     data = Path(dagster_home["OCP_ASSETS_DATA_ROOT"])
     identity = build_cluster(data, "cluster-cli", [DAY])
-    db = SummaryDatabase(dsn=dsn, schema_name=dagster_home["OCP_ASSETS_SCHEMA"], registry_schema=dagster_home["OCP_ASSETS_REGISTRY_SCHEMA"])
+    db = SummaryDatabase(
+        dsn=dsn,
+        schema_name=dagster_home["OCP_ASSETS_SCHEMA"],
+        registry_schema=dagster_home["OCP_ASSETS_REGISTRY_SCHEMA"],
+    )
     with db.connect() as conn:
         db.registry.ensure(conn)
-        db.register_cluster(conn, cluster_id="cluster-cli", source=identity.source_uuid, account=identity.account,
-                            cluster_alias="cluster-cli", data_root=str(data))
+        db.register_cluster(
+            conn,
+            cluster_id="cluster-cli",
+            source=identity.source_uuid,
+            account=identity.account,
+            cluster_alias="cluster-cli",
+            data_root=str(data),
+        )
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("clusters", ["cluster-cli"])
 
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "ocp_assets.definitions",
-         "--select", "daily_summary", "--partition", f"cluster-cli|{DAY.isoformat()}"],
-        cwd=REPO, env=os.environ.copy(), capture_output=True, text=True, timeout=300, check=False,
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "ocp_assets.definitions",
+            "--select",
+            "daily_summary",
+            "--partition",
+            f"cluster-cli|{DAY.isoformat()}",
+        ],
+        cwd=REPO,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -21,8 +21,13 @@ def bucket(monkeypatch):
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    for key, value in {"OCP_ASSETS_S3_ENDPOINT": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}.items():
+    for key, value in {
+        "OCP_ASSETS_S3_ENDPOINT": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
         monkeypatch.setenv(key, value)
     client = boto3.client("s3", endpoint_url=endpoint, **CREDENTIALS)
     name = f"ocp-{uuid.uuid4().hex[:12]}"
@@ -55,6 +60,7 @@ def test_sensor_and_assets_on_s3(dagster_env, bucket):
     assert {e.partition for e in result.get_asset_materialization_events()} == {"cluster-s3|2026-03-03"}
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=name, Prefix="snapshots/")["Contents"]}
     assert f"snapshots/{O.RAW_POD_USAGE}/pod_usage/cluster=cluster-s3/day=2026-03-03.parquet" in keys
-    # pod usage and node capacity, storage usage, node and namespace labels, labelled pods and storage and the node inventory
+    # pod usage and node capacity, storage usage, node and namespace labels, labelled pods and storage and the node
+    # inventory
     assert len(keys) == 8
     assert len(dagster_env.summary_rows()) == 7

@@ -1,4 +1,6 @@
-"""koku_parquet_sensor via build_sensor_context: cluster discovery, runs for new data, late data, data before the start date."""
+"""koku_parquet_sensor via build_sensor_context: cluster discovery, runs for new data, late data, data before the start
+date.
+"""
 
 import datetime as dt
 import json
@@ -27,7 +29,9 @@ from ocp_assets_tests.reference.parquet_fixtures import KokuParquetBuilder
 
 def _tick(env) -> dg.SensorResult:
     """One evaluation, with the cursor the previous one left (as the daemon keeps it)."""
-    context = dg.build_sensor_context(instance=env.instance, resources=env.resources, cursor=getattr(env, "cursor", None))
+    context = dg.build_sensor_context(
+        instance=env.instance, resources=env.resources, cursor=getattr(env, "cursor", None)
+    )
     result = koku_parquet_sensor(context)
     env.cursor = result.cursor
     for request in result.dynamic_partitions_requests:
@@ -92,7 +96,16 @@ def test_sensor_discovers_clusters_and_requests_exactly_the_new_days(dagster_env
     assert _tick(dagster_env).run_requests == []
 
     # A rewritten file (new mtime) re-runs the days it covers; the run key differs from the first run's.
-    pod_folder = dagster_env.data_root / "data" / "parquet" / "daily" / a.account / "OCP" / "pod_usage" / f"source={a.source_uuid}"
+    pod_folder = (
+        dagster_env.data_root
+        / "data"
+        / "parquet"
+        / "daily"
+        / a.account
+        / "OCP"
+        / "pod_usage"
+        / f"source={a.source_uuid}"
+    )
     (pod_file,) = pod_folder.rglob("pod_usage.2026-03.1.0_daily_0.parquet")
     touch_later(pod_file)
     fourth = _tick(dagster_env)
@@ -112,14 +125,18 @@ def test_sensor_skips_unusable_cluster_ids_and_keeps_the_first_source(dagster_en
 
     assert [sorted(r.partition_keys) for r in result.dynamic_partitions_requests] == [["cluster-a"]]
     with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
-        rows = conn.execute(f'SELECT cluster_id, source::text, cluster_alias FROM "{dagster_env.registry_schema}".cluster_registry').fetchall()
+        rows = conn.execute(
+            f'SELECT cluster_id, source::text, cluster_alias FROM "{dagster_env.registry_schema}".cluster_registry'
+        ).fetchall()
     assert rows == [("cluster-a", "208a8e14-00f0-50d7-a8cf-1f609ecb87dd", "CLUSTER-A")]
 
 
 def test_contiguous_ranges_are_cut_at_gaps_and_at_the_limit():
     days = [DAY + dt.timedelta(days=n) for n in (0, 1, 2, 4, 5, 6, 7, 8)]
     assert contiguous_ranges(days, limit=3) == [
-        (days[0], days[2]), (days[3], days[5]), (days[6], days[7]),
+        (days[0], days[2]),
+        (days[3], days[5]),
+        (days[6], days[7]),
     ]
 
 

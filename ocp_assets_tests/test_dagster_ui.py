@@ -1,4 +1,4 @@
-"""The README's route in a real browser (headless Debian Chromium via Playwright) against `dagster dev` on the demo data."""
+"""The README's route in a real browser (headless Debian Chromium, Playwright) against `dagster dev` on demo data."""
 
 import json
 import os
@@ -30,9 +30,17 @@ LOCATION = "ocp_assets"
 SENSOR_SELECTOR = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", "sensorName": SENSOR_NAME}
 # Debian's chromium (.ci/run installs it); Playwright's own browser download is not reachable here.
 CHROMIUM = os.environ.get("OCP_ASSETS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 CLUSTER = "ocp-assets-20k"  # the cluster id `generate --scale 20k` records
-UI_TIMEOUT_MS = 60_000  # per visible text; the React app renders after its GraphQL queries, slow on a loaded 2-core machine
+UI_TIMEOUT_MS = (
+    60_000  # per visible text; the React app renders after its GraphQL queries, slow on a loaded 2-core machine
+)
 
 
 def _free_port() -> int:
@@ -51,15 +59,28 @@ class Dev:
         self.port = port
         self.log = log
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1",
-             "-p", str(port)],
-            cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})},
+            [
+                str(Path(sys.executable).parent / "dagster"),
+                "dev",
+                "-w",
+                str(REPO / "workspace.yaml"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            cwd=REPO,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
             preexec_fn=_default_sigint,
         )
 
     def gql(self, query: str, variables: dict | None = None) -> dict:
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/graphql", data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+            f"http://127.0.0.1:{self.port}/graphql",
+            data=json.dumps({"query": query, "variables": variables or {}}).encode(),
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -145,9 +166,13 @@ def test_readme_route_in_the_ui_every_partition_green_with_its_own_numbers_and_c
     dev = Dev(_free_port(), tmp_path / "dagster-dev.log", {START_DATE_ENV: START_DATE})
     base = f"http://127.0.0.1:{dev.port}"
     try:
-        dev.wait("the code location", lambda: dev.gql(
-            "{ repositoriesOrError { ... on RepositoryConnection { nodes { location { name } } } } }"
-        )["repositoriesOrError"]["nodes"], timeout=120)
+        dev.wait(
+            "the code location",
+            lambda: dev.gql("{ repositoriesOrError { ... on RepositoryConnection { nodes { location { name } } } } }")[
+                "repositoriesOrError"
+            ]["nodes"],
+            timeout=120,
+        )
         with sync_playwright() as playwright:
             ui = Browser(playwright, base, shots)
             page = ui.page
@@ -158,7 +183,9 @@ def test_readme_route_in_the_ui_every_partition_green_with_its_own_numbers_and_c
                 page.locator("label:has(input[type=checkbox])").first.click()
                 expect(page.get_by_role("checkbox").first).to_be_checked(timeout=UI_TIMEOUT_MS)
                 ui.shot("sensor-on")
-                run = dev.wait("the sensor's run", lambda: _all_finished(dev.gql(RUNS)["runsOrError"]["results"]), timeout=180)
+                run = dev.wait(
+                    "the sensor's run", lambda: _all_finished(dev.gql(RUNS)["runsOrError"]["results"]), timeout=180
+                )
                 assert {r["status"] for r in run} == {"SUCCESS"}, dev.log.read_text()[-3000:]
 
                 # 2. daily_summary -> Materialize... -> All -> Launch backfill: 61 day partitions of the demo cluster.
@@ -168,7 +195,9 @@ def test_readme_route_in_the_ui_every_partition_green_with_its_own_numbers_and_c
                 _launch_all(page)
                 backfill = dev.wait("the backfill", lambda: _backfills_done(dev, 1), timeout=240)
                 assert [b["status"] for b in backfill] == ["COMPLETED_SUCCESS"], dev.log.read_text()[-3000:]
-                _backfill_page(ui, backfill[0]["id"], assets=1, name="backfill-daily-summary")  # the asset page's selection
+                _backfill_page(
+                    ui, backfill[0]["id"], assets=1, name="backfill-daily-summary"
+                )  # the asset page's selection
 
                 # 3. The group's Materialize all -> All -> Launch backfill.
                 step = "group Materialize all"
@@ -180,11 +209,17 @@ def test_readme_route_in_the_ui_every_partition_green_with_its_own_numbers_and_c
                 group = next(b["id"] for b in backfills if b["id"] != backfill[0]["id"])
                 _backfill_page(ui, group, assets=len(STAGES), name="backfill-group")
 
-                stats = {"/".join(n["assetKey"]["path"]): n["partitionStats"] for n in dev.gql(PARTITION_STATS)["assetNodes"]
-                         if n["isPartitioned"] and n["partitionStats"]}
+                stats = {
+                    "/".join(n["assetKey"]["path"]): n["partitionStats"]
+                    for n in dev.gql(PARTITION_STATS)["assetNodes"]
+                    if n["isPartitioned"] and n["partitionStats"]
+                }
                 for stage in STAGES:
                     assert stats[stage]["numPartitions"] == 61, stats[stage]
-                    assert stats[stage]["numMaterialized"] == 61 and stats[stage]["numFailed"] == 0, (stage, stats[stage])
+                    assert stats[stage]["numMaterialized"] == 61 and stats[stage]["numFailed"] == 0, (
+                        stage,
+                        stats[stage],
+                    )
 
                 # 4. The partitions tab: all green; a data day shows its own row count, an empty day says so.
                 step = "partitions"
@@ -227,7 +262,8 @@ def test_readme_route_in_the_ui_every_partition_green_with_its_own_numbers_and_c
                 ui.browser.close()
         with psycopg.connect(dsn, autocommit=True) as conn:
             days = conn.execute(
-                f'SELECT count(DISTINCT usage_start) FROM "{dagster_home["OCP_ASSETS_SCHEMA"]}".reporting_ocpusagelineitem_daily_summary'
+                "SELECT count(DISTINCT usage_start) FROM "
+                f'"{dagster_home["OCP_ASSETS_SCHEMA"]}".reporting_ocpusagelineitem_daily_summary'
             ).fetchone()[0]
         assert days == 3  # the demo's three days; the 58 empty days wrote nothing
     finally:

@@ -41,7 +41,9 @@ def summarized(pg, tmp_path):
 
 
 def _file(tmp_path, report_type, daily=True):
-    pattern = f"{tmp_path}/data/parquet{'/daily' if daily else ''}/{ACCOUNT}/OCP/{report_type}/source={SOURCE}/**/*.parquet"
+    pattern = (
+        f"{tmp_path}/data/parquet{'/daily' if daily else ''}/{ACCOUNT}/OCP/{report_type}/source={SOURCE}/**/*.parquet"
+    )
     [path] = glob.glob(pattern, recursive=True)
     return path
 
@@ -58,11 +60,19 @@ def _assert_unchanged(conn, schema, before):
 def test_malformed_label_json_names_file_column_and_row(summarized):
     conn, schema, root, cluster_day, tmp_path, before = summarized
     path = _file(tmp_path, "pod_usage")
-    _rewrite(path, lambda t: t.set_column(t.schema.get_field_index("pod_labels"), "pod_labels",
-                                          pa.array(['{"app": "web"'] * t.num_rows)))
+    _rewrite(
+        path,
+        lambda t: t.set_column(
+            t.schema.get_field_index("pod_labels"), "pod_labels", pa.array(['{"app": "web"'] * t.num_rows)
+        ),
+    )
     with pytest.raises(InputDataError) as error:
         summarize_day(conn, schema, root, cluster_day)
-    assert error.value.file.endswith(os.path.basename(path)) and error.value.column == "pod_labels" and error.value.row == 1
+    assert (
+        error.value.file.endswith(os.path.basename(path))
+        and error.value.column == "pod_labels"
+        and error.value.row == 1
+    )
     assert "not a JSON object" in str(error.value)
     _assert_unchanged(conn, schema, before)
 
@@ -73,15 +83,23 @@ def test_missing_column_names_file_and_column(summarized):
     _rewrite(path, lambda t: t.drop_columns(["persistentvolumeclaim_usage_byte_seconds"]))
     with pytest.raises(InputDataError, match="required column is missing") as error:
         summarize_day(conn, schema, root, cluster_day)
-    assert error.value.column == "persistentvolumeclaim_usage_byte_seconds" and error.value.file.endswith(os.path.basename(path))
+    assert error.value.column == "persistentvolumeclaim_usage_byte_seconds" and error.value.file.endswith(
+        os.path.basename(path)
+    )
     _assert_unchanged(conn, schema, before)
 
 
 def test_mistyped_column_names_its_type(summarized):
     conn, schema, root, cluster_day, tmp_path, before = summarized
     path = _file(tmp_path, "pod_usage")
-    _rewrite(path, lambda t: t.set_column(t.schema.get_field_index("pod_usage_cpu_core_seconds"), "pod_usage_cpu_core_seconds",
-                                          t["pod_usage_cpu_core_seconds"].cast(pa.string())))
+    _rewrite(
+        path,
+        lambda t: t.set_column(
+            t.schema.get_field_index("pod_usage_cpu_core_seconds"),
+            "pod_usage_cpu_core_seconds",
+            t["pod_usage_cpu_core_seconds"].cast(pa.string()),
+        ),
+    )
     with pytest.raises(InputDataError, match="has type string, expected double") as error:
         summarize_day(conn, schema, root, cluster_day)
     assert error.value.column == "pod_usage_cpu_core_seconds"
@@ -107,7 +125,9 @@ def test_null_timestamp_names_the_first_null_row(summarized):
     def null_third_row(table):
         starts = table["interval_start"].to_pylist()
         starts[2] = None
-        return table.set_column(table.schema.get_field_index("interval_start"), "interval_start", pa.array(starts, pa.timestamp("ms")))
+        return table.set_column(
+            table.schema.get_field_index("interval_start"), "interval_start", pa.array(starts, pa.timestamp("ms"))
+        )
 
     _rewrite(path, null_third_row)
     with pytest.raises(InputDataError, match="interval_start is NULL") as error:
@@ -119,7 +139,9 @@ def test_null_timestamp_names_the_first_null_row(summarized):
 def test_day_without_koku_data_is_summarised_as_empty_and_leaves_other_days(summarized):
     conn, schema, root, cluster_day, tmp_path, before = summarized
     # The next day has no rows in any file: nothing to write, and the summarised day keeps its rows.
-    assert summarize_day(conn, schema, root, ClusterDay(ACCOUNT, SOURCE, "c1", "C1", DAY + dt.timedelta(days=1))) is None
+    assert (
+        summarize_day(conn, schema, root, ClusterDay(ACCOUNT, SOURCE, "c1", "C1", DAY + dt.timedelta(days=1))) is None
+    )
     _assert_unchanged(conn, schema, before)
     # Once the day's usage files are gone, its rows go too, as koku's delete-then-insert leaves them.
     for report_type in ("pod_usage", "storage_usage"):
@@ -136,7 +158,7 @@ def test_unknown_schema_is_a_configuration_error(summarized):
 
 
 def test_rerun_replaces_rows_without_duplicates(summarized):
-    conn, schema, root, cluster_day, tmp_path, before = summarized
+    conn, schema, root, cluster_day, _tmp_path, before = summarized
     for _ in range(3):
         outcome = summarize_day(conn, schema, root, cluster_day)
         assert outcome.write.rows_deleted == 3 and outcome.write.rows_written == 3
@@ -146,7 +168,7 @@ def test_rerun_replaces_rows_without_duplicates(summarized):
 
 
 def test_two_days_replaced_in_one_transaction_keep_their_own_rows(summarized):
-    conn, schema, root, cluster_day, tmp_path, before = summarized
+    conn, schema, root, cluster_day, tmp_path, _before = summarized
     next_day = ClusterDay(ACCOUNT, SOURCE, "c1", "C1", DAY + dt.timedelta(days=1))
     builder = KokuParquetBuilder(tmp_path / "two-days", account=ACCOUNT, source=SOURCE)
     builder.pod(DAY, pod="p1", namespace="app", node="worker-1", resource_id="i-1", labels={"app": "web"})
@@ -161,14 +183,39 @@ def test_two_days_replaced_in_one_transaction_keep_their_own_rows(summarized):
     assert (first.write.rows_written, second.write.rows_written) == (3, 2)
     rows = engine_rows(conn, schema, SOURCE)
     assert sorted(zip(rows["usage_start"], rows["namespace"])) == sorted(
-        [(DAY, "app"), (DAY, "app"), (DAY, "Worker unallocated"), (next_day.day, "db"), (next_day.day, "Worker unallocated")]
+        [
+            (DAY, "app"),
+            (DAY, "app"),
+            (DAY, "Worker unallocated"),
+            (next_day.day, "db"),
+            (next_day.day, "Worker unallocated"),
+        ]
     )
 
 
 def test_cli_summarize_prints_rows_and_exits_2_on_bad_input(summarized, capsys, dsn):
-    conn, schema, root, cluster_day, tmp_path, before = summarized
-    args = ["summarize", "--data-root", str(tmp_path), "--account", ACCOUNT, "--source", SOURCE, "--cluster-id", "c1",
-            "--cluster-alias", "C1", "--start", DAY.isoformat(), "--end", DAY.isoformat(), "--dsn", dsn, "--schema", schema]
+    conn, schema, _root, _cluster_day, tmp_path, before = summarized
+    args = [
+        "summarize",
+        "--data-root",
+        str(tmp_path),
+        "--account",
+        ACCOUNT,
+        "--source",
+        SOURCE,
+        "--cluster-id",
+        "c1",
+        "--cluster-alias",
+        "C1",
+        "--start",
+        DAY.isoformat(),
+        "--end",
+        DAY.isoformat(),
+        "--dsn",
+        dsn,
+        "--schema",
+        schema,
+    ]
     assert main(args) == 0
     assert "2026-10-05  Pod 1  Storage 1  unallocated 1" in capsys.readouterr().out
     _rewrite(_file(tmp_path, "storage_usage"), lambda t: t.drop_columns(["persistentvolume"]))
@@ -223,24 +270,59 @@ def test_db_init_killed_part_way_leaves_nothing_and_the_rerun_seeds_the_platform
 def test_cli_turns_a_database_failure_into_one_line_and_exit_1(summarized, capsys, monkeypatch):
     from ocp_assets import summary_commands
 
-    conn, schema, root, cluster_day, tmp_path, before = summarized
+    conn, schema, _root, _cluster_day, tmp_path, before = summarized
 
     def lost(*args, **kwargs):
         raise psycopg.OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(summary_commands, "summarize_day", lost)
-    code = main(["summarize", "--data-root", str(tmp_path), "--account", ACCOUNT, "--source", SOURCE, "--cluster-id", "c1",
-                 "--schema", schema, "--dsn", "postgresql://postgres@127.0.0.1:5432/postgres"])
+    code = main(
+        [
+            "summarize",
+            "--data-root",
+            str(tmp_path),
+            "--account",
+            ACCOUNT,
+            "--source",
+            SOURCE,
+            "--cluster-id",
+            "c1",
+            "--schema",
+            schema,
+            "--dsn",
+            "postgresql://postgres@127.0.0.1:5432/postgres",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 1 and err == ["ocp-assets: database error (OperationalError): server closed the connection unexpectedly"]
+    assert code == 1 and err == [
+        "ocp-assets: database error (OperationalError): server closed the connection unexpectedly"
+    ]
     _assert_unchanged(conn, schema, before)
 
 
 def test_cli_range_with_a_day_without_data_reports_it_and_succeeds(summarized, capsys, dsn):
-    conn, schema, root, cluster_day, tmp_path, before = summarized
-    args = ["summarize", "--data-root", str(tmp_path), "--account", ACCOUNT, "--source", SOURCE, "--cluster-id", "c1",
-            "--cluster-alias", "C1", "--start", DAY.isoformat(), "--end", (DAY + dt.timedelta(days=1)).isoformat(),
-            "--dsn", dsn, "--schema", schema]
+    conn, schema, _root, _cluster_day, tmp_path, before = summarized
+    args = [
+        "summarize",
+        "--data-root",
+        str(tmp_path),
+        "--account",
+        ACCOUNT,
+        "--source",
+        SOURCE,
+        "--cluster-id",
+        "c1",
+        "--cluster-alias",
+        "C1",
+        "--start",
+        DAY.isoformat(),
+        "--end",
+        (DAY + dt.timedelta(days=1)).isoformat(),
+        "--dsn",
+        dsn,
+        "--schema",
+        schema,
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "2026-10-05  Pod 1  Storage 1  unallocated 1" in out
@@ -260,19 +342,45 @@ def test_cli_all_clusters_goes_on_after_a_failing_cluster(pg, tmp_path, capsys, 
 
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
-    assert any(line.startswith("ocp-assets: error: broken 2026-10-05: file ") and path.name in line
-               and "'pod_usage_cpu_core_seconds'" in line for line in err), err
+    assert any(
+        line.startswith("ocp-assets: error: broken 2026-10-05: file ")
+        and path.name in line
+        and "'pod_usage_cpu_core_seconds'" in line
+        for line in err
+    ), err
     assert err[-1].startswith("ocp-assets: error: 1 failed (broken 2026-10-05)")
-    assert len(engine_rows(conn, schema, healthy.source_uuid)) > 0 and len(engine_rows(conn, schema, broken.source_uuid)) == 0
+    assert (
+        len(engine_rows(conn, schema, healthy.source_uuid)) > 0
+        and len(engine_rows(conn, schema, broken.source_uuid)) == 0
+    )
 
 
 def test_day_discovery_names_a_file_whose_interval_start_is_text(summarized, capsys, dsn):
-    conn, schema, root, cluster_day, tmp_path, before = summarized
+    conn, schema, _root, _cluster_day, tmp_path, before = summarized
     path = _file(tmp_path, "pod_usage")
-    _rewrite(path, lambda t: t.set_column(t.schema.get_field_index("interval_start"), "interval_start",
-                                          t["interval_start"].cast(pa.string())))
-    code = main(["summarize", "--data-root", str(tmp_path), "--account", ACCOUNT, "--source", SOURCE, "--cluster-id", "c1",
-                 "--dsn", dsn, "--schema", schema])
+    _rewrite(
+        path,
+        lambda t: t.set_column(
+            t.schema.get_field_index("interval_start"), "interval_start", t["interval_start"].cast(pa.string())
+        ),
+    )
+    code = main(
+        [
+            "summarize",
+            "--data-root",
+            str(tmp_path),
+            "--account",
+            ACCOUNT,
+            "--source",
+            SOURCE,
+            "--cluster-id",
+            "c1",
+            "--dsn",
+            dsn,
+            "--schema",
+            schema,
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and os.path.basename(path) in err and "'interval_start': has type string" in err
     assert "Traceback" not in err
@@ -297,43 +405,100 @@ def test_days_are_found_in_files_without_statistics_and_with_time_zones(tmp_path
 def test_time_zone_aware_interval_start_gives_the_same_rows(summarized):
     conn, schema, root, cluster_day, tmp_path, before = summarized
     for daily in (True, False):
-        _rewrite(_file(tmp_path, "pod_usage", daily=daily), lambda t: t.set_column(
-            t.schema.get_field_index("interval_start"), "interval_start", t["interval_start"].cast(pa.timestamp("ms", tz="UTC"))))
+        _rewrite(
+            _file(tmp_path, "pod_usage", daily=daily),
+            lambda t: t.set_column(
+                t.schema.get_field_index("interval_start"),
+                "interval_start",
+                t["interval_start"].cast(pa.timestamp("ms", tz="UTC")),
+            ),
+        )
     summarize_day(conn, schema, root, cluster_day)
     _assert_unchanged(conn, schema, before)
 
 
 def test_rows_filed_in_another_months_folder_are_reported_not_silently_dropped(summarized, capsys, dsn):
-    conn, schema, root, cluster_day, tmp_path, before = summarized
+    conn, schema, _root, _cluster_day, tmp_path, before = summarized
     path = _file(tmp_path, "pod_usage")
     # A producer wrote November rows into the October folder: koku never reads them from there.
-    _rewrite(path, lambda t: pa.concat_tables([t, t.set_column(t.schema.get_field_index("interval_start"), "interval_start",
-                                                                 pa.array([dt.datetime(2026, 11, 2)] * t.num_rows, pa.timestamp("ms")))]))
-    code = main(["summarize", "--data-root", str(tmp_path), "--account", ACCOUNT, "--source", SOURCE, "--cluster-id", "c1",
-                 "--cluster-alias", "C1", "--dsn", dsn, "--schema", schema])
+    _rewrite(
+        path,
+        lambda t: pa.concat_tables(
+            [
+                t,
+                t.set_column(
+                    t.schema.get_field_index("interval_start"),
+                    "interval_start",
+                    pa.array([dt.datetime(2026, 11, 2)] * t.num_rows, pa.timestamp("ms")),
+                ),
+            ]
+        ),
+    )
+    code = main(
+        [
+            "summarize",
+            "--data-root",
+            str(tmp_path),
+            "--account",
+            ACCOUNT,
+            "--source",
+            SOURCE,
+            "--cluster-id",
+            "c1",
+            "--cluster-alias",
+            "C1",
+            "--dsn",
+            dsn,
+            "--schema",
+            schema,
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0 and "2026-11-02" not in captured.out  # the day is not summarised as empty either
     # Footer statistics give a range (2026-10-05 .. 2026-11-02): its November part is named.
-    assert f"{os.path.basename(path)}: rows dated 2026-11-01 .. 2026-11-02 lie outside the month of their folder" in captured.err
+    assert (
+        f"{os.path.basename(path)}: rows dated 2026-11-01 .. 2026-11-02 lie outside the month of their folder"
+        in captured.err
+    )
     _assert_unchanged(conn, schema, before)
-
 
 
 def test_cli_removes_the_rows_of_a_day_whose_files_were_emptied(summarized, capsys, dsn):
     """A day that vanished from the files (emptied, not deleted) is summarised as empty: its old rows go."""
-    conn, schema, root, cluster_day, tmp_path, before = summarized
+    conn, schema, _root, _cluster_day, tmp_path, _before = summarized
     for report_type, daily in (("pod_usage", True), ("pod_usage", False), ("storage_usage", True)):
         _rewrite(_file(tmp_path, report_type, daily=daily), lambda t: t.slice(0, 0))
-    code = main(["summarize", "--data-root", str(tmp_path), "--account", ACCOUNT, "--source", SOURCE, "--cluster-id", "c1",
-                 "--cluster-alias", "C1", "--dsn", dsn, "--schema", schema])
+    code = main(
+        [
+            "summarize",
+            "--data-root",
+            str(tmp_path),
+            "--account",
+            ACCOUNT,
+            "--source",
+            SOURCE,
+            "--cluster-id",
+            "c1",
+            "--cluster-alias",
+            "C1",
+            "--dsn",
+            dsn,
+            "--schema",
+            schema,
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert "2026-10-05  no koku data for this day (its previous rows removed)" in capsys.readouterr().out
     assert len(engine_rows(conn, schema, SOURCE)) == 0
 
 
 def test_cli_turns_an_unreachable_s3_endpoint_into_one_line_and_exit_1(capsys, monkeypatch, dsn):
-    for key, value in {"OCP_ASSETS_S3_ENDPOINT": "http://127.0.0.1:1", "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}.items():
+    for key, value in {
+        "OCP_ASSETS_S3_ENDPOINT": "http://127.0.0.1:1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
         monkeypatch.setenv(key, value)
     code = main(["summarize", "--data-root", "s3://bucket/prefix", "--all-clusters", "--dsn", dsn])
     err = capsys.readouterr().err.strip().splitlines()

@@ -112,7 +112,9 @@ def test_nise_failure_is_reported_and_nothing_is_cached(tmp_path):
     broken = SMOKE.read_text().replace("label_app:shop-web|", "label_app:shop:web|")
     (tmp_path / "broken.yml").write_text(broken)
     with pytest.raises(InputDataError, match="nise") as raised:
-        generate(open_data_root(str(tmp_path / "root")), yaml_path=tmp_path / "broken.yml", cache_dir=tmp_path / "cache")
+        generate(
+            open_data_root(str(tmp_path / "root")), yaml_path=tmp_path / "broken.yml", cache_dir=tmp_path / "cache"
+        )
     assert raised.value.file == str(tmp_path / "broken.yml")
     assert list((tmp_path / "cache").iterdir()) == []
     assert not (tmp_path / "root").exists()
@@ -126,7 +128,11 @@ def test_scale_20k_end_to_end(cache, tmp_path):
     assert rows_by_type["pod_usage"] == SCALES["20k"].pods * 72 == 20016
     assert rows_by_type["node_labels"] == 7 * 72  # 3 masters, 2 infra, 2 workers
     pods = read_table(tmp_path / "root", "daily", "pod_usage").to_pandas()
-    assert sorted(pods.loc[pods["namespace"] == "openshift-kube-apiserver", "node"].unique()) == ["master-0", "master-1", "master-2"]
+    assert sorted(pods.loc[pods["namespace"] == "openshift-kube-apiserver", "node"].unique()) == [
+        "master-0",
+        "master-1",
+        "master-2",
+    ]
     node_labels = read_table(tmp_path / "root", "daily", "node_labels").to_pandas()
     infra = node_labels[node_labels["node_labels"].str.contains('"node_role_kubernetes_io": "infra"')]
     assert sorted(infra["node"].unique()) == ["infra-0", "infra-1"]

@@ -1,4 +1,4 @@
-"""CSV ingest into koku's Parquet layout (contract 1.2-1.6, D7): conversions, roll-up, keys, determinism, errors, CLI."""
+"""CSV ingest into koku's Parquet layout (contract 1.2-1.6, D7): conversions, roll-up, keys, determinism, errors."""
 
 import datetime as dt
 import json
@@ -80,7 +80,9 @@ def test_labels_are_converted_in_every_label_column(tmp_path):
     odd = "label_app:web|label_url:http://x|label_my_label_key:1.2+b/3|label_owner:zoë"
     odd_json = '{"app": "web", "my_key": "1.2+b/3", "owner": "zo\\u00eb"}'
     payload = write_payload(tmp_path / "payload", [
-        (POD_HEADER, [pod_row(DAY, 0, pod_labels=odd), pod_row(DAY, 1, pod_labels=odd), pod_row(DAY, 2, pod_labels="")]),
+        (POD_HEADER, [
+            pod_row(DAY, 0, pod_labels=odd), pod_row(DAY, 1, pod_labels=odd), pod_row(DAY, 2, pod_labels=""),
+        ]),
         (STORAGE_HEADER, [storage_row(DAY, 0, persistentvolume_labels=odd, persistentvolumeclaim_labels="")]),
         (NODE_LABEL_HEADER, [node_label_row(DAY, 0, node_labels=odd)]),
         (NAMESPACE_LABEL_HEADER, [namespace_label_row(DAY, 0, namespace_labels="label_team:a&b")]),
@@ -103,7 +105,9 @@ def test_labels_are_converted_in_every_label_column(tmp_path):
 
 def test_identifiers_are_html_escaped_and_nul_bytes_removed(tmp_path):
     payload = tmp_path / "payload"
-    write_payload(payload, [(POD_HEADER, [pod_row(DAY, 0, pod="a&b", namespace="x\"y'z", node="<n>", pod_labels="label_k:a&b")])])
+    write_payload(
+        payload, [(POD_HEADER, [pod_row(DAY, 0, pod="a&b", namespace="x\"y'z", node="<n>", pod_labels="label_k:a&b")])]
+    )
     csv_path = next(payload.glob("*.csv"))
     csv_path.write_bytes(csv_path.read_bytes().replace(b"i-node-a", b"i-no\x00de"))
     raw, daily = ingest_pod_rows_from(payload, tmp_path / "root")
@@ -133,8 +137,10 @@ def test_blank_and_invalid_metrics_become_zero_blank_strings_stay_empty(tmp_path
 
 
 def test_claimless_volume_keeps_empty_strings_and_zero_request(tmp_path):
-    claimless = storage_row(DAY, 0, namespace="", pod="", persistentvolumeclaim="",
-                            volume_request_storage_byte_seconds="", persistentvolumeclaim_usage_byte_seconds="")  # fmt: skip
+    claimless = storage_row(
+        DAY, 0, namespace="", pod="", persistentvolumeclaim="",
+        volume_request_storage_byte_seconds="", persistentvolumeclaim_usage_byte_seconds="",
+    )  # fmt: skip
     payload = write_payload(tmp_path / "payload", [(STORAGE_HEADER, [claimless])])
     run_ingest(payload, tmp_path / "root")
     row = read_table(tmp_path / "root", "raw", "storage_usage").to_pylist()[0]
@@ -215,7 +221,8 @@ def test_storage_daily_table(tmp_path):
     (day,) = read_table(tmp_path / "root", "daily", "storage_usage").to_pylist()
     assert day == {
         "namespace": "ns-a", "node": "node-a", "pod": "pod-a", "persistentvolumeclaim": "pvc-a",
-        "persistentvolume": "pv-a", "storageclass": "gp3", "csi_driver": "ebs.csi.aws.com", "csi_volume_handle": "vol-1",
+        "persistentvolume": "pv-a", "storageclass": "gp3", "csi_driver": "ebs.csi.aws.com",
+        "csi_volume_handle": "vol-1",
         "persistentvolume_labels": '{"tier": "gold"}', "persistentvolumeclaim_labels": '{"claim": "yes"}',
         "interval_start": MIDNIGHT,
         "report_period_start": dt.datetime(2026, 10, 1), "report_period_end": dt.datetime(2026, 11, 1),
@@ -238,7 +245,8 @@ def test_storage_from_an_older_operator_without_node_and_csi_columns(tmp_path):
 
 # --- Parquet types and layout ------------------------------------------------------------------------------
 
-POD_RAW_COLUMNS = POD_HEADER + [
+POD_RAW_COLUMNS = [
+    *POD_HEADER,
     "pod_effective_usage_cpu_core_seconds", "pod_effective_usage_memory_byte_seconds", "node_role",
 ]  # fmt: skip
 POD_DAILY_COLUMNS = [
@@ -271,7 +279,9 @@ METRICS = {c for c in POD_DAILY_COLUMNS + STORAGE_DAILY_COLUMNS if c.endswith(("
         ("node_labels", "raw", NODE_LABEL_HEADER),
         ("node_labels", "daily", ["node", "node_labels", "interval_start", "report_period_start", "report_period_end"]),
         ("namespace_labels", "raw", NAMESPACE_LABEL_HEADER),
-        ("namespace_labels", "daily", ["namespace", "namespace_labels", "interval_start", "report_period_start", "report_period_end"]),
+        ("namespace_labels", "daily", [
+            "namespace", "namespace_labels", "interval_start", "report_period_start", "report_period_end",
+        ]),
     ],
 )  # fmt: skip
 def test_parquet_columns_and_types(tmp_path, report_type, kind, columns):
@@ -319,7 +329,9 @@ def test_keys_per_report_type_split_by_day_across_a_month_boundary(tmp_path):
         dt.datetime(2026, 11, 1, 23, 59, 59),
     ]
     assert november["report_period_start"].to_pylist() == [dt.datetime(2026, 11, 1)] * 2
-    october = pq.read_table(files[f"data/parquet/daily/{pods}/month=10/pod_usage.2026-10-31.{MANIFEST}.0_daily_0.parquet"])
+    october = pq.read_table(
+        files[f"data/parquet/daily/{pods}/month=10/pod_usage.2026-10-31.{MANIFEST}.0_daily_0.parquet"]
+    )
     assert october["interval_start"].to_pylist() == [MIDNIGHT]
     assert october["pod_usage_cpu_core_seconds"].to_pylist() == [2 * 3600.0]
 
@@ -377,8 +389,15 @@ def test_cluster_registry_records_identity_and_keeps_the_alias(tmp_path):
     ingest(payload, root, account="acct12345", source_uuid=SOURCE, cluster_alias="prod east")
     identity = ClusterIdentity(cluster_id="cluster-1", source_uuid=SOURCE, account="12345", cluster_alias="prod east")
     assert read_cluster_registry(root) == [identity]
-    record = json.loads((tmp_path / "root" / f"data/parquet/12345/OCP/clusters/source={SOURCE}/cluster.json").read_text())
-    assert record == {"cluster_id": "cluster-1", "source_uuid": SOURCE, "account": "12345", "cluster_alias": "prod east"}
+    record = json.loads(
+        (tmp_path / "root" / f"data/parquet/12345/OCP/clusters/source={SOURCE}/cluster.json").read_text()
+    )
+    assert record == {
+        "cluster_id": "cluster-1",
+        "source_uuid": SOURCE,
+        "account": "12345",
+        "cluster_alias": "prod east",
+    }
 
     ingest(payload, root, account="12345", source_uuid=SOURCE)  # no alias given: the recorded one stays
     other = write_payload(tmp_path / "other", [(POD_HEADER, [pod_row(DAY, 0)])], cluster_id="cluster-2")
@@ -454,7 +473,7 @@ def test_empty_file_is_an_error(tmp_path, content):
 
 
 def test_repeated_header_column_is_an_error(tmp_path):
-    csv_path = write_csv(tmp_path / "usage.csv", POD_HEADER + ["pod"], [pod_row(DAY, 0)])
+    csv_path = write_csv(tmp_path / "usage.csv", [*POD_HEADER, "pod"], [pod_row(DAY, 0)])
     with pytest.raises(InputDataError, match="twice") as raised:
         ingest(csv_path, open_data_root(str(tmp_path / "root")), cluster_id="c")
     assert raised.value.column == "pod"

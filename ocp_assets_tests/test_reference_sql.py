@@ -1,4 +1,4 @@
-"""The independent SQL reference of koku's daily summary (ocp_assets_tests.reference) against hand-derived contract values."""
+"""The independent SQL reference of koku's daily summary (tests' reference package) vs hand-derived contract values."""
 
 import datetime as dt
 
@@ -23,15 +23,25 @@ ZERO_COST = {"cpu": 0.0, "memory": 0.0, "storage": 0.0}
 
 
 def run(dsn, root, *, start=DAY, end=DAY, enabled_keys=(), **kw):
-    return reference_summary(dsn, root, account=ACCOUNT, source=SOURCE, cluster_id="my-cluster",
-                             cluster_alias="My Cluster", start=start, end=end, enabled_keys=list(enabled_keys), **kw)
+    return reference_summary(
+        dsn,
+        root,
+        account=ACCOUNT,
+        source=SOURCE,
+        cluster_id="my-cluster",
+        cluster_alias="My Cluster",
+        start=start,
+        end=end,
+        enabled_keys=list(enabled_keys),
+        **kw,
+    )
 
 
 def rows(df, **match):
     out = df
     for column, value in match.items():
         out = out[out[column].isna()] if value is None else out[out[column] == value]
-    return [r for r in out.to_dict("records")]
+    return list(out.to_dict("records"))
 
 
 def one(df, **match):
@@ -48,8 +58,18 @@ def approx(value):
 def test_worked_example_one_pod_one_node(dsn, tmp_path):
     b = KokuParquetBuilder(tmp_path, account=ACCOUNT, source=SOURCE)
     # 24 hourly rows, pod_seconds 86400 per row (nise does not cap it), cpu 0.3/0.5/1.0, memory 0.8/1/2 GiB.
-    b.pod(DAY, pod="pod-1", namespace="app-namespace", node="worker-node-1", resource_id="i-i-worker001",
-          pod_seconds=86400, cpu=(0.3, 0.5, 1.0), memory_gib=(0.8, 1, 2), node_cpu_cores=4, node_memory_gib=16)
+    b.pod(
+        DAY,
+        pod="pod-1",
+        namespace="app-namespace",
+        node="worker-node-1",
+        resource_id="i-i-worker001",
+        pod_seconds=86400,
+        cpu=(0.3, 0.5, 1.0),
+        memory_gib=(0.8, 1, 2),
+        node_cpu_cores=4,
+        node_memory_gib=16,
+    )
     b.node_labels(DAY, node="worker-node-1", labels={})  # nise emits (empty) node labels every hour -> worker
     b.write()
 
@@ -60,8 +80,13 @@ def test_worked_example_one_pod_one_node(dsn, tmp_path):
     pod = one(df, namespace="app-namespace")
     # usage = 24 h x 86400 s x 0.3 / 3600 = 172.8; request 0.5 -> 288; effective max(0.3, 0.5) -> 288; limit 576
     expected = {
-        "data_source": "Pod", "node": "worker-node-1", "resource_id": "i-i-worker001", "pod_labels": {},
-        "all_labels": {}, "usage_start": DAY, "usage_end": DAY,
+        "data_source": "Pod",
+        "node": "worker-node-1",
+        "resource_id": "i-i-worker001",
+        "pod_labels": {},
+        "all_labels": {},
+        "usage_start": DAY,
+        "usage_end": DAY,
         "pod_usage_cpu_core_hours": 24 * 86400 * 0.3 / 3600,  # 172.8
         "pod_request_cpu_core_hours": 24 * 86400 * 0.5 / 3600,  # 288
         "pod_effective_usage_cpu_core_hours": 24 * 86400 * 0.5 / 3600,  # 288
@@ -70,11 +95,17 @@ def test_worked_example_one_pod_one_node(dsn, tmp_path):
         "pod_request_memory_gigabyte_hours": 24 * 86400 * 1 / 3600,  # 576
         "pod_effective_usage_memory_gigabyte_hours": 576.0,
         "pod_limit_memory_gigabyte_hours": 1152.0,
-        "node_capacity_cpu_cores": 4.0, "node_capacity_cpu_core_hours": 4 * 24.0,  # 96
-        "node_capacity_memory_gigabytes": 16.0, "node_capacity_memory_gigabyte_hours": 16 * 24.0,  # 384
-        "cluster_capacity_cpu_core_hours": 96.0, "cluster_capacity_memory_gigabyte_hours": 384.0,
-        "infrastructure_usage_cost": ZERO_COST, "cluster_id": "my-cluster", "cluster_alias": "My Cluster",
-        "report_period_id": 1, "source_uuid": SOURCE,
+        "node_capacity_cpu_cores": 4.0,
+        "node_capacity_cpu_core_hours": 4 * 24.0,  # 96
+        "node_capacity_memory_gigabytes": 16.0,
+        "node_capacity_memory_gigabyte_hours": 16 * 24.0,  # 384
+        "cluster_capacity_cpu_core_hours": 96.0,
+        "cluster_capacity_memory_gigabyte_hours": 384.0,
+        "infrastructure_usage_cost": ZERO_COST,
+        "cluster_id": "my-cluster",
+        "cluster_alias": "My Cluster",
+        "report_period_id": 1,
+        "source_uuid": SOURCE,
     }
     for column, value in expected.items():
         assert pod[column] == (approx(value) if isinstance(value, float) else value), column
@@ -93,7 +124,11 @@ def test_worked_example_one_pod_one_node(dsn, tmp_path):
     assert un["pod_effective_usage_memory_gigabyte_hours"] == approx(384 - 576.0)
     assert un["node_capacity_cpu_core_hours"] == approx(96.0)
     assert un["cluster_capacity_memory_gigabyte_hours"] == approx(384.0)
-    for column in ("pod_limit_cpu_core_hours", "pod_limit_memory_gigabyte_hours", "persistentvolumeclaim_capacity_gigabyte"):
+    for column in (
+        "pod_limit_cpu_core_hours",
+        "pod_limit_memory_gigabyte_hours",
+        "persistentvolumeclaim_capacity_gigabyte",
+    ):
         assert un[column] != un[column], column  # NaN = NULL
     assert un["pod_labels"] is None and un["volume_labels"] is None and un["all_labels"] == {}
     assert un["infrastructure_usage_cost"] is None
@@ -115,17 +150,37 @@ def test_shared_pvc_on_two_nodes_and_per_node_fan_out(dsn, tmp_path):
     for pod in ("p1", "p2"):
         b.pvc(DAY, namespace="db", pod=pod, pvc="data", pv="pv-data", capacity_gib=10, request_gib=20, usage_gib=4)
     # p3 moves from node-a (hours 0-11) to node-b (12-23): its one PVC fans out to one Storage row per node.
-    b.pod(DAY, pod="p3", namespace="web", node="node-a", resource_id="i-a", hours=range(12), node_cpu_cores=4,
-          node_memory_gib=16)
-    b.pod(DAY, pod="p3", namespace="web", node="node-b", resource_id="i-b", hours=range(12, 24), node_cpu_cores=8,
-          node_memory_gib=32)
+    b.pod(
+        DAY,
+        pod="p3",
+        namespace="web",
+        node="node-a",
+        resource_id="i-a",
+        hours=range(12),
+        node_cpu_cores=4,
+        node_memory_gib=16,
+    )
+    b.pod(
+        DAY,
+        pod="p3",
+        namespace="web",
+        node="node-b",
+        resource_id="i-b",
+        hours=range(12, 24),
+        node_cpu_cores=8,
+        node_memory_gib=32,
+    )
     b.pvc(DAY, namespace="web", pod="p3", pvc="cache", pv="pv-cache", capacity_gib=6, request_gib=6, usage_gib=3)
     b.write()
 
     df = run(dsn, tmp_path)
     storage = rows(df, data_source="Storage")
     assert sorted((r["persistentvolumeclaim"], r["node"], r["resource_id"]) for r in storage) == [
-        ("cache", "node-a", "i-a"), ("cache", "node-b", "i-b"), ("data", "node-a", "i-a"), ("data", "node-b", "i-b")]
+        ("cache", "node-a", "i-a"),
+        ("cache", "node-b", "i-b"),
+        ("data", "node-a", "i-a"),
+        ("data", "node-b", "i-b"),
+    ]
     for node in ("node-a", "node-b"):
         data = one(df, data_source="Storage", persistentvolumeclaim="data", node=node)
         assert data["persistentvolumeclaim_capacity_gigabyte"] == approx(10.0)
@@ -164,8 +219,16 @@ def _category_scenario(root):
         b.node_labels(DAY, node=node, labels={})
     b.pod(DAY, pod="apiserver", namespace="openshift-kube-apiserver", node="master-0", resource_id="i-m")
     b.pod(DAY, pod="prometheus", namespace="openshift-monitoring", node="worker-0", resource_id="i-w")
-    b.pvc(DAY, namespace="openshift-monitoring", pod="prometheus", pvc="prom-db", pv="pv-prom", capacity_gib=10,
-          request_gib=20, usage_gib=5)
+    b.pvc(
+        DAY,
+        namespace="openshift-monitoring",
+        pod="prometheus",
+        pvc="prom-db",
+        pv="pv-prom",
+        capacity_gib=10,
+        request_gib=20,
+        usage_gib=5,
+    )
     b.pod(DAY, pod="app", namespace="app", node="worker-0", resource_id="i-w")
     b.pod(DAY, pod="o", namespace="openshift", node="worker-0", resource_id="i-w")
     b.write()
@@ -173,8 +236,14 @@ def _category_scenario(root):
 
 def test_namespace_matching_two_patterns_is_not_double_counted(dsn, tmp_path):
     _category_scenario(tmp_path)
-    patterns = [("openshift-%", 1), ("kube-%", 1), ("Platform unallocated", 1), ("openshift", 1),
-                ("%-monitoring", 7), ("% unallocated", 9)]
+    patterns = [
+        ("openshift-%", 1),
+        ("kube-%", 1),
+        ("Platform unallocated", 1),
+        ("openshift", 1),
+        ("%-monitoring", 7),
+        ("% unallocated", 9),
+    ]
     df = run(dsn, tmp_path, cost_category_patterns=patterns)
 
     # Every pod: pod_seconds 3600, cpu 0.3/0.5/1.0, memory 0.8/1/2 GiB, 24 h -> usage 7.2 core-h, request 12.
@@ -225,9 +294,18 @@ def test_node_roles(dsn, tmp_path):
     b.write()
 
     df = run(dsn, tmp_path)
-    un = {r["node"]: r["namespace"] for r in rows(df, data_source="Pod") if r["pod_limit_cpu_core_hours"] != r["pod_limit_cpu_core_hours"]}
-    assert un == {"master-0": "Platform unallocated", "infra-0": "Platform unallocated",
-                  "worker-0": "Worker unallocated", "orphan-0": None, "sent-0": "Platform unallocated"}
+    un = {
+        r["node"]: r["namespace"]
+        for r in rows(df, data_source="Pod")
+        if r["pod_limit_cpu_core_hours"] != r["pod_limit_cpu_core_hours"]
+    }
+    assert un == {
+        "master-0": "Platform unallocated",
+        "infra-0": "Platform unallocated",
+        "worker-0": "Worker unallocated",
+        "orphan-0": None,
+        "sent-0": "Platform unallocated",
+    }
     orphan = one(df, node="orphan-0", namespace=None)
     assert orphan["pod_usage_cpu_core_hours"] == approx(96 - 7.2)
     assert pd.isna(orphan["cost_category_id"])  # NULL namespace matches no pattern
@@ -278,18 +356,36 @@ def test_label_precedence_and_enabled_keys(dsn, tmp_path):
     b = KokuParquetBuilder(tmp_path, account=ACCOUNT, source=SOURCE)
     b.node_labels(DAY, node="node-a", labels={"k": "node", "node_only": "n", "secret": "s"})
     b.namespace_labels(DAY, namespace="ns", labels={"k": "ns", "ns_only": "s"})
-    b.pod(DAY, pod="p", namespace="ns", node="node-a", resource_id="i-a",
-          labels={"k": "pod", "pod_only": "a+b/c.d é", "vm_kubevirt_io_name": "vm-1", "hidden": "h"})
-    b.pvc(DAY, namespace="ns", pod="p", pvc="claim", pv="vol", pv_labels={"k": "pv", "pv_only": "v"},
-          pvc_labels={"k": "pvc", "pvc_only": "c"})
+    b.pod(
+        DAY,
+        pod="p",
+        namespace="ns",
+        node="node-a",
+        resource_id="i-a",
+        labels={"k": "pod", "pod_only": "a+b/c.d é", "vm_kubevirt_io_name": "vm-1", "hidden": "h"},
+    )
+    b.pvc(
+        DAY,
+        namespace="ns",
+        pod="p",
+        pvc="claim",
+        pv="vol",
+        pv_labels={"k": "pv", "pv_only": "v"},
+        pvc_labels={"k": "pvc", "pvc_only": "c"},
+    )
     b.write()
     keys = ["k", "node_only", "ns_only", "pod_only", "pv_only", "pvc_only"]
 
     df = run(dsn, tmp_path, enabled_keys=keys)
     pod = one(df, data_source="Pod", namespace="ns")
     # pod > namespace > node; only enabled keys plus vm_kubevirt_io_name
-    assert pod["pod_labels"] == {"k": "pod", "node_only": "n", "ns_only": "s", "pod_only": "a+b/c.d é",
-                                 "vm_kubevirt_io_name": "vm-1"}
+    assert pod["pod_labels"] == {
+        "k": "pod",
+        "node_only": "n",
+        "ns_only": "s",
+        "pod_only": "a+b/c.d é",
+        "vm_kubevirt_io_name": "vm-1",
+    }
     assert pod["all_labels"] == pod["pod_labels"]
     vol = one(df, data_source="Storage")
     # PVC > PV > namespace > node (of the pod's node); pod labels not included
@@ -312,15 +408,37 @@ def test_koku_details_chunks_empty_node_claimless_pv_effective_usage_february(ds
         b = KokuParquetBuilder(root, account=ACCOUNT, source=SOURCE)
         b.node_labels(feb, node="node-a", labels={})
         # effective usage per hour: 12 h with usage 1.0 > request 0.5, 12 h with usage 0.2 < request 0.5
-        b.pod(feb, pod="burst", namespace="eff", node="node-a", resource_id="i-a", cpu=(1.0, 0.5, 2.0),
-              hours=range(12))
-        b.pod(feb, pod="burst", namespace="eff", node="node-a", resource_id="i-a", cpu=(0.2, 0.5, 2.0),
-              hours=range(12, 24))
+        b.pod(feb, pod="burst", namespace="eff", node="node-a", resource_id="i-a", cpu=(1.0, 0.5, 2.0), hours=range(12))
+        b.pod(
+            feb,
+            pod="burst",
+            namespace="eff",
+            node="node-a",
+            resource_id="i-a",
+            cpu=(0.2, 0.5, 2.0),
+            hours=range(12, 24),
+        )
         if old:  # the same pod in old Parquet without effective usage: greatest() of each daily row's sums
-            b.pod(feb, pod="old", namespace="old", node="node-a", resource_id="i-a", cpu=(1.0, 0.5, 2.0),
-                  hours=range(12), effective=False)
-            b.pod(feb, pod="old", namespace="old", node="node-a", resource_id="i-a", cpu=(0.2, 0.5, 2.0),
-                  hours=range(12, 24), effective=False)
+            b.pod(
+                feb,
+                pod="old",
+                namespace="old",
+                node="node-a",
+                resource_id="i-a",
+                cpu=(1.0, 0.5, 2.0),
+                hours=range(12),
+                effective=False,
+            )
+            b.pod(
+                feb,
+                pod="old",
+                namespace="old",
+                node="node-a",
+                resource_id="i-a",
+                cpu=(0.2, 0.5, 2.0),
+                hours=range(12, 24),
+                effective=False,
+            )
         # a pod with node '' (2 cores): no Pod row, but its capacity counts for the cluster
         b.pod(feb, pod="ghost", namespace="eff", node="", resource_id="", node_cpu_cores=2, node_memory_gib=8)
         # a claimless PV: no pod match -> node/resource_id NULL, request and usage undivided
@@ -333,8 +451,10 @@ def test_koku_details_chunks_empty_node_claimless_pv_effective_usage_february(ds
     scenario(tmp_path / "old", 1, old=True)
     df = run(dsn, tmp_path / "one", start=feb, end=feb)
     chunked = run(dsn, tmp_path / "chunked", start=feb, end=feb)
-    assert chunked.attrs["loaded_rows"]["openshift_pod_usage_line_items_daily"] > \
-        df.attrs["loaded_rows"]["openshift_pod_usage_line_items_daily"]  # several daily rows per pod-day
+    assert (
+        chunked.attrs["loaded_rows"]["openshift_pod_usage_line_items_daily"]
+        > df.attrs["loaded_rows"]["openshift_pod_usage_line_items_daily"]
+    )  # several daily rows per pod-day
     assert compare_summaries(df, chunked) == []  # sums unchanged
 
     burst = one(df, data_source="Pod", namespace="eff")
@@ -364,8 +484,9 @@ def test_window_across_a_month_boundary(dsn, tmp_path):
         b.pvc(day, namespace="ns", pod="p", pvc="c", pv="pv", capacity_gib=30, request_gib=30, usage_gib=30)
     b.write()
 
-    df = run(dsn, tmp_path, start=oct31, end=nov1, report_period_id={dt.date(2025, 10, 1): 11,
-                                                                          dt.date(2025, 11, 1): 12})
+    df = run(
+        dsn, tmp_path, start=oct31, end=nov1, report_period_id={dt.date(2025, 10, 1): 11, dt.date(2025, 11, 1): 12}
+    )
     assert sorted(set(df["usage_start"])) == [oct31, nov1]  # only the window
     oct_row = one(df, data_source="Storage", usage_start=oct31)
     nov_row = one(df, data_source="Storage", usage_start=nov1)
@@ -397,7 +518,9 @@ def test_compare_summaries_reports_every_difference(dsn, tmp_path):
 
     # labels are part of the key; JSON text and dicts compare equal
     relabelled = expected.copy()
-    relabelled["pod_labels"] = [None if v is None else ('{"x": "1"}' if v == {} else v) for v in relabelled["pod_labels"]]
+    relabelled["pod_labels"] = [
+        None if v is None else ('{"x": "1"}' if v == {} else v) for v in relabelled["pod_labels"]
+    ]
     problems = compare_summaries(expected, relabelled)
     assert sum(p.startswith("missing row") for p in problems) == sum(p.startswith("extra row") for p in problems) > 0
     as_text = expected.copy()
@@ -419,8 +542,11 @@ def test_node_roles_depend_on_how_koku_runs_are_cut(dsn, tmp_path):
 
         def unallocated(runs, root=root):
             df = run(dsn, root, start=day1, end=day2, runs=runs)
-            return [r["namespace"] for r in sorted(rows(df, node="node-x"), key=lambda r: r["usage_start"])
-                    if r["namespace"] not in ("app", "openshift-kube-apiserver")]
+            return [
+                r["namespace"]
+                for r in sorted(rows(df, node="node-x"), key=lambda r: r["usage_start"])
+                if r["namespace"] not in ("app", "openshift-kube-apiserver")
+            ]
 
         # One koku run over both days: the role is computed once over the range -> master on both days.
         assert unallocated("month") == ["Platform unallocated", "Platform unallocated"], name

@@ -1,4 +1,4 @@
-"""Scenarios 9, 10, 11, 17 (contract 5): label precedence, enabled keys, special characters, label sets changing in a day."""
+"""Scenarios 9, 10, 11, 17 (contract 5): label precedence, enabled keys, special characters, label sets changing."""
 
 import datetime as dt
 
@@ -32,7 +32,11 @@ def test_s09_label_precedence_and_enabled_keys(run):
     keys = ["env", "team", "app", "tier", "owner", "shared", "rack"]  # zone, secret, node_role_... stay disabled
     s = run(name="s09", yamls=["s09_label_precedence.yml"], days=[S09_DAY], enabled_keys=keys)
     # Pod rows: node -> namespace -> pod, later wins
-    inherited = {"rack": "r7", "env": "ns-env", "team": "ns-team"}  # rack from the node, env and team from the namespace
+    inherited = {
+        "rack": "r7",
+        "env": "ns-env",
+        "team": "ns-team",
+    }  # rack from the node, env and team from the namespace
     web = s.pod(namespace="app", pod_labels={**inherited, "shared": "pod", "app": "web"})
     assert web["all_labels"] == web["pod_labels"]
     assert web["pod_usage_cpu_core_hours"] == approx(24 * 0.25)  # one pod per label set
@@ -107,8 +111,9 @@ def test_s11_special_characters(run, request):
 S17_DAY = dt.date(2026, 11, 10)
 
 
-@pytest.mark.parametrize("split_at", [[], [dt.datetime(2026, 11, 10, 10), dt.datetime(2026, 11, 10, 14)]],
-                         ids=["one-file", "three-files"])  # scenario 16 too: the latest hour is found across files
+@pytest.mark.parametrize(
+    "split_at", [[], [dt.datetime(2026, 11, 10, 10), dt.datetime(2026, 11, 10, 14)]], ids=["one-file", "three-files"]
+)  # scenario 16 too: the latest hour is found across files
 def test_s17_label_sets_changing_within_a_day(run, request, split_at):
     payload = nise_csvs("s02_pvc_bound_to_pod.yml", scenario_ids("s02")[0], nise_cache_dir(request))
     node_labels = {range(6): "label_env:blue|label_zone:z1", range(6, 12): "label_env:blue|label_zone:z2",
@@ -120,7 +125,9 @@ def test_s17_label_sets_changing_within_a_day(run, request, split_at):
     # the pod's own labels change too: pod rows are grouped by label set, so this one splits (koku behaviour)
     payload.edit("ocp_pod_usage", lambda r: hour_of(r) < 8, pod_labels="label_app:v1")
     payload.edit("ocp_pod_usage", lambda r: hour_of(r) >= 8, pod_labels="label_app:v2")
-    s = run(name="s17", csv_payload=payload, split_at=split_at, days=[S17_DAY], enabled_keys=["env", "team", "app", "tier"])
+    s = run(
+        name="s17", csv_payload=payload, split_at=split_at, days=[S17_DAY], enabled_keys=["env", "team", "app", "tier"]
+    )
     # node and namespace use the set of the day's latest hour: env green, team b; zone is not enabled
     early = s.pod(pod_labels={"env": "green", "team": "b", "app": "v1"})
     late = s.pod(pod_labels={"env": "green", "team": "b", "app": "v2"})

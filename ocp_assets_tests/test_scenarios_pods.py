@@ -1,4 +1,4 @@
-"""Scenarios 1, 3, 4, 12, 14, 15, 16 (contract 5): Pod rows, capacity and unallocated rows, from nise or hand-made CSV."""
+"""Scenarios 1, 3, 4, 12, 14, 15, 16 (contract 5): Pod rows, capacity and unallocated rows, nise or hand-made CSV."""
 
 import datetime as dt
 from pathlib import Path
@@ -64,7 +64,11 @@ def test_s01_one_pod_one_node_pod_row(run):
     assert row["persistentvolumeclaim"] is None and row["volume_labels"] is None
     assert row["persistentvolumeclaim_capacity_gigabyte_months"] is None
     assert row["infrastructure_raw_cost"] is None  # not set by the summary (2.1)
-    assert (row["cluster_id"], row["cluster_alias"], str(row["source_uuid"])) == (s.cluster_id, s.cluster_alias, s.source)
+    assert (row["cluster_id"], row["cluster_alias"], str(row["source_uuid"])) == (
+        s.cluster_id,
+        s.cluster_alias,
+        s.source,
+    )
     period_start, period_end = report_periods(s.conn, s.schema)[row["report_period_id"]]
     assert (period_start, period_end) == (dt.datetime(2026, 10, 1), dt.datetime(2026, 11, 1))
     assert row["partition_table"].endswith("reporting_ocpusagelineitem_daily_summary_2026_10")
@@ -88,7 +92,9 @@ def test_s01_one_pod_one_node_unallocated_row(run):
     assert row["all_labels"] == {}
     assert row["infrastructure_usage_cost"] is None
     assert row["node_capacity_cpu_cores"] == approx(4) and row["node_capacity_cpu_core_hours"] == approx(96)
-    assert row["node_capacity_memory_gigabytes"] == approx(16) and row["node_capacity_memory_gigabyte_hours"] == approx(384)
+    assert row["node_capacity_memory_gigabytes"] == approx(16) and row["node_capacity_memory_gigabyte_hours"] == approx(
+        384
+    )
     assert row["cluster_capacity_cpu_core_hours"] == approx(96)
     assert row["cluster_capacity_memory_gigabyte_hours"] == approx(384)
     assert row["cost_category_id"] is None  # 'Worker unallocated' matches no pattern

@@ -145,11 +145,21 @@ def payloads(draw):
     nodes = ["n1", *draw(st.lists(st.sampled_from(NODES[1:]), max_size=3, unique=True))]
     size = {n: (draw(st.sampled_from([1, 2, 8.5])), draw(st.sampled_from([2, 16, 24.5]))) for n in nodes}
     payload = CsvPayload()
-    pod = st.tuples(st.sampled_from(NAMESPACES), st.sampled_from(nodes), hour_sets,
-                    st.sampled_from([3600, 1800, 86400]),
-                    st.tuples(st.sampled_from([None, 0, 0.1, 1.5]), st.sampled_from([0.1, 2]),
-                              st.sampled_from([0, 0.25, 1]), st.sampled_from([None, 0.5, 3])),
-                    label_strings, label_strings, st.integers(0, 47))
+    pod = st.tuples(
+        st.sampled_from(NAMESPACES),
+        st.sampled_from(nodes),
+        hour_sets,
+        st.sampled_from([3600, 1800, 86400]),
+        st.tuples(
+            st.sampled_from([None, 0, 0.1, 1.5]),
+            st.sampled_from([0.1, 2]),
+            st.sampled_from([0, 0.25, 1]),
+            st.sampled_from([None, 0.5, 3]),
+        ),
+        label_strings,
+        label_strings,
+        st.integers(0, 47),
+    )
     # pod-0 runs all 48 hours, so both days have pod rows (the engine refuses a day without any); on node ''
     # now and then, so a day may have Storage rows but no Pod row
     first_pod = draw(pod)

@@ -30,7 +30,9 @@ KEYS = ["env", "team", "app", "tier", "owner", "shared", "rack"]
 
 def comparable(rows: list[dict]) -> list[str]:
     """Every column except uuid, as sorted canonical text (row order is not part of the contract)."""
-    return sorted(json.dumps({k: v for k, v in row.items() if k != "uuid"}, sort_keys=True, default=str) for row in rows)
+    return sorted(
+        json.dumps({k: v for k, v in row.items() if k != "uuid"}, sort_keys=True, default=str) for row in rows
+    )
 
 
 def uuids(rows: list[dict], day: dt.date | None = None) -> set:
@@ -40,7 +42,9 @@ def uuids(rows: list[dict], day: dt.date | None = None) -> set:
 def test_s20_reruns_give_identical_rows(run, request):
     s = run(name="s20", yamls=["s07_shared_volumes.yml", "s09_label_precedence.yml"], days=S20_DAYS, enabled_keys=KEYS)
     first = comparable(s.rows)
-    assert len(first) == 5 + 5 + 2 + 2 + 1 + 1  # s07: 5 Pod, 5 Storage, 2 unallocated; s09: 2 Pod, 1 Storage, 1 unallocated
+    assert (
+        len(first) == 5 + 5 + 2 + 2 + 1 + 1
+    )  # s07: 5 Pod, 5 Storage, 2 unallocated; s09: 2 Pod, 1 Storage, 1 unallocated
     previous_uuids = uuids(s.rows)
     for _ in range(3):
         assert comparable(s.summarize()) == first

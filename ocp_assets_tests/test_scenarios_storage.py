@@ -1,4 +1,4 @@
-"""Scenarios 2, 7, 8, 13, 16, 19 (contract 5): Storage rows, shared volumes, days in month, split files, month boundary."""
+"""Scenarios 2, 7, 8, 13, 16, 19 (contract 5): Storage rows, shared volumes, month days, split files, month boundary."""
 
 import datetime as dt
 

@@ -1,4 +1,5 @@
-"""The Dagster UI's timings, measured as a user meets them: `dagster dev` (webserver + daemon) over a month of two clusters.
+"""The Dagster UI's timings, measured as a user meets them: `dagster dev` (webserver + daemon) over a month of two
+clusters.
 
     python scripts/benchmark_ui.py [--repeat 3] [--dsn URL]
 
@@ -53,12 +54,22 @@ DAGSTER_DB = "ocp_assets_bench_ui"
 SCHEMA = "ocp_assets_bench_ui"
 REGISTRY = "ocp_assets_bench_ui_registry"
 START, END = "2026-10-01", "2026-11-01"  # nise's end date is exclusive: 31 days
-CLUSTERS = {"month-a": G.Scale(pods=1389, masters=3, infra=2, workers=5), "month-b": G.Scale(pods=960, masters=3, infra=2, workers=4)}
-SENSOR = {"repositoryLocationName": "ocp_assets", "repositoryName": "__repository__", "sensorName": "koku_parquet_sensor"}
+CLUSTERS = {
+    "month-a": G.Scale(pods=1389, masters=3, infra=2, workers=5),
+    "month-b": G.Scale(pods=960, masters=3, infra=2, workers=4),
+}
+SENSOR = {
+    "repositoryLocationName": "ocp_assets",
+    "repositoryName": "__repository__",
+    "sensorName": "koku_parquet_sensor",
+}
 
 
 def prepare_data() -> None:
-    existing = {json.loads(p.read_text())["cluster_id"] for p in (DATA / "data" / "parquet").glob("*/OCP/clusters/*/cluster.json")}
+    existing = {
+        json.loads(p.read_text())["cluster_id"]
+        for p in (DATA / "data" / "parquet").glob("*/OCP/clusters/*/cluster.json")
+    }
     for cluster, scale in CLUSTERS.items():
         if cluster in existing:
             continue
@@ -80,21 +91,45 @@ class Dev:
             self.port = s.getsockname()[1]
         shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
         self.home = home
-        env = {**os.environ, "DAGSTER_HOME": str(home), "OCP_ASSETS_DSN": dsn, "OCP_ASSETS_DATA_ROOT": str(DATA),
-               "OCP_ASSETS_SCHEMA": SCHEMA, "OCP_ASSETS_REGISTRY_SCHEMA": REGISTRY, "OCP_ASSETS_START_DATE": START,
-               **dagster_instance_env(dsn, DAGSTER_DB)}
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "OCP_ASSETS_DSN": dsn,
+            "OCP_ASSETS_DATA_ROOT": str(DATA),
+            "OCP_ASSETS_SCHEMA": SCHEMA,
+            "OCP_ASSETS_REGISTRY_SCHEMA": REGISTRY,
+            "OCP_ASSETS_START_DATE": START,
+            **dagster_instance_env(dsn, DAGSTER_DB),
+        }
         self.log = (home / "dev.log").open("w")
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1",
-             "-p", str(self.port)], cwd=home, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(Path(sys.executable).parent / "dagster"),
+                "dev",
+                "-w",
+                str(REPO / "workspace.yaml"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+            ],
+            cwd=home,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.peak_process_mb = 0.0
         self.peak_tree_mb = 0.0
         self.peak_tree: list[tuple[float, float, str]] = []  # (RSS, PSS, command) of each process at the tree's peak
         self._sampling = True
         threading.Thread(target=self._sample, daemon=True).start()
-        self.wait(lambda: self.gql("{ repositoriesOrError { ... on RepositoryConnection { nodes { name } } } }")
-                  ["repositoriesOrError"]["nodes"], 120)
+        self.wait(
+            lambda: self.gql("{ repositoriesOrError { ... on RepositoryConnection { nodes { name } } } }")[
+                "repositoriesOrError"
+            ]["nodes"],
+            120,
+        )
 
     def _sample(self) -> None:
         while self._sampling:
@@ -107,9 +142,11 @@ class Dev:
             time.sleep(0.25)
 
     def gql(self, query: str, variables: dict | None = None) -> dict:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/graphql",
-                                         data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/graphql",
+            data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             body = json.load(response)
         if "errors" in body:
@@ -153,8 +190,10 @@ def tree_rss_mb(root: int) -> list[tuple[float, float]]:
         pid = todo.pop()
         todo += children.get(pid, [])
         try:
-            fields = {line.split(":")[0]: int(line.split()[1]) / 1024
-                      for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]}
+            fields = {
+                line.split(":")[0]: int(line.split()[1]) / 1024
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+            }
             command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:90]
             rss.append((fields["Rss"], fields["Pss"], command))
         except (OSError, KeyError, ValueError, IndexError):
@@ -189,8 +228,12 @@ def last_event(dev: Dev, runs: list[dict], event_type: str) -> float:
     """The latest timestamp of an event of that type in the runs, read from Dagster's event log."""
     os.environ["DAGSTER_HOME"] = str(dev.home)
     with dg.DagsterInstance.get() as instance:
-        return max(e.timestamp for r in runs for e in instance.all_logs(r["runId"])
-                   if e.dagster_event is not None and e.dagster_event.event_type_value == event_type)
+        return max(
+            e.timestamp
+            for r in runs
+            for e in instance.all_logs(r["runId"])
+            if e.dagster_event is not None and e.dagster_event.event_type_value == event_type
+        )
 
 
 def sensor_first_pass(dev: Dev) -> float:
@@ -217,13 +260,18 @@ def backfill_30_days(dev: Dev) -> float:
 
 def rewritten_file(dev: Dev, day: str = "2026-10-15") -> float:
     folder = DATA / "data" / "parquet" / "daily"
-    source = next(json.loads(p.read_text())["source_uuid"] for p in (DATA / "data" / "parquet").glob("*/OCP/clusters/*/cluster.json")
-                  if json.loads(p.read_text())["cluster_id"] == "month-b")
+    source = next(
+        json.loads(p.read_text())["source_uuid"]
+        for p in (DATA / "data" / "parquet").glob("*/OCP/clusters/*/cluster.json")
+        if json.loads(p.read_text())["cluster_id"] == "month-b"
+    )
     path = sorted(folder.glob(f"*/OCP/pod_usage/source={source}/year=2026/month=10/*.parquet"))[0]
     table = pq.read_table(path)
     on_day = pc.equal(pc.cast(table["interval_start"], pa.date32()), pa.scalar(dt.date.fromisoformat(day)))
     column = table.schema.get_field_index("pod_usage_cpu_core_seconds")
-    doubled = pc.if_else(on_day, pc.multiply(table["pod_usage_cpu_core_seconds"], 2.0), table["pod_usage_cpu_core_seconds"])
+    doubled = pc.if_else(
+        on_day, pc.multiply(table["pod_usage_cpu_core_seconds"], 2.0), table["pod_usage_cpu_core_seconds"]
+    )
     before = {r["runId"] for r in dev.gql(RUNS)["runsOrError"]["results"]}
     temporary = path.with_name("." + path.name + ".tmp")
     pq.write_table(table.set_column(column, "pod_usage_cpu_core_seconds", doubled), temporary)
@@ -234,13 +282,17 @@ def rewritten_file(dev: Dev, day: str = "2026-10-15") -> float:
 
 
 def spread(values: list[float]) -> str:
-    return f"median {statistics.median(values):.1f} s (min {min(values):.1f}, max {max(values):.1f}, {len(values)} runs)"
+    return (
+        f"median {statistics.median(values):.1f} s (min {min(values):.1f}, max {max(values):.1f}, {len(values)} runs)"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--dsn", default=os.environ.get("OCP_ASSETS_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--dsn", default=os.environ.get("OCP_ASSETS_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+    )
     args = parser.parse_args()
     prepare_data()
     os.environ.update(dagster_instance_env(args.dsn, DAGSTER_DB))  # for reading the event log from this process
@@ -262,10 +314,16 @@ def main() -> int:
         for rss, pss, command in dev.peak_tree:
             print(f"  at the peak: RSS {rss:5.0f} MB  PSS {pss:5.0f} MB  {command}", file=sys.stderr)
     print(f"sensor first pass, 2 clusters x 31 days (sensor on -> last check): {spread(results['sensor'])}")
-    print(f"30-day backfill of month-a via launchPartitionBackfill (launch -> last check): {spread(results['backfill'])}")
+    print(
+        f"30-day backfill of month-a via launchPartitionBackfill (launch -> last check): {spread(results['backfill'])}"
+    )
     print(f"rewritten day file of month-b -> its new daily_summary materialization: {spread(results['rewrite'])}")
-    print(f"peak RSS of one process: median {statistics.median(results['process_mb']):.0f} MB; the whole dagster dev tree "
-          f"(PSS, shared pages counted once): median {statistics.median(results['tree_mb']):.0f} MB (max {max(results['tree_mb']):.0f})")
+    print(
+        f"peak RSS of one process: median {statistics.median(results['process_mb']):.0f} MB; the whole dagster "
+        "dev tree "
+        f"(PSS, shared pages counted once): median {statistics.median(results['tree_mb']):.0f} MB (max "
+        f"{max(results['tree_mb']):.0f})"
+    )
     return 0
 
 

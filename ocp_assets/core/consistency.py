@@ -89,7 +89,9 @@ def usage_conserved(raw_pod_daily: pa.Table, summary: pa.Table) -> CheckOutcome:
             failed.append(summary_column)
     if failed:
         return CheckOutcome(False, f"totals differ from raw pod usage: {', '.join(failed)}", metadata)
-    return CheckOutcome(True, f"{len(CONSERVED_POD_MEASURES)} pod measures conserved over {raw.num_rows} raw rows", metadata)
+    return CheckOutcome(
+        True, f"{len(CONSERVED_POD_MEASURES)} pod measures conserved over {raw.num_rows} raw rows", metadata
+    )
 
 
 def _node_capacity_hours(node_capacity: pa.Table) -> dict[str, tuple[float, float]]:
@@ -104,7 +106,7 @@ def _node_capacity_hours(node_capacity: pa.Table) -> dict[str, tuple[float, floa
 
 
 def unallocated_is_capacity_minus_pods(summary: pa.Table, node_capacity: pa.Table) -> CheckOutcome:
-    """Per node: its one unallocated row = node capacity hours − Σ of the node's Pod rows (not clamped)."""
+    """Per node: its one unallocated row = node capacity hours - sum of the node's Pod rows (not clamped)."""
     capacity = _node_capacity_hours(node_capacity)
     pods = pod_rows(summary)
     pods = _rows(pods, pc.invert(pc.is_in(pods["namespace"], value_set=pa.array(UNALLOCATED_NAMESPACES))))
@@ -123,7 +125,9 @@ def unallocated_is_capacity_minus_pods(summary: pa.Table, node_capacity: pa.Tabl
     for node in sorted(set(sums) | set(by_node)):
         rows = by_node.get(node, [])
         if node not in sums or len(rows) != 1:
-            problems.append(f"{node}: {len(rows)} unallocated rows for {'a node with' if node in sums else 'no'} pod rows")
+            problems.append(
+                f"{node}: {len(rows)} unallocated rows for {'a node with' if node in sums else 'no'} pod rows"
+            )
             continue
         cpu, memory = capacity.get(node, (0.0, 0.0))
         for i, (m, kind) in enumerate(UNALLOCATED_MEASURES):
@@ -136,7 +140,7 @@ def unallocated_is_capacity_minus_pods(summary: pa.Table, node_capacity: pa.Tabl
     if problems:
         metadata["problems"] = problems[:20]
         return CheckOutcome(False, f"{len(problems)} unallocated value(s) wrong: {problems[0]}", metadata)
-    return CheckOutcome(True, f"unallocated = capacity − pods on all {len(sums)} nodes", metadata)
+    return CheckOutcome(True, f"unallocated = capacity - pods on all {len(sums)} nodes", metadata)
 
 
 def cluster_capacity_is_node_sum(summary: pa.Table, node_capacity: pa.Table) -> CheckOutcome:
@@ -159,12 +163,22 @@ def cluster_capacity_is_node_sum(summary: pa.Table, node_capacity: pa.Table) -> 
     )
     if not ok:
         return CheckOutcome(False, "cluster capacity on Pod rows differs from the sum of node capacities", metadata)
-    return CheckOutcome(True, f"cluster capacity = Σ of {len(capacity)} node capacities on {pods.num_rows} Pod rows", metadata)
+    return CheckOutcome(
+        True, f"cluster capacity = Σ of {len(capacity)} node capacities on {pods.num_rows} Pod rows", metadata
+    )
 
 
 POD_KEY = ("namespace", "node", "pod_labels")
 UNALLOCATED_KEY = ("node",)
-STORAGE_KEY = ("namespace", "node", "resource_id", "persistentvolumeclaim", "persistentvolume", "storageclass", "volume_labels")
+STORAGE_KEY = (
+    "namespace",
+    "node",
+    "resource_id",
+    "persistentvolumeclaim",
+    "persistentvolume",
+    "storageclass",
+    "volume_labels",
+)
 
 
 def _duplicates(table: pa.Table, keys: tuple[str, ...]) -> list[dict]:
@@ -175,7 +189,8 @@ def _duplicates(table: pa.Table, keys: tuple[str, ...]) -> list[dict]:
 
 
 def no_duplicate_keys(summary: pa.Table) -> CheckOutcome:
-    """One summary row per group key: (namespace, node, labels) for Pod, node for unallocated, the volume key for Storage."""
+    """One summary row per group key: (namespace, node, labels) for Pod, node for unallocated, volume key for "
+    "Storage."""
     found = {
         "Pod": _duplicates(pod_rows(summary), POD_KEY),
         "unallocated": _duplicates(unallocated_rows(summary), UNALLOCATED_KEY),
@@ -232,7 +247,8 @@ def label_precedence(
     raw = _rows(raw_pod_daily, pc.not_equal(raw_pod_daily["node"], ""))
     if raw.num_rows != labelled_pods.num_rows:
         return CheckOutcome(
-            False, f"{labelled_pods.num_rows} labelled pod rows for {raw.num_rows} raw pod rows with a node",
+            False,
+            f"{labelled_pods.num_rows} labelled pod rows for {raw.num_rows} raw pod rows with a node",
             {"raw_rows": raw.num_rows, "labelled_rows": labelled_pods.num_rows},
         )
     nodes = dict(zip(node_labels["node"].to_pylist(), node_labels["node_labels"].to_pylist()))
@@ -249,29 +265,50 @@ def label_precedence(
         expected.update(_filtered(row["pod_labels"], allowed))
         actual = json.loads(text) if text is not None else None
         if actual != expected:
-            mismatches.append({"pod": row["pod"], "namespace": row["namespace"], "node": row["node"],
-                               "expected": expected, "found": actual})
-    metadata: dict[str, object] = {"sampled_rows": len(indices), "pod_rows": raw.num_rows, "mismatches": len(mismatches)}
+            mismatches.append(
+                {
+                    "pod": row["pod"],
+                    "namespace": row["namespace"],
+                    "node": row["node"],
+                    "expected": expected,
+                    "found": actual,
+                }
+            )
+    metadata: dict[str, object] = {
+        "sampled_rows": len(indices),
+        "pod_rows": raw.num_rows,
+        "mismatches": len(mismatches),
+    }
     if mismatches:
         metadata["examples"] = mismatches[:5]
-        return CheckOutcome(False, f"{len(mismatches)} of {len(indices)} sampled pod rows break pod > namespace > node", metadata)
+        return CheckOutcome(
+            False, f"{len(mismatches)} of {len(indices)} sampled pod rows break pod > namespace > node", metadata
+        )
     return CheckOutcome(True, f"pod > namespace > node holds on {len(indices)} sampled pod rows", metadata)
 
 
 def storage_months_formula(labelled_storage: pa.Table | None, summary: pa.Table, day) -> CheckOutcome:
-    """Storage months = byte-seconds / (86400 × days in the day's month) × 2^-30; request/usage divided by node count."""
+    """Storage months = byte-seconds / (86400 * days in the month) * 2^-30; request/usage divided by node count."""
     days = calendar.monthrange(day.year, day.month)[1]
     divisor = 86400.0 * days
     storage = storage_rows(summary)
     metadata: dict[str, object] = {"days_in_month": days, "storage_rows": storage.num_rows}
     if labelled_storage is None or labelled_storage.num_rows == 0:
         ok = storage.num_rows == 0
-        return CheckOutcome(ok, "no storage rows" if ok else f"{storage.num_rows} Storage rows without storage usage", metadata)
+        return CheckOutcome(
+            ok, "no storage rows" if ok else f"{storage.num_rows} Storage rows without storage usage", metadata
+        )
     node_count = pc.cast(pc.fill_null(labelled_storage["node_count"], 1), pa.float64())
     expected = {
-        "persistentvolumeclaim_capacity_gigabyte_months": column_total(labelled_storage["persistentvolumeclaim_capacity_byte_seconds"]),
-        "volume_request_storage_gigabyte_months": column_total(pc.divide(labelled_storage["volume_request_storage_byte_seconds"], node_count)),
-        "persistentvolumeclaim_usage_gigabyte_months": column_total(pc.divide(labelled_storage["persistentvolumeclaim_usage_byte_seconds"], node_count)),
+        "persistentvolumeclaim_capacity_gigabyte_months": column_total(
+            labelled_storage["persistentvolumeclaim_capacity_byte_seconds"]
+        ),
+        "volume_request_storage_gigabyte_months": column_total(
+            pc.divide(labelled_storage["volume_request_storage_byte_seconds"], node_count)
+        ),
+        "persistentvolumeclaim_usage_gigabyte_months": column_total(
+            pc.divide(labelled_storage["persistentvolumeclaim_usage_byte_seconds"], node_count)
+        ),
     }
     failed = []
     for column, byte_seconds in expected.items():
@@ -285,8 +322,10 @@ def storage_months_formula(labelled_storage: pa.Table | None, summary: pa.Table,
     return CheckOutcome(True, f"storage months match the {days}-day month formula", metadata)
 
 
-def rows_written_match(rows: pa.Table, rows_written: int, rows_by_data_source: dict[str, int], totals_read_back: dict[str, float]) -> CheckOutcome:
-    """What PostgreSQL holds for the cluster-day after the write = what was computed (count per data_source and totals)."""
+def rows_written_match(
+    rows: pa.Table, rows_written: int, rows_by_data_source: dict[str, int], totals_read_back: dict[str, float]
+) -> CheckOutcome:
+    """What PostgreSQL holds for the cluster-day after the write = what was computed (count per data_source, totals)."""
     computed_by_source: dict[str, int] = {}
     for value in rows["data_source"].to_pylist():
         computed_by_source[value] = computed_by_source.get(value, 0) + 1
@@ -311,4 +350,8 @@ def rows_written_match(rows: pa.Table, rows_written: int, rows_by_data_source: d
     if problems:
         metadata["problems"] = problems[:20]
         return CheckOutcome(False, problems[0], metadata)
-    return CheckOutcome(True, f"PostgreSQL holds the {rows.num_rows} rows computed (counts and {len(totals_read_back)} totals)", metadata)
+    return CheckOutcome(
+        True,
+        f"PostgreSQL holds the {rows.num_rows} rows computed (counts and {len(totals_read_back)} totals)",
+        metadata,
+    )

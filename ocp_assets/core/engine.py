@@ -72,7 +72,9 @@ def connect(dsn: str) -> Iterator[psycopg.Connection]:
         raise ConfigurationError(f"cannot connect to PostgreSQL ({exc})".strip()) from None
     except psycopg.ProgrammingError:
         # A malformed DSN: psycopg's message quotes the DSN, password included, so it is not repeated here.
-        raise ConfigurationError("the PostgreSQL DSN is malformed (expected postgresql://user@host:port/database)") from None
+        raise ConfigurationError(
+            "the PostgreSQL DSN is malformed (expected postgresql://user@host:port/database)"
+        ) from None
     try:
         yield conn
     finally:
@@ -109,7 +111,9 @@ class SharedRows:
     in_month_partition: bool
 
 
-def prepare_shared_rows(conn: psycopg.Connection, schema: str, cluster_day: ClusterDay, inventory: pa.Table) -> SharedRows:
+def prepare_shared_rows(
+    conn: psycopg.Connection, schema: str, cluster_day: ClusterDay, inventory: pa.Table
+) -> SharedRows:
     """Report period, cluster and node rows, and the month's partition, each created once however many days run at once.
 
     They are written in their own short transactions under advisory locks (per source, per schema for the
@@ -118,14 +122,24 @@ def prepare_shared_rows(conn: psycopg.Connection, schema: str, cluster_day: Clus
     back, as koku creates them at ingest whether or not the summary follows.
     """
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ocp_assets.shared/{schema}/{cluster_day.source}",))
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ocp_assets.shared/{schema}/{cluster_day.source}",)
+        )
         period = report_period(
-            conn, schema, cluster_id=cluster_day.cluster_id, cluster_alias=cluster_day.cluster_alias,
-            source=cluster_day.source, day=cluster_day.day,
+            conn,
+            schema,
+            cluster_id=cluster_day.cluster_id,
+            cluster_alias=cluster_day.cluster_alias,
+            source=cluster_day.source,
+            day=cluster_day.day,
         )
         upsert_cluster_nodes(
-            conn, schema, cluster_id=cluster_day.cluster_id, cluster_alias=cluster_day.cluster_alias,
-            source=cluster_day.source, inventory=inventory,
+            conn,
+            schema,
+            cluster_id=cluster_day.cluster_id,
+            cluster_alias=cluster_day.cluster_alias,
+            source=cluster_day.source,
+            inventory=inventory,
         )
     return SharedRows(period, ensure_month_partition(conn, schema, cluster_day.day))
 
@@ -144,8 +158,12 @@ def publish_summary(
     with conn.transaction():
         lock_cluster_day(conn, schema, cluster_day.source, cluster_day.day)
         ctx = SummaryContext(
-            source=cluster_day.source, cluster_id=cluster_day.cluster_id, cluster_alias=cluster_day.cluster_alias,
-            day=cluster_day.day, report_period_id=shared.report_period_id, enabled_keys=settings.enabled_keys,
+            source=cluster_day.source,
+            cluster_id=cluster_day.cluster_id,
+            cluster_alias=cluster_day.cluster_alias,
+            day=cluster_day.day,
+            report_period_id=shared.report_period_id,
+            enabled_keys=settings.enabled_keys,
             cost_categories=settings.cost_categories,
         )
         usage = aggregate_usage(merged, node_capacity, ctx)

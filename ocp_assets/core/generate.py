@@ -173,6 +173,7 @@ SCALES = {
     "10m": Scale(pods=138889, masters=3, infra=9, workers=648),
 }
 
+
 @dataclass(frozen=True)
 class Profile:
     """A pod's explicit nise settings; cores and GiB, usage for the full period."""
@@ -227,7 +228,10 @@ def scale_yaml(name: str) -> str:
     for index in range(scale.masters):
         node = f"master-{index}"
         apiserver = writer.pod(
-            "apiserver", f"kube-apiserver-{node}", "pod_apiserver", "label_app:openshift-kube-apiserver|label_apiserver:true"
+            "apiserver",
+            f"kube-apiserver-{node}",
+            "pod_apiserver",
+            "label_app:openshift-kube-apiserver|label_apiserver:true",
         )
         etcd = writer.pod("etcd", f"etcd-{node}", "pod_etcd", "label_app:etcd|label_etcd:true")
         writer.node(node, "master", ZONES[index % 3], [
@@ -356,9 +360,12 @@ class _ScaleYamlWriter:
             f"                  labels: {self.shared(f'pv_{tier}', f'label_storage_tier:{tier}|label_backup:daily')}",
         ]
         if pod is None:
-            return lines + ["                  volume_claims: []"]
-        claim_labels = self.shared(f"pvc_{namespace.replace('-', '_')}", f"label_app:{namespace}|label_data_class:internal")
-        return lines + [
+            return [*lines, "                  volume_claims: []"]
+        claim_labels = self.shared(
+            f"pvc_{namespace.replace('-', '_')}", f"label_app:{namespace}|label_data_class:internal"
+        )
+        return [
+            *lines,
             "                  volume_claims:",
             f"                    - volume_claim_name: data-{pod}",
             f"                      pod_name: {pod}",

@@ -6,6 +6,7 @@ roll each day up into its daily table. Every output file is serialised in memory
 a bad file leaves the data root untouched. Output is byte-identical for the same payload.
 """
 
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -273,7 +274,8 @@ def _resolve_identities(
             continue
         if known.cluster_id != identity.cluster_id:
             raise ConfigurationError(
-                f"source {identity.source_uuid} is recorded for cluster {known.cluster_id!r}, not {identity.cluster_id!r}"
+                f"source {identity.source_uuid} is recorded for cluster {known.cluster_id!r}, not "
+                f"{identity.cluster_id!r}"
             )
         if identity.cluster_alias is None and known.cluster_alias is not None:
             # An ingest without an alias keeps the one recorded earlier.
@@ -285,8 +287,12 @@ def _resolve_identities(
 
 def _output_keys(identity: ClusterIdentity, report_type: ReportType, day: dt.date, stem: str) -> tuple[str, str]:
     # koku: raw `<csv stem>_<chunk>.parquet`, daily `<csv stem>_daily_<chunk>.parquet`; one chunk per day here.
-    raw_prefix = month_prefix(identity.account, report_type.name, identity.source_uuid, day.year, day.month, daily=False)
-    daily_prefix = month_prefix(identity.account, report_type.name, identity.source_uuid, day.year, day.month, daily=True)
+    raw_prefix = month_prefix(
+        identity.account, report_type.name, identity.source_uuid, day.year, day.month, daily=False
+    )
+    daily_prefix = month_prefix(
+        identity.account, report_type.name, identity.source_uuid, day.year, day.month, daily=True
+    )
     return f"{raw_prefix}/{stem}_0.parquet", f"{daily_prefix}/{stem}_daily_0.parquet"
 
 
@@ -339,7 +345,9 @@ def _manifest_payload(manifest_path: Path) -> Payload:
         file_number = int(number["number"]) if number else position
         files.append(PayloadFile(csv_path, payload_id, file_number, str(manifest["cluster_id"])))
     skipped = tuple(
-        SkippedFile(str(manifest_path.parent / Path(str(name)).name), "resource-optimization (ROS) report, not cost data")
+        SkippedFile(
+            str(manifest_path.parent / Path(str(name)).name), "resource-optimization (ROS) report, not cost data"
+        )
         for name in manifest.get("resource_optimization_files") or ()
     )
     return Payload(files=tuple(files), skipped=skipped)
@@ -458,15 +466,13 @@ def _locate_csv_error(path: Path, header: list[str], exc: pa.ArrowInvalid) -> In
         bad_rows.append(row)
         return "error"
 
-    try:
+    with contextlib.suppress(pa.ArrowInvalid):
         pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(use_threads=False),
             parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=remember),
             convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in header}),
         )
-    except pa.ArrowInvalid:
-        pass
     if bad_rows:
         bad = bad_rows[0]
         row = bad.number - 1 if bad.number is not None else None
@@ -523,7 +529,7 @@ def convert_table(text: pa.Table, report_type: ReportType, file: str) -> tuple[p
 
 
 def labels_to_json(label_string: str) -> str:
-    """koku's process_openshift_labels_to_json, kept literal: a piece with two ':' is dropped, every 'label_' removed."""
+    """koku's process_openshift_labels_to_json, literal: a piece with two ':' is dropped, every 'label_' removed."""
     labels = {}
     for piece in label_string.split("|") if label_string else []:
         if ":" not in piece:
@@ -594,7 +600,8 @@ def to_timestamps(values: pa.ChunkedArray, column: str, file: str) -> pa.Chunked
         first_bad = pc.index(pc.is_in(values, value_set=pa.array(invalid)), True).as_py()
         bad_text = values[first_bad].as_py()
         raise InputDataError(f"not a timestamp: {bad_text!r}", file=file, column=column, row=first_bad + 1)
-    # Parsed at microseconds, truncated to ms like koku's to_parquet(coerce_timestamps="ms", allow_truncated_timestamps=True).
+    # Parsed at microseconds, truncated to ms like koku's to_parquet(coerce_timestamps="ms",
+    # allow_truncated_timestamps=True).
     as_micros = pa.array(parsed, type=pa.timestamp("us"))
     return pc.take(pc.cast(as_micros, TIMESTAMP_TYPE, safe=False), pc.index_in(values, value_set=distinct))
 

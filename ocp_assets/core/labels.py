@@ -1,4 +1,5 @@
-"""Label maps for the summary: filtering to enabled keys, D2(b) per-day resolution and precedence merges (contract 3.2-3.3, 3.8).
+"""Label maps for the summary: filtering to enabled keys, D2(b) per-day resolution and precedence merges (contract
+3.2-3.3, 3.8).
 
 Every distinct label string is parsed once and every distinct combination merged once: rows carry small
 integer ids into a LabelCatalog, never dicts.
@@ -76,9 +77,15 @@ class LabelCatalog:
         """Per-row filtered-map ids of a string column, parsing each distinct string once."""
         if len(column) == 0:
             return np.zeros(0, dtype=np.int64)
-        encoded = pc.dictionary_encode(column).combine_chunks() if isinstance(column, pa.ChunkedArray) else pc.dictionary_encode(column)
+        encoded = (
+            pc.dictionary_encode(column).combine_chunks()
+            if isinstance(column, pa.ChunkedArray)
+            else pc.dictionary_encode(column)
+        )
         lookup = np.fromiter(
-            (self.filter_text(text) for text in encoded.dictionary.to_pylist()), dtype=np.int64, count=len(encoded.dictionary)
+            (self.filter_text(text) for text in encoded.dictionary.to_pylist()),
+            dtype=np.int64,
+            count=len(encoded.dictionary),
         )
         indices = encoded.indices
         if indices.null_count:
@@ -88,7 +95,9 @@ class LabelCatalog:
         return lookup[indices.to_numpy(zero_copy_only=False)]
 
     def merge(self, *id_columns: np.ndarray) -> np.ndarray:
-        """Per-row ids of the maps merged left to right (later columns win, like jsonb ||), one merge per distinct combination."""
+        """Per-row ids of the maps merged left to right (later columns win, like jsonb ||), one merge per distinct
+        combination.
+        """
         if len(id_columns) == 1:
             return id_columns[0]
         stacked = np.stack(id_columns, axis=1)

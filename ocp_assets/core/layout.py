@@ -44,7 +44,7 @@ class ReportType:
 
     @property
     def daily_columns(self) -> tuple[str, ...]:
-        return self.daily_group_by + ("interval_start",) + self.daily_max + self.daily_sum + self.added_when_missing
+        return (*self.daily_group_by, "interval_start", *self.daily_max, *self.daily_sum, *self.added_when_missing)
 
     @property
     def raw_table(self) -> str:
@@ -73,7 +73,7 @@ _POD_METRICS = (
 POD = ReportType(
     name=POD_USAGE,
     nise_name="ocp_pod_usage",
-    columns=("pod", "namespace", "node", "resource_id") + _POD_METRICS + ("pod_labels",),
+    columns=("pod", "namespace", "node", "resource_id", *_POD_METRICS, "pod_labels"),
     numeric=_POD_METRICS + EFFECTIVE_USAGE_COLUMNS,
     labels=("pod_labels",),
     daily_group_by=("namespace", "node", "pod", "pod_labels"),
@@ -118,9 +118,10 @@ STORAGE = ReportType(
         "storageclass",
         "csi_driver",
         "csi_volume_handle",
-    )
-    + _STORAGE_METRICS
-    + ("persistentvolume_labels", "persistentvolumeclaim_labels"),
+        *_STORAGE_METRICS,
+        "persistentvolume_labels",
+        "persistentvolumeclaim_labels",
+    ),
     numeric=_STORAGE_METRICS,
     labels=("persistentvolume_labels", "persistentvolumeclaim_labels"),
     daily_group_by=(
@@ -176,8 +177,18 @@ OPTIONAL_FOR_DETECTION = {STORAGE_USAGE: {"node", "csi_driver", "csi_volume_hand
 
 # Identifier columns koku HTML-escapes at ingest (ocp_data_validator line 47), restricted to the summary's report types.
 SANITIZED_COLUMNS = frozenset(
-    {"namespace", "pod", "node", "persistentvolumeclaim", "persistentvolume", "storageclass", "resource_id",
-     "csi_driver", "csi_volume_handle", "node_role"}
+    {
+        "namespace",
+        "pod",
+        "node",
+        "persistentvolumeclaim",
+        "persistentvolume",
+        "storageclass",
+        "resource_id",
+        "csi_driver",
+        "csi_volume_handle",
+        "node_role",
+    }
 )
 
 ANOMALY_THRESHOLD = 1e18  # rows with any metric above this are dropped (1.3 process_dataframe step 1)
@@ -198,12 +209,12 @@ def raw_schema(report_type: ReportType) -> pa.Schema:
 def daily_schema(report_type: ReportType) -> pa.Schema:
     if report_type is POD:
         cols = (
-            POD.daily_group_by
-            + ("interval_start",)
-            + POD.daily_max
-            + POD.daily_sum
-            + tuple(c for c, _ in POD_DAILY_CAPACITY)
-            + POD.added_when_missing
+            *POD.daily_group_by,
+            "interval_start",
+            *POD.daily_max,
+            *POD.daily_sum,
+            *tuple(c for c, _ in POD_DAILY_CAPACITY),
+            *POD.added_when_missing,
         )
     else:
         cols = report_type.daily_columns

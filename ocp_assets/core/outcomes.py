@@ -93,7 +93,9 @@ class CheckOutcome:
     passed: bool
     description: str
     metadata: dict[str, object] = field(default_factory=dict)
-    failure_cases: pd.DataFrame | None = None  # pandera's (schema_context, column, check, failure_case, index), truncated
+    failure_cases: pd.DataFrame | None = (
+        None  # pandera's (schema_context, column, check, failure_case, index), truncated
+    )
     rows: int = 0
     failures: int = 0  # every failure case, before truncation
 
@@ -105,7 +107,11 @@ def combine(outcomes: dict[str, CheckOutcome]) -> CheckOutcome:
     metadata: dict[str, object] = {f"{name}_rows": o.rows for name, o in outcomes.items()}
     if not failed:
         return CheckOutcome(True, "; ".join(o.description for o in outcomes.values()), metadata, rows=rows)
-    frames = [o.failure_cases.assign(table=name) for name, o in failed.items() if o.failure_cases is not None and not o.failure_cases.empty]
+    frames = [
+        o.failure_cases.assign(table=name)
+        for name, o in failed.items()
+        if o.failure_cases is not None and not o.failure_cases.empty
+    ]
     if frames:
         import pandas as pd
 

@@ -275,7 +275,9 @@ def ensure_month_partition(conn: psycopg.Connection, schema: str, day: dt.date) 
             if _table_exists(conn, schema, name):
                 return True
             conn.execute(
-                sql.SQL("CREATE TABLE {schema}.{name} PARTITION OF {schema}.{table} FOR VALUES FROM ({lo}) TO ({hi})").format(
+                sql.SQL(
+                    "CREATE TABLE {schema}.{name} PARTITION OF {schema}.{table} FOR VALUES FROM ({lo}) TO ({hi})"
+                ).format(
                     schema=ident,
                     name=sql.Identifier(name),
                     table=sql.Identifier(SUMMARY_TABLE),

@@ -62,9 +62,17 @@ from ocp_assets.core.writer import (
 
 PREVIEW_ROWS = 5
 TOP_NAMESPACES = 10
-PREVIEW_COLUMNS = ("data_source", "namespace", "node", "pod_usage_cpu_core_hours", "pod_request_cpu_core_hours",
-                   "pod_usage_memory_gigabyte_hours", "node_capacity_cpu_core_hours",
-                   "persistentvolumeclaim_capacity_gigabyte_months", "all_labels")
+PREVIEW_COLUMNS = (
+    "data_source",
+    "namespace",
+    "node",
+    "pod_usage_cpu_core_hours",
+    "pod_request_cpu_core_hours",
+    "pod_usage_memory_gigabyte_hours",
+    "node_capacity_cpu_core_hours",
+    "persistentvolumeclaim_capacity_gigabyte_months",
+    "all_labels",
+)
 
 
 @dataclass(frozen=True)
@@ -135,13 +143,17 @@ def input_error_outcome(exc: OcpAssetsError, rows: int = 0) -> CheckOutcome:
     """Input that cannot even be read, as a failed check naming file, column and row."""
     import pandas as pd
 
-    cases = pd.DataFrame([{
-        "schema_context": type(exc).__name__,
-        "column": getattr(exc, "column", None),
-        "check": getattr(exc, "reason", str(exc)),
-        "failure_case": getattr(exc, "file", None),
-        "index": getattr(exc, "row", None),
-    }])
+    cases = pd.DataFrame(
+        [
+            {
+                "schema_context": type(exc).__name__,
+                "column": getattr(exc, "column", None),
+                "check": getattr(exc, "reason", str(exc)),
+                "failure_case": getattr(exc, "file", None),
+                "index": getattr(exc, "row", None),
+            }
+        ]
+    )
     metadata = {k: v for k in ("file", "column", "row") if (v := getattr(exc, k, None)) is not None}
     return CheckOutcome(False, str(exc), metadata, failure_cases=cases, rows=rows, failures=1)
 
@@ -157,14 +169,20 @@ def validate_rows(model, rows: DayTable) -> CheckOutcome:
         if str(case.check) != "label_json_object":
             shown = repr(value)
             reason += f": {shown[:80]}…" if len(shown) > 80 else f": {shown}"
-        if isinstance(value, str) and column in rows.table.column_names and pa.types.is_string(rows.table.schema.field(column).type):
+        if (
+            isinstance(value, str)
+            and column in rows.table.column_names
+            and pa.types.is_string(rows.table.schema.field(column).type)
+        ):
             located = locate_value(rows, column, value, reason)
         elif isinstance(index, (int, np.integer)) and 0 <= index < len(rows):
             located = locate_row(rows, int(index), column, reason)
         else:
             continue
         report.description += f" (first at {located})"
-        report.metadata.update({"file": located.file, "column": located.column, "row": located.row, "reason": located.reason})
+        report.metadata.update(
+            {"file": located.file, "column": located.column, "row": located.row, "reason": located.reason}
+        )
         return report
     if len(rows.files) == 1:
         report.description += f" (in {rows.files[0]})"
@@ -183,7 +201,8 @@ def _distinct(table: pa.Table, *columns: str) -> int:
 
 # ------------------------------------------------------------------ the facts each stage reports
 def summary_facts(rows: pa.Table, raw_pods: pa.Table, capacity: pa.Table) -> dict:
-    """Totals of the cluster-day as a cost engineer reads them: pod usage without the unallocated rows, capacity per node."""
+    """Totals of the cluster-day as a cost engineer reads them: pod usage without unallocated rows, capacity "
+    "per node."""
     pods = consistency.pod_rows(rows)
     unallocated = consistency.unallocated_rows(rows)
     storage = consistency.storage_rows(rows)
@@ -204,18 +223,25 @@ def summary_facts(rows: pa.Table, raw_pods: pa.Table, capacity: pa.Table) -> dic
         "memory_request_gigabyte_hours": column_total(pods["pod_request_memory_gigabyte_hours"]),
         "memory_limit_gigabyte_hours": column_total(pods["pod_limit_memory_gigabyte_hours"]),
         "memory_effective_usage_gigabyte_hours": column_total(pods["pod_effective_usage_memory_gigabyte_hours"]),
-        "memory_capacity_gigabyte_hours": column_total(capacity["node_capacity_memory_byte_seconds"]) / consistency.HOUR * consistency.GIB,
+        "memory_capacity_gigabyte_hours": column_total(capacity["node_capacity_memory_byte_seconds"])
+        / consistency.HOUR
+        * consistency.GIB,
         "storage_capacity_gigabyte_months": column_total(storage["persistentvolumeclaim_capacity_gigabyte_months"]),
         "storage_request_gigabyte_months": column_total(storage["volume_request_storage_gigabyte_months"]),
         "storage_usage_gigabyte_months": column_total(storage["persistentvolumeclaim_usage_gigabyte_months"]),
     }
     if pods.num_rows:
-        by_namespace = pods.group_by("namespace", use_threads=False).aggregate(
-            [("pod_usage_cpu_core_hours", "sum"), ("pod_usage_memory_gigabyte_hours", "sum")]
-        ).sort_by([("pod_usage_cpu_core_hours_sum", "descending"), ("namespace", "ascending")])
+        by_namespace = (
+            pods.group_by("namespace", use_threads=False)
+            .aggregate([("pod_usage_cpu_core_hours", "sum"), ("pod_usage_memory_gigabyte_hours", "sum")])
+            .sort_by([("pod_usage_cpu_core_hours_sum", "descending"), ("namespace", "ascending")])
+        )
         facts["top_namespaces"] = [
-            {"namespace": r["namespace"], "cpu_usage_core_hours": r["pod_usage_cpu_core_hours_sum"] or 0.0,
-             "memory_usage_gigabyte_hours": r["pod_usage_memory_gigabyte_hours_sum"] or 0.0}
+            {
+                "namespace": r["namespace"],
+                "cpu_usage_core_hours": r["pod_usage_cpu_core_hours_sum"] or 0.0,
+                "memory_usage_gigabyte_hours": r["pod_usage_memory_gigabyte_hours_sum"] or 0.0,
+            }
             for r in by_namespace.slice(0, TOP_NAMESPACES).to_pylist()
         ]
     facts["preview"] = rows.select(list(PREVIEW_COLUMNS)).slice(0, PREVIEW_ROWS).to_pylist()
@@ -237,7 +263,9 @@ class _Day:
         located = outcome.metadata.get("file") and outcome.metadata.get("reason")
         if not outcome.passed and self.result.error is None and located:
             meta = outcome.metadata
-            self.result.error = InputDataError(str(meta["reason"]), file=str(meta["file"]), column=meta.get("column"), row=meta.get("row"))
+            self.result.error = InputDataError(
+                str(meta["reason"]), file=str(meta["file"]), column=meta.get("column"), row=meta.get("row")
+            )
         return outcome.passed
 
     def wanted(self, stage: str) -> bool:
@@ -272,8 +300,14 @@ class _Day:
         return self.result
 
 
-def summarize_cluster_day(conn: psycopg.Connection, root: DataRoot, task: DayTask, *, snapshot_root: str | None = None,
-                          create_tables: bool = True) -> DayResult:
+def summarize_cluster_day(
+    conn: psycopg.Connection,
+    root: DataRoot,
+    task: DayTask,
+    *,
+    snapshot_root: str | None = None,
+    create_tables: bool = True,
+) -> DayResult:
     """Run one cluster-day through the stages up to ``task.through``; never raises for bad input (it fails a check).
 
     Raises only for what retrying can fix or a person must: lost connections and other transient database
@@ -296,8 +330,15 @@ def summarize_cluster_day(conn: psycopg.Connection, root: DataRoot, task: DayTas
         day.result.error = exc
         day.check(O.POD_USAGE_SCHEMA, input_error_outcome(exc))
         return day.result
-    if not day.check(O.POD_USAGE_SCHEMA, O.combine({"pod rows": validate_rows(V.RawPodUsage, pods),
-                                                    "node capacity": V.validate_frame(V.NodeCapacity, capacity)})):
+    if not day.check(
+        O.POD_USAGE_SCHEMA,
+        O.combine(
+            {
+                "pod rows": validate_rows(V.RawPodUsage, pods),
+                "node capacity": V.validate_frame(V.NodeCapacity, capacity),
+            }
+        ),
+    ):
         return day.result
     # raw_storage_usage, read before judging the day empty
     try:
@@ -308,10 +349,17 @@ def summarize_cluster_day(conn: psycopg.Connection, root: DataRoot, task: DayTas
     if len(pods) == 0 and storage is not None and len(storage) == 0:
         rows_deleted = delete_summary_rows(conn, task.schema, cd.source, cd.day) if writes and task.commit else None
         return day.no_data(rows_deleted)
-    if not day.done(O.RAW_POD_USAGE, {
-        "rows": len(pods), "pods": _distinct(pods.table, "namespace", "pod"), "namespaces": _distinct(pods.table, "namespace"),
-        "nodes": capacity.num_rows, "files": pods.files,
-    }, {"pod_usage": pods.table, "node_capacity": capacity}):
+    if not day.done(
+        O.RAW_POD_USAGE,
+        {
+            "rows": len(pods),
+            "pods": _distinct(pods.table, "namespace", "pod"),
+            "namespaces": _distinct(pods.table, "namespace"),
+            "nodes": capacity.num_rows,
+            "files": pods.files,
+        },
+        {"pod_usage": pods.table, "node_capacity": capacity},
+    ):
         return day.result
     if storage is None:
         day.result.error = storage_error
@@ -319,10 +367,15 @@ def summarize_cluster_day(conn: psycopg.Connection, root: DataRoot, task: DayTas
         return day.result
     if not day.check(O.STORAGE_USAGE_SCHEMA, validate_rows(V.RawStorageUsage, storage)):
         return day.result
-    if not day.done(O.RAW_STORAGE_USAGE, {
-        "rows": len(storage), "persistentvolumeclaims": _distinct(storage.table, "namespace", "persistentvolumeclaim"),
-        "files": storage.files,
-    }, {"storage_usage": storage.table}):
+    if not day.done(
+        O.RAW_STORAGE_USAGE,
+        {
+            "rows": len(storage),
+            "persistentvolumeclaims": _distinct(storage.table, "namespace", "persistentvolumeclaim"),
+            "files": storage.files,
+        },
+        {"storage_usage": storage.table},
+    ):
         return day.result
 
     # deduplicated_labels: one enabled-key label set per node and per namespace
@@ -336,11 +389,20 @@ def summarize_cluster_day(conn: psycopg.Connection, root: DataRoot, task: DayTas
         try:
             daily, hourly = read_label_rows(root, cd.account, cd.source, cd.day, report_type)
             label_files += daily.files + hourly.files
-            report = O.combine({f"{entity} label rows (daily)": validate_rows(row_model, daily),
-                                f"{entity} label rows (hourly)": validate_rows(row_model, hourly)})
+            report = O.combine(
+                {
+                    f"{entity} label rows (daily)": validate_rows(row_model, daily),
+                    f"{entity} label rows (hourly)": validate_rows(row_model, hourly),
+                }
+            )
             if report.passed:
                 deduplicated[entity] = dedupe_entity_labels(daily, hourly, entity, report_type, keys)
-                report = O.combine({f"{entity} label rows": report, f"{entity} labels": V.validate_frame(table_model, deduplicated[entity])})
+                report = O.combine(
+                    {
+                        f"{entity} label rows": report,
+                        f"{entity} labels": V.validate_frame(table_model, deduplicated[entity]),
+                    }
+                )
         except InputDataError as exc:
             day.result.error = exc
             report = input_error_outcome(exc)
@@ -348,9 +410,15 @@ def summarize_cluster_day(conn: psycopg.Connection, root: DataRoot, task: DayTas
     if not day.check(O.LABELS_SCHEMA, O.combine(reports)):
         return day.result
     labels = LabelTables(node=deduplicated["node"], namespace=deduplicated["namespace"])
-    if not day.done(O.DEDUPLICATED_LABELS, {
-        "nodes": labels.node.num_rows, "namespaces": labels.namespace.num_rows, "files": label_files,
-    }, {"node_labels": labels.node, "namespace_labels": labels.namespace}):
+    if not day.done(
+        O.DEDUPLICATED_LABELS,
+        {
+            "nodes": labels.node.num_rows,
+            "namespaces": labels.namespace.num_rows,
+            "files": label_files,
+        },
+        {"node_labels": labels.node, "namespace_labels": labels.namespace},
+    ):
         return day.result
 
     # merged_label_chunks: usage rows with their merged label sets, and the node inventory
@@ -362,22 +430,36 @@ def summarize_cluster_day(conn: psycopg.Connection, root: DataRoot, task: DayTas
         return day.result
     inventory = node_inventory(pods.table, labels.node)
     merged_storage = merged.storage if merged.storage is not None and merged.storage.num_rows else None
-    day.check(O.MERGED_ROWS_SCHEMA, O.combine({
-        "labelled pod rows": V.validate_frame(V.PodUsageLabelled, merged.pod),
-        "labelled storage rows": V.validate_frame(V.StorageUsageLabelled, merged_storage) if merged_storage is not None
-        else CheckOutcome(True, "no storage rows"),
-        "node inventory": V.validate_frame(V.NodeInventory, inventory),
-    }))
-    day.check(O.LABEL_PRECEDENCE, consistency.label_precedence(pods.table, merged.pod, labels.node, labels.namespace, keys))
+    day.check(
+        O.MERGED_ROWS_SCHEMA,
+        O.combine(
+            {
+                "labelled pod rows": V.validate_frame(V.PodUsageLabelled, merged.pod),
+                "labelled storage rows": V.validate_frame(V.StorageUsageLabelled, merged_storage)
+                if merged_storage is not None
+                else CheckOutcome(True, "no storage rows"),
+                "node inventory": V.validate_frame(V.NodeInventory, inventory),
+            }
+        ),
+    )
+    day.check(
+        O.LABEL_PRECEDENCE, consistency.label_precedence(pods.table, merged.pod, labels.node, labels.namespace, keys)
+    )
     if not day.result.passed:
         return day.result
     tables = {"pod_usage": merged.pod, "node_inventory": inventory}
     if merged_storage is not None:
         tables["storage_usage"] = merged_storage
-    if not day.done(O.MERGED_LABEL_CHUNKS, {
-        "pod_rows": merged.pod.num_rows, "storage_rows": merged_storage.num_rows if merged_storage is not None else 0,
-        "inventory_nodes": inventory.num_rows, "distinct_pod_label_sets": pc.count_distinct(merged.pod["pod_labels"]).as_py(),
-    }, tables):
+    if not day.done(
+        O.MERGED_LABEL_CHUNKS,
+        {
+            "pod_rows": merged.pod.num_rows,
+            "storage_rows": merged_storage.num_rows if merged_storage is not None else 0,
+            "inventory_nodes": inventory.num_rows,
+            "distinct_pod_label_sets": pc.count_distinct(merged.pod["pod_labels"]).as_py(),
+        },
+        tables,
+    ):
         return day.result
 
     # daily_summary: aggregate and replace the cluster-day's rows; its checks decide commit or rollback
@@ -398,8 +480,10 @@ def summarize_cluster_day(conn: psycopg.Connection, root: DataRoot, task: DayTas
         return day.result
     except (psycopg.DataError, psycopg.IntegrityError) as exc:
         # Deterministic: the same rows would be rejected again, so this fails the check instead of being retried.
-        day.check(O.ROWS_IN_POSTGRESQL, CheckOutcome(False, f"PostgreSQL rejected the rows: {_first_line(exc)}",
-                                                     {"sqlstate": exc.sqlstate or ""}))
+        day.check(
+            O.ROWS_IN_POSTGRESQL,
+            CheckOutcome(False, f"PostgreSQL rejected the rows: {_first_line(exc)}", {"sqlstate": exc.sqlstate or ""}),
+        )
         return day.result
     except OcpAssetsError as exc:
         day.result.error = exc
@@ -418,11 +502,14 @@ def _first_line(exc: Exception) -> str:
 
 
 def _has_settings(conn: psycopg.Connection, schema: str) -> bool:
-    return bool(conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".reporting_enabledtagkeys',)).fetchone()[0])
+    return bool(
+        conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".reporting_enabledtagkeys',)).fetchone()[0]
+    )
 
 
-def summary_checks(outcome: DayOutcome, raw_pods: pa.Table, capacity: pa.Table, storage: pa.Table | None,
-                   settings: KokuSettings) -> dict[str, CheckOutcome]:
+def summary_checks(
+    outcome: DayOutcome, raw_pods: pa.Table, capacity: pa.Table, storage: pa.Table | None, settings: KokuSettings
+) -> dict[str, CheckOutcome]:
     rows, write = outcome.rows, outcome.write
     return {
         O.SUMMARY_SCHEMA: V.validate_frame(V.SummaryRows, rows),
@@ -432,15 +519,22 @@ def summary_checks(outcome: DayOutcome, raw_pods: pa.Table, capacity: pa.Table, 
         O.NO_DUPLICATE_KEYS: consistency.no_duplicate_keys(rows),
         O.LABEL_KEYS_ALLOWED: consistency.label_keys_allowed(rows, settings.enabled_keys),
         O.STORAGE_MONTHS_FORMULA: consistency.storage_months_formula(storage, rows, outcome.cluster_day.day),
-        O.ROWS_IN_POSTGRESQL: consistency.rows_written_match(rows, write.rows_written, write.rows_by_data_source, write.totals_read_back),
+        O.ROWS_IN_POSTGRESQL: consistency.rows_written_match(
+            rows, write.rows_written, write.rows_by_data_source, write.totals_read_back
+        ),
     }
 
 
 # ------------------------------------------------------------------ several cluster-days, in parallel
 def _run_task(task: DayTask, where: Connections) -> DayResult:
     with connect(where.dsn) as conn:
-        result = summarize_cluster_day(conn, open_data_root(where.data_root), task, snapshot_root=where.snapshot_root,
-                                       create_tables=where.create_tables)
+        result = summarize_cluster_day(
+            conn,
+            open_data_root(where.data_root),
+            task,
+            snapshot_root=where.snapshot_root,
+            create_tables=where.create_tables,
+        )
     result.outcome = None  # the rows are large and already in PostgreSQL; the facts carry what callers show
     # The day's tables are gone: hand their memory back to the system, not only to Arrow's allocator, so a month
     # run's process stays at one day's size (measured: docs/benchmarks.md, memory).
@@ -478,11 +572,15 @@ def summarize_day(conn: psycopg.Connection, schema: str, root: DataRoot, cluster
 
     Returns the rows written, or None for a day without koku data (its previous rows were removed).
     """
-    result = summarize_cluster_day(conn, root, DayTask(cluster_day.day.isoformat(), cluster_day, schema), create_tables=False)
+    result = summarize_cluster_day(
+        conn, root, DayTask(cluster_day.day.isoformat(), cluster_day, schema), create_tables=False
+    )
     if not result.passed:
         if result.error is not None:
             raise result.error
-        raise CheckFailedError(f"{cluster_day.cluster_id} {cluster_day.day.isoformat()}: check {result.first_failure()}")
+        raise CheckFailedError(
+            f"{cluster_day.cluster_id} {cluster_day.day.isoformat()}: check {result.first_failure()}"
+        )
     if result.outcome is not None:
         # Where the day's time went, as the CLI and the engine benchmark print it: each stage includes its checks.
         stage = result.seconds

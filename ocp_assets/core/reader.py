@@ -42,9 +42,9 @@ def _spec(names: str, type_: pa.DataType, required: bool = True) -> list[ColumnS
 
 
 POD_DAILY_COLUMNS = (
-    _spec("namespace node pod pod_labels resource_id", STRING)
-    + [ColumnSpec("interval_start", TIMESTAMP_TYPE)]
-    + _spec(
+    *_spec("namespace node pod pod_labels resource_id", STRING),
+    ColumnSpec("interval_start", TIMESTAMP_TYPE),
+    *_spec(
         "pod_usage_cpu_core_seconds pod_request_cpu_core_seconds pod_limit_cpu_core_seconds"
         " pod_usage_memory_byte_seconds pod_request_memory_byte_seconds pod_limit_memory_byte_seconds"
         " node_capacity_cpu_cores node_capacity_memory_bytes",
@@ -52,24 +52,26 @@ POD_DAILY_COLUMNS = (
     )
     # Older koku Parquet predates effective usage and node_role; PGSQL falls back to greatest(usage, request).
     + _spec("pod_effective_usage_cpu_core_seconds pod_effective_usage_memory_byte_seconds", DOUBLE, required=False)
-    + [ColumnSpec("node_role", STRING, required=False)]
+    + [ColumnSpec("node_role", STRING, required=False)],
 )
-POD_HOURLY_CAPACITY_COLUMNS = [ColumnSpec("interval_start", TIMESTAMP_TYPE)] + _spec(
-    "node", STRING
-) + _spec("node_capacity_cpu_core_seconds node_capacity_memory_byte_seconds", DOUBLE)
-STORAGE_DAILY_COLUMNS = (
-    _spec("namespace pod persistentvolumeclaim persistentvolume storageclass", STRING)
-    + [ColumnSpec("csi_volume_handle", STRING, required=False)]
-    + _spec("persistentvolume_labels persistentvolumeclaim_labels", STRING)
-    + [ColumnSpec("interval_start", TIMESTAMP_TYPE)]
-    + _spec(
+POD_HOURLY_CAPACITY_COLUMNS = [
+    ColumnSpec("interval_start", TIMESTAMP_TYPE),
+    *_spec("node", STRING),
+    *_spec("node_capacity_cpu_core_seconds node_capacity_memory_byte_seconds", DOUBLE),
+]
+STORAGE_DAILY_COLUMNS = [
+    *_spec("namespace pod persistentvolumeclaim persistentvolume storageclass", STRING),
+    ColumnSpec("csi_volume_handle", STRING, required=False),
+    *_spec("persistentvolume_labels persistentvolumeclaim_labels", STRING),
+    ColumnSpec("interval_start", TIMESTAMP_TYPE),
+    *_spec(
         "persistentvolumeclaim_capacity_bytes persistentvolumeclaim_capacity_byte_seconds"
         " volume_request_storage_byte_seconds persistentvolumeclaim_usage_byte_seconds",
         DOUBLE,
-    )
-)
-NODE_LABEL_COLUMNS = [ColumnSpec("interval_start", TIMESTAMP_TYPE)] + _spec("node node_labels", STRING)
-NAMESPACE_LABEL_COLUMNS = [ColumnSpec("interval_start", TIMESTAMP_TYPE)] + _spec("namespace namespace_labels", STRING)
+    ),
+]
+NODE_LABEL_COLUMNS = [ColumnSpec("interval_start", TIMESTAMP_TYPE), *_spec("node node_labels", STRING)]
+NAMESPACE_LABEL_COLUMNS = [ColumnSpec("interval_start", TIMESTAMP_TYPE), *_spec("namespace namespace_labels", STRING)]
 
 INFRA_NODE_LABEL_TEXT = '"node_role_kubernetes_io": "infra"'
 MASTER_NAMESPACE = "openshift-kube-apiserver"
@@ -94,10 +96,18 @@ def _compatible(actual: pa.DataType, wanted: pa.DataType) -> bool:
     if pa.types.is_timestamp(wanted):
         return pa.types.is_timestamp(actual) or pa.types.is_date(actual)
     if pa.types.is_floating(wanted):
-        return pa.types.is_floating(actual) or pa.types.is_integer(actual) or pa.types.is_decimal(actual) or pa.types.is_null(actual)
+        return (
+            pa.types.is_floating(actual)
+            or pa.types.is_integer(actual)
+            or pa.types.is_decimal(actual)
+            or pa.types.is_null(actual)
+        )
     if pa.types.is_string(wanted):
-        return pa.types.is_string(actual) or pa.types.is_large_string(actual) or pa.types.is_null(actual) or (
-            pa.types.is_dictionary(actual) and pa.types.is_string(actual.value_type)
+        return (
+            pa.types.is_string(actual)
+            or pa.types.is_large_string(actual)
+            or pa.types.is_null(actual)
+            or (pa.types.is_dictionary(actual) and pa.types.is_string(actual.value_type))
         )
     return actual == wanted
 
@@ -154,7 +164,10 @@ def read_day_rows(root: DataRoot, prefix: str, columns: list[ColumnSpec], day: d
             nulls += stats.null_count if stats is not None and stats.has_null_count else 0
         if nulls:
             raise InputDataError(
-                "interval_start is NULL", file=shown, column="interval_start", row=_first_null_row(parquet, "interval_start")
+                "interval_start is NULL",
+                file=shown,
+                column="interval_start",
+                row=_first_null_row(parquet, "interval_start"),
             )
         row_groups = _row_groups_for_day(parquet, start_index, start, end)
         if not row_groups:
@@ -211,7 +224,9 @@ def _prefix(account: str, report_type: str, source: str, day: dt.date, *, daily:
 def read_pod_usage(root: DataRoot, account: str, source: str, day: dt.date) -> tuple[DayTable, pa.Table]:
     """The day's pod_daily rows and per-node capacity (from the hourly table); both empty for a day without pod rows."""
     pod_daily = read_day_rows(root, _prefix(account, POD_USAGE, source, day, daily=True), POD_DAILY_COLUMNS, day)
-    hourly = read_day_rows(root, _prefix(account, POD_USAGE, source, day, daily=False), POD_HOURLY_CAPACITY_COLUMNS, day)
+    hourly = read_day_rows(
+        root, _prefix(account, POD_USAGE, source, day, daily=False), POD_HOURLY_CAPACITY_COLUMNS, day
+    )
     for column in ("node_capacity_cpu_core_seconds", "node_capacity_memory_byte_seconds"):
         # Judged here, on the hourly rows, so a bad value is named by its file and row (the per-node sums are not).
         values = hourly.table[column]
@@ -228,7 +243,9 @@ def read_storage_usage(root: DataRoot, account: str, source: str, day: dt.date) 
     return read_day_rows(root, _prefix(account, STORAGE_USAGE, source, day, daily=True), STORAGE_DAILY_COLUMNS, day)
 
 
-def read_label_rows(root: DataRoot, account: str, source: str, day: dt.date, report_type: str) -> tuple[DayTable, DayTable]:
+def read_label_rows(
+    root: DataRoot, account: str, source: str, day: dt.date, report_type: str
+) -> tuple[DayTable, DayTable]:
     """The day's daily and hourly rows of node_labels or namespace_labels."""
     columns = NODE_LABEL_COLUMNS if report_type == NODE_LABELS else NAMESPACE_LABEL_COLUMNS
     return (
@@ -303,8 +320,11 @@ def file_days(root: DataRoot, path: str) -> list[dt.date]:
     if index < 0:
         raise InputDataError("required column is missing", file=shown, column="interval_start")
     if not _compatible(parquet.schema_arrow.field(index).type, TIMESTAMP_TYPE):
-        raise InputDataError(f"has type {parquet.schema_arrow.field(index).type}, expected {TIMESTAMP_TYPE}",
-                             file=shown, column="interval_start")
+        raise InputDataError(
+            f"has type {parquet.schema_arrow.field(index).type}, expected {TIMESTAMP_TYPE}",
+            file=shown,
+            column="interval_start",
+        )
     days: set[dt.date] = set()
     for rg in range(parquet.metadata.num_row_groups):
         stats = parquet.metadata.row_group(rg).column(index).statistics
@@ -337,8 +357,11 @@ def days_with_pod_usage(root: DataRoot, account: str, source: str, warn=None) ->
         covered = file_days(root, info.path)
         outside = days_outside_folder(root.key_of(info.path), covered)
         if outside and warn is not None:
-            warn(f"{root.display(root.key_of(info.path))}: rows dated {outside[0]} .. {outside[-1]} lie outside the month "
-                 "of their folder and are not summarised (koku reads a month's rows from its own folder)")
+            warn(
+                f"{root.display(root.key_of(info.path))}: rows dated {outside[0]} .. {outside[-1]} lie outside "
+                "the month "
+                "of their folder and are not summarised (koku reads a month's rows from its own folder)"
+            )
         days.update(d for d in covered if d not in outside)
     return sorted(days)
 

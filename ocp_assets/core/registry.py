@@ -80,8 +80,17 @@ class Registry:
             for ddl in _DDL:
                 conn.execute(sql.SQL(ddl).format(s=self.ident))
 
-    def register(self, conn: psycopg.Connection, *, cluster_id: str, source: str, account: str, cluster_alias: str,
-                 schema: str, data_root: str) -> ClusterRecord:
+    def register(
+        self,
+        conn: psycopg.Connection,
+        *,
+        cluster_id: str,
+        source: str,
+        account: str,
+        cluster_alias: str,
+        schema: str,
+        data_root: str,
+    ) -> ClusterRecord:
         """Insert or refresh one row; returns the row as stored (the first source of a cluster id wins)."""
         conn.execute(
             sql.SQL(
@@ -119,24 +128,33 @@ class Registry:
     def file_states(self, conn: psycopg.Connection, cluster_id: str) -> dict[str, tuple[int, int, list[dt.date]]]:
         """key -> (size, mtime_ns, days covered) of every file of the cluster seen so far."""
         rows = conn.execute(
-            sql.SQL("SELECT key, size, mtime_ns, days FROM {}.parquet_file_state WHERE cluster_id = %s").format(self.ident),
+            sql.SQL("SELECT key, size, mtime_ns, days FROM {}.parquet_file_state WHERE cluster_id = %s").format(
+                self.ident
+            ),
             (cluster_id,),
         ).fetchall()
         return {key: (size, mtime, days) for key, size, mtime, days in rows}
 
-    def store_file_states(self, conn: psycopg.Connection, updates: list[tuple[str, str, int, int, list[dt.date]]],
-                          removed: list[tuple[str, str]]) -> None:
+    def store_file_states(
+        self,
+        conn: psycopg.Connection,
+        updates: list[tuple[str, str, int, int, list[dt.date]]],
+        removed: list[tuple[str, str]],
+    ) -> None:
         """updates: (cluster_id, key, size, mtime_ns, days); removed: (cluster_id, key)."""
         with conn.transaction(), conn.cursor() as cur:
             if removed:
                 cur.executemany(
-                    sql.SQL("DELETE FROM {}.parquet_file_state WHERE cluster_id = %s AND key = %s").format(self.ident), removed
+                    sql.SQL("DELETE FROM {}.parquet_file_state WHERE cluster_id = %s AND key = %s").format(self.ident),
+                    removed,
                 )
             if updates:
                 cur.executemany(
                     sql.SQL(
-                        "INSERT INTO {}.parquet_file_state (cluster_id, key, size, mtime_ns, days) VALUES (%s, %s, %s, %s, %s)"
-                        " ON CONFLICT (cluster_id, key) DO UPDATE SET size = EXCLUDED.size, mtime_ns = EXCLUDED.mtime_ns,"
+                        "INSERT INTO {}.parquet_file_state (cluster_id, key, size, mtime_ns, days) VALUES (%s, "
+                        "%s, %s, %s, %s)"
+                        " ON CONFLICT (cluster_id, key) DO UPDATE SET size = EXCLUDED.size, mtime_ns = "
+                        "EXCLUDED.mtime_ns,"
                         " days = EXCLUDED.days, seen_at = now()"
                     ).format(self.ident),
                     updates,
@@ -145,7 +163,9 @@ class Registry:
     def known_days(self, conn: psycopg.Connection, cluster_id: str) -> list[dt.date]:
         """Every day some seen file of the cluster covers."""
         rows = conn.execute(
-            sql.SQL("SELECT DISTINCT unnest(days) AS d FROM {}.parquet_file_state WHERE cluster_id = %s ORDER BY d").format(self.ident),
+            sql.SQL(
+                "SELECT DISTINCT unnest(days) AS d FROM {}.parquet_file_state WHERE cluster_id = %s ORDER BY d"
+            ).format(self.ident),
             (cluster_id,),
         ).fetchall()
         return [d for (d,) in rows]

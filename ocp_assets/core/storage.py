@@ -63,8 +63,10 @@ class DataRoot:
         """
         selector = pafs.FileSelector(self.path(prefix), recursive=True, allow_not_found=True)
         infos = [i for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.File]
-        return sorted((i for i in infos if i.path.endswith(suffix) and not i.base_name.startswith((".", "_"))),
-                      key=lambda i: i.path)
+        return sorted(
+            (i for i in infos if i.path.endswith(suffix) and not i.base_name.startswith((".", "_"))),
+            key=lambda i: i.path,
+        )
 
     def key_of(self, path: str) -> str:
         return path[len(self.base) + 1 :] if self.base else path
@@ -110,7 +112,8 @@ class DataRoot:
 
 
 def open_data_root(uri: str) -> DataRoot:
-    """A DataRoot for a local path or an s3://bucket/prefix URI (endpoint from OCP_ASSETS_S3_ENDPOINT or AWS_ENDPOINT_URL)."""
+    """A DataRoot for a local path or an s3://bucket/prefix URI (endpoint: OCP_ASSETS_S3_ENDPOINT or "
+    "AWS_ENDPOINT_URL)."""
     parsed = urlparse(uri)
     if parsed.scheme == "s3":
         if not parsed.netloc:

@@ -37,7 +37,11 @@ GIBIBYTE = 2.0**-30
 INFRASTRUCTURE_USAGE_COST = '{"cpu": 0.000000000, "memory": 0.000000000, "storage": 0.000000000}'
 # Rows of these namespaces are themselves unallocated rows and never feed the unallocated sums (3.7).
 UNALLOCATED_NAMESPACES = ("Platform unallocated", "Worker unallocated", "Network unattributed", "Storage unattributed")
-UNALLOCATED_NAMESPACE_BY_ROLE = {"master": "Platform unallocated", "infra": "Platform unallocated", "worker": "Worker unallocated"}
+UNALLOCATED_NAMESPACE_BY_ROLE = {
+    "master": "Platform unallocated",
+    "infra": "Platform unallocated",
+    "worker": "Worker unallocated",
+}
 
 POD_SUM_COLUMNS = POD.daily_sum
 STORAGE_SUM_COLUMNS = STORAGE.daily_sum
@@ -122,7 +126,9 @@ class MergedChunks:
 # ---------------------------------------------------------------- labels
 
 
-def dedupe_entity_labels(daily: DayTable, hourly: DayTable, entity: str, labels: str, enabled_keys: Iterable[str]) -> pa.Table:
+def dedupe_entity_labels(
+    daily: DayTable, hourly: DayTable, entity: str, labels: str, enabled_keys: Iterable[str]
+) -> pa.Table:
     """One row per node (or namespace) of the day: its enabled-key label map as canonical JSON (3.3, D2(b)).
 
     The node table also keeps what koku's node-role query reads from the unfiltered labels: whether any
@@ -144,10 +150,14 @@ def dedupe_entity_labels(daily: DayTable, hourly: DayTable, entity: str, labels:
     if entity != "node":
         return table
     raw = daily.table
-    flagged = raw.append_column("infra", pc.fill_null(pc.match_substring(raw["node_labels"], INFRA_NODE_LABEL_TEXT), False))
+    flagged = raw.append_column(
+        "infra", pc.fill_null(pc.match_substring(raw["node_labels"], INFRA_NODE_LABEL_TEXT), False)
+    )
     per_node = flagged.group_by("node", use_threads=False).aggregate([("infra", "any"), ("node_labels", "max")])
     architecture = pa.array([_architecture(text) for text in per_node["node_labels_max"].to_pylist()], pa.string())
-    per_node = pa.table({"node": per_node["node"], "infra_node_label": per_node["infra_any"], "architecture": architecture})
+    per_node = pa.table(
+        {"node": per_node["node"], "infra_node_label": per_node["infra_any"], "architecture": architecture}
+    )
     return table.join(per_node, keys="node", join_type="left outer").sort_by("node")
 
 
@@ -159,11 +169,17 @@ def _entity_label_ids(catalog: LabelCatalog, table: pa.Table, entity: str, label
 
 
 def _lookup_ids(column: pa.ChunkedArray, ids_by_value: dict[str, int]) -> np.ndarray:
-    """Per-row ids of a key column through a small mapping (missing or NULL keys: the empty map), one lookup per distinct value."""
+    """Per-row ids of a key column through a small mapping (missing or NULL keys: the empty map).
+
+    One lookup per distinct value.
+    """
     if len(column) == 0:
         return np.zeros(0, dtype=np.int64)
     encoded = pc.dictionary_encode(column).combine_chunks()
-    lookup = np.array([ids_by_value.get(v, LabelCatalog.EMPTY) for v in encoded.dictionary.to_pylist()] + [LabelCatalog.EMPTY], dtype=np.int64)
+    lookup = np.array(
+        [ids_by_value.get(v, LabelCatalog.EMPTY) for v in encoded.dictionary.to_pylist()] + [LabelCatalog.EMPTY],
+        dtype=np.int64,
+    )
     indices = pc.fill_null(encoded.indices, len(lookup) - 1).to_numpy(zero_copy_only=False)
     return lookup[indices]
 
@@ -215,7 +231,9 @@ def _storage_with_volume_nodes(storage: pa.Table, pod_daily: pa.Table) -> pa.Tab
     volume_nodes = (
         storage.select(["persistentvolumeclaim", "persistentvolume", "pod", "namespace"])
         .join(pods, keys=["namespace", "pod"], join_type="inner")
-        .group_by(["persistentvolumeclaim", "persistentvolume", "pod", "namespace", "node", "resource_id"], use_threads=False)
+        .group_by(
+            ["persistentvolumeclaim", "persistentvolume", "pod", "namespace", "node", "resource_id"], use_threads=False
+        )
         .aggregate([])
     )
     node_count = volume_nodes.group_by("persistentvolume").aggregate([("node", "count_distinct")])
@@ -296,12 +314,19 @@ def pod_rows(pods: pa.Table, node_capacity: pa.Table, ctx: SummaryContext) -> pa
     pods = pods.set_column(
         pods.schema.get_field_index("pod_effective_usage_cpu_core_seconds"),
         "pod_effective_usage_cpu_core_seconds",
-        _effective(pods, "pod_effective_usage_cpu_core_seconds", "pod_usage_cpu_core_seconds", "pod_request_cpu_core_seconds"),
+        _effective(
+            pods, "pod_effective_usage_cpu_core_seconds", "pod_usage_cpu_core_seconds", "pod_request_cpu_core_seconds"
+        ),
     )
     pods = pods.set_column(
         pods.schema.get_field_index("pod_effective_usage_memory_byte_seconds"),
         "pod_effective_usage_memory_byte_seconds",
-        _effective(pods, "pod_effective_usage_memory_byte_seconds", "pod_usage_memory_byte_seconds", "pod_request_memory_byte_seconds"),
+        _effective(
+            pods,
+            "pod_effective_usage_memory_byte_seconds",
+            "pod_usage_memory_byte_seconds",
+            "pod_request_memory_byte_seconds",
+        ),
     )
     grouped = pods.group_by(["namespace", "node", "pod_labels"], use_threads=False).aggregate(
         [(c, "sum") for c in POD_SUM_COLUMNS]
@@ -341,7 +366,9 @@ def pod_rows(pods: pa.Table, node_capacity: pa.Table, ctx: SummaryContext) -> pa
         "node_capacity_memory_gigabytes": pc.multiply(grouped["node_capacity_memory_bytes_max"], GIBIBYTE),
         "node_capacity_memory_gigabyte_hours": pc.multiply(pc.divide(node_memory, SECONDS_PER_HOUR), GIBIBYTE),
         "cluster_capacity_cpu_core_hours": _constant(cluster_cpu / SECONDS_PER_HOUR, pa.float64(), length),
-        "cluster_capacity_memory_gigabyte_hours": _constant(cluster_memory / SECONDS_PER_HOUR * GIBIBYTE, pa.float64(), length),
+        "cluster_capacity_memory_gigabyte_hours": _constant(
+            cluster_memory / SECONDS_PER_HOUR * GIBIBYTE, pa.float64(), length
+        ),
         "infrastructure_usage_cost": _constant(INFRASTRUCTURE_USAGE_COST, pa.string(), length),
         "cost_category_id": cost_category_ids(grouped["namespace"], ctx.cost_categories),
     }
@@ -349,13 +376,25 @@ def pod_rows(pods: pa.Table, node_capacity: pa.Table, ctx: SummaryContext) -> pa
 
 
 def storage_rows(storage: pa.Table, ctx: SummaryContext) -> pa.Table:
-    keys = ["namespace", "node", "resource_id", "persistentvolumeclaim", "persistentvolume", "storageclass",
-            "csi_volume_handle", "volume_labels"]
-    grouped = storage.group_by(keys, use_threads=False).aggregate(
-        [("persistentvolumeclaim_capacity_bytes", "max")]
-        + [(c, "sum") for c in STORAGE_SUM_COLUMNS]
-        + [("node_count", "max")]
-    ).sort_by([(k, "ascending") for k in keys])
+    keys = [
+        "namespace",
+        "node",
+        "resource_id",
+        "persistentvolumeclaim",
+        "persistentvolume",
+        "storageclass",
+        "csi_volume_handle",
+        "volume_labels",
+    ]
+    grouped = (
+        storage.group_by(keys, use_threads=False)
+        .aggregate(
+            [("persistentvolumeclaim_capacity_bytes", "max")]
+            + [(c, "sum") for c in STORAGE_SUM_COLUMNS]
+            + [("node_count", "max")]
+        )
+        .sort_by([(k, "ascending") for k in keys])
+    )
     length = grouped.num_rows
     month_seconds = 86400 * days_in_month(ctx.day)
     # PGSQL: sum / COALESCE(max(node_count), 1); capacity is never divided by the node count.
@@ -373,10 +412,18 @@ def storage_rows(storage: pa.Table, ctx: SummaryContext) -> pa.Table:
         "storageclass": grouped["storageclass"],
         "volume_labels": grouped["volume_labels"],
         "all_labels": grouped["volume_labels"],
-        "persistentvolumeclaim_capacity_gigabyte": pc.multiply(grouped["persistentvolumeclaim_capacity_bytes_max"], GIBIBYTE),
-        "persistentvolumeclaim_capacity_gigabyte_months": months(grouped["persistentvolumeclaim_capacity_byte_seconds_sum"]),
-        "volume_request_storage_gigabyte_months": months(pc.divide(grouped["volume_request_storage_byte_seconds_sum"], divisor)),
-        "persistentvolumeclaim_usage_gigabyte_months": months(pc.divide(grouped["persistentvolumeclaim_usage_byte_seconds_sum"], divisor)),
+        "persistentvolumeclaim_capacity_gigabyte": pc.multiply(
+            grouped["persistentvolumeclaim_capacity_bytes_max"], GIBIBYTE
+        ),
+        "persistentvolumeclaim_capacity_gigabyte_months": months(
+            grouped["persistentvolumeclaim_capacity_byte_seconds_sum"]
+        ),
+        "volume_request_storage_gigabyte_months": months(
+            pc.divide(grouped["volume_request_storage_byte_seconds_sum"], divisor)
+        ),
+        "persistentvolumeclaim_usage_gigabyte_months": months(
+            pc.divide(grouped["persistentvolumeclaim_usage_byte_seconds_sum"], divisor)
+        ),
         "infrastructure_usage_cost": _constant(INFRASTRUCTURE_USAGE_COST, pa.string(), length),
         "cost_category_id": cost_category_ids(grouped["namespace"], ctx.cost_categories),
     }
@@ -405,14 +452,29 @@ def unallocated_rows(usage: pa.Table, node_roles: pa.Table, ctx: SummaryContext)
     )
     roles = node_roles.select(["node", "resource_id", "node_role"])
     pods = pods.join(roles, keys=["node", "resource_id"], join_type="left outer")
-    sums = ["pod_usage_cpu_core_hours", "pod_request_cpu_core_hours", "pod_effective_usage_cpu_core_hours",
-            "pod_usage_memory_gigabyte_hours", "pod_request_memory_gigabyte_hours", "pod_effective_usage_memory_gigabyte_hours"]
-    maxes = ["resource_id", "node_role", "node_capacity_cpu_cores", "node_capacity_cpu_core_hours",
-             "node_capacity_memory_gigabytes", "node_capacity_memory_gigabyte_hours",
-             "cluster_capacity_cpu_core_hours", "cluster_capacity_memory_gigabyte_hours"]
-    grouped = pods.group_by("node", use_threads=False).aggregate(
-        [(c, "sum") for c in sums] + [(c, "max") for c in maxes]
-    ).sort_by("node")
+    sums = [
+        "pod_usage_cpu_core_hours",
+        "pod_request_cpu_core_hours",
+        "pod_effective_usage_cpu_core_hours",
+        "pod_usage_memory_gigabyte_hours",
+        "pod_request_memory_gigabyte_hours",
+        "pod_effective_usage_memory_gigabyte_hours",
+    ]
+    maxes = [
+        "resource_id",
+        "node_role",
+        "node_capacity_cpu_cores",
+        "node_capacity_cpu_core_hours",
+        "node_capacity_memory_gigabytes",
+        "node_capacity_memory_gigabyte_hours",
+        "cluster_capacity_cpu_core_hours",
+        "cluster_capacity_memory_gigabyte_hours",
+    ]
+    grouped = (
+        pods.group_by("node", use_threads=False)
+        .aggregate([(c, "sum") for c in sums] + [(c, "max") for c in maxes])
+        .sort_by("node")
+    )
     length = grouped.num_rows
     namespaces = pa.array(
         [UNALLOCATED_NAMESPACE_BY_ROLE.get(role) for role in grouped["node_role_max"].to_pylist()], pa.string()
@@ -440,8 +502,13 @@ def unallocated_rows(usage: pa.Table, node_roles: pa.Table, ctx: SummaryContext)
 
 
 NODE_INVENTORY_SCHEMA = pa.schema(
-    [("node", pa.string()), ("resource_id", pa.string()), ("node_capacity_cpu_cores", pa.float64()),
-     ("node_role", pa.string()), ("architecture", pa.string())]
+    [
+        ("node", pa.string()),
+        ("resource_id", pa.string()),
+        ("node_capacity_cpu_cores", pa.float64()),
+        ("node_role", pa.string()),
+        ("architecture", pa.string()),
+    ]
 )
 
 
@@ -466,7 +533,9 @@ def node_inventory(pod_daily: pa.Table, node_labels: pa.Table) -> pa.Table:
         node_labels.select(["node", "infra_node_label", "architecture"]), keys="node", join_type="inner"
     ).sort_by([("node", "ascending"), ("resource_id", "ascending")])
     derived = pc.if_else(
-        joined["runs_master_any"], "master", pc.if_else(pc.fill_null(joined["infra_node_label"], False), "infra", "worker")
+        joined["runs_master_any"],
+        "master",
+        pc.if_else(pc.fill_null(joined["infra_node_label"], False), "infra", "worker"),
     )
     return pa.table(
         {

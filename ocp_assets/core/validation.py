@@ -39,7 +39,9 @@ def label_json_mask(series: pd.Series) -> pd.Series:
         except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's parser goes
             bad.add(text)
             continue
-        if not isinstance(parsed, dict) or any("\x00" in str(k) or (isinstance(v, str) and "\x00" in v) for k, v in parsed.items()):
+        if not isinstance(parsed, dict) or any(
+            "\x00" in str(k) or (isinstance(v, str) and "\x00" in v) for k, v in parsed.items()
+        ):
             bad.add(text)  # not an object, or an escaped NUL (\u0000) that PostgreSQL's jsonb refuses
     if not bad:
         return pd.Series(True, index=series.index)
@@ -201,8 +203,13 @@ class NodeInventory(_Model):
 
 
 _POD_MEASURES = [
-    "pod_usage_cpu_core_hours", "pod_request_cpu_core_hours", "pod_effective_usage_cpu_core_hours", "pod_limit_cpu_core_hours",
-    "pod_usage_memory_gigabyte_hours", "pod_request_memory_gigabyte_hours", "pod_effective_usage_memory_gigabyte_hours",
+    "pod_usage_cpu_core_hours",
+    "pod_request_cpu_core_hours",
+    "pod_effective_usage_cpu_core_hours",
+    "pod_limit_cpu_core_hours",
+    "pod_usage_memory_gigabyte_hours",
+    "pod_request_memory_gigabyte_hours",
+    "pod_effective_usage_memory_gigabyte_hours",
     "pod_limit_memory_gigabyte_hours",
 ]
 
@@ -298,13 +305,28 @@ def validate_frame(model: type[pa.DataFrameModel], df: pd.DataFrame | pa_arrow.T
     except SchemaErrors as exc:
         pandera_cases = exc.failure_cases
     except SchemaError as exc:  # a failure pandera cannot collect lazily
-        cases = pd.DataFrame([{"schema_context": "DataFrameSchema", "column": None, "check": str(exc.check), "failure_case": str(exc), "index": None}])
+        cases = pd.DataFrame(
+            [
+                {
+                    "schema_context": "DataFrameSchema",
+                    "column": None,
+                    "check": str(exc.check),
+                    "failure_case": str(exc),
+                    "index": None,
+                }
+            ]
+        )
         return CheckOutcome(False, f"{model.__name__}: {exc}", failure_cases=cases, rows=len(df), failures=1)
     found = [c for c in (arrow_cases, pandera_cases) if c is not None]
     if found:
         cases = pd.concat(found, ignore_index=True)
-        return CheckOutcome(False, _summary(model, cases), failure_cases=cases.head(MAX_FAILURE_CASES).reset_index(drop=True),
-                            rows=len(df), failures=len(cases))
+        return CheckOutcome(
+            False,
+            _summary(model, cases),
+            failure_cases=cases.head(MAX_FAILURE_CASES).reset_index(drop=True),
+            rows=len(df),
+            failures=len(cases),
+        )
     return CheckOutcome(True, f"{model.__name__}: {len(df)} rows valid", rows=len(df))
 
 
@@ -327,13 +349,26 @@ def arrow_failure_cases(model: type[pa.DataFrameModel], table: pa_arrow.Table) -
         rows = pc.indices_nonzero(bad).to_pylist()
         if rows:
             values = pc.take(column, pa_arrow.array(rows[:MAX_FAILURE_CASES])).to_pylist()
-            cases += [{"schema_context": "Column", "column": name, "check": check, "failure_case": value, "index": row}
-                      for value, row in zip(values, rows)]
+            cases += [
+                {"schema_context": "Column", "column": name, "check": check, "failure_case": value, "index": row}
+                for value, row in zip(values, rows)
+            ]
     return pd.DataFrame(cases) if cases else None
 
 
-MODELS = (RawPodUsage, NodeCapacity, RawStorageUsage, NodeLabelRows, NamespaceLabelRows, NodeLabels, NamespaceLabels,
-          PodUsageLabelled, StorageUsageLabelled, NodeInventory, SummaryRows)
+MODELS = (
+    RawPodUsage,
+    NodeCapacity,
+    RawStorageUsage,
+    NodeLabelRows,
+    NamespaceLabelRows,
+    NodeLabels,
+    NamespaceLabels,
+    PodUsageLabelled,
+    StorageUsageLabelled,
+    NodeInventory,
+    SummaryRows,
+)
 
 
 def warm_up() -> None:
@@ -365,5 +400,8 @@ def failure_cases_markdown(report: CheckOutcome) -> str:
         frame[column] = frame[column].map(lambda v: "" if v is None else str(v)[:120])
     header = "| " + " | ".join(frame.columns) + " |"
     rule = "|" + "---|" * len(frame.columns)
-    lines = ["| " + " | ".join(s.replace("|", "\\|").replace("\n", " ") for s in row) + " |" for row in frame.itertuples(index=False)]
+    lines = [
+        "| " + " | ".join(s.replace("|", "\\|").replace("\n", " ") for s in row) + " |"
+        for row in frame.itertuples(index=False)
+    ]
     return "\n".join([header, rule, *lines])

@@ -52,12 +52,16 @@ def read_settings(conn: psycopg.Connection, schema: str) -> KokuSettings:
         ).format(ident)
     ).fetchall()
     categories = conn.execute(
-        sql.SQL("SELECT namespace, cost_category_id FROM {}.reporting_ocp_cost_category_namespace ORDER BY id").format(ident)
+        sql.SQL("SELECT namespace, cost_category_id FROM {}.reporting_ocp_cost_category_namespace ORDER BY id").format(
+            ident
+        )
     ).fetchall()
     return KokuSettings(tuple(k for (k,) in keys), tuple((p, int(c)) for p, c in categories))
 
 
-def report_period(conn: psycopg.Connection, schema: str, *, cluster_id: str, cluster_alias: str, source: str, day: dt.date) -> int:
+def report_period(
+    conn: psycopg.Connection, schema: str, *, cluster_id: str, cluster_alias: str, source: str, day: dt.date
+) -> int:
     """The reporting_ocpusagereportperiod id of the day's month, created like koku's create_bill when missing."""
     ident = sql.Identifier(schema)
     start = dt.datetime.combine(month_start(day), dt.time(), tzinfo=dt.UTC)
@@ -84,19 +88,25 @@ def report_period(conn: psycopg.Connection, schema: str, *, cluster_id: str, clu
 def upsert_cluster_nodes(
     conn: psycopg.Connection, schema: str, *, cluster_id: str, cluster_alias: str, source: str, inventory: pa.Table
 ) -> None:
-    """reporting_ocp_clusters and reporting_ocp_nodes as koku's populate_openshift_cluster_information_tables leaves them.
+    """reporting_ocp_clusters and reporting_ocp_nodes as koku's populate_openshift_cluster_information_tables leaves
+    them.
 
     A node row is added when (node, resource_id, cores, cluster) is new; an existing one gets role and
     architecture only when one of them is NULL. Cores are compared at the column's two decimals.
     """
     ident = sql.Identifier(schema)
     cluster = conn.execute(
-        sql.SQL("SELECT uuid, cluster_alias FROM {}.reporting_ocp_clusters WHERE provider_id = %s ORDER BY uuid LIMIT 1").format(ident),
+        sql.SQL(
+            "SELECT uuid, cluster_alias FROM {}.reporting_ocp_clusters WHERE provider_id = %s ORDER BY uuid LIMIT 1"
+        ).format(ident),
         (source,),
     ).fetchone()
     if cluster is None:
         cluster_uuid = conn.execute(
-            sql.SQL("INSERT INTO {}.reporting_ocp_clusters (cluster_id, cluster_alias, provider_id) VALUES (%s, %s, %s) RETURNING uuid").format(ident),
+            sql.SQL(
+                "INSERT INTO {}.reporting_ocp_clusters (cluster_id, cluster_alias, provider_id) VALUES (%s, "
+                "%s, %s) RETURNING uuid"
+            ).format(ident),
             (cluster_id, cluster_alias, source),
         ).fetchone()[0]
     else:
@@ -116,7 +126,8 @@ def upsert_cluster_nodes(
         inventory["architecture"].to_pylist(),
     )
     incoming = sql.SQL(
-        "unnest(%s::text[], %s::text[], %s::numeric[], %s::text[], %s::text[]) AS v(node, resource_id, cores, node_role, architecture)"
+        "unnest(%s::text[], %s::text[], %s::numeric[], %s::text[], %s::text[]) AS v(node, resource_id, cores, "
+        "node_role, architecture)"
     )
     same_node = sql.SQL(
         "n.node = v.node AND n.resource_id IS NOT DISTINCT FROM v.resource_id"
@@ -131,7 +142,8 @@ def upsert_cluster_nodes(
     )
     conn.execute(
         sql.SQL(
-            "INSERT INTO {s}.reporting_ocp_nodes (node, resource_id, node_capacity_cpu_cores, node_role, architecture, cluster_id)"
+            "INSERT INTO {s}.reporting_ocp_nodes (node, resource_id, node_capacity_cpu_cores, node_role, "
+            "architecture, cluster_id)"
             " SELECT v.node, v.resource_id, round(v.cores, 2), v.node_role, v.architecture, %s FROM {incoming}"
             " WHERE NOT EXISTS (SELECT 1 FROM {s}.reporting_ocp_nodes AS n WHERE {same})"
         ).format(s=ident, incoming=incoming, same=same_node),
@@ -143,7 +155,8 @@ def node_roles(conn: psycopg.Connection, schema: str, nodes: list[str]) -> pa.Ta
     """max(node_role) per (node, resource_id) over reporting_ocp_nodes of every cluster, as koku's cte_node_role."""
     rows = conn.execute(
         sql.SQL(
-            "SELECT node, resource_id, max(node_role) FROM {}.reporting_ocp_nodes WHERE node = ANY(%s) GROUP BY node, resource_id"
+            "SELECT node, resource_id, max(node_role) FROM {}.reporting_ocp_nodes WHERE node = ANY(%s) GROUP "
+            "BY node, resource_id"
         ).format(sql.Identifier(schema)),
         (nodes,),
     ).fetchall()
@@ -170,9 +183,11 @@ def _csv_bytes(rows: pa.Table) -> bytes:
     return buffer.getvalue()
 
 
-def replace_summary_rows(conn: psycopg.Connection, schema: str, source: str, day: dt.date, rows: pa.Table,
-                         in_month_partition: bool) -> WriteResult:
-    """Replace the cluster-day's summary rows with rows (D5); rows carrying infrastructure_raw_cost > 0 are kept, like koku.
+def replace_summary_rows(
+    conn: psycopg.Connection, schema: str, source: str, day: dt.date, rows: pa.Table, in_month_partition: bool
+) -> WriteResult:
+    """Replace the cluster-day's summary rows with rows (D5); rows carrying infrastructure_raw_cost > 0 are kept,
+    like koku.
 
     in_month_partition: whether the day's month partition exists (engine.prepare_shared_rows made sure of it).
     """
@@ -183,7 +198,9 @@ def replace_summary_rows(conn: psycopg.Connection, schema: str, source: str, day
     conn.execute(
         sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(
             staging,
-            sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(_PG_TYPES[f.type])) for f in SUMMARY_SCHEMA),
+            sql.SQL(", ").join(
+                sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(_PG_TYPES[f.type])) for f in SUMMARY_SCHEMA
+            ),
         )
     )
     # ON COMMIT DELETE ROWS empties it only at commit: a caller replacing two days in one transaction would
@@ -207,16 +224,20 @@ def replace_summary_rows(conn: psycopg.Connection, schema: str, source: str, day
         )
     ).rowcount
     read_back = conn.execute(
-        sql.SQL("SELECT data_source, count(*) FROM {}.{} WHERE source_uuid = %s AND usage_start = %s"
-                " AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0) GROUP BY data_source").format(
-            ident, sql.Identifier(SUMMARY_TABLE)
-        ),
+        sql.SQL(
+            "SELECT data_source, count(*) FROM {}.{} WHERE source_uuid = %s AND usage_start = %s"
+            " AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0) GROUP BY data_source"
+        ).format(ident, sql.Identifier(SUMMARY_TABLE)),
         (source, day),
     ).fetchall()
     totals = conn.execute(
-        sql.SQL("SELECT {} FROM {}.{} WHERE source_uuid = %s AND usage_start = %s"
-                " AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0)").format(
-            sql.SQL(", ").join(sql.SQL("coalesce(sum({}), 0)::float8").format(sql.Identifier(c)) for c in MEASURE_COLUMNS),
+        sql.SQL(
+            "SELECT {} FROM {}.{} WHERE source_uuid = %s AND usage_start = %s"
+            " AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0)"
+        ).format(
+            sql.SQL(", ").join(
+                sql.SQL("coalesce(sum({}), 0)::float8").format(sql.Identifier(c)) for c in MEASURE_COLUMNS
+            ),
             ident,
             sql.Identifier(SUMMARY_TABLE),
         ),

@@ -89,7 +89,8 @@ stage_specs = [
         skippable=True,  # each partition is recorded by its own AssetMaterialization, never by an output value
         kinds={"postgres"} if stage == O.DAILY_SUMMARY else {"pyarrow"},
         metadata={"dagster/column_schema": M.summary_column_schema(), "dagster/table_name": SUMMARY_TABLE}
-        if stage == O.DAILY_SUMMARY else {},
+        if stage == O.DAILY_SUMMARY
+        else {},
     )
     for stage in O.STAGES
 ]
@@ -101,7 +102,9 @@ def run_partition_keys(context: dg.AssetExecutionContext) -> list[str]:
     if context.has_partition_key or context.has_partition_key_range:
         return [str(k) for k in context.partition_keys]
     keys = sorted(context.instance.get_materialized_partitions(dg.AssetKey(O.DAILY_SUMMARY)))
-    context.log.info(f"no partition chosen: evaluating the selected checks on the {len(keys)} materialized cluster-day(s)")
+    context.log.info(
+        f"no partition chosen: evaluating the selected checks on the {len(keys)} materialized cluster-day(s)"
+    )
     return keys
 
 
@@ -121,7 +124,9 @@ def resolve_partitions(context: dg.AssetExecutionContext, db: SummaryDatabase) -
     return out
 
 
-def partition_events(result: "DayResult", stages: set[str], checks: set[str], instance: dg.DagsterInstance | None = None) -> Iterator:
+def partition_events(
+    result: "DayResult", stages: set[str], checks: set[str], instance: dg.DagsterInstance | None = None
+) -> Iterator:
     """One partition's materializations (its own numbers) and check evaluations, for what the run selected.
 
     With an instance, each evaluation names the materialization it judged (stored by the time the generator
@@ -129,8 +134,11 @@ def partition_events(result: "DayResult", stages: set[str], checks: set[str], in
     """
     for stage, facts in result.stages.items():
         if stage in stages:
-            yield dg.AssetMaterialization(asset_key=stage, partition=result.key,
-                                          metadata=M.stage_metadata(stage, facts, result.seconds.get(stage)))
+            yield dg.AssetMaterialization(
+                asset_key=stage,
+                partition=result.key,
+                metadata=M.stage_metadata(stage, facts, result.seconds.get(stage)),
+            )
     targets: dict[str, C.Target | None] = {}
     for name, outcome in result.checks.items():
         if name in checks:
@@ -149,8 +157,9 @@ def partition_events(result: "DayResult", stages: set[str], checks: set[str], in
     backfill_policy=BACKFILL_POLICY,
     retry_policy=RETRY_POLICY,
 )
-def summarize(context: dg.AssetExecutionContext, koku_db: SummaryDatabase, koku_lake: KokuDataLake,
-              summary_engine: SummaryEngine) -> Iterator:
+def summarize(
+    context: dg.AssetExecutionContext, koku_db: SummaryDatabase, koku_lake: KokuDataLake, summary_engine: SummaryEngine
+) -> Iterator:
     # The engine (pyarrow compute, pandas, pandera) is imported here, in the step, not when the code location loads.
     from ocp_assets.core.pipeline import Connections, DayTask, run_days
 
@@ -162,7 +171,9 @@ def summarize(context: dg.AssetExecutionContext, koku_db: SummaryDatabase, koku_
     commit = O.DAILY_SUMMARY in stages and (context.has_partition_key or context.has_partition_key_range)
     snapshot_root = summary_engine.snapshot_root or None
     tasks = [
-        DayTask(key, record.day(split_key(key)[1]), record.schema, through, key_path(key) if snapshot_root else None, commit)
+        DayTask(
+            key, record.day(split_key(key)[1]), record.schema, through, key_path(key) if snapshot_root else None, commit
+        )
         for key, record in resolve_partitions(context, koku_db)
     ]
     where = Connections(dsn=koku_db.dsn, data_root=koku_lake.data_root, snapshot_root=snapshot_root)

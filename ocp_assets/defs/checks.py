@@ -28,8 +28,13 @@ with warnings.catch_warnings():
     # partitions_def on an AssetCheckSpec is a preview in Dagster 1.13: it is what scopes an evaluation to a partition.
     warnings.simplefilter("ignore")
     CHECK_SPECS = [
-        dg.AssetCheckSpec(name=name, asset=stage, description=O.CHECK_DESCRIPTIONS[name], blocking=True,
-                          partitions_def=cluster_day_partitions)
+        dg.AssetCheckSpec(
+            name=name,
+            asset=stage,
+            description=O.CHECK_DESCRIPTIONS[name],
+            blocking=True,
+            partitions_def=cluster_day_partitions,
+        )
         for stage, names in O.CHECKS_BY_STAGE.items()
         for name in names
     ]
@@ -45,7 +50,9 @@ def latest_materialization(instance: dg.DagsterInstance, asset: str, partition: 
     return Target(storage_id=records[0].storage_id, run_id=records[0].run_id, timestamp=records[0].timestamp)
 
 
-def evaluation(name: str, outcome: CheckOutcome, partition: str, target: Target | None = None) -> dg.AssetCheckEvaluation:
+def evaluation(
+    name: str, outcome: CheckOutcome, partition: str, target: Target | None = None
+) -> dg.AssetCheckEvaluation:
     """One check's outcome on one cluster-day, as the evaluation Dagster records for that partition."""
     return dg.AssetCheckEvaluation(
         target_materialization_data=target,

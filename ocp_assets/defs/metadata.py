@@ -95,10 +95,12 @@ SUMMARY_COLUMN_DESCRIPTIONS = {
 
 
 def summary_column_schema() -> dg.TableSchema:
-    return dg.TableSchema(columns=[
-        dg.TableColumn(name, type_.split(" ")[0], description=SUMMARY_COLUMN_DESCRIPTIONS[name])
-        for name, type_ in SUMMARY_COLUMNS
-    ])
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name, type_.split(" ")[0], description=SUMMARY_COLUMN_DESCRIPTIONS[name])
+            for name, type_ in SUMMARY_COLUMNS
+        ]
+    )
 
 
 # ------------------------------------------------------------------ values
@@ -185,8 +187,11 @@ def check_metadata(outcome: CheckOutcome) -> dict:
     with no meaning; the asset's own materializations carry the figures worth plotting.
     """
     # Per-measure comparisons ({"raw": x, "summary": y} for each measure) become one table, a row per measure.
-    compared = {k: v for k, v in outcome.metadata.items() if isinstance(v, dict) and v and all(
-        isinstance(x, (int, float)) for x in v.values())}
+    compared = {
+        k: v
+        for k, v in outcome.metadata.items()
+        if isinstance(v, dict) and v and all(isinstance(x, (int, float)) for x in v.values())
+    }
     metadata: dict[str, object] = {
         key: _value(value, plotted=False) for key, value in outcome.metadata.items() if key not in compared
     }

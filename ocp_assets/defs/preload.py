@@ -20,6 +20,7 @@ gc.disable()
 # Every import below comes after gc.disable() on purpose (E402).
 import dagster._core.executor.multiprocess  # noqa: E402, F401, I001
 
+import contextlib  # noqa: E402
 import importlib  # noqa: E402
 
 import ocp_assets.definitions  # noqa: E402, F401 (the code location: the step process reconstructs its job from it)
@@ -39,10 +40,8 @@ INSTANCE_MODULES = (
 )
 
 for _name in INSTANCE_MODULES:
-    try:
+    with contextlib.suppress(ImportError):  # an optional storage backend that this deployment does not use
         importlib.import_module(_name)
-    except ImportError:  # an optional storage backend that this deployment does not use
-        pass
 
 warm_up()
 

@@ -59,10 +59,25 @@ class SummaryDatabase(dg.ConfigurableResource):
     def tenant_schema(self, account: str) -> str:
         return self.schema_name or account
 
-    def register_cluster(self, conn: psycopg.Connection, *, cluster_id: str, source: str, account: str,
-                         cluster_alias: str, data_root: str) -> ClusterRecord:
-        return self.registry.register(conn, cluster_id=cluster_id, source=source, account=account,
-                                      cluster_alias=cluster_alias, schema=self.tenant_schema(account), data_root=data_root)
+    def register_cluster(
+        self,
+        conn: psycopg.Connection,
+        *,
+        cluster_id: str,
+        source: str,
+        account: str,
+        cluster_alias: str,
+        data_root: str,
+    ) -> ClusterRecord:
+        return self.registry.register(
+            conn,
+            cluster_id=cluster_id,
+            source=source,
+            account=account,
+            cluster_alias=cluster_alias,
+            schema=self.tenant_schema(account),
+            data_root=data_root,
+        )
 
 
 class KokuDataLake(dg.ConfigurableResource):
@@ -77,10 +92,14 @@ class KokuDataLake(dg.ConfigurableResource):
 class SummaryEngine(dg.ConfigurableResource):
     """How a run computes its cluster-days: worker processes at once, and where the stage tables are kept."""
 
-    workers: int = Field(default=2, description="at most this many cluster-days at once, each in its own process (1: in the step)")
+    workers: int = Field(
+        default=2, description="at most this many cluster-days at once, each in its own process (1: in the step)"
+    )
     snapshot_root: str = Field(
         default="",
-        description="directory or s3://bucket/prefix receiving each stage's tables as Parquet per partition; empty: not kept",
+        description=(
+            "directory or s3://bucket/prefix receiving each stage's tables as Parquet per partition; empty: not kept"
+        ),
     )
 
     def workers_now(self, instance: dg.DagsterInstance, days: int) -> int:
@@ -91,7 +110,10 @@ class SummaryEngine(dg.ConfigurableResource):
         """
         cores = os.cpu_count() or 1
         # Runs launched together (a sensor tick, a backfill) start a moment apart: count the queued ones too.
-        active = instance.get_runs_count(dg.RunsFilter(statuses=[
-            dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]))
+        active = instance.get_runs_count(
+            dg.RunsFilter(
+                statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+            )
+        )
         free_cores = max(1, cores // max(1, min(active, cores)))
         return max(1, min(self.workers, free_cores, days))

@@ -1,4 +1,5 @@
-"""The sensor that keeps Dagster in step with koku's Parquet: new clusters become partitions, new or changed files become runs.
+"""The sensor that keeps Dagster in step with koku's Parquet: new clusters become partitions, new or changed files
+become runs.
 
 Each tick (1) reads the ingest's cluster records (``data/parquet/<acct>/OCP/clusters/source=<uuid>/cluster.json``),
 registers them in the cluster registry and adds missing cluster partitions; (2) lists every Parquet file of the
@@ -73,7 +74,9 @@ def contiguous_ranges(days: Iterable[dt.date], limit: int) -> list[tuple[dt.date
     return [(a, b) for a, b in ranges]
 
 
-def run_requests_for(cluster_id: str, days: Iterable[dt.date], digest: str, limit: int = MAX_PARTITIONS_PER_RUN) -> list[dg.RunRequest]:
+def run_requests_for(
+    cluster_id: str, days: Iterable[dt.date], digest: str, limit: int = MAX_PARTITIONS_PER_RUN
+) -> list[dg.RunRequest]:
     requests = []
     for start, end in contiguous_ranges(days, limit):
         tags = {"ocp_assets/trigger": SENSOR_NAME, "ocp_assets/cluster": cluster_id}
@@ -94,8 +97,12 @@ def discover_clusters(context, db: SummaryDatabase, conn, root: DataRoot) -> lis
             context.log.warning(f"cluster id {identity.cluster_id!r} cannot be a partition key; skipped")
             continue
         record = db.register_cluster(
-            conn, cluster_id=identity.cluster_id, source=identity.source_uuid, account=identity.account,
-            cluster_alias=identity.cluster_alias or identity.cluster_id, data_root=root.uri,
+            conn,
+            cluster_id=identity.cluster_id,
+            source=identity.source_uuid,
+            account=identity.account,
+            cluster_alias=identity.cluster_alias or identity.cluster_id,
+            data_root=root.uri,
         )
         if record.source != identity.source_uuid:
             context.log.warning(
@@ -105,8 +112,11 @@ def discover_clusters(context, db: SummaryDatabase, conn, root: DataRoot) -> lis
     return [c for c in db.registry.clusters(conn) if c.data_root == root.uri]
 
 
-def changed_days(context, db: SummaryDatabase, conn, root: DataRoot, cluster: ClusterRecord) -> tuple[list[dt.date], list[tuple], list[str]]:
-    """Days touched by new, changed or removed files of one cluster; the file-state rows to store and the keys to forget."""
+def changed_days(
+    context, db: SummaryDatabase, conn, root: DataRoot, cluster: ClusterRecord
+) -> tuple[list[dt.date], list[tuple], list[str]]:
+    """Days touched by new, changed or removed files of one cluster; the file-state rows to store, the keys to "
+    "forget."""
     known = db.registry.file_states(conn, cluster.cluster_id)
     touched: set[dt.date] = set()
     updates = []
@@ -124,8 +134,10 @@ def changed_days(context, db: SummaryDatabase, conn, root: DataRoot, cluster: Cl
             continue
         outside = days_outside_folder(state.key, covered)
         if outside:
-            context.log.warning(f"{root.display(state.key)}: rows dated {outside[0]} .. {outside[-1]} lie outside the month "
-                                "of their folder and are not summarised (koku reads a month's rows from its own folder)")
+            context.log.warning(
+                f"{root.display(state.key)}: rows dated {outside[0]} .. {outside[-1]} lie outside the month "
+                "of their folder and are not summarised (koku reads a month's rows from its own folder)"
+            )
             covered = [d for d in covered if d not in outside]
         # A rewritten file may have lost days: those are re-run too.
         touched.update(covered, previous[2] if previous is not None else ())
@@ -148,7 +160,9 @@ def _span(days: list[dt.date]) -> str:
     "Parquet is new or changed.",
     default_status=dg.DefaultSensorStatus.STOPPED,
 )
-def koku_parquet_sensor(context: dg.SensorEvaluationContext, koku_db: SummaryDatabase, koku_lake: KokuDataLake) -> dg.SensorResult:
+def koku_parquet_sensor(
+    context: dg.SensorEvaluationContext, koku_db: SummaryDatabase, koku_lake: KokuDataLake
+) -> dg.SensorResult:
     root = koku_lake.root()
     start, last_day = first_day(), dt.datetime.now(dt.UTC).date()
     previous = json.loads(context.cursor) if context.cursor and context.cursor.startswith("{") else {}
@@ -176,7 +190,11 @@ def koku_parquet_sensor(context: dg.SensorEvaluationContext, koku_db: SummaryDat
                 before_start[cluster.cluster_id] = [early[0].isoformat(), early[-1].isoformat(), str(len(early))]
             days = [d for d in days if start <= d <= last_day]
             if days:
-                changes = sorted([(u[1], u[2], u[3]) for u in updates] + [(key, -1, -1) for key in removed] + [("start", str(start), 0)])
+                changes = sorted(
+                    [(u[1], u[2], u[3]) for u in updates]
+                    + [(key, -1, -1) for key in removed]
+                    + [("start", str(start), 0)]
+                )
                 digest = hashlib.sha1(json.dumps(changes, default=str).encode()).hexdigest()[:12]
                 requests.extend(run_requests_for(cluster.cluster_id, days, digest))
                 context.log.info(f"{cluster.cluster_id}: new or changed koku Parquet for {_span(days)}")
@@ -185,8 +203,10 @@ def koku_parquet_sensor(context: dg.SensorEvaluationContext, koku_db: SummaryDat
         koku_db.registry.store_file_states(conn, all_updates, all_removed)
     skip_reason = None
     for cluster_id, (first, last, count) in before_start.items():
-        message = (f"{cluster_id}: koku data for {count} day(s) before the day partitions start ({first} .. {last}) "
-                   f"gets no partition; set {START_DATE_ENV} to {first} or earlier to summarise them")
+        message = (
+            f"{cluster_id}: koku data for {count} day(s) before the day partitions start ({first} .. {last}) "
+            f"gets no partition; set {START_DATE_ENV} to {first} or earlier to summarise them"
+        )
         context.log.warning(message)
         if not requests:
             skip_reason = message

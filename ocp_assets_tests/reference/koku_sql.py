@@ -72,20 +72,62 @@ INFRASTRUCTURE_USAGE_COST = '{"cpu": 0.000000000, "memory": 0.000000000, "storag
 # ------------------------------------------------------------------------------------------------ line-item tables
 TS, F8, TXT = "timestamp", "double precision", "text"
 _COMMON = [("report_period_start", TS), ("report_period_end", TS), ("interval_start", TS)]
-_POD_METRICS = [(c, F8) for c in (
-    "pod_usage_cpu_core_seconds", "pod_request_cpu_core_seconds", "pod_effective_usage_cpu_core_seconds",
-    "pod_limit_cpu_core_seconds", "pod_usage_memory_byte_seconds", "pod_request_memory_byte_seconds",
-    "pod_effective_usage_memory_byte_seconds", "pod_limit_memory_byte_seconds", "node_capacity_cpu_cores",
-    "node_capacity_cpu_core_seconds", "node_capacity_memory_bytes", "node_capacity_memory_byte_seconds")]
-_POD = _COMMON + [("namespace", TXT), ("node", TXT), ("pod", TXT), ("resource_id", TXT), ("pod_labels", TXT),
-                  ("node_role", TXT)] + _POD_METRICS
-_STORAGE = _COMMON + [(c, TXT) for c in (
-    "namespace", "node", "pod", "persistentvolumeclaim", "persistentvolume", "storageclass", "csi_driver",
-    "csi_volume_handle", "persistentvolume_labels", "persistentvolumeclaim_labels")] + [(c, F8) for c in (
-        "persistentvolumeclaim_capacity_bytes", "persistentvolumeclaim_capacity_byte_seconds",
-        "volume_request_storage_byte_seconds", "persistentvolumeclaim_usage_byte_seconds")]
-_NODE_LABELS = _COMMON + [("node", TXT), ("node_labels", TXT)]
-_NAMESPACE_LABELS = _COMMON + [("namespace", TXT), ("namespace_labels", TXT)]
+_POD_METRICS = [
+    (c, F8)
+    for c in (
+        "pod_usage_cpu_core_seconds",
+        "pod_request_cpu_core_seconds",
+        "pod_effective_usage_cpu_core_seconds",
+        "pod_limit_cpu_core_seconds",
+        "pod_usage_memory_byte_seconds",
+        "pod_request_memory_byte_seconds",
+        "pod_effective_usage_memory_byte_seconds",
+        "pod_limit_memory_byte_seconds",
+        "node_capacity_cpu_cores",
+        "node_capacity_cpu_core_seconds",
+        "node_capacity_memory_bytes",
+        "node_capacity_memory_byte_seconds",
+    )
+]
+_POD = [
+    *_COMMON,
+    ("namespace", TXT),
+    ("node", TXT),
+    ("pod", TXT),
+    ("resource_id", TXT),
+    ("pod_labels", TXT),
+    ("node_role", TXT),
+    *_POD_METRICS,
+]
+_STORAGE = (
+    _COMMON
+    + [
+        (c, TXT)
+        for c in (
+            "namespace",
+            "node",
+            "pod",
+            "persistentvolumeclaim",
+            "persistentvolume",
+            "storageclass",
+            "csi_driver",
+            "csi_volume_handle",
+            "persistentvolume_labels",
+            "persistentvolumeclaim_labels",
+        )
+    ]
+    + [
+        (c, F8)
+        for c in (
+            "persistentvolumeclaim_capacity_bytes",
+            "persistentvolumeclaim_capacity_byte_seconds",
+            "volume_request_storage_byte_seconds",
+            "persistentvolumeclaim_usage_byte_seconds",
+        )
+    ]
+)
+_NODE_LABELS = [*_COMMON, ("node", TXT), ("node_labels", TXT)]
+_NAMESPACE_LABELS = [*_COMMON, ("namespace", TXT), ("namespace_labels", TXT)]
 
 # table name -> (report_type, daily?, columns taken from Parquet)
 LINE_ITEM_TABLES: dict[str, tuple[str, bool, list[tuple[str, str]]]] = {
@@ -101,25 +143,61 @@ _EXTRA = [("usage_start", "date"), ("source", "varchar(64)"), ("year", "varchar(
 
 # ------------------------------------------------------------------------------------------------ summary columns
 NUMERIC_COLUMNS = [
-    "pod_usage_cpu_core_hours", "pod_request_cpu_core_hours", "pod_effective_usage_cpu_core_hours",
-    "pod_limit_cpu_core_hours", "pod_usage_memory_gigabyte_hours", "pod_request_memory_gigabyte_hours",
-    "pod_effective_usage_memory_gigabyte_hours", "pod_limit_memory_gigabyte_hours",
-    "node_capacity_cpu_cores", "node_capacity_cpu_core_hours", "node_capacity_memory_gigabytes",
-    "node_capacity_memory_gigabyte_hours", "cluster_capacity_cpu_core_hours",
-    "cluster_capacity_memory_gigabyte_hours", "persistentvolumeclaim_capacity_gigabyte",
-    "persistentvolumeclaim_capacity_gigabyte_months", "volume_request_storage_gigabyte_months",
+    "pod_usage_cpu_core_hours",
+    "pod_request_cpu_core_hours",
+    "pod_effective_usage_cpu_core_hours",
+    "pod_limit_cpu_core_hours",
+    "pod_usage_memory_gigabyte_hours",
+    "pod_request_memory_gigabyte_hours",
+    "pod_effective_usage_memory_gigabyte_hours",
+    "pod_limit_memory_gigabyte_hours",
+    "node_capacity_cpu_cores",
+    "node_capacity_cpu_core_hours",
+    "node_capacity_memory_gigabytes",
+    "node_capacity_memory_gigabyte_hours",
+    "cluster_capacity_cpu_core_hours",
+    "cluster_capacity_memory_gigabyte_hours",
+    "persistentvolumeclaim_capacity_gigabyte",
+    "persistentvolumeclaim_capacity_gigabyte_months",
+    "volume_request_storage_gigabyte_months",
     "persistentvolumeclaim_usage_gigabyte_months",
 ]
 LABEL_COLUMNS = ["pod_labels", "volume_labels", "all_labels"]
 # The summary table's columns the summary SQL fills (contract 2.1), in output order. uuid (random) is left out.
 SUMMARY_COLUMNS = [
-    "report_period_id", "cluster_id", "cluster_alias", "data_source", "usage_start", "usage_end", "namespace",
-    "node", "resource_id", "pod_labels", *NUMERIC_COLUMNS[:14], "persistentvolumeclaim", "persistentvolume",
-    "storageclass", "volume_labels", "all_labels", *NUMERIC_COLUMNS[14:], "infrastructure_usage_cost",
-    "cost_category_id", "source_uuid",
+    "report_period_id",
+    "cluster_id",
+    "cluster_alias",
+    "data_source",
+    "usage_start",
+    "usage_end",
+    "namespace",
+    "node",
+    "resource_id",
+    "pod_labels",
+    *NUMERIC_COLUMNS[:14],
+    "persistentvolumeclaim",
+    "persistentvolume",
+    "storageclass",
+    "volume_labels",
+    "all_labels",
+    *NUMERIC_COLUMNS[14:],
+    "infrastructure_usage_cost",
+    "cost_category_id",
+    "source_uuid",
 ]
-KEY_COLUMNS = ["data_source", "usage_start", "namespace", "node", "resource_id", "persistentvolumeclaim",
-               "persistentvolume", "storageclass", "pod_labels", "volume_labels"]
+KEY_COLUMNS = [
+    "data_source",
+    "usage_start",
+    "namespace",
+    "node",
+    "resource_id",
+    "persistentvolumeclaim",
+    "persistentvolume",
+    "storageclass",
+    "pod_labels",
+    "volume_labels",
+]
 
 _STAGING_DDL = """
 CREATE TABLE reporting_ocpusagelineitem_daily_summary_staging (
@@ -171,11 +249,14 @@ _AUX_DDL = [
     $f$""",
 ]
 
+
 # ------------------------------------------------------------------------------------------------ SQL
 # Common line-item filter of one month window (3.1): source, year, month (zero-padded), usage_start range.
 def _f(alias: str) -> str:
-    return (f"{alias}.source = %(source)s AND {alias}.year = %(year)s AND {alias}.month = %(month)s"
-            f" AND {alias}.usage_start >= %(start)s AND {alias}.usage_start <= %(end)s")
+    return (
+        f"{alias}.source = %(source)s AND {alias}.year = %(year)s AND {alias}.month = %(month)s"
+        f" AND {alias}.usage_start >= %(start)s AND {alias}.usage_start <= %(end)s"
+    )
 
 
 _GIB = "power(2::float8, -30)"
@@ -193,7 +274,7 @@ WITH q AS (
            lower(max(nl.node_labels)::jsonb ->> 'kubernetes_io_arch') AS architecture
     FROM openshift_pod_usage_line_items_daily li
     LEFT JOIN openshift_node_labels_line_items_daily nl ON nl.node = li.node
-    WHERE {_f('li')} AND {_f('nl')}
+    WHERE {_f("li")} AND {_f("nl")}
     GROUP BY li.node, li.resource_id
 ), same AS (
     SELECT n.uuid, q.node_role, q.architecture, (n.uuid IS NOT NULL) AS known, q.node, q.resource_id,
@@ -218,7 +299,7 @@ def _labels_ctes(kind: str, key: str) -> str:
 cte_{kind}_all AS (
     SELECT l.usage_start, l.{key}, filter_json_by_keys(l.{kind}, k.keys) AS labels
     FROM openshift_{kind}_line_items_daily l CROSS JOIN cte_keys k
-    WHERE {_f('l')}
+    WHERE {_f("l")}
     GROUP BY 1, 2, 3
 ),
 cte_{kind}_sets AS (
@@ -231,7 +312,7 @@ cte_{kind}_latest AS (
     SELECT DISTINCT ON (h.usage_start, h.{key}) h.usage_start, h.{key}, h.labels
     FROM (SELECT l.usage_start, l.{key}, l.interval_start, filter_json_by_keys(l.{kind}, k.keys) AS labels
           FROM openshift_{kind}_line_items l CROSS JOIN cte_keys k
-          WHERE {_f('l')}) h
+          WHERE {_f("l")}) h
     ORDER BY h.usage_start, h.{key}, h.interval_start DESC, label_sort_text(h.labels) COLLATE "C" DESC
 ),
 cte_{kind} AS (
@@ -245,7 +326,7 @@ cte_{kind} AS (
 SUMMARY_SQL = f"""
 INSERT INTO reporting_ocpusagelineitem_daily_summary_staging (
     report_period_id, cluster_id, cluster_alias, data_source, usage_start, usage_end, namespace, node,
-    resource_id, pod_labels, {', '.join(NUMERIC_COLUMNS)},
+    resource_id, pod_labels, {", ".join(NUMERIC_COLUMNS)},
     persistentvolumeclaim, persistentvolume, storageclass, volume_labels, infrastructure_usage_cost,
     csi_volume_handle, cost_category_id, source_uuid, source, year, month, day)
 WITH cte_keys AS (
@@ -253,15 +334,15 @@ WITH cte_keys AS (
            || (SELECT array_agg(DISTINCT key::text ORDER BY key::text) FROM reporting_enabledtagkeys
                WHERE enabled AND provider_type = 'OCP') AS keys
 ),
-{_labels_ctes('node_labels', 'node')},
-{_labels_ctes('namespace_labels', 'namespace')},
+{_labels_ctes("node_labels", "node")},
+{_labels_ctes("namespace_labels", "namespace")},
 cte_node_capacity AS (
     SELECT usage_start, node, sum(cpu_s) AS node_capacity_cpu_core_seconds,
            sum(mem_bs) AS node_capacity_memory_byte_seconds
     FROM (SELECT li.usage_start, li.interval_start, li.node, max(li.node_capacity_cpu_core_seconds) AS cpu_s,
                  max(li.node_capacity_memory_byte_seconds) AS mem_bs
           FROM openshift_pod_usage_line_items li
-          WHERE {_f('li')}
+          WHERE {_f("li")}
           GROUP BY li.usage_start, li.interval_start, li.node) h
     GROUP BY usage_start, node
 ),
@@ -272,8 +353,8 @@ cte_cluster_capacity AS (
 ),
 cte_namespace_category AS (  -- D2(a): one category per namespace, max over the matching LIKE patterns
     SELECT n.namespace, max(c.cost_category_id) AS cost_category_id
-    FROM (SELECT li.namespace FROM openshift_pod_usage_line_items_daily li WHERE {_f('li')}
-          UNION SELECT sli.namespace FROM openshift_storage_usage_line_items_daily sli WHERE {_f('sli')}) n
+    FROM (SELECT li.namespace FROM openshift_pod_usage_line_items_daily li WHERE {_f("li")}
+          UNION SELECT sli.namespace FROM openshift_storage_usage_line_items_daily sli WHERE {_f("sli")}) n
     JOIN reporting_ocp_cost_category_namespace c ON n.namespace LIKE c.namespace
     GROUP BY n.namespace
 ),
@@ -284,13 +365,14 @@ cte_volume_nodes AS (
     JOIN openshift_pod_usage_line_items_daily li
       ON li.source = sli.source AND li.namespace = sli.namespace AND li.pod = sli.pod
      AND li.usage_start = sli.usage_start
-    WHERE {_f('sli')} AND li.source = %(source)s AND li.year = %(year)s AND li.month = %(month)s
+    WHERE {_f("sli")} AND li.source = %(source)s AND li.year = %(year)s AND li.month = %(month)s
 ),
 cte_shared_volume_node_count AS (
     SELECT usage_start, persistentvolume, count(DISTINCT node) AS node_count
     FROM cte_volume_nodes GROUP BY usage_start, persistentvolume
 )
-SELECT %(report_period_id)s::integer, %(cluster_id)s::text, %(cluster_alias)s::text, 'Pod', li.usage_start, li.usage_start,
+SELECT %(report_period_id)s::integer, %(cluster_id)s::text, %(cluster_alias)s::text,
+       'Pod', li.usage_start, li.usage_start,
        li.namespace, li.node, max(li.resource_id),
        (COALESCE(nl.labels, '{{}}'::jsonb) || COALESCE(nsl.labels, '{{}}'::jsonb)
         || filter_json_by_keys(li.pod_labels, k.keys))::text AS pod_labels,
@@ -321,24 +403,28 @@ LEFT JOIN cte_namespace_labels nsl ON nsl.usage_start = li.usage_start AND nsl.n
 LEFT JOIN cte_node_capacity nc ON nc.usage_start = li.usage_start AND nc.node = li.node
 LEFT JOIN cte_cluster_capacity cc ON cc.usage_start = li.usage_start
 LEFT JOIN cte_namespace_category cat ON cat.namespace = li.namespace
-WHERE {_f('li')} AND li.node != ''
+WHERE {_f("li")} AND li.node != ''
 GROUP BY li.usage_start, li.namespace, li.node, li.source, 10
 
 UNION
 
-SELECT %(report_period_id)s::integer, %(cluster_id)s::text, %(cluster_alias)s::text, 'Storage', sli.usage_start, sli.usage_start,
+SELECT %(report_period_id)s::integer, %(cluster_id)s::text, %(cluster_alias)s::text,
+       'Storage', sli.usage_start, sli.usage_start,
        sli.namespace, vn.node, vn.resource_id, NULL::text,
        NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8,
        NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8,
        max(sli.persistentvolumeclaim_capacity_bytes) * {_GIB},
        sum(sli.persistentvolumeclaim_capacity_byte_seconds)
-           / (86400 * extract(day FROM date_trunc('month', sli.usage_start) + interval '1 month' - interval '1 day')::int)
+           / (86400 * extract(day FROM date_trunc('month', sli.usage_start)
+                                       + interval '1 month' - interval '1 day')::int)
            * {_GIB},
        sum(sli.volume_request_storage_byte_seconds) / COALESCE(max(vc.node_count), 1)
-           / (86400 * extract(day FROM date_trunc('month', sli.usage_start) + interval '1 month' - interval '1 day')::int)
+           / (86400 * extract(day FROM date_trunc('month', sli.usage_start)
+                                       + interval '1 month' - interval '1 day')::int)
            * {_GIB},
        sum(sli.persistentvolumeclaim_usage_byte_seconds) / COALESCE(max(vc.node_count), 1)
-           / (86400 * extract(day FROM date_trunc('month', sli.usage_start) + interval '1 month' - interval '1 day')::int)
+           / (86400 * extract(day FROM date_trunc('month', sli.usage_start)
+                                       + interval '1 month' - interval '1 day')::int)
            * {_GIB},
        sli.persistentvolumeclaim, sli.persistentvolume, sli.storageclass,
        (COALESCE(nl.labels, '{{}}'::jsonb) || COALESCE(nsl.labels, '{{}}'::jsonb)
@@ -356,7 +442,7 @@ LEFT JOIN cte_shared_volume_node_count vc
 LEFT JOIN cte_node_labels nl ON nl.node = vn.node AND nl.usage_start = vn.usage_start
 LEFT JOIN cte_namespace_labels nsl ON nsl.usage_start = sli.usage_start AND nsl.namespace = sli.namespace
 LEFT JOIN cte_namespace_category cat ON cat.namespace = sli.namespace
-WHERE {_f('sli')}
+WHERE {_f("sli")}
 GROUP BY sli.namespace, vn.node, vn.resource_id, sli.persistentvolumeclaim, sli.persistentvolume,
          sli.storageclass, sli.csi_volume_handle, sli.usage_start, 32, sli.source
 """
@@ -397,7 +483,8 @@ cte_unallocated AS (
       AND s.node IS NOT NULL AND s.data_source = 'Pod'
     GROUP BY s.node, s.usage_start, s.source_uuid
 )
-SELECT %(report_period_id)s::integer, %(cluster_id)s::text, %(cluster_alias)s::text, u.data_source, u.usage_start, u.usage_end,
+SELECT %(report_period_id)s::integer, %(cluster_id)s::text, %(cluster_alias)s::text,
+       u.data_source, u.usage_start, u.usage_end,
        u.namespace, u.node, u.resource_id, u.u_cpu, u.r_cpu, u.e_cpu, u.u_mem, u.r_mem, u.e_mem,
        u.ncc, u.ncch, u.nmg, u.nmgh, u.ccch, u.cmgh,
        (SELECT max(c.cost_category_id) FROM reporting_ocp_cost_category_namespace c
@@ -409,11 +496,11 @@ FROM cte_unallocated u
 FINAL_SQL = f"""
 INSERT INTO reporting_ocpusagelineitem_daily_summary (
     uuid, report_period_id, cluster_id, cluster_alias, data_source, usage_start, usage_end, namespace, node,
-    resource_id, pod_labels, {', '.join(NUMERIC_COLUMNS)}, persistentvolumeclaim, persistentvolume, storageclass,
+    resource_id, pod_labels, {", ".join(NUMERIC_COLUMNS)}, persistentvolumeclaim, persistentvolume, storageclass,
     volume_labels, all_labels, infrastructure_usage_cost, cost_category_id, source_uuid)
 SELECT gen_random_uuid(), report_period_id, cluster_id, cluster_alias, data_source, usage_start, usage_end,
        namespace, node, resource_id, pod_labels::jsonb,
-       {', '.join(f'{c}::numeric(33,15)' for c in NUMERIC_COLUMNS)},
+       {", ".join(f"{c}::numeric(33,15)" for c in NUMERIC_COLUMNS)},
        persistentvolumeclaim, persistentvolume, storageclass, volume_labels::jsonb,
        COALESCE(pod_labels::jsonb, '{{}}'::jsonb) || COALESCE(volume_labels::jsonb, '{{}}'::jsonb),
        infrastructure_usage_cost::jsonb, cost_category_id, source_uuid::uuid
@@ -423,7 +510,7 @@ WHERE source = %(source)s AND year = %(year)s AND month = %(month)s
 """
 
 RESULT_SQL = f"""
-SELECT {', '.join(SUMMARY_COLUMNS)} FROM reporting_ocpusagelineitem_daily_summary
+SELECT {", ".join(SUMMARY_COLUMNS)} FROM reporting_ocpusagelineitem_daily_summary
 ORDER BY usage_start, data_source, namespace NULLS FIRST, node NULLS FIRST, persistentvolumeclaim NULLS FIRST,
          persistentvolume NULLS FIRST, pod_labels::text NULLS FIRST, volume_labels::text NULLS FIRST, resource_id
 """
@@ -444,8 +531,16 @@ def _months(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
 
 def _month_folder(data_root: Path, account: str, report_type: str, source: str, day: dt.date, daily: bool) -> Path:
     kind = Path("data", "parquet", "daily") if daily else Path("data", "parquet")
-    return (data_root / kind / account / "OCP" / report_type / f"source={source}"
-            / f"year={day.year:04d}" / f"month={day.month:02d}")
+    return (
+        data_root
+        / kind
+        / account
+        / "OCP"
+        / report_type
+        / f"source={source}"
+        / f"year={day.year:04d}"
+        / f"month={day.month:02d}"
+    )
 
 
 def _conform(table: pa.Table, columns: list[tuple[str, str]], start: dt.date, end: dt.date) -> pa.Table:
@@ -468,19 +563,23 @@ def _conform(table: pa.Table, columns: list[tuple[str, str]], start: dt.date, en
     out = pa.Table.from_arrays(arrays, names=names)
     usage_start = pc.cast(pc.floor_temporal(out.column("interval_start"), unit="day"), pa.date32())
     out = out.append_column("usage_start", usage_start)
-    mask = pc.and_(pc.greater_equal(usage_start, pa.scalar(start, pa.date32())),
-                   pc.less_equal(usage_start, pa.scalar(end, pa.date32())))
+    mask = pc.and_(
+        pc.greater_equal(usage_start, pa.scalar(start, pa.date32())),
+        pc.less_equal(usage_start, pa.scalar(end, pa.date32())),
+    )
     return out.filter(mask)
 
 
-def _load(conn: psycopg.Connection, data_root: Path, account: str, source: str,
-          start: dt.date, end: dt.date) -> dict[str, int]:
+def _load(
+    conn: psycopg.Connection, data_root: Path, account: str, source: str, start: dt.date, end: dt.date
+) -> dict[str, int]:
     """COPY the needed Parquet into the line-item tables; returns rows loaded per table."""
     counts = {}
     for table_name, (report_type, daily, columns) in LINE_ITEM_TABLES.items():
         col_names = [c for c, _ in columns] + [c for c, _ in _EXTRA]
         copy_sql = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-            sql.Identifier(table_name), sql.SQL(", ").join(map(sql.Identifier, col_names)))
+            sql.Identifier(table_name), sql.SQL(", ").join(map(sql.Identifier, col_names))
+        )
         total = 0
         with conn.cursor() as cur, cur.copy(copy_sql) as copy:
             for first, _last in _months(start, end):
@@ -492,12 +591,15 @@ def _load(conn: psycopg.Connection, data_root: Path, account: str, source: str,
                     if t.num_rows == 0:
                         continue
                     n = t.num_rows
-                    t = (t.append_column("source", pa.array([source] * n, pa.string()))
-                          .append_column("year", pa.array([f"{first.year:04d}"] * n, pa.string()))
-                          .append_column("month", pa.array([f"{first.month:02d}"] * n, pa.string())))
+                    t = (
+                        t.append_column("source", pa.array([source] * n, pa.string()))
+                        .append_column("year", pa.array([f"{first.year:04d}"] * n, pa.string()))
+                        .append_column("month", pa.array([f"{first.month:02d}"] * n, pa.string()))
+                    )
                     buf = io.BytesIO()
-                    pacsv.write_csv(t.select(col_names), buf,
-                                    pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
+                    pacsv.write_csv(
+                        t.select(col_names), buf, pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
+                    )
                     copy.write(buf.getvalue())
                     total += n
         counts[table_name] = total
@@ -516,12 +618,22 @@ def _create_schema(conn: psycopg.Connection) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ public API
-def reference_summary(dsn: str | None, data_root: str | os.PathLike, *, account: str, source: str,
-                      cluster_id: str, cluster_alias: str, start: dt.date, end: dt.date,
-                      enabled_keys: Sequence[str],
-                      cost_category_patterns: Sequence[tuple[str, int]] | None = None,
-                      report_period_id: int | Mapping[dt.date, int] = 1,
-                      runs: str = "month", keep_schema: bool = False) -> pd.DataFrame:
+def reference_summary(
+    dsn: str | None,
+    data_root: str | os.PathLike,
+    *,
+    account: str,
+    source: str,
+    cluster_id: str,
+    cluster_alias: str,
+    start: dt.date,
+    end: dt.date,
+    enabled_keys: Sequence[str],
+    cost_category_patterns: Sequence[tuple[str, int]] | None = None,
+    report_period_id: int | Mapping[dt.date, int] = 1,
+    runs: str = "month",
+    keep_schema: bool = False,
+) -> pd.DataFrame:
     """koku's daily summary rows for one source over [start, end] (inclusive), computed in PostgreSQL.
 
     ``dsn`` None means ``$OCP_ASSETS_TEST_DSN`` or the local default. ``cost_category_patterns`` None means koku's
@@ -562,24 +674,43 @@ def reference_summary(dsn: str | None, data_root: str | os.PathLike, *, account:
                 _create_schema(conn)
                 with conn.cursor() as cur:
                     if enabled_keys:
-                        cur.executemany("INSERT INTO reporting_enabledtagkeys (key, enabled, provider_type)"
-                                        " VALUES (%s, true, 'OCP')", [(k,) for k in dict.fromkeys(enabled_keys)])
+                        cur.executemany(
+                            "INSERT INTO reporting_enabledtagkeys (key, enabled, provider_type)"
+                            " VALUES (%s, true, 'OCP')",
+                            [(k,) for k in dict.fromkeys(enabled_keys)],
+                        )
                     if patterns:
-                        cur.executemany("INSERT INTO reporting_ocp_cost_category_namespace"
-                                        " (namespace, system_default, cost_category_id) VALUES (%s, false, %s)",
-                                        [(p, c) for p, c in patterns])
+                        cur.executemany(
+                            "INSERT INTO reporting_ocp_cost_category_namespace"
+                            " (namespace, system_default, cost_category_id) VALUES (%s, false, %s)",
+                            [(p, c) for p, c in patterns],
+                        )
                 counts = _load(conn, data_root, account, source, start, end)
                 for table_name in LINE_ITEM_TABLES:
                     conn.execute(f"ANALYZE {table_name}")
             timings["load"] = time.perf_counter() - t0
-            windows = _months(start, end) if runs == "month" else [
-                (d, d) for d in (start + dt.timedelta(days=i) for i in range((end - start).days + 1))]
+            windows = (
+                _months(start, end)
+                if runs == "month"
+                else [(d, d) for d in (start + dt.timedelta(days=i) for i in range((end - start).days + 1))]
+            )
             for first, last in windows:
-                rp = (report_period_id.get(first.replace(day=1)) if isinstance(report_period_id, Mapping)
-                      else report_period_id)
-                params = {"source": source, "year": f"{first.year:04d}", "month": f"{first.month:02d}",
-                          "start": first, "end": last, "cluster_id": cluster_id, "cluster_alias": cluster_alias,
-                          "report_period_id": rp, "infrastructure_usage_cost": INFRASTRUCTURE_USAGE_COST}
+                rp = (
+                    report_period_id.get(first.replace(day=1))
+                    if isinstance(report_period_id, Mapping)
+                    else report_period_id
+                )
+                params = {
+                    "source": source,
+                    "year": f"{first.year:04d}",
+                    "month": f"{first.month:02d}",
+                    "start": first,
+                    "end": last,
+                    "cluster_id": cluster_id,
+                    "cluster_alias": cluster_alias,
+                    "report_period_id": rp,
+                    "infrastructure_usage_cost": INFRASTRUCTURE_USAGE_COST,
+                }
                 with conn.transaction():
                     conn.execute(NODES_SQL, params)
                     conn.execute(SUMMARY_SQL, params)
@@ -614,9 +745,7 @@ def _is_null(v) -> bool:
         return True
     if isinstance(v, float) and math.isnan(v):
         return True
-    if isinstance(v, np.floating) and np.isnan(v):
-        return True
-    return False
+    return bool(isinstance(v, np.floating) and np.isnan(v))
 
 
 def _canon_json(v):
