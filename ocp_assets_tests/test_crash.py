@@ -5,11 +5,9 @@ mix.
 import datetime as dt
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.storage import open_data_root
 from ocp_assets_tests.dagster_fixtures import ENABLED_KEYS, build_cluster, change_day
 from ocp_assets_tests.engine_support import enable_keys
+from ocp_assets_tests.private_postgres import as_postgres, private_postgres
 
 pytestmark = pytest.mark.slow
 
@@ -162,40 +161,14 @@ def test_backend_terminated_mid_write_keeps_the_old_rows_and_a_rerun_converges(t
     assert day_hashes(conn, schema)[DAYS[0]] == reference["b"][DAYS[0]]
 
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 RESTARTS = 3
-
-
-def _as_postgres(*command: str) -> None:
-    """The server's own tools refuse root: run them as the postgres user, as the machine's PostgreSQL runs."""
-    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)
 
 
 @pytest.fixture(name="private_pg")
 def private_pg_fixture():
-    """A PostgreSQL of this test's own (initdb, a free port), so it can be restarted under a running summarize."""
-    if not (PG_BIN / "initdb").exists():
-        pytest.fail(f"{PG_BIN}/initdb is missing: the machine's PostgreSQL 15 server package provides it")
-    # Outside pytest's private (0700, root's) temporary tree, which the postgres user cannot enter.
-    home = Path(tempfile.mkdtemp(prefix="ocp_assets_private_pg_"))
-    if os.geteuid() == 0:
-        subprocess.run(["chown", "postgres", str(home)], check=True)
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    data = home / "data"
-    _as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
-    options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off"
-    ctl = [str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(home / "log"), "-w"]
-    _as_postgres(*ctl, "start")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres", ctl
-    finally:
-        _as_postgres(*ctl, "-m", "immediate", "stop")
-        shutil.rmtree(home, ignore_errors=True)
+    """A PostgreSQL of this test's own, so it can be restarted under a running summarize."""
+    with private_postgres() as server:
+        yield server.dsn, server.ctl
 
 
 def test_postgresql_restart_under_a_running_summarize(two_versions, private_pg):
@@ -207,7 +180,7 @@ def test_postgresql_restart_under_a_running_summarize(two_versions, private_pg):
         enable_keys(conn, schema, ENABLED_KEYS)
     interrupted = 0
     for trial, process in _interrupted_runs(versions, schema, dsn, RESTARTS, seed=15, earliest=0.5):
-        _as_postgres(*ctl, "-m", "fast", "restart")
+        as_postgres(*ctl, "-m", "fast", "restart")
         code = process.wait(timeout=120)
         err = process.stderr.read().decode().strip().splitlines()
         # Either it finished before the restart, or it says so in one line and exits 1: never a traceback.
