@@ -32,7 +32,20 @@ GPU_HEADER = [
     *COMMON, "node", "namespace", "pod", "gpu_uuid", "gpu_model_name", "gpu_vendor_name",
     "gpu_memory_capacity_mib", "gpu_pod_uptime", "mig_instance_id", "mig_profile", "mig_strategy",
 ]  # fmt: skip
-VM_HEADER = [*COMMON, "node", "resource_id", "namespace", "vm_name", "vm_labels"]
+VM_HEADER = [
+    *COMMON,
+    "node", "resource_id", "namespace", "vm_name", "vm_instance_type", "vm_os",
+    "vm_guest_os_arch", "vm_guest_os_name", "vm_guest_os_version", "vm_uptime_total_seconds",
+    "vm_cpu_limit_cores", "vm_cpu_limit_core_seconds", "vm_cpu_request_cores", "vm_cpu_request_core_seconds",
+    "vm_cpu_request_sockets", "vm_cpu_request_socket_seconds", "vm_cpu_request_threads",
+    "vm_cpu_request_thread_seconds", "vm_cpu_usage_total_seconds",
+    "vm_memory_limit_bytes", "vm_memory_limit_byte_seconds", "vm_memory_request_bytes",
+    "vm_memory_request_byte_seconds", "vm_memory_usage_byte_seconds",
+    "vm_device", "vm_volume_mode", "vm_persistentvolumeclaim_name", "vm_disk_allocated_size_byte_seconds",
+    "vm_labels",
+]  # fmt: skip
+# A GPU report from an operator that predates MIG (koku adds the MIG columns itself).
+GPU_HEADER_WITHOUT_MIG = GPU_HEADER[: GPU_HEADER.index("mig_instance_id")]
 
 GIB = 2**30
 
@@ -105,6 +118,62 @@ def node_label_row(day: str, hour: int, **values: object) -> dict[str, object]:
 
 def namespace_label_row(day: str, hour: int, **values: object) -> dict[str, object]:
     return hourly(day, hour) | {"namespace": "ns-a", "namespace_labels": "label_team:blue"} | values
+
+
+def gpu_row(day: str, hour: int, **values: object) -> dict[str, object]:
+    """One GPU-hour of a dedicated GPU as the operator sends it: a 40 GiB A100 used 1800 s; override any column."""
+    row = hourly(day, hour) | {
+        "node": "gpu-node",
+        "namespace": "ml",
+        "pod": "trainer",
+        "gpu_uuid": "GPU-0001",
+        "gpu_model_name": "A100",
+        "gpu_vendor_name": "nvidia_com_gpu",
+        "gpu_memory_capacity_mib": 40960,
+        "gpu_pod_uptime": 1800,
+        "mig_instance_id": "",
+        "mig_profile": "",
+        "mig_strategy": "",
+    }
+    return row | values
+
+
+def vm_row(day: str, hour: int, **values: object) -> dict[str, object]:
+    """One VM-hour up for 3600 s: 4 cores limit, 2 requested (1 socket, 2 threads), 1.5 used; 16 GiB limit,
+    8 requested, 6 used; a 30 GiB root disk; override any column."""
+    seconds = 3600
+    row = hourly(day, hour) | {
+        "node": "virt-node",
+        "resource_id": "i-virt",
+        "namespace": "vms",
+        "vm_name": "rhel9",
+        "vm_instance_type": "u1.large",
+        "vm_os": "rhel9",
+        "vm_guest_os_arch": "amd64",
+        "vm_guest_os_name": "Red Hat Enterprise Linux",
+        "vm_guest_os_version": "9.4",
+        "vm_uptime_total_seconds": seconds,
+        "vm_cpu_limit_cores": 4,
+        "vm_cpu_limit_core_seconds": 4 * seconds,
+        "vm_cpu_request_cores": 2,
+        "vm_cpu_request_core_seconds": 2 * seconds,
+        "vm_cpu_request_sockets": 1,
+        "vm_cpu_request_socket_seconds": 1 * seconds,
+        "vm_cpu_request_threads": 2,
+        "vm_cpu_request_thread_seconds": 2 * seconds,
+        "vm_cpu_usage_total_seconds": 1.5 * seconds,
+        "vm_memory_limit_bytes": 16 * GIB,
+        "vm_memory_limit_byte_seconds": 16 * GIB * seconds,
+        "vm_memory_request_bytes": 8 * GIB,
+        "vm_memory_request_byte_seconds": 8 * GIB * seconds,
+        "vm_memory_usage_byte_seconds": 6 * GIB * seconds,
+        "vm_device": "rootdisk",
+        "vm_volume_mode": "Block",
+        "vm_persistentvolumeclaim_name": "rhel9-rootdisk",
+        "vm_disk_allocated_size_byte_seconds": 30 * GIB * 3600,
+        "vm_labels": "label_vm_kubevirt_io_name:rhel9|label_app:db",
+    }
+    return row | values
 
 
 def write_csv(path: Path, header: list[str], rows: list[dict[str, object]]) -> Path:

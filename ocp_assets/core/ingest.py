@@ -1,8 +1,9 @@
 """Turn an operator or nise CSV payload into koku's OCP Parquet layout (contract 1.2-1.5, D3, D7).
 
-Per CSV file: detect the report type from the header, sanitise identifiers, convert timestamps, metrics and
-label strings like koku's post-processor, drop anomalous rows, add effective usage (pod), split by day and
-roll each day up into its daily table. Every output file is serialised in memory before the first write, so
+Per CSV file: detect the report type from the header (pod, storage, node and namespace labels, VM, GPU),
+sanitise identifiers, convert timestamps, metrics and label strings like koku's post-processor, drop anomalous
+rows, add effective usage (pod) or do the GPU clean-up (vendor, model, MIG fields), split by day and roll each
+day up into its daily table. Every output file is serialised in memory before the first write, so
 a bad file leaves the data root untouched. Output is byte-identical for the same payload.
 """
 
@@ -28,6 +29,9 @@ from ocp_assets.core.layout import (
     ANOMALY_THRESHOLD,
     DETECTION_ORDER,
     EFFECTIVE_USAGE_COLUMNS,
+    GPU,
+    GPU_MAX_SLICES_BY_MODEL,
+    GPU_VENDOR_RENAMES,
     OPTIONAL_FOR_DETECTION,
     POD,
     POD_DAILY_CAPACITY,
@@ -48,11 +52,9 @@ SOURCE_UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/proje
 CLUSTER_FILE_NAME = "cluster.json"
 MANIFEST_NAME = "manifest.json"
 
-# Reports the summary does not read (D8) and ROS files are recognised by one column of their own, so they can
-# be reported as skipped instead of failing as unknown.
+# ROS files are not cost data; each is recognised by one column of its own, so it can be reported as skipped
+# instead of failing as unknown.
 OUT_OF_SCOPE_SIGNATURES = (
-    ("vm_name", "VM usage report (out of scope, D8)"),
-    ("gpu_uuid", "GPU usage report (out of scope, D8)"),
     ("container_name", "resource-optimization (ROS) report, not cost data"),
     ("cpu_usage_namespace_avg", "resource-optimization (ROS) namespace report, not cost data"),
 )
@@ -68,6 +70,8 @@ SAFE_KEY_PART = re.compile(r"[^A-Za-z0-9._-]")
 HTML_ESCAPES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#x27;"))
 NEEDS_SANITISING = r"[&<>\"'\x00]"
 KOKU_UTC_SUFFIX = " +0000 UTC"
+# koku's GPU model clean-up: every run of characters other than ASCII letters and digits becomes one space.
+GPU_MODEL_SEPARATORS = r"[^a-zA-Z0-9]+"
 
 # Pinned so re-ingesting a payload rewrites byte-identical files (koku writes snappy Parquet too).
 PARQUET_WRITE_OPTIONS = {
@@ -143,6 +147,10 @@ class Payload:
     skipped: tuple[SkippedFile, ...]
 
 
+# (phase, done, total) after each unit of a long step; a total of 0 announces a step whose length is unknown.
+ProgressCallback = Callable[[str, int, int], None]
+
+
 def derive_source_uuid(cluster_id: str) -> str:
     return str(uuid.uuid5(SOURCE_UUID_NAMESPACE, cluster_id))
 
@@ -175,12 +183,13 @@ def ingest(
     source_uuid: str | None = None,
     cluster_id: str | None = None,
     cluster_alias: str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> IngestResult:
     """Convert every CSV of `payload` (a payload directory, a directory of CSVs or one CSV) into the data root.
 
     `cluster_id` and `source_uuid` override what the manifest or nise file names say; the source defaults to
     a uuid5 of the cluster id. Raises InputDataError (file, column, row) or ConfigurationError before anything
-    is written.
+    is written. `progress` is told ("convert", files done, files) and ("write", objects done, objects).
     """
     account = _checked_account(account)
     source_uuid = _checked_source(source_uuid)
@@ -190,11 +199,15 @@ def ingest(
     result.clusters = sorted(set(identities.values()), key=lambda c: (c.cluster_id, c.source_uuid))
 
     outputs: dict[str, bytes] = {}
+    files_total, files_done = sum(len(p.files) for p in payloads), 0
     for payload_ in payloads:
         result.files_skipped.extend(payload_.skipped)
         for payload_file in payload_.files:
             identity = identities[payload_file.path]
             converted = convert_file(payload_file)
+            files_done += 1
+            if progress is not None:
+                progress("convert", files_done, files_total)
             if isinstance(converted, SkippedFile):
                 result.files_skipped.append(converted)
                 continue
@@ -213,6 +226,8 @@ def ingest(
     for key in sorted(outputs):
         data_root.write_bytes(key, outputs[key])
         result.keys_written.append(key)
+        if progress is not None:
+            progress("write", len(result.keys_written), len(outputs))
     # Recorded last: a cluster becomes discoverable only once its data is in place.
     for identity in result.clusters:
         key = cluster_record_key(identity.account, identity.source_uuid)
@@ -375,7 +390,7 @@ class ConvertedFile:
 
 
 def convert_file(payload_file: PayloadFile) -> ConvertedFile | SkippedFile:
-    """Read and convert one CSV, or say why it is skipped (a VM, GPU or ROS report the summary does not use)."""
+    """Read and convert one CSV, or say why it is skipped (a ROS report, which is not cost data)."""
     file = str(payload_file.path)
     header = read_header(payload_file.path)
     report_type = detect_report_type(header, file)
@@ -408,13 +423,14 @@ def read_header(path: Path) -> list[str]:
 def detect_report_type(header: list[str], file: str) -> ReportType | str:
     """koku's detect_type: the first type (DETECTION_ORDER) whose required columns the header holds.
 
-    A VM, GPU or ROS header gives the reason it is skipped instead; any other header is an error.
+    A ROS header gives the reason it is skipped instead; any other header is an error.
     """
     columns = set(header)
     closest: tuple[int, ReportType, list[str]] | None = None
     for report_type in DETECTION_ORDER:
         optional = OPTIONAL_FOR_DETECTION.get(report_type.name, set())
-        required = [c for c in report_type.raw_columns if c not in optional and c not in EFFECTIVE_USAGE_COLUMNS]
+        computed = {*EFFECTIVE_USAGE_COLUMNS, *report_type.derived_columns}
+        required = [c for c in report_type.raw_columns if c not in optional and c not in computed]
         missing = [c for c in required if c not in columns]
         if not missing:
             return report_type
@@ -486,11 +502,14 @@ def _locate_csv_error(path: Path, header: list[str], exc: pa.ArrowInvalid) -> In
 
 
 def convert_table(text: pa.Table, report_type: ReportType, file: str) -> tuple[pa.Table, int]:
-    """koku's converters, anomaly removal and effective usage; columns in raw_schema order. Returns (table, dropped)."""
+    """koku's converters, anomaly removal, effective usage (pod) and GPU clean-up; columns in raw_schema order.
+
+    Returns (table, rows dropped as anomalies).
+    """
     schema = raw_schema(report_type)
     columns: dict[str, pa.ChunkedArray] = {}
     for name in schema.names:
-        if name in EFFECTIVE_USAGE_COLUMNS:
+        if name in EFFECTIVE_USAGE_COLUMNS or name in report_type.derived_columns:
             continue
         if name not in text.column_names:
             # Only columns koku tolerates missing get here (detection checked the rest): all-null strings.
@@ -506,7 +525,7 @@ def convert_table(text: pa.Table, report_type: ReportType, file: str) -> tuple[p
         else:
             columns[name] = text[name]
 
-    metrics = [name for name in report_type.numeric if name in columns]
+    metrics = [name for name in report_type.anomaly_columns if name in columns]
     keep = None
     for name in metrics:
         within = pc.invert(pc.greater(columns[name], ANOMALY_THRESHOLD))
@@ -525,7 +544,71 @@ def convert_table(text: pa.Table, report_type: ReportType, file: str) -> tuple[p
         columns["pod_effective_usage_memory_byte_seconds"] = pc.max_element_wise(
             columns["pod_usage_memory_byte_seconds"], columns["pod_request_memory_byte_seconds"]
         )
+    if report_type is GPU:
+        columns = gpu_clean_up(columns)
     return pa.table([columns[name] for name in schema.names], schema=schema), dropped
+
+
+# --- GPU clean-up (contract 1.3; koku ocp_post_processor.process_dataframe) --------------------------------
+
+
+def gpu_clean_up(columns: dict[str, pa.ChunkedArray]) -> dict[str, pa.ChunkedArray]:
+    """Vendor renamed, model name normalised, MIG fields derived from mig_profile and the model.
+
+    Runs on sanitised values, as koku's does (its validator rewrites the CSV before the post-processor reads it).
+    A row with a MIG profile gets slice count and memory from the profile and the slice count of its GPU model;
+    when the model has none, koku clears every MIG field of the row and the GPU counts as dedicated. Rows without
+    a profile keep their MIG columns as sent ('' from nise) and get null derived fields.
+    """
+    columns = dict(columns)
+    vendor = columns["gpu_vendor_name"]
+    for reported, renamed in GPU_VENDOR_RENAMES.items():
+        # A whole-value replace (pandas Series.replace), so 'nvidia_com_gpu_x' stays as it is.
+        vendor = pc.if_else(pc.equal(vendor, reported), renamed, vendor)
+    columns["gpu_vendor_name"] = vendor
+    model = pc.utf8_trim(pc.replace_substring_regex(columns["gpu_model_name"], GPU_MODEL_SEPARATORS, " "), " ")
+    columns["gpu_model_name"] = model
+
+    profile = columns["mig_profile"]
+    has_mig = pc.fill_null(pc.not_equal(profile, ""), False)
+    slice_count = map_distinct(profile, lambda text: parse_mig_profile(text)[0], pa.int64())
+    memory_mib = map_distinct(profile, lambda text: parse_mig_profile(text)[1], pa.int64())
+    max_slices = map_distinct(model, gpu_max_slices, pa.int64())
+    # A MIG row whose model has no known slice count is cleared (treated as a dedicated GPU).
+    cleared = pc.and_(has_mig, pc.is_null(max_slices))
+    keeps_mig = pc.and_(has_mig, pc.invert(cleared))
+    no_integer = pa.scalar(None, pa.int64())
+    columns["mig_slice_count"] = pc.if_else(keeps_mig, slice_count, no_integer)
+    columns["mig_memory_capacity_mib"] = pc.if_else(keeps_mig, memory_mib, no_integer)
+    columns["gpu_max_slices"] = pc.if_else(keeps_mig, max_slices, no_integer)
+    no_text = pa.scalar(None, pa.string())
+    for name in ("mig_instance_id", "mig_profile", "mig_strategy"):
+        columns[name] = pc.if_else(cleared, no_text, columns[name])
+    return columns
+
+
+def parse_mig_profile(profile: str | None) -> tuple[int | None, int | None]:
+    """koku's parse_mig_profile: '{slices}g.{memory}gb' -> (slices, memory in MiB), both None unless both parse."""
+    if not profile:
+        return None, None
+    parts = profile.strip().lower().split(".")
+    if len(parts) != 2 or not parts[0].endswith("g") or not parts[1].endswith("gb"):
+        return None, None
+    try:
+        return int(parts[0][:-1]), int(parts[1][:-2]) * 1024
+    except ValueError:
+        return None, None
+
+
+def gpu_max_slices(model: str | None) -> int | None:
+    """koku's get_gpu_max_slices on the cleaned model name: an exact key, else the first key the name contains."""
+    if not model:
+        return None
+    upper = model.upper().strip()
+    slices_by_model = dict(GPU_MAX_SLICES_BY_MODEL)
+    if upper in slices_by_model:
+        return slices_by_model[upper]
+    return next((slices for known, slices in GPU_MAX_SLICES_BY_MODEL if known in upper), None)
 
 
 def labels_to_json(label_string: str) -> str:
@@ -649,7 +732,11 @@ def daily_table(day_rows: pa.Table, report_type: ReportType, day: dt.date) -> pa
         if output_field.name == "interval_start":
             output.append(pa.repeat(midnight, grouped.num_rows))
         elif output_field.name in aggregations:
-            output.append(grouped[f"{output_field.name}_{aggregations[output_field.name]}"])
+            aggregated = grouped[f"{output_field.name}_{aggregations[output_field.name]}"]
+            # Only the GPU's integer MIG fields change type here: their daily max is double, as in koku.
+            if aggregated.type != output_field.type:
+                aggregated = pc.cast(aggregated, output_field.type)
+            output.append(aggregated)
         else:
             output.append(grouped[output_field.name])
     return pa.table(output, schema=schema)
