@@ -426,7 +426,9 @@ def detect_report_type(header: list[str], file: str) -> ReportType | str:
     A ROS header gives the reason it is skipped instead; any other header is an error.
     """
     columns = set(header)
-    closest: tuple[int, ReportType, list[str]] | None = None
+    # (missing, -matched): fewest missing columns, then most matched, so a GPU header short of one column is
+    # not reported as a node-label header short of one.
+    closest: tuple[tuple[int, int], ReportType, list[str]] | None = None
     for report_type in DETECTION_ORDER:
         optional = OPTIONAL_FOR_DETECTION.get(report_type.name, set())
         computed = {*EFFECTIVE_USAGE_COLUMNS, *report_type.derived_columns}
@@ -434,8 +436,9 @@ def detect_report_type(header: list[str], file: str) -> ReportType | str:
         missing = [c for c in required if c not in columns]
         if not missing:
             return report_type
-        if closest is None or len(missing) < closest[0]:
-            closest = (len(missing), report_type, missing)
+        rank = (len(missing), len(missing) - len(required))
+        if closest is None or rank < closest[0]:
+            closest = (rank, report_type, missing)
     for column, reason in OUT_OF_SCOPE_SIGNATURES:
         if column in columns:
             return reason
