@@ -21,7 +21,16 @@ RAW_STORAGE_USAGE = "raw_storage_usage"
 DEDUPLICATED_LABELS = "deduplicated_labels"
 MERGED_LABEL_CHUNKS = "merged_label_chunks"
 DAILY_SUMMARY = "daily_summary"
-STAGES = (RAW_POD_USAGE, RAW_STORAGE_USAGE, DEDUPLICATED_LABELS, MERGED_LABEL_CHUNKS, DAILY_SUMMARY)
+RAW_GPU_USAGE = "raw_gpu_usage"
+GPU_SUMMARY = "gpu_summary"
+# Two independent branches, each ending in a koku table: the usage summary and the GPU summary (koku's UI-summary
+# step after it, reading only the GPU line items). A run goes through each branch up to its last selected stage.
+USAGE_STAGES = (RAW_POD_USAGE, RAW_STORAGE_USAGE, DEDUPLICATED_LABELS, MERGED_LABEL_CHUNKS, DAILY_SUMMARY)
+GPU_STAGES = (RAW_GPU_USAGE, GPU_SUMMARY)
+BRANCHES = (USAGE_STAGES, GPU_STAGES)
+STAGES = USAGE_STAGES + GPU_STAGES
+BRANCH_OF = {stage: branch for branch in BRANCHES for stage in branch}
+SUMMARY_STAGES = tuple(branch[-1] for branch in BRANCHES)  # the stages that write koku's PostgreSQL
 
 # ------------------------------------------------------------------ input validation (pandera), one per stage
 POD_USAGE_SCHEMA = "pod_usage_schema"
@@ -38,6 +47,12 @@ NO_DUPLICATE_KEYS = "no_duplicate_keys"
 LABEL_KEYS_ALLOWED = "label_keys_allowed"
 STORAGE_MONTHS_FORMULA = "storage_months_formula"
 ROWS_IN_POSTGRESQL = "rows_in_postgresql"
+# ------------------------------------------------------------------ the GPU summary's
+GPU_USAGE_SCHEMA = "gpu_usage_schema"
+GPU_COUNTS_CONSERVED = "gpu_counts_conserved"
+GPU_ONE_ROW_PER_KEY = "gpu_one_row_per_key"
+GPU_CAPACITY_NOT_NEGATIVE = "gpu_capacity_not_negative"
+GPU_ROWS_IN_POSTGRESQL = "gpu_rows_in_postgresql"
 
 # Which stage each check judges, in the order they run.
 CHECKS_BY_STAGE: dict[str, tuple[str, ...]] = {
@@ -55,8 +70,16 @@ CHECKS_BY_STAGE: dict[str, tuple[str, ...]] = {
         STORAGE_MONTHS_FORMULA,
         ROWS_IN_POSTGRESQL,
     ),
+    RAW_GPU_USAGE: (GPU_USAGE_SCHEMA,),
+    GPU_SUMMARY: (GPU_COUNTS_CONSERVED, GPU_ONE_ROW_PER_KEY, GPU_CAPACITY_NOT_NEGATIVE, GPU_ROWS_IN_POSTGRESQL),
 }
 STAGE_OF_CHECK = {name: stage for stage, names in CHECKS_BY_STAGE.items() for name in names}
+
+
+def last_stages(stages: set[str] | frozenset[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The last of the given stages in each branch, in branch order: how far a run goes in each branch."""
+    return tuple(max(chosen, key=branch.index) for branch in BRANCHES if (chosen := [s for s in stages if s in branch]))
+
 
 # What each check verifies, in a cost engineer's words (shown in the UI and the CLI).
 CHECK_DESCRIPTIONS = {
@@ -83,6 +106,15 @@ CHECK_DESCRIPTIONS = {
     "day's month, in GiB, shared among the volume's nodes.",
     ROWS_IN_POSTGRESQL: "What PostgreSQL holds for the cluster-day after the write equals what was computed: rows per "
     "data source and every measure's total.",
+    GPU_USAGE_SCHEMA: "The day's GPU usage files are readable and valid: GPU memory and MIG sizes are not negative, "
+    "MIG slice counts are whole numbers, and names fit koku's column lengths.",
+    GPU_COUNTS_CONSERVED: "Every GPU (or MIG instance) the raw rows show in a namespace is counted once: per "
+    "namespace, the summary's GPU count equals the distinct GPUs and MIG instances of its raw rows.",
+    GPU_ONE_ROW_PER_KEY: "No two GPU summary rows describe the same namespace, node, vendor, model, MIG profile, MIG "
+    "instance and GPU.",
+    GPU_CAPACITY_NOT_NEGATIVE: "GPU memory, MIG memory, GPU counts and MIG slices in the summary are not negative.",
+    GPU_ROWS_IN_POSTGRESQL: "What PostgreSQL holds for the cluster-day's GPU summary after the write equals what was "
+    "computed: rows, GPU count and memory totals.",
 }
 
 

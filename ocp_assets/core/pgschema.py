@@ -78,6 +78,51 @@ SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("distributed_cost", MEASURE),
 )
 
+GPU_SUMMARY_TABLE = "reporting_ocp_gpu_summary_p"
+
+# (column, type) of koku's OCPGpuSummaryP in column order: migration 0340, then the MIG fields of 0344 and the
+# identifiers of 0345 (mig_instance_id widened to 128 by 0346). reporting/provider/ocp/models.py OCPGpuSummaryP.
+GPU_SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "uuid NOT NULL"),
+    ("cluster_id", "text NOT NULL"),
+    ("cluster_alias", "text"),
+    ("namespace", "varchar(253)"),
+    ("node", "varchar(253)"),
+    ("usage_start", "date NOT NULL"),
+    ("usage_end", "date NOT NULL"),
+    ("vendor_name", "varchar(128)"),
+    ("model_name", "varchar(128)"),
+    ("memory_capacity_gb", MEASURE),
+    ("gpu_count", "integer"),
+    ("cost_model_gpu_cost", MEASURE),
+    ("raw_currency", "text"),
+    ("cost_model_cpu_cost", MEASURE),
+    ("cost_model_memory_cost", MEASURE),
+    ("cost_model_volume_cost", MEASURE),
+    ("cost_model_rate_type", "text"),
+    ("cost_category_id", "integer"),
+    ("source_uuid", "uuid"),
+    ("gpu_max_slices", "integer"),
+    ("gpu_mode", "varchar(32)"),
+    ("mig_memory_capacity_gb", MEASURE),
+    ("mig_profile", "varchar(64)"),
+    ("mig_slice_count", "integer"),
+    ("mig_strategy", "varchar(10)"),
+    ("gpu_uuid", "varchar(128)"),
+    ("mig_instance_id", "varchar(128)"),
+)
+# koku's index names (Meta.indexes of OCPGpuSummaryP), plus the (source, day) index the cluster-day replace uses.
+_GPU_SUMMARY_INDEXES = (
+    ("ocpgpusumm_usage_start", "(usage_start)"),
+    ("ocpgpusumm_cluster_idx", "(cluster_id)"),
+    ("ocpgpusumm_namespace_idx", "(namespace)"),
+    ("ocpgpusumm_node_idx", "(node)"),
+    ("ocpgpusumm_vendor_idx", "(vendor_name)"),
+    ("ocpgpusumm_model_idx", "(model_name)"),
+    ("ocpgpusumm_mig_profile_idx", "(mig_profile)"),
+    ("ocpgpusumm_source_day_idx", "(source_uuid, usage_start)"),
+)
+
 # koku's default cost category and the namespace patterns migration 0315 points at it.
 DEFAULT_COST_CATEGORY = ("Platform", "OCP platform projects", "OCP")
 DEFAULT_COST_CATEGORY_PATTERNS = ("openshift-%", "kube-%", "Platform unallocated", "openshift")
@@ -178,8 +223,15 @@ def require_schema(conn: psycopg.Connection, schema: str) -> None:
 
 def ensure_tenant_tables(conn: psycopg.Connection, schema: str) -> None:
     """koku's tables in the tenant schema, created only where missing (D4); concurrent callers wait for one another."""
-    if not _table_exists(conn, schema, SUMMARY_TABLE):
+    if not _table_exists(conn, schema, SUMMARY_TABLE) or not _table_exists(conn, schema, GPU_SUMMARY_TABLE):
         init_schema(conn, schema)
+
+
+def require_gpu_table(conn: psycopg.Connection, schema: str) -> None:
+    if not _table_exists(conn, schema, GPU_SUMMARY_TABLE):
+        raise ConfigurationError(
+            f"schema {schema!r} has no {GPU_SUMMARY_TABLE}; run `ocp-assets db init --schema {schema}` to add it"
+        )
 
 
 def init_schema(conn: psycopg.Connection, schema: str) -> list[str]:
@@ -204,6 +256,9 @@ def init_schema(conn: psycopg.Connection, schema: str) -> list[str]:
         if not _table_exists(conn, schema, SUMMARY_TABLE):
             _create_summary_table(conn, ident)
             created.append(SUMMARY_TABLE)
+        if not _table_exists(conn, schema, GPU_SUMMARY_TABLE):
+            _create_gpu_summary_table(conn, ident)
+            created.append(GPU_SUMMARY_TABLE)
     return created
 
 
@@ -254,17 +309,46 @@ def _create_summary_table(conn: psycopg.Connection, schema: sql.Identifier) -> N
         )
 
 
-def month_partition_name(day: dt.date) -> str:
-    return f"{SUMMARY_TABLE}_{day.year:04d}_{day.month:02d}"
+def _create_gpu_summary_table(conn: psycopg.Connection, schema: sql.Identifier) -> None:
+    """koku's reporting_ocp_gpu_summary_p: RANGE-partitioned on usage_start like its other *_p tables (PartitionInfo),
+    primary key (usage_start, id) and a default partition, as koku's schema editor makes them."""
+    columns = sql.SQL(",\n").join(
+        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind)) for name, kind in GPU_SUMMARY_COLUMNS
+    )
+    table = sql.Identifier(GPU_SUMMARY_TABLE)
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE {schema}.{table} ({columns},"
+            " CONSTRAINT {pk} PRIMARY KEY (usage_start, id),"
+            " FOREIGN KEY (cost_category_id) REFERENCES {schema}.reporting_ocp_cost_category (id)"
+            " DEFERRABLE INITIALLY DEFERRED"
+            ") PARTITION BY RANGE (usage_start)"
+        ).format(schema=schema, table=table, columns=columns, pk=sql.Identifier(f"{GPU_SUMMARY_TABLE}_pk"))
+    )
+    conn.execute(
+        sql.SQL("CREATE TABLE {schema}.{default} PARTITION OF {schema}.{table} DEFAULT").format(
+            schema=schema, table=table, default=sql.Identifier(f"{GPU_SUMMARY_TABLE}_default")
+        )
+    )
+    for name, definition in _GPU_SUMMARY_INDEXES:
+        conn.execute(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {name} ON {schema}.{table} " + definition).format(
+                name=sql.Identifier(name), schema=schema, table=table
+            )
+        )
 
 
-def ensure_month_partition(conn: psycopg.Connection, schema: str, day: dt.date) -> bool:
+def month_partition_name(day: dt.date, table: str = SUMMARY_TABLE) -> str:
+    return f"{table}_{day.year:04d}_{day.month:02d}"
+
+
+def ensure_month_partition(conn: psycopg.Connection, schema: str, day: dt.date, table: str = SUMMARY_TABLE) -> bool:
     """Create the monthly partition holding day unless it exists; returns False when rows must stay in the default.
 
     PostgreSQL refuses a new partition while the default partition holds rows of its range (koku's own
     writers can leave such rows); the insert then still succeeds through the parent into the default.
     """
-    name = month_partition_name(day)
+    name = month_partition_name(day, table)
     if _table_exists(conn, schema, name):
         return True
     ident = sql.Identifier(schema)
@@ -280,7 +364,7 @@ def ensure_month_partition(conn: psycopg.Connection, schema: str, day: dt.date) 
                 ).format(
                     schema=ident,
                     name=sql.Identifier(name),
-                    table=sql.Identifier(SUMMARY_TABLE),
+                    table=sql.Identifier(table),
                     lo=sql.Literal(month_start(day)),
                     hi=sql.Literal(next_month_start(day)),
                 )

@@ -22,7 +22,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ocp_assets.core import consistency
+from ocp_assets.core import consistency, gpu_summary
 from ocp_assets.core import outcomes as O
 from ocp_assets.core import validation as V
 from ocp_assets.core.consistency import column_total
@@ -34,9 +34,16 @@ from ocp_assets.core.engine import (
     publish_summary,
 )
 from ocp_assets.core.errors import InputDataError, OcpAssetsError
+from ocp_assets.core.gpu_summary import read_gpu_usage
 from ocp_assets.core.layout import NAMESPACE_LABELS, NODE_LABELS
 from ocp_assets.core.outcomes import NO_DATA, CheckOutcome
-from ocp_assets.core.pgschema import ensure_tenant_tables, require_schema
+from ocp_assets.core.pgschema import (
+    GPU_SUMMARY_TABLE,
+    ensure_month_partition,
+    ensure_tenant_tables,
+    require_gpu_table,
+    require_schema,
+)
 from ocp_assets.core.reader import (
     DayTable,
     locate_row,
@@ -60,6 +67,7 @@ from ocp_assets.core.writer import (
     touch_report_period,
 )
 
+NO_GPU_DATA = "no GPU data for this day"
 PREVIEW_ROWS = 5
 TOP_NAMESPACES = 10
 PREVIEW_COLUMNS = (
@@ -82,11 +90,21 @@ class DayTask:
     key: str
     cluster_day: ClusterDay
     schema: str
-    through: str = O.DAILY_SUMMARY  # the last stage to run; the earlier ones always run, each feeds the next
+    # The last stage to run in each branch (one stage name, or one per branch); in a branch, the earlier stages
+    # always run, each feeds the next. A branch none of them names is not run.
+    through: str | tuple[str, ...] = O.SUMMARY_STAGES
     snapshot_path: str | None = None  # where the stage tables go below the snapshot root (e.g. cluster=a/day=...)
     # False: a rehearsal. The summary is written and checked inside a transaction that is then rolled back, so
     # its checks are evaluated on the current Parquet and PostgreSQL keeps what it had (checks run on their own).
-    commit: bool = True
+    # A collection of summary stages: those are committed, the others run are rehearsed.
+    commit: bool | frozenset[str] = True
+
+    @property
+    def last_stages(self) -> tuple[str, ...]:
+        return O.last_stages((self.through,) if isinstance(self.through, str) else self.through)
+
+    def commits(self, summary_stage: str) -> bool:
+        return self.commit if isinstance(self.commit, bool) else summary_stage in self.commit
 
 
 @dataclass(frozen=True)
@@ -131,6 +149,10 @@ READABLE_CHECKS = {
     "greater_than_or_equal_to(0)": "negative value",
     "not_nullable": "missing value (NULL)",
     "str_length(None, 253)": "longer than koku's 253 characters",
+    "str_length(None, 128)": "longer than koku's 128 characters",
+    "str_length(None, 64)": "longer than koku's 64 characters",
+    "str_length(None, 10)": "longer than koku's 10 characters",
+    "whole_number": "not a whole number",
 }
 
 
@@ -269,7 +291,8 @@ class _Day:
         return outcome.passed
 
     def wanted(self, stage: str) -> bool:
-        return O.STAGES.index(stage) <= O.STAGES.index(self.task.through)
+        branch = O.BRANCH_OF[stage]
+        return any(last in branch and branch.index(stage) <= branch.index(last) for last in self.task.last_stages)
 
     def done(self, stage: str, facts: dict, tables: dict[str, pa.Table] | None = None) -> bool:
         """Record a completed stage; True when the day should go on to the next one."""
@@ -284,11 +307,12 @@ class _Day:
                 snapshot[name] = self.snapshots.display(key)
             facts["snapshot"] = snapshot
         self.result.stages[stage] = facts
-        return stage != self.task.through
+        return stage not in self.task.last_stages
 
     def no_data(self, rows_deleted: int | None) -> DayResult:
+        """The usage branch of a day without koku usage: every wanted usage stage empty, its checks passed."""
         self.result.no_data = True
-        for stage in O.STAGES:
+        for stage in O.USAGE_STAGES:
             if not self.wanted(stage):
                 break
             facts: dict = {"rows": 0, "no_data": NO_DATA}
@@ -308,19 +332,35 @@ def summarize_cluster_day(
     snapshot_root: str | None = None,
     create_tables: bool = True,
 ) -> DayResult:
-    """Run one cluster-day through the stages up to ``task.through``; never raises for bad input (it fails a check).
+    """Run one cluster-day through each branch up to ``task.through``; never raises for bad input (it fails a check).
+
+    The usage summary runs first, then the GPU summary, as koku's UI-summary step follows its daily summary. The
+    two read different Parquet and write different tables, each in its own transaction: a failed check of one
+    leaves the other's write standing (both fail the cluster-day).
 
     Raises only for what retrying can fix or a person must: lost connections and other transient database
     errors, a missing tenant schema when ``create_tables`` is off.
     """
     day = _Day(task, snapshot_root)
-    cd = task.cluster_day
-    writes = day.wanted(O.DAILY_SUMMARY)
+    writes = any(day.wanted(stage) for stage in O.SUMMARY_STAGES)
     if writes and create_tables:
         ensure_tenant_tables(conn, task.schema)
     elif writes:
         require_schema(conn, task.schema)
+        if day.wanted(O.GPU_SUMMARY):
+            require_gpu_table(conn, task.schema)
     settings = read_settings(conn, task.schema) if writes or _has_settings(conn, task.schema) else KokuSettings((), ())
+    if day.wanted(O.RAW_POD_USAGE):
+        _usage_stages(conn, root, day, settings)
+    if day.wanted(O.RAW_GPU_USAGE):
+        _gpu_stages(conn, root, day, settings)
+    return day.result
+
+
+def _usage_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", settings: KokuSettings) -> None:
+    """raw_pod_usage .. daily_summary, up to the last one wanted; stops at the first failed check."""
+    task = day.task
+    cd = task.cluster_day
     keys = settings.enabled_keys
 
     # raw_pod_usage: the day's pod_daily rows and per-node capacity
@@ -329,7 +369,7 @@ def summarize_cluster_day(
     except InputDataError as exc:
         day.result.error = exc
         day.check(O.POD_USAGE_SCHEMA, input_error_outcome(exc))
-        return day.result
+        return
     if not day.check(
         O.POD_USAGE_SCHEMA,
         O.combine(
@@ -339,7 +379,7 @@ def summarize_cluster_day(
             }
         ),
     ):
-        return day.result
+        return
     # raw_storage_usage, read before judging the day empty
     try:
         storage = read_storage_usage(root, cd.account, cd.source, cd.day)
@@ -347,8 +387,11 @@ def summarize_cluster_day(
         storage = None
         storage_error = exc
     if len(pods) == 0 and storage is not None and len(storage) == 0:
-        rows_deleted = delete_summary_rows(conn, task.schema, cd.source, cd.day) if writes and task.commit else None
-        return day.no_data(rows_deleted)
+        rows_deleted = (
+            delete_summary_rows(conn, task.schema, cd.source, cd.day) if task.commits(O.DAILY_SUMMARY) else None
+        )
+        day.no_data(rows_deleted)
+        return
     if not day.done(
         O.RAW_POD_USAGE,
         {
@@ -360,13 +403,13 @@ def summarize_cluster_day(
         },
         {"pod_usage": pods.table, "node_capacity": capacity},
     ):
-        return day.result
+        return
     if storage is None:
         day.result.error = storage_error
         day.check(O.STORAGE_USAGE_SCHEMA, input_error_outcome(storage_error))
-        return day.result
+        return
     if not day.check(O.STORAGE_USAGE_SCHEMA, validate_rows(V.RawStorageUsage, storage)):
-        return day.result
+        return
     if not day.done(
         O.RAW_STORAGE_USAGE,
         {
@@ -376,7 +419,7 @@ def summarize_cluster_day(
         },
         {"storage_usage": storage.table},
     ):
-        return day.result
+        return
 
     # deduplicated_labels: one enabled-key label set per node and per namespace
     deduplicated: dict[str, pa.Table] = {}
@@ -408,7 +451,7 @@ def summarize_cluster_day(
             report = input_error_outcome(exc)
         reports[entity] = report
     if not day.check(O.LABELS_SCHEMA, O.combine(reports)):
-        return day.result
+        return
     labels = LabelTables(node=deduplicated["node"], namespace=deduplicated["namespace"])
     if not day.done(
         O.DEDUPLICATED_LABELS,
@@ -419,7 +462,7 @@ def summarize_cluster_day(
         },
         {"node_labels": labels.node, "namespace_labels": labels.namespace},
     ):
-        return day.result
+        return
 
     # merged_label_chunks: usage rows with their merged label sets, and the node inventory
     try:
@@ -427,7 +470,7 @@ def summarize_cluster_day(
     except InputDataError as exc:
         day.result.error = exc
         day.check(O.MERGED_ROWS_SCHEMA, input_error_outcome(exc))
-        return day.result
+        return
     inventory = node_inventory(pods.table, labels.node)
     merged_storage = merged.storage if merged.storage is not None and merged.storage.num_rows else None
     day.check(
@@ -446,7 +489,7 @@ def summarize_cluster_day(
         O.LABEL_PRECEDENCE, consistency.label_precedence(pods.table, merged.pod, labels.node, labels.namespace, keys)
     )
     if not day.result.passed:
-        return day.result
+        return
     tables = {"pod_usage": merged.pod, "node_inventory": inventory}
     if merged_storage is not None:
         tables["storage_usage"] = merged_storage
@@ -460,7 +503,7 @@ def summarize_cluster_day(
         },
         tables,
     ):
-        return day.result
+        return
 
     # daily_summary: aggregate and replace the cluster-day's rows; its checks decide commit or rollback
     chunks = MergedChunks(pod=merged.pod, storage=merged_storage)
@@ -470,31 +513,94 @@ def summarize_cluster_day(
             outcome = publish_summary(conn, task.schema, cd, chunks, capacity, shared, settings)
             for name, check in summary_checks(outcome, pods.table, capacity, merged_storage, settings).items():
                 day.check(name, check)
-            if not day.result.passed or not task.commit:
+            if not day.result.passed or not task.commits(O.DAILY_SUMMARY):
                 raise _RolledBack()
     except _RolledBack:
         if day.result.passed:  # a rehearsal: checked, then rolled back on purpose
             facts = summary_facts(outcome.rows, pods.table, capacity)
             facts["rehearsal"] = "written and checked, then rolled back: PostgreSQL keeps its previous rows"
             day.done(O.DAILY_SUMMARY, facts)
-        return day.result
+        return
     except (psycopg.DataError, psycopg.IntegrityError) as exc:
         # Deterministic: the same rows would be rejected again, so this fails the check instead of being retried.
         day.check(
             O.ROWS_IN_POSTGRESQL,
             CheckOutcome(False, f"PostgreSQL rejected the rows: {_first_line(exc)}", {"sqlstate": exc.sqlstate or ""}),
         )
-        return day.result
+        return
     except OcpAssetsError as exc:
         day.result.error = exc
         day.check(O.ROWS_IN_POSTGRESQL, CheckOutcome(False, str(exc)))
-        return day.result
+        return
     touch_report_period(conn, task.schema, shared.report_period_id)
     day.result.outcome = outcome
     facts = summary_facts(outcome.rows, pods.table, capacity)
     facts.update({"rows_deleted": outcome.write.rows_deleted, "report_period_id": outcome.write.report_period_id})
     day.done(O.DAILY_SUMMARY, facts)
-    return day.result
+
+
+def _gpu_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", settings: KokuSettings) -> None:
+    """raw_gpu_usage, then gpu_summary: koku's usage-only GPU summary of the cluster-day, in its own transaction.
+
+    A day without GPU rows is summarised as empty: its previous GPU rows are removed (koku's DELETE of the window
+    runs before its INSERT finds nothing).
+    """
+    task = day.task
+    cd = task.cluster_day
+    try:
+        gpu = read_gpu_usage(root, cd.account, cd.source, cd.day)
+    except InputDataError as exc:
+        day.result.error = day.result.error or exc
+        day.check(O.GPU_USAGE_SCHEMA, input_error_outcome(exc))
+        return
+    if not day.check(O.GPU_USAGE_SCHEMA, validate_rows(V.RawGpuUsage, gpu)):
+        return
+    if gpu.table.num_rows == 0:
+        _no_gpu_data(conn, day)
+        return
+    if not day.done(O.RAW_GPU_USAGE, gpu_summary.raw_facts(gpu), {"gpu_usage": gpu.table}):
+        return
+
+    context = gpu_summary.GpuContext(cd.source, cd.cluster_id, cd.cluster_alias, cd.day, settings.cost_categories)
+    rows = gpu_summary.compute_gpu_summary(gpu.table, context)
+    commit = task.commits(O.GPU_SUMMARY)
+    try:
+        ensure_month_partition(conn, task.schema, cd.day, GPU_SUMMARY_TABLE)
+        with conn.transaction():
+            write = gpu_summary.replace_gpu_rows(conn, task.schema, cd.source, cd.day, rows)
+            checks = gpu_summary.summary_checks(gpu.table, rows, write)
+            for name, outcome in checks.items():
+                day.check(name, outcome)
+            if not all(c.passed for c in checks.values()) or not commit:
+                raise _RolledBack()
+    except _RolledBack:
+        if all(c.passed for c in checks.values()):  # a rehearsal: checked, then rolled back on purpose
+            facts = gpu_summary.summary_facts(rows, None)
+            facts["rehearsal"] = "written and checked, then rolled back: PostgreSQL keeps its previous rows"
+            day.done(O.GPU_SUMMARY, facts)
+        return
+    except (psycopg.DataError, psycopg.IntegrityError) as exc:
+        # Deterministic: the same rows would be rejected again, so this fails the check instead of being retried.
+        day.check(
+            O.GPU_ROWS_IN_POSTGRESQL,
+            CheckOutcome(False, f"PostgreSQL rejected the rows: {_first_line(exc)}", {"sqlstate": exc.sqlstate or ""}),
+        )
+        return
+    day.done(O.GPU_SUMMARY, gpu_summary.summary_facts(rows, write))
+
+
+def _no_gpu_data(conn: psycopg.Connection, day: "_Day") -> None:
+    task, cd = day.task, day.task.cluster_day
+    deleted = gpu_summary.delete_gpu_rows(conn, task.schema, cd.source, cd.day) if task.commits(O.GPU_SUMMARY) else None
+    for stage in O.GPU_STAGES:
+        if not day.wanted(stage):
+            break
+        facts: dict = {"rows": 0, "no_data": NO_GPU_DATA}
+        if stage == O.GPU_SUMMARY:
+            facts["rows_deleted"] = deleted or 0
+        day.result.stages[stage] = facts
+        for name in O.CHECKS_BY_STAGE[stage]:
+            day.result.checks.setdefault(name, CheckOutcome(True, f"{NO_GPU_DATA}: nothing to check", {"rows": 0}))
 
 
 def _first_line(exc: Exception) -> str:

@@ -202,6 +202,33 @@ class NodeInventory(_Model):
     architecture: Series[str] = pa.Field(nullable=True)
 
 
+def _whole_or_null(series: pd.Series) -> pd.Series:
+    return series.isna() | (series == series.round())
+
+
+class RawGpuUsage(_Model):
+    """Hourly gpu_usage rows of one cluster-day; lengths are those of koku's reporting_ocp_gpu_summary_p columns."""
+
+    namespace: Series[str] = pa.Field(nullable=True, **NAME)
+    node: Series[str] = pa.Field(nullable=True, **NAME)
+    gpu_uuid: Series[str] = pa.Field(nullable=True, str_length={"max_value": 128})
+    gpu_model_name: Series[str] = pa.Field(nullable=True, str_length={"max_value": 128})
+    gpu_vendor_name: Series[str] = pa.Field(nullable=True, str_length={"max_value": 128})
+    interval_start: Series[pd.Timestamp] = pa.Field(nullable=False)
+    gpu_memory_capacity_mib: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+    mig_instance_id: Series[str] = pa.Field(nullable=True, str_length={"max_value": 128})
+    mig_profile: Series[str] = pa.Field(nullable=True, str_length={"max_value": 64})
+    mig_strategy: Series[str] = pa.Field(nullable=True, str_length={"max_value": 10})
+    # koku's integer columns: whole numbers that fit PostgreSQL's integer
+    mig_slice_count: Series[float] = pa.Field(nullable=True, ge=0, le=2**31 - 1)
+    gpu_max_slices: Series[float] = pa.Field(nullable=True, ge=0, le=2**31 - 1)
+    mig_memory_capacity_mib: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
+
+    @pa.check("mig_slice_count", "gpu_max_slices", name="whole_number")
+    def _whole(cls, series: pd.Series) -> pd.Series:
+        return _whole_or_null(series)
+
+
 _POD_MEASURES = [
     "pod_usage_cpu_core_hours",
     "pod_request_cpu_core_hours",
@@ -368,6 +395,7 @@ MODELS = (
     StorageUsageLabelled,
     NodeInventory,
     SummaryRows,
+    RawGpuUsage,
 )
 
 

@@ -4,13 +4,15 @@
     koku/storage_usage ───> raw_storage_usage ─┼─> merged_label_chunks ──> daily_summary ──> PostgreSQL
     koku/node_labels ─────┬> deduplicated_labels ┘
     koku/namespace_labels ┘
+    koku/gpu_usage ───────> raw_gpu_usage ───────────────────────────────────> gpu_summary ───> PostgreSQL
 
-The four stages and the summary are one multi-asset (one step): whatever is selected (one asset, the group, a
-partition, a range, "All"), the step runs every cluster-day from koku's Parquet through the stages up to the
-last one selected, so nothing is ever summarised from tables older than the Parquet and no selection needs
-another asset materialized first. Each partition gets its own materialization per selected asset, with its
-own numbers, and its own evaluation of every selected check; a partition that fails a check fails alone
-(PostgreSQL keeps its previous rows), the others of the same run are written and recorded.
+The stages and the two summaries are one multi-asset (one step): whatever is selected (one asset, the group, a
+partition, a range, "All"), the step runs every cluster-day from koku's Parquet through each branch (usage, GPU)
+up to the last stage selected in it, so nothing is ever summarised from tables older than the Parquet and no
+selection needs another asset materialized first. Each partition gets its own materialization per selected
+asset, with its own numbers, and its own evaluation of every selected check; a partition that fails a check
+fails alone (PostgreSQL keeps its previous rows), the others of the same run are written and recorded. The GPU
+summary is written in its own transaction after the daily summary, as koku's UI-summary step follows it.
 """
 
 import time
@@ -22,12 +24,13 @@ import dagster as dg
 
 from ocp_assets.core import outcomes as O
 from ocp_assets.core.layout import (
+    GPU_USAGE,
     NAMESPACE_LABELS,
     NODE_LABELS,
     POD_USAGE,
     STORAGE_USAGE,
 )
-from ocp_assets.core.pgschema import SUMMARY_TABLE
+from ocp_assets.core.pgschema import GPU_SUMMARY_TABLE, SUMMARY_TABLE
 from ocp_assets.core.registry import ClusterRecord, UnknownClusterError
 from ocp_assets.defs import checks as C
 from ocp_assets.defs import metadata as M
@@ -59,6 +62,7 @@ KOKU_DATASETS = {
     STORAGE_USAGE: "storage usage, daily (data/parquet/daily/<account>/OCP/storage_usage/source=<uuid>/...)",
     NODE_LABELS: "node labels, hourly and daily",
     NAMESPACE_LABELS: "namespace labels, hourly and daily",
+    GPU_USAGE: "GPU usage, hourly (data/parquet/<account>/OCP/gpu_usage/source=<uuid>/...)",
 }
 koku_parquet_specs = [
     dg.AssetSpec(
@@ -78,6 +82,13 @@ STAGE_DEPS = {
     O.DEDUPLICATED_LABELS: [KOKU_KEY[NODE_LABELS], KOKU_KEY[NAMESPACE_LABELS]],
     O.MERGED_LABEL_CHUNKS: [O.RAW_POD_USAGE, O.RAW_STORAGE_USAGE, O.DEDUPLICATED_LABELS],
     O.DAILY_SUMMARY: [O.MERGED_LABEL_CHUNKS, O.RAW_POD_USAGE],
+    O.RAW_GPU_USAGE: [KOKU_KEY[GPU_USAGE]],
+    O.GPU_SUMMARY: [O.RAW_GPU_USAGE],
+}
+# The koku tables the summary stages write, shown as each asset's table and column schema.
+SUMMARY_TABLE_METADATA = {
+    O.DAILY_SUMMARY: {"dagster/column_schema": M.summary_column_schema(), "dagster/table_name": SUMMARY_TABLE},
+    O.GPU_SUMMARY: {"dagster/column_schema": M.gpu_summary_column_schema(), "dagster/table_name": GPU_SUMMARY_TABLE},
 }
 stage_specs = [
     dg.AssetSpec(
@@ -87,10 +98,8 @@ stage_specs = [
         group_name=GROUP,
         partitions_def=cluster_day_partitions,
         skippable=True,  # each partition is recorded by its own AssetMaterialization, never by an output value
-        kinds={"postgres"} if stage == O.DAILY_SUMMARY else {"pyarrow"},
-        metadata={"dagster/column_schema": M.summary_column_schema(), "dagster/table_name": SUMMARY_TABLE}
-        if stage == O.DAILY_SUMMARY
-        else {},
+        kinds={"postgres"} if stage in O.SUMMARY_STAGES else {"pyarrow"},
+        metadata=SUMMARY_TABLE_METADATA.get(stage, {}),
     )
     for stage in O.STAGES
 ]
@@ -101,7 +110,10 @@ def run_partition_keys(context: dg.AssetExecutionContext) -> list[str]:
     every cluster-day whose summary has been materialized, as a rehearsal (nothing is written)."""
     if context.has_partition_key or context.has_partition_key_range:
         return [str(k) for k in context.partition_keys]
-    keys = sorted(context.instance.get_materialized_partitions(dg.AssetKey(O.DAILY_SUMMARY)))
+    # The cluster-days whose summary (of each branch a selected check judges) has been materialized.
+    judged = {O.STAGE_OF_CHECK[key.name] for key in context.selected_asset_check_keys}
+    summaries = {O.BRANCH_OF[stage][-1] for stage in judged} or {O.DAILY_SUMMARY}
+    keys = sorted(set().union(*(context.instance.get_materialized_partitions(dg.AssetKey(s)) for s in summaries)))
     context.log.info(
         f"no partition chosen: evaluating the selected checks on the {len(keys)} materialized cluster-day(s)"
     )
@@ -166,9 +178,11 @@ def summarize(
     started = time.perf_counter()
     stages = {key.to_user_string() for key in context.selected_asset_keys}
     checks = {key.name for key in context.selected_asset_check_keys}
-    through = max(stages | {O.STAGE_OF_CHECK[name] for name in checks}, key=O.STAGES.index)
-    # Checks executed without their asset (a check's "Execute" button) are evaluated on a rehearsal of the write.
-    commit = O.DAILY_SUMMARY in stages and (context.has_partition_key or context.has_partition_key_range)
+    through = O.last_stages(stages | {O.STAGE_OF_CHECK[name] for name in checks})
+    # Checks executed without their asset (a check's "Execute" button) are evaluated on a rehearsal of the write:
+    # a branch's summary is committed only when its asset is selected for a partition.
+    partitioned = context.has_partition_key or context.has_partition_key_range
+    commit = frozenset(s for s in O.SUMMARY_STAGES if s in stages) if partitioned else frozenset()
     snapshot_root = summary_engine.snapshot_root or None
     tasks = [
         DayTask(
@@ -186,7 +200,8 @@ def summarize(
             failed.append(f"{result.key}: {result.first_failure()}")
         empty += result.no_data
     context.log.info(
-        f"{len(tasks)} cluster-day(s) through {through} in {time.perf_counter() - started:.2f}s ({workers} at a time): "
+        f"{len(tasks)} cluster-day(s) through {', '.join(through)} in {time.perf_counter() - started:.2f}s "
+        f"({workers} at a time): "
         f"{len(tasks) - len(failed) - empty} summarised, {empty} without koku data, {len(failed)} failed"
     )
     # Each selected check's output, once: the evaluations above are per partition, these only tell the step that

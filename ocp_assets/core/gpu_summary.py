@@ -1,0 +1,433 @@
+"""koku's GPU usage summary of one cluster-day (``reporting_ocp_gpu_summary_p``): read, compute, write and check.
+
+The semantics are koku's self-hosted ``ui_summary/reporting_ocp_gpu_summary_p_usage_only.sql`` (D1): it reads the
+hourly ``openshift_gpu_usage_line_items`` of the source's month folder, one output row per (namespace, node,
+vendor, model, MIG profile, day, MIG instance, GPU uuid), with
+
+* ``memory_capacity_gb`` / ``mig_memory_capacity_gb`` = max(MiB) x 0.001048576 (MiB to GB, 2^20 / 10^9),
+* ``gpu_count`` = count(DISTINCT coalesce(mig_instance_id, gpu_uuid)),
+* ``gpu_mode`` = 'MIG' when the row has a non-empty MIG profile, else 'dedicated',
+* ``cost_category_id`` = max over the cost-category namespace LIKE patterns the namespace matches.
+
+One deliberate difference: koku groups on the raw ``mig_profile`` but writes ``NULLIF(mig_profile, '')``, so a GPU
+reported with both '' and NULL profiles on one day would give two identical-looking rows and count twice; here the
+group key is the NULLIF'd profile (D2's no double counting), which is the same wherever the input is consistent.
+
+Everything is computed on whole Arrow columns (pyarrow compute); the write replaces the cluster-day's rows in one
+transaction (COPY into a temporary float8 table, delete, insert with koku's column types, read back).
+"""
+
+import datetime as dt
+import io
+import math
+from dataclasses import dataclass, field
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from psycopg import sql
+
+from ocp_assets.core.layout import GPU_USAGE, month_prefix
+from ocp_assets.core.outcomes import CheckOutcome
+from ocp_assets.core.pgschema import GPU_SUMMARY_TABLE
+from ocp_assets.core.reader import DOUBLE, STRING, ColumnSpec, DayTable, read_day_rows
+from ocp_assets.core.storage import DataRoot
+from ocp_assets.core.summary import cost_category_ids
+
+MIB_TO_GB = 0.001048576  # koku's factor: 2^20 bytes per MiB / 10^9 bytes per GB
+MODE_MIG = "MIG"
+MODE_DEDICATED = "dedicated"
+REL_TOL = 1e-9  # D6
+ABS_TOL = 1e-9
+MAX_EXAMPLES = 10
+
+# The hourly gpu_usage Parquet columns the summary reads. The MIG columns are optional: an older operator does not
+# send them (koku adds them empty), and a cluster without MIG GPUs may carry them as all-NULL columns. The MIG counts
+# are read as double (koku's Trino tables type them so, its Parquet may hold int64 or double) and validated whole.
+GPU_USAGE_COLUMNS = [
+    ColumnSpec("interval_start", pa.timestamp("ms")),
+    *[ColumnSpec(name, STRING) for name in ("namespace", "node", "gpu_uuid", "gpu_model_name", "gpu_vendor_name")],
+    ColumnSpec("pod", STRING, required=False),
+    ColumnSpec("gpu_memory_capacity_mib", DOUBLE),
+    *[ColumnSpec(name, STRING, required=False) for name in ("mig_instance_id", "mig_profile", "mig_strategy")],
+    *[
+        ColumnSpec(name, DOUBLE, required=False)
+        for name in ("mig_slice_count", "gpu_max_slices", "mig_memory_capacity_mib")
+    ],
+]
+
+# The SQL's GROUP BY (usage_start is the cluster-day itself), with the MIG profile NULLIF'd (see the module text).
+GROUP_KEYS = ("namespace", "node", "gpu_vendor_name", "gpu_model_name", "mig_profile", "mig_instance_id", "gpu_uuid")
+# The same key in the summary's own column names: what makes a row unique.
+ROW_KEY = (
+    "usage_start",
+    "namespace",
+    "node",
+    "vendor_name",
+    "model_name",
+    "mig_profile",
+    "mig_instance_id",
+    "gpu_uuid",
+)
+
+# The computed rows, in the order and types of the temporary table they are copied into (koku's column names).
+GPU_ROWS_SCHEMA = pa.schema(
+    [
+        ("cluster_id", pa.string()),
+        ("cluster_alias", pa.string()),
+        ("usage_start", pa.date32()),
+        ("usage_end", pa.date32()),
+        ("namespace", pa.string()),
+        ("node", pa.string()),
+        ("vendor_name", pa.string()),
+        ("model_name", pa.string()),
+        ("memory_capacity_gb", pa.float64()),
+        ("gpu_count", pa.int32()),
+        ("mig_instance_id", pa.string()),
+        ("gpu_uuid", pa.string()),
+        ("gpu_mode", pa.string()),
+        ("mig_profile", pa.string()),
+        ("mig_slice_count", pa.int32()),
+        ("gpu_max_slices", pa.int32()),
+        ("mig_strategy", pa.string()),
+        ("mig_memory_capacity_gb", pa.float64()),
+        ("source_uuid", pa.string()),
+        ("cost_category_id", pa.int32()),
+    ]
+)
+_PG_TYPES = {pa.int32(): "integer", pa.string(): "text", pa.date32(): "date", pa.float64(): "double precision"}
+# The measures whose totals prove the write (read back from PostgreSQL after the insert).
+WRITE_TOTALS = ("gpu_count", "memory_capacity_gb", "mig_memory_capacity_gb")
+NOT_NEGATIVE = ("memory_capacity_gb", "mig_memory_capacity_gb", "gpu_count", "mig_slice_count", "gpu_max_slices")
+
+
+@dataclass(frozen=True)
+class GpuContext:
+    """What the SQL takes as parameters and from the tenant schema: the cluster, the day, the cost categories."""
+
+    source: str
+    cluster_id: str
+    cluster_alias: str
+    day: dt.date
+    cost_categories: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass
+class GpuWrite:
+    """What PostgreSQL holds after replacing the cluster-day's GPU rows."""
+
+    rows_written: int
+    rows_deleted: int
+    rows_read_back: int = 0
+    totals_read_back: dict[str, float] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ read
+def read_gpu_usage(root: DataRoot, account: str, source: str, day: dt.date) -> DayTable:
+    """The day's hourly gpu_usage rows from its month folder; none when the cluster sends no GPU report."""
+    prefix = month_prefix(account, GPU_USAGE, source, day.year, day.month, daily=False)
+    return read_day_rows(root, prefix, GPU_USAGE_COLUMNS, day)
+
+
+# ------------------------------------------------------------------ compute
+def _nullif_empty(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+
+
+def _constant(value: object, type_: pa.DataType, length: int) -> pa.Array:
+    return pa.repeat(pa.scalar(value, type_), length) if value is not None else pa.nulls(length, type_)
+
+
+def compute_gpu_summary(gpu: pa.Table, ctx: GpuContext) -> pa.Table:
+    """The cluster-day's reporting_ocp_gpu_summary_p rows (GPU_ROWS_SCHEMA), sorted by their key."""
+    prepared = pa.table(
+        {
+            "namespace": gpu["namespace"],
+            "node": gpu["node"],
+            "gpu_vendor_name": gpu["gpu_vendor_name"],
+            "gpu_model_name": gpu["gpu_model_name"],
+            "mig_profile": _nullif_empty(gpu["mig_profile"]),
+            "mig_instance_id": gpu["mig_instance_id"],
+            "gpu_uuid": gpu["gpu_uuid"],
+            "gpu_memory_capacity_mib": gpu["gpu_memory_capacity_mib"],
+            "gpu_identity": pc.coalesce(gpu["mig_instance_id"], gpu["gpu_uuid"]),
+            "mig_slice_count": gpu["mig_slice_count"],
+            "gpu_max_slices": gpu["gpu_max_slices"],
+            "mig_strategy": gpu["mig_strategy"],
+            "mig_memory_capacity_mib": gpu["mig_memory_capacity_mib"],
+        }
+    )
+    grouped = prepared.group_by(list(GROUP_KEYS), use_threads=False).aggregate(
+        [
+            ("gpu_memory_capacity_mib", "max"),
+            ("gpu_identity", "count_distinct", pc.CountOptions(mode="only_valid")),
+            ("mig_slice_count", "max"),
+            ("gpu_max_slices", "max"),
+            ("mig_strategy", "max"),
+            ("mig_memory_capacity_mib", "max"),
+        ]
+    )
+    grouped = grouped.sort_by([(k, "ascending") for k in GROUP_KEYS])
+    n = grouped.num_rows
+    profile = grouped["mig_profile"]
+    columns = {
+        "cluster_id": _constant(ctx.cluster_id, pa.string(), n),
+        "cluster_alias": _constant(ctx.cluster_alias, pa.string(), n),
+        "usage_start": _constant(ctx.day, pa.date32(), n),
+        "usage_end": _constant(ctx.day, pa.date32(), n),
+        "namespace": grouped["namespace"],
+        "node": grouped["node"],
+        "vendor_name": grouped["gpu_vendor_name"],
+        "model_name": grouped["gpu_model_name"],
+        "memory_capacity_gb": pc.multiply(grouped["gpu_memory_capacity_mib_max"], MIB_TO_GB),
+        "gpu_count": pc.cast(grouped["gpu_identity_count_distinct"], pa.int32()),
+        "mig_instance_id": grouped["mig_instance_id"],
+        "gpu_uuid": grouped["gpu_uuid"],
+        "gpu_mode": pc.if_else(pc.is_valid(profile), MODE_MIG, MODE_DEDICATED),
+        "mig_profile": profile,
+        # Whole numbers (the input model checked them), so the cast to koku's integer loses nothing.
+        "mig_slice_count": pc.cast(grouped["mig_slice_count_max"], pa.int32()),
+        "gpu_max_slices": pc.cast(grouped["gpu_max_slices_max"], pa.int32()),
+        "mig_strategy": grouped["mig_strategy_max"],
+        "mig_memory_capacity_gb": pc.multiply(grouped["mig_memory_capacity_mib_max"], MIB_TO_GB),
+        "source_uuid": _constant(ctx.source, pa.string(), n),
+        "cost_category_id": cost_category_ids(grouped["namespace"], ctx.cost_categories)
+        if n
+        else pa.array([], pa.int32()),
+    }
+    return pa.Table.from_pydict(
+        {name: pa.chunked_array([columns[name]], GPU_ROWS_SCHEMA.field(name).type) for name in GPU_ROWS_SCHEMA.names},
+        schema=GPU_ROWS_SCHEMA,
+    )
+
+
+# ------------------------------------------------------------------ write
+def _lock(conn: psycopg.Connection, schema: str, source: str, day: dt.date) -> None:
+    # Its own key: the GPU write of a cluster-day never waits for the usage summary's transaction.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{schema}/{source}/{day.isoformat()}/gpu",))
+
+
+def _delete_day(conn: psycopg.Connection, schema: str, source: str, day: dt.date) -> int:
+    """koku's DELETE of the window (by source_uuid and usage_start), for one day."""
+    return conn.execute(
+        sql.SQL("DELETE FROM {}.{} WHERE source_uuid = %s AND usage_start = %s").format(
+            sql.Identifier(schema), sql.Identifier(GPU_SUMMARY_TABLE)
+        ),
+        (source, day),
+    ).rowcount
+
+
+def delete_gpu_rows(conn: psycopg.Connection, schema: str, source: str, day: dt.date) -> int:
+    """Remove the cluster-day's GPU rows (a day without GPU data), in their own transaction."""
+    with conn.transaction():
+        _lock(conn, schema, source, day)
+        return _delete_day(conn, schema, source, day)
+
+
+def _csv_bytes(rows: pa.Table) -> bytes:
+    # Valid values quoted, NULLs left empty: PostgreSQL's CSV COPY then tells '' (a dedicated GPU's MIG id) from NULL.
+    if rows.num_rows == 0:
+        return b""
+    buffer = io.BytesIO()
+    pacsv.write_csv(rows.combine_chunks(), buffer, pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
+    return buffer.getvalue()
+
+
+def replace_gpu_rows(conn: psycopg.Connection, schema: str, source: str, day: dt.date, rows: pa.Table) -> GpuWrite:
+    """Replace the cluster-day's GPU rows with `rows`, inside the caller's transaction, and read the result back.
+
+    The float8 measures become numeric(33,15) in the INSERT ... SELECT, as koku's float8 x numeric products do.
+    """
+    if rows.schema != GPU_ROWS_SCHEMA:
+        raise ValueError("GPU summary rows do not have GPU_ROWS_SCHEMA")
+    ident, table = sql.Identifier(schema), sql.Identifier(GPU_SUMMARY_TABLE)
+    staging = sql.Identifier("ocp_assets_gpu_summary_staging")
+    _lock(conn, schema, source, day)
+    conn.execute(
+        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(
+            staging,
+            sql.SQL(", ").join(
+                sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(_PG_TYPES[f.type])) for f in GPU_ROWS_SCHEMA
+            ),
+        )
+    )
+    conn.execute(sql.SQL("TRUNCATE {}").format(staging))  # a caller replacing two days in one transaction
+    names = sql.SQL(", ").join(sql.Identifier(f.name) for f in GPU_ROWS_SCHEMA)
+    with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(staging, names)) as copy:
+        copy.write(_csv_bytes(rows))
+    deleted = _delete_day(conn, schema, source, day)
+    projections = sql.SQL(", ").join(
+        sql.SQL("{}::uuid").format(sql.Identifier(f.name)) if f.name == "source_uuid" else sql.Identifier(f.name)
+        for f in GPU_ROWS_SCHEMA
+    )
+    written = conn.execute(
+        sql.SQL("INSERT INTO {}.{} (id, {}) SELECT gen_random_uuid(), {} FROM {}").format(
+            ident, table, names, projections, staging
+        )
+    ).rowcount
+    read_back = conn.execute(
+        sql.SQL("SELECT count(*), {} FROM {}.{} WHERE source_uuid = %s AND usage_start = %s").format(
+            sql.SQL(", ").join(sql.SQL("coalesce(sum({}), 0)::float8").format(sql.Identifier(c)) for c in WRITE_TOTALS),
+            ident,
+            table,
+        ),
+        (source, day),
+    ).fetchone()
+    return GpuWrite(written, deleted, int(read_back[0]), dict(zip(WRITE_TOTALS, (float(v) for v in read_back[1:]))))
+
+
+# ------------------------------------------------------------------ checks (recomputed independently of the above)
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+
+
+def counts_conserved(raw: pa.Table, rows: pa.Table) -> CheckOutcome:
+    """Per namespace: sum of gpu_count == distinct (node, GPU uuid, MIG instance) in the raw rows with an identity.
+
+    Counted from the raw rows with plain Python sets, not the engine's group-by: a GPU whose vendor, model or MIG
+    profile changed within the day would be counted on two rows, and fails here.
+    """
+    seen: dict[object, set] = {}
+    for namespace, node, gpu_uuid, mig_instance in zip(
+        raw["namespace"].to_pylist(),
+        raw["node"].to_pylist(),
+        raw["gpu_uuid"].to_pylist(),
+        raw["mig_instance_id"].to_pylist(),
+    ):
+        if gpu_uuid is None and mig_instance is None:
+            continue  # coalesce(mig_instance_id, gpu_uuid) is NULL: koku's count(DISTINCT ...) skips it
+        seen.setdefault(namespace, set()).add((node, gpu_uuid, mig_instance))
+    counted: dict[object, int] = {}
+    for namespace, count in zip(rows["namespace"].to_pylist(), rows["gpu_count"].to_pylist()):
+        counted[namespace] = counted.get(namespace, 0) + (count or 0)
+    differing = [
+        {"namespace": ns, "raw_gpus": len(seen.get(ns, ())), "summary_gpu_count": counted.get(ns, 0)}
+        for ns in sorted(set(seen) | set(counted), key=lambda v: "" if v is None else str(v))
+        if len(seen.get(ns, ())) != counted.get(ns, 0)
+    ]
+    raw_total, summary_total = sum(len(v) for v in seen.values()), sum(counted.values())
+    metadata: dict[str, object] = {"raw_gpus": raw_total, "summary_gpu_count": summary_total, "namespaces": len(seen)}
+    if differing:
+        metadata["differing_namespaces"] = differing[:MAX_EXAMPLES]
+        return CheckOutcome(
+            False,
+            f"{len(differing)} namespace(s) whose GPU count differs from their raw GPUs "
+            f"(first: {differing[0]['namespace']!r}: {differing[0]['summary_gpu_count']} counted, "
+            f"{differing[0]['raw_gpus']} in the raw rows)",
+            metadata,
+            rows=rows.num_rows,
+            failures=len(differing),
+        )
+    return CheckOutcome(
+        True, f"{summary_total} GPU(s) and MIG instance(s) counted once, as in the raw rows", metadata, rows.num_rows
+    )
+
+
+def one_row_per_key(rows: pa.Table) -> CheckOutcome:
+    """No two rows share (day, namespace, node, vendor, model, MIG profile, MIG instance, GPU uuid)."""
+    counts: dict[tuple, int] = {}
+    for key in zip(*(rows[c].to_pylist() for c in ROW_KEY)):
+        counts[key] = counts.get(key, 0) + 1
+    duplicates = [dict(zip(ROW_KEY, key), rows=n) for key, n in counts.items() if n > 1]
+    if duplicates:
+        return CheckOutcome(
+            False,
+            f"{len(duplicates)} GPU key(s) on more than one row",
+            {"duplicate_keys": [{k: str(v) for k, v in d.items()} for d in duplicates[:MAX_EXAMPLES]]},
+            rows=rows.num_rows,
+            failures=len(duplicates),
+        )
+    return CheckOutcome(True, f"{rows.num_rows} rows, one per GPU key", {"keys": len(counts)}, rows.num_rows)
+
+
+def capacity_not_negative(rows: pa.Table) -> CheckOutcome:
+    """Memory, MIG memory, GPU counts and MIG slices are finite and >= 0 wherever they are set."""
+    bad: list[dict] = []
+    for column in NOT_NEGATIVE:
+        for index, value in enumerate(rows[column].to_pylist()):
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                bad.append({"column": column, "row": index + 1, "value": value})
+    if bad:
+        return CheckOutcome(
+            False,
+            f"{len(bad)} negative or not finite value(s) (first: {bad[0]['column']} = {bad[0]['value']!r})",
+            {"negative_values": bad[:MAX_EXAMPLES]},
+            rows=rows.num_rows,
+            failures=len(bad),
+        )
+    return CheckOutcome(True, f"no negative capacity in {rows.num_rows} rows", {}, rows.num_rows)
+
+
+def rows_written_match(rows: pa.Table, write: GpuWrite) -> CheckOutcome:
+    """PostgreSQL holds, for the cluster-day, the rows computed: same count, same totals (D6)."""
+    compared = {
+        column: {"computed": float(pc.sum(rows[column]).as_py() or 0), "postgresql": write.totals_read_back[column]}
+        for column in WRITE_TOTALS
+    }
+    differing = [c for c, v in compared.items() if not _close(v["computed"], v["postgresql"])]
+    metadata: dict[str, object] = {"rows_computed": rows.num_rows, "rows_in_postgresql": write.rows_read_back}
+    metadata.update(compared)
+    if write.rows_read_back != rows.num_rows or write.rows_written != rows.num_rows or differing:
+        return CheckOutcome(
+            False,
+            f"PostgreSQL holds {write.rows_read_back} GPU row(s), {rows.num_rows} computed"
+            + (f"; totals differ: {', '.join(differing)}" if differing else ""),
+            metadata,
+            rows=rows.num_rows,
+            failures=1,
+        )
+    return CheckOutcome(True, f"{rows.num_rows} GPU rows in PostgreSQL, totals equal", metadata, rows.num_rows)
+
+
+def summary_checks(raw: pa.Table, rows: pa.Table, write: GpuWrite) -> dict[str, CheckOutcome]:
+    from ocp_assets.core import outcomes as O
+
+    return {
+        O.GPU_COUNTS_CONSERVED: counts_conserved(raw, rows),
+        O.GPU_ONE_ROW_PER_KEY: one_row_per_key(rows),
+        O.GPU_CAPACITY_NOT_NEGATIVE: capacity_not_negative(rows),
+        O.GPU_ROWS_IN_POSTGRESQL: rows_written_match(rows, write),
+    }
+
+
+# ------------------------------------------------------------------ facts shown per partition
+def _distinct(table: pa.Table, *columns: str) -> int:
+    if table.num_rows == 0:
+        return 0
+    return table.select(list(columns)).group_by(list(columns), use_threads=False).aggregate([]).num_rows
+
+
+def raw_facts(gpu: DayTable) -> dict:
+    table = gpu.table
+    mig = table.filter(pc.fill_null(pc.not_equal(table["mig_instance_id"], ""), False))
+    return {
+        "rows": table.num_rows,
+        "nodes": _distinct(table, "node"),
+        "namespaces": _distinct(table, "namespace"),
+        "pods": _distinct(table, "namespace", "pod"),
+        "gpus": _distinct(table, "node", "gpu_uuid"),
+        "mig_instances": _distinct(mig, "node", "gpu_uuid", "mig_instance_id"),
+        "files": gpu.files,
+    }
+
+
+def summary_facts(rows: pa.Table, write: GpuWrite | None) -> dict:
+    mig = pc.sum(pc.equal(rows["gpu_mode"], MODE_MIG)).as_py() or 0
+    facts: dict[str, object] = {
+        "rows": rows.num_rows,
+        "gpu_count": int(pc.sum(rows["gpu_count"]).as_py() or 0),
+        "rows_by_gpu_mode": {MODE_DEDICATED: rows.num_rows - mig, MODE_MIG: mig},
+        "namespaces": _distinct(rows, "namespace"),
+        "nodes": _distinct(rows, "node"),
+        "memory_capacity_gb": float(pc.sum(rows["memory_capacity_gb"]).as_py() or 0.0),
+        "models": sorted(str(m) for m in pc.unique(rows["model_name"]).to_pylist() if m is not None),
+        "preview": rows.select(
+            ["namespace", "node", "model_name", "gpu_mode", "mig_profile", "gpu_count", "memory_capacity_gb"]
+        )
+        .slice(0, 5)
+        .to_pylist(),
+    }
+    if write is not None:
+        facts["rows_deleted"] = write.rows_deleted
+    return facts
