@@ -56,7 +56,9 @@ def test_smoke_scenario_rows_per_report_type_and_day(smoke):
     months = {re.search(r"/month=(\d\d)/", key)[1] for key in result.ingest.keys_written if "/month=" in key}
     assert months == {"10", "11"}
     assert [c.cluster_id for c in read_cluster_registry(open_data_root(str(root)))] == ["ocp-assets-smoke"]
-    assert sorted(s.reason.split()[0] for s in result.ingest.files_skipped) == ["GPU", "GPU", "VM", "VM"]
+    # nise's VM and GPU files of a cluster without VMs or GPUs hold only a header: read, nothing written.
+    assert result.ingest.files_skipped == []
+    assert len(result.ingest.files_read) == 2 * 6
 
 
 def test_smoke_scenario_values(smoke):
