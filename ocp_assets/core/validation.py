@@ -357,9 +357,27 @@ def validate_frame(model: type[pa.DataFrameModel], df: pd.DataFrame | pa_arrow.T
     return CheckOutcome(True, f"{model.__name__}: {len(df)} rows valid", rows=len(df))
 
 
+# koku's summary columns are numeric(33,15): magnitudes below 10**18. Without this bound PostgreSQL rejects the
+# cluster-day's rows with "numeric field overflow" and no file, column or row.
+NUMERIC_LIMIT = 1e18
+# What an input measure is divided by on its way into a summary column (contract 3.5-3.6: seconds to hours, bytes
+# to GiB); the smallest divisor of a unit bounds the inputs that are sure to fit. Daily byte-seconds of a large
+# node exceed 1e18 legitimately, so one bound for every column would refuse real data.
+_SMALLEST_DIVISOR_BY_SUFFIX = (("_byte_seconds", 3600 * 2**30), ("_core_seconds", 3600), ("_bytes", 2**30))
+
+
+def storable_limit(column: str) -> float:
+    """The magnitude from which a value of `column` can no longer be stored in koku's numeric(33,15) columns."""
+    for suffix, divisor in _SMALLEST_DIVISOR_BY_SUFFIX:
+        if column.endswith(suffix):
+            return NUMERIC_LIMIT * divisor
+    return NUMERIC_LIMIT
+
+
 def arrow_failure_cases(model: type[pa.DataFrameModel], table: pa_arrow.Table) -> pd.DataFrame | None:
     """What pandas cannot see once the table is converted: NaN and ±inf in a measure (pandas takes NaN for a
-    missing value, and a bound check lets inf through; PostgreSQL would store NaN or refuse inf), and NUL
+    missing value, and a bound check lets inf through; PostgreSQL would store NaN or refuse inf), magnitudes
+    numeric(33,15) cannot hold, and NUL
     characters in text (PostgreSQL's text and jsonb cannot hold them). One failure case per bad cell, with its row."""
     columns = model.to_schema().columns
     cases = []
@@ -369,6 +387,10 @@ def arrow_failure_cases(model: type[pa.DataFrameModel], table: pa_arrow.Table) -
         column = table[name]
         if pa_arrow.types.is_floating(column.type):
             bad, check = pc.invert(pc.fill_null(pc.is_finite(column), True)), "finite (no NaN or infinity)"
+            if not pc.any(bad).as_py():
+                limit = storable_limit(name)
+                bad = pc.fill_null(pc.greater_equal(pc.abs(column), limit), False)
+                check = f"below {limit:.3g} (larger cannot be stored in koku's numeric(33,15) columns)"
         elif pa_arrow.types.is_string(column.type) or pa_arrow.types.is_large_string(column.type):
             bad, check = pc.fill_null(pc.match_substring(column, "\x00"), False), "no NUL character"
         else:
