@@ -1,23 +1,34 @@
 """The `ocp-assets` command line: one subcommand per `_register_*` function in COMMAND_REGISTRARS.
 
 Each registrar adds its subparser and sets `run` to a handler taking the parsed arguments and returning the
-exit code. Errors raised on purpose (OcpAssetsError) become one message on stderr and exit code 2.
+exit code. Every error ends the command with one line on stderr, `ocp-assets: <what> — <hint>`, and exit code 2
+(bad input or configuration: OcpAssetsError) or 1 (PostgreSQL, storage, anything unexpected); `--verbose` adds
+the traceback above it. A password of a DSN given on the command line or in OCP_ASSETS_DSN is never printed.
 """
 
 import argparse
+import os
+import re
 import sys
+import traceback
 from collections.abc import Callable
+from typing import ClassVar
 
 import psycopg
 
-from ocp_assets.core.errors import OcpAssetsError
+from ocp_assets.core.errors import InputDataError, OcpAssetsError
 from ocp_assets.core.generate import SCALES, generate
 from ocp_assets.core.ingest import DEFAULT_ACCOUNT, describe, ingest
 from ocp_assets.core.storage import open_data_root
-from ocp_assets.summary_commands import register_db, register_summarize
+from ocp_assets.progress import Progress
+from ocp_assets.summary_commands import DSN_ENV, register_db, register_summarize
 
 EXIT_ERROR = 2  # bad input or configuration: fix it and run again
 EXIT_INFRASTRUCTURE = 1  # the database or storage failed: run again when it is back
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+# postgresql://user:PASSWORD@host and password=PASSWORD (libpq's keyword form).
+PASSWORD_IN_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^:/@\s]*:(?P<password>[^@\s]*)@", re.IGNORECASE)
+PASSWORD_IN_KEYWORDS = re.compile(r"\bpassword\s*=\s*(?P<password>'[^']*'|\S+)", re.IGNORECASE)
 
 
 def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
@@ -44,15 +55,51 @@ def _register_ingest(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_run_ingest)
 
 
+class PhaseProgress:
+    """The core's progress callbacks, (phase, done, total), shown as one Progress per phase."""
+
+    PHASES: ClassVar[dict[str, tuple[str, str]]] = {
+        "convert": ("ingest: converting CSVs", "files"),
+        "write": ("ingest: writing Parquet", "objects"),
+    }
+
+    def __init__(self, nise_label: str = ""):
+        self.nise_label = nise_label
+        self.phase = ""
+        self.current: Progress | None = None
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if total == 0:  # a step of unknown length (nise): said once, its time is printed when the command ends
+            print(f"{phase}: running on {self.nise_label} (its payload is cached for the next time)", file=sys.stderr)
+            return
+        if phase != self.phase or self.current is None:
+            self.close()
+            label, unit = self.PHASES.get(phase, (phase, "steps"))
+            self.phase, self.current = phase, Progress(label, total, unit)
+        self.current.advance(done - self.current.done)
+
+    def close(self, finished: bool = True) -> None:
+        if self.current is not None:
+            self.current.close(finished)
+            self.current = None
+
+
 def _run_ingest(args: argparse.Namespace) -> int:
-    result = ingest(
-        args.payload,
-        open_data_root(args.out),
-        account=args.account,
-        source_uuid=args.source,
-        cluster_id=args.cluster_id,
-        cluster_alias=args.cluster_alias,
-    )
+    progress = PhaseProgress()
+    try:
+        result = ingest(
+            args.payload,
+            open_data_root(args.out),
+            account=args.account,
+            source_uuid=args.source,
+            cluster_id=args.cluster_id,
+            cluster_alias=args.cluster_alias,
+            progress=progress,
+        )
+    except BaseException:
+        progress.close(finished=False)
+        raise
+    progress.close()
     print("\n".join(describe(result)))
     return 0
 
@@ -73,16 +120,23 @@ def _register_generate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_generate(args: argparse.Namespace) -> int:
-    result = generate(
-        open_data_root(args.out),
-        scale=args.scale,
-        yaml_path=args.yaml,
-        cluster_id=args.cluster_id,
-        account=args.account,
-        source_uuid=args.source,
-        cluster_alias=args.cluster_alias,
-        cache_dir=args.cache_dir,
-    )
+    progress = PhaseProgress(nise_label=f"scale {args.scale}" if args.scale else args.yaml)
+    try:
+        result = generate(
+            open_data_root(args.out),
+            scale=args.scale,
+            yaml_path=args.yaml,
+            cluster_id=args.cluster_id,
+            account=args.account,
+            source_uuid=args.source,
+            cluster_alias=args.cluster_alias,
+            cache_dir=args.cache_dir,
+            progress=progress,
+        )
+    except BaseException:
+        progress.close(finished=False)
+        raise
+    progress.close()
     origin = "cached" if result.cache_hit else f"generated in {result.nise_seconds:.1f} s"
     print(f"nise payload ({origin}): {result.payload_dir}")
     print(f"ingested in {result.ingest_seconds:.1f} s")
@@ -98,35 +152,97 @@ COMMAND_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
 ]
 
 
+def _accept_verbose_everywhere(parser: argparse.ArgumentParser) -> None:
+    """`--verbose` before or after a (sub)command; SUPPRESS keeps a subcommand from resetting `ocp-assets -v CMD`."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                command.add_argument(
+                    "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="show an error's traceback"
+                )
+                _accept_verbose_everywhere(command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ocp-assets", description="koku OCP daily usage summary without Trino")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show an error's traceback")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in COMMAND_REGISTRARS:
         register(subparsers)
+    _accept_verbose_everywhere(parser)
     return parser
 
 
+def _secrets(argv: list[str]) -> list[str]:
+    """Passwords that may reach a message: those of the DSNs on the command line and in the environment."""
+    found = []
+    for dsn in [*argv, os.environ.get(DSN_ENV, "")]:
+        match = PASSWORD_IN_URL.search(dsn) or PASSWORD_IN_KEYWORDS.search(dsn)
+        if match and match.group("password"):
+            found.append(match.group("password"))
+    return found
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return PASSWORD_IN_URL.sub(lambda m: m.group(0).replace(m.group("password"), "***"), text)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def describe_error(exc: BaseException) -> tuple[str, str, int]:
+    """(what happened, what to do, exit code) for an error ending a command."""
+    if isinstance(exc, OcpAssetsError):
+        hint = exc.hint or (
+            "fix the named file, column or row (or the data that produced it) and run again"
+            if isinstance(exc, InputDataError)
+            else "see `ocp-assets COMMAND --help`"
+        )
+        return f"error: {exc}", hint, EXIT_ERROR
+    if isinstance(exc, psycopg.Error):
+        # Infrastructure, not input (a lost connection, a restart, a full disk): nothing of the day being written was
+        # committed. The message is PostgreSQL's, which never includes the DSN.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return (
+            f"database error ({type(exc).__name__}): {first}",
+            "run the same command again once PostgreSQL is back; the days not written keep their previous rows",
+            EXIT_INFRASTRUCTURE,
+        )
+    if isinstance(exc, OSError):
+        # Storage out of reach (S3 endpoint down, a disk gone).
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        return (
+            f"storage error ({type(exc).__name__}): {first}",
+            "check the path or the S3 endpoint, bucket and credentials, then run again",
+            EXIT_INFRASTRUCTURE,
+        )
+    return (
+        f"unexpected error ({type(exc).__name__}): {exc}",
+        "this is a bug; run again with --verbose and report the traceback",
+        EXIT_INFRASTRUCTURE,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except OcpAssetsError as exc:
-        print(f"ocp-assets: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except psycopg.Error as exc:
-        # Infrastructure, not input (a lost connection, a restart, a full disk): one line, exit 1; nothing of the
-        # day being written was committed. The message is PostgreSQL's, which never includes the DSN.
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"ocp-assets: database error ({type(exc).__name__}): {first}", file=sys.stderr)
-        return EXIT_INFRASTRUCTURE
-    except OSError as exc:
-        # Storage out of reach (S3 endpoint down, a disk gone): one line, exit 1.
-        print(
-            f"ocp-assets: storage error ({type(exc).__name__}): "
-            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}",
-            file=sys.stderr,
-        )
-        return EXIT_INFRASTRUCTURE
+    except KeyboardInterrupt:
+        print("\nocp-assets: interrupted — a day being written was rolled back; run again to finish", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        what, hint, code = describe_error(exc)
+        secrets = _secrets(argv)
+        if args.verbose:
+            traceback_text = "".join(traceback.format_exception(exc))
+            details = getattr(exc, "details", "")
+            print(redact(traceback_text + (f"{details}\n" if details else ""), secrets), file=sys.stderr, end="")
+        print(redact(f"ocp-assets: {_one_line(what)} — {hint}", secrets), file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -4,17 +4,21 @@ import argparse
 import datetime as dt
 import os
 import sys
+import uuid
+from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
 from ocp_assets.core.engine import ClusterDay, connect, days_between
 from ocp_assets.core.errors import ConfigurationError, OcpAssetsError
-from ocp_assets.core.ingest import read_cluster_registry
+from ocp_assets.core.ingest import cluster_record_key, read_cluster_registry
 from ocp_assets.core.pgschema import SUMMARY_TABLE, init_schema
 from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.reader import days_with_pod_usage, months_with_pod_usage_files
-from ocp_assets.core.storage import open_data_root
+from ocp_assets.core.registry import koku_cluster_of_source
+from ocp_assets.core.storage import DataRoot, open_data_root
+from ocp_assets.progress import Progress
 
 DSN_ENV = "OCP_ASSETS_DSN"
 
@@ -22,7 +26,9 @@ DSN_ENV = "OCP_ASSETS_DSN"
 def _dsn(args: argparse.Namespace) -> str:
     dsn = args.dsn or os.environ.get(DSN_ENV)
     if not dsn:
-        raise ConfigurationError(f"no database: pass --dsn or set {DSN_ENV}")
+        raise ConfigurationError("no database given").with_hint(
+            f"pass --dsn postgresql://USER@HOST:PORT/DB or set {DSN_ENV}"
+        )
     return dsn
 
 
@@ -56,9 +62,11 @@ def register_summarize(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--data-root", required=True, help="local directory or s3://bucket/prefix holding koku's Parquet"
     )
-    parser.add_argument("--account", help="account segment of the Parquet keys (default: from the cluster registry)")
+    parser.add_argument("--account", help="account segment of the Parquet keys (default: the source's cluster record)")
     parser.add_argument("--source", help="koku source (provider) uuid of the cluster")
-    parser.add_argument("--cluster-id", help="OpenShift cluster id")
+    parser.add_argument(
+        "--cluster-id", help="OpenShift cluster id (default: the source's cluster record; a different one is refused)"
+    )
     parser.add_argument("--cluster-alias", help="cluster name shown by koku (default: the cluster id)")
     parser.add_argument(
         "--all-clusters",
@@ -72,21 +80,70 @@ def register_summarize(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_summarize)
 
 
-def _clusters(args: argparse.Namespace) -> list[tuple[str, str, str, str]]:
-    """(account, source, cluster_id, alias) of every cluster the command covers."""
+@dataclass(frozen=True)
+class ClusterToSummarise:
+    account: str
+    source: str
+    cluster_id: str
+    alias: str
+    schema: str
+
+
+def _clusters(args: argparse.Namespace, root: DataRoot) -> list[ClusterToSummarise]:
+    """Every cluster the command covers. With --source, the ingest's record of that source supplies the account and
+    cluster id left out, and a cluster id contradicting it is refused (rows under the wrong id would be koku's
+    rows of another cluster)."""
+    recorded = read_cluster_registry(root)
     if args.all_clusters:
-        found = read_cluster_registry(open_data_root(args.data_root))
-        if not found:
-            raise ConfigurationError(f"no cluster recorded under {args.data_root}; ingest data first")
-        return [(c.account, c.source_uuid, c.cluster_id, c.cluster_alias or c.cluster_id) for c in found]
-    missing = [
-        flag
-        for flag, value in (("--account", args.account), ("--source", args.source), ("--cluster-id", args.cluster_id))
-        if not value
-    ]
-    if missing:
-        raise ConfigurationError(f"{', '.join(missing)} required unless --all-clusters is given")
-    return [(args.account, args.source, args.cluster_id, args.cluster_alias or args.cluster_id)]
+        if not recorded:
+            raise ConfigurationError(f"no cluster recorded under {args.data_root}").with_hint(
+                "ingest or generate data into it first (ocp-assets ingest / generate)"
+            )
+        found = [(c.account, c.source_uuid, c.cluster_id, c.cluster_alias or c.cluster_id) for c in recorded]
+    else:
+        if not args.source:
+            raise ConfigurationError("--source is required unless --all-clusters is given").with_hint(
+                "pass the koku source uuid of the cluster, or --all-clusters"
+            )
+        source = _checked_source(args.source)
+        records = [c for c in recorded if c.source_uuid == source and args.account in (None, c.account)]
+        record = records[0] if records else None
+        if record is not None and args.cluster_id and args.cluster_id != record.cluster_id:
+            raise ConfigurationError(
+                f"source {source} is recorded for cluster {record.cluster_id!r} "
+                f"({root.display(cluster_record_key(record.account, source))}), not {args.cluster_id!r}"
+            ).with_hint(f"pass --cluster-id {record.cluster_id} or leave --cluster-id out")
+        account = args.account or (record.account if record else None)
+        cluster_id = args.cluster_id or (record.cluster_id if record else None)
+        missing = [flag for flag, value in (("--account", account), ("--cluster-id", cluster_id)) if not value]
+        if missing:
+            raise ConfigurationError(
+                f"{' and '.join(missing)} required: no cluster record of source {source} under {args.data_root}"
+            ).with_hint("pass them, or ingest the cluster's data first")
+        alias = args.cluster_alias or (record.cluster_alias if record else None) or cluster_id
+        found = [(account, source, cluster_id, alias)]
+    return [ClusterToSummarise(a, s, c, alias, args.schema or a) for a, s, c, alias in found]
+
+
+def _refuse_contradicted_clusters(conn: psycopg.Connection, clusters: list[ClusterToSummarise]) -> None:
+    """koku's reporting_ocp_clusters names one cluster id per source; summarising the source under another id would
+    write its rows under that id and leave the cluster and report-period rows of the first one stale."""
+    for cluster in clusters:
+        known = koku_cluster_of_source(conn, cluster.schema, cluster.source)
+        if known is not None and known != cluster.cluster_id:
+            raise ConfigurationError(
+                f"source {cluster.source} is recorded for cluster {known!r} in "
+                f"{cluster.schema}.reporting_ocp_clusters, not {cluster.cluster_id!r}; nothing was written"
+            ).with_hint(f"pass --cluster-id {known}, or correct the cluster record of the data root")
+
+
+def _checked_source(text: str) -> str:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise ConfigurationError(f"--source {text!r} is not a uuid").with_hint(
+            "pass koku's source (provider) uuid, e.g. 6d7c1b1e-6a63-4c1c-9a57-3f1f1e0e0a01"
+        ) from None
 
 
 def _days(args: argparse.Namespace, root, account: str, source: str, summarised: list[dt.date]) -> list[dt.date]:
@@ -107,13 +164,13 @@ def _days(args: argparse.Namespace, root, account: str, source: str, summarised:
     return days
 
 
-def _summarised_days(conn, schema: str, source: str) -> list[dt.date]:
+def _summarised_days(conn, cluster: ClusterToSummarise) -> list[dt.date]:
     try:
         rows = conn.execute(
             sql.SQL("SELECT DISTINCT usage_start FROM {}.{} WHERE source_uuid = %s").format(
-                sql.Identifier(schema), sql.Identifier(SUMMARY_TABLE)
+                sql.Identifier(cluster.schema), sql.Identifier(SUMMARY_TABLE)
             ),
-            (source,),
+            (cluster.source,),
         ).fetchall()
     except psycopg.errors.UndefinedTable:
         return []
@@ -123,43 +180,54 @@ def _summarised_days(conn, schema: str, source: str) -> list[dt.date]:
 def run_summarize(args: argparse.Namespace) -> int:
     """Every requested cluster-day; one that fails is reported on its own line and the others go on.
 
-    Exit 2 when any failed (each failed day keeps its previous rows), after the rest have been written.
+    Exit 2 when any failed (each failed day keeps its previous rows), after the rest have been written. A cluster id
+    that contradicts the one recorded for its source is refused before anything is written.
     """
     root = open_data_root(args.data_root)
     failed: list[str] = []
     with connect(_dsn(args)) as conn:
-        for account, source, cluster_id, alias in _clusters(args):
-            schema = args.schema or account
+        clusters = _clusters(args, root)
+        _refuse_contradicted_clusters(conn, clusters)
+        plan: list[tuple[ClusterToSummarise, list[dt.date]]] = []
+        for cluster in clusters:
             try:
-                days = _days(args, root, account, source, _summarised_days(conn, schema, source))
+                days = _days(args, root, cluster.account, cluster.source, _summarised_days(conn, cluster))
                 if not days:
                     raise ConfigurationError(
-                        f"cluster {cluster_id} (source {source}) has no pod usage under {args.data_root}"
+                        f"cluster {cluster.cluster_id} (source {cluster.source}) has no pod usage under "
+                        f"{args.data_root}"
                     )
             except OcpAssetsError as exc:
                 print(f"ocp-assets: error: {exc}", file=sys.stderr)
-                failed.append(cluster_id)
+                failed.append(cluster.cluster_id)
                 continue
-            print(f"cluster {cluster_id} (source {source}) -> schema {schema}")
-            for day in days:
-                try:
-                    outcome = summarize_day(conn, schema, root, ClusterDay(account, source, cluster_id, alias, day))
-                except OcpAssetsError as exc:
-                    print(f"ocp-assets: error: {cluster_id} {day.isoformat()}: {exc}", file=sys.stderr)
-                    failed.append(f"{cluster_id} {day.isoformat()}")
-                    continue
-                if outcome is None:
-                    print(f"  {day.isoformat()}  no koku data for this day (its previous rows removed)")
-                else:
-                    counts = "  ".join(f"{kind} {count}" for kind, count in outcome.rows_by_kind.items())
-                    timing = ", ".join(f"{step} {seconds:.2f}s" for step, seconds in outcome.seconds.items())
-                    print(f"  {day.isoformat()}  {counts}  (replaced {outcome.write.rows_deleted}; {timing})")
-                sys.stdout.flush()
+            plan.append((cluster, days))
+        with Progress("summarize", sum(len(days) for _, days in plan), "days") as progress:
+            for cluster, days in plan:
+                progress.echo(f"cluster {cluster.cluster_id} (source {cluster.source}) -> schema {cluster.schema}")
+                for day in days:
+                    task = ClusterDay(cluster.account, cluster.source, cluster.cluster_id, cluster.alias, day)
+                    try:
+                        outcome = summarize_day(conn, cluster.schema, root, task)
+                    except OcpAssetsError as exc:
+                        progress.echo(f"ocp-assets: error: {cluster.cluster_id} {day.isoformat()}: {exc}", sys.stderr)
+                        failed.append(f"{cluster.cluster_id} {day.isoformat()}")
+                        progress.advance(note=f"{cluster.cluster_id} {day.isoformat()}")
+                        continue
+                    if outcome is None:
+                        progress.echo(f"  {day.isoformat()}  no koku data for this day (its previous rows removed)")
+                    else:
+                        counts = "  ".join(f"{kind} {count}" for kind, count in outcome.rows_by_kind.items())
+                        timing = ", ".join(f"{step} {seconds:.2f}s" for step, seconds in outcome.seconds.items())
+                        progress.echo(
+                            f"  {day.isoformat()}  {counts}  (replaced {outcome.write.rows_deleted}; {timing})"
+                        )
+                    progress.advance(note=f"{cluster.cluster_id} {day.isoformat()}")
     if failed:
         raise SummarizeFailed(
             f"{len(failed)} failed ({', '.join(failed[:5])}{' …' if len(failed) > 5 else ''}); "
             "their previous rows are kept, the others were written"
-        )
+        ).with_hint("the lines above name each failure; fix it and run the same command again")
     return 0
 
 

@@ -63,7 +63,7 @@ def test_sensor_discovers_clusters_and_requests_exactly_the_new_days(dagster_env
         ("cluster-b|2026-03-13", "cluster-b|2026-03-13"),
     ]
     assert all(r.run_key for r in first.run_requests)
-    assert json.loads(first.cursor) == {"start_date": "2026-01-01", "days_before_start": {}}
+    assert json.loads(first.cursor) == {"start_date": "2026-01-01"}
     db = dagster_env.resources["koku_db"]
     with db.connect() as conn:
         registry = {c.cluster_id: c for c in db.registry.clusters(conn)}
@@ -131,6 +131,24 @@ def test_sensor_skips_unusable_cluster_ids_and_keeps_the_first_source(dagster_en
     assert rows == [("cluster-a", "208a8e14-00f0-50d7-a8cf-1f609ecb87dd", "CLUSTER-A")]
 
 
+def test_a_source_recorded_again_under_another_cluster_id_is_not_registered_twice(dagster_env):
+    a = build_cluster(dagster_env.data_root, "cluster-a", [DAY])
+    _tick(dagster_env)
+    root = open_data_root(str(dagster_env.data_root))
+    renamed = ClusterIdentity("cluster-renamed", a.source_uuid, a.account, "renamed")
+    root.write_bytes(cluster_record_key(a.account, a.source_uuid), renamed.to_json())
+
+    result = _tick(dagster_env)
+
+    assert result.dynamic_partitions_requests == []
+    assert dagster_env.instance.get_dynamic_partitions(CLUSTERS_PARTITIONS_NAME) == ["cluster-a"]
+    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            f'SELECT cluster_id, source::text FROM "{dagster_env.registry_schema}".cluster_registry'
+        ).fetchall()
+    assert rows == [("cluster-a", a.source_uuid)]
+
+
 def test_contiguous_ranges_are_cut_at_gaps_and_at_the_limit():
     days = [DAY + dt.timedelta(days=n) for n in (0, 1, 2, 4, 5, 6, 7, 8)]
     assert contiguous_ranges(days, limit=3) == [
@@ -147,7 +165,7 @@ def test_data_before_the_start_date_is_reported_and_summarised_once_the_start_mo
     first = _tick(dagster_env)
 
     assert _requested(first) == [("cluster-old|2026-01-01", "cluster-old|2026-01-01")]
-    assert json.loads(first.cursor)["days_before_start"] == {"cluster-old": ["2025-12-30", "2025-12-31", "2"]}
+    assert json.loads(first.cursor) == {"start_date": "2026-01-01"}  # the cursor holds only what the next tick reads
     quiet = _tick(dagster_env)  # nothing new: no run, but the tick still says what is left out and how to get it
     reason = quiet.skip_reason.skip_message
     assert quiet.run_requests == [] and "2 day(s) before the day partitions start" in reason
@@ -157,5 +175,5 @@ def test_data_before_the_start_date_is_reported_and_summarised_once_the_start_mo
     moved = _tick(dagster_env)
 
     assert _requested(moved) == [("cluster-old|2025-12-30", "cluster-old|2025-12-31")]
-    assert json.loads(moved.cursor) == {"start_date": "2025-12-01", "days_before_start": {}}
+    assert json.loads(moved.cursor) == {"start_date": "2025-12-01"}
     assert _tick(dagster_env).run_requests == []

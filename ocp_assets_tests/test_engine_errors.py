@@ -295,7 +295,8 @@ def test_cli_turns_a_database_failure_into_one_line_and_exit_1(summarized, capsy
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and err == [
-        "ocp-assets: database error (OperationalError): server closed the connection unexpectedly"
+        "ocp-assets: database error (OperationalError): server closed the connection unexpectedly — run the same "
+        "command again once PostgreSQL is back; the days not written keep their previous rows"
     ]
     _assert_unchanged(conn, schema, before)
 

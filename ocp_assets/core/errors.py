@@ -4,6 +4,15 @@
 class OcpAssetsError(Exception):
     """Base of every error ocp_assets raises on purpose (the CLI turns these into a message and exit code 2)."""
 
+    # What the reader can do about it; the CLI prints it after the message ("ocp-assets: <what> — <hint>").
+    hint: str = ""
+    # Longer output behind the message (a tool's own report); the CLI shows it only with --verbose.
+    details: str = ""
+
+    def with_hint(self, hint: str) -> "OcpAssetsError":
+        self.hint = hint
+        return self
+
 
 class InputDataError(OcpAssetsError):
     """Input that cannot be processed; nothing is written for the partition it belongs to."""

@@ -18,13 +18,16 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
+import yaml
+
 from ocp_assets.core.errors import ConfigurationError, InputDataError
-from ocp_assets.core.ingest import DEFAULT_ACCOUNT, IngestResult, ingest
+from ocp_assets.core.ingest import DEFAULT_ACCOUNT, IngestResult, ProgressCallback, ingest
 from ocp_assets.core.storage import DataRoot
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 CACHE_ENV = "OCP_ASSETS_CACHE"
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "ocp_assets" / "nise"
+NISE_COPY = "scenario.yml"  # the YAML's private copy nise runs on (it opens the file read-write)
 PAYLOAD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/project-koku/koku/ocp_assets/nise-payload")
 
 
@@ -47,10 +50,12 @@ def generate(
     source_uuid: str | None = None,
     cluster_alias: str | None = None,
     cache_dir: str | Path | None = None,
+    progress: ProgressCallback | None = None,
 ) -> GenerateResult:
     """Run nise on a scale (see SCALES) or a static YAML file, or reuse its cached payload, then ingest it.
 
-    The cluster id defaults to `ocp-assets-<scale or YAML file stem>`.
+    The cluster id defaults to `ocp-assets-<scale or YAML file stem>`. `progress` is told ("nise", 0, 0) when nise
+    starts (its length is unknown) and then the ingest's phases.
     """
     if (scale is None) == (yaml_path is None):
         raise ConfigurationError("give exactly one of a scale and a YAML file")
@@ -65,11 +70,14 @@ def generate(
             yaml_text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise InputDataError(f"unreadable nise YAML: {exc}", file=str(path)) from exc
+        check_static_report(yaml_text, str(path))
         name, label = path.stem, str(path)
     cluster_id = cluster_id or f"ocp-assets-{name}"
 
     started = time.monotonic()
-    payload_dir, cache_hit = nise_payload(yaml_text, cluster_id, cache_root(cache_dir), yaml_name=label)
+    payload_dir, cache_hit = nise_payload(
+        yaml_text, cluster_id, cache_root(cache_dir), yaml_name=label, progress=progress
+    )
     nise_seconds = time.monotonic() - started
     started = time.monotonic()
     result = ingest(
@@ -79,6 +87,7 @@ def generate(
         source_uuid=source_uuid,
         cluster_id=cluster_id,
         cluster_alias=cluster_alias,
+        progress=progress,
     )
     return GenerateResult(payload_dir, cache_hit, nise_seconds, time.monotonic() - started, result)
 
@@ -93,23 +102,46 @@ def cache_key(yaml_text: str, cluster_id: str) -> str:
     return hashlib.sha256("\0".join((yaml_text, cluster_id, version("koku-nise"))).encode()).hexdigest()[:32]
 
 
-def nise_payload(yaml_text: str, cluster_id: str, cache_dir: Path, *, yaml_name: str) -> tuple[Path, bool]:
+def check_static_report(yaml_text: str, file: str) -> None:
+    """Refuse a YAML nise cannot read before nise runs, naming the user's file and the place (nise would name its
+    private copy in a traceback)."""
+    try:
+        document = yaml.safe_load(yaml_text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise InputDataError(f"not valid YAML: {problem}{where}", file=file).with_hint(
+            "correct the YAML (nise's static report format)"
+        ) from None
+    generators = document.get("generators") if isinstance(document, dict) else None
+    if not isinstance(generators, list) or not generators:
+        raise InputDataError("not a nise static report: no 'generators' list at the top", file=file).with_hint(
+            "see nise's example_ocp_static_data.yml for the format"
+        )
+
+
+def nise_payload(
+    yaml_text: str, cluster_id: str, cache_dir: Path, *, yaml_name: str, progress: ProgressCallback | None = None
+) -> tuple[Path, bool]:
     """The nise `--insights-upload` directory for this YAML and cluster id, and whether it came from the cache."""
     key = cache_key(yaml_text, cluster_id)
     cached = cache_dir / key
     if cached.is_dir():
         return cached, True
     cache_dir.mkdir(parents=True, exist_ok=True)
+    if progress is not None:
+        progress("nise", 0, 0)
     with tempfile.TemporaryDirectory(prefix=f".{key}-", dir=cache_dir) as work:
         work_dir = Path(work)
         # nise opens the YAML read-write and stages payloads under $TMPDIR/payload, so both stay private.
-        (work_dir / "scenario.yml").write_text(yaml_text, encoding="utf-8")
+        (work_dir / NISE_COPY).write_text(yaml_text, encoding="utf-8")
         (work_dir / "tmp").mkdir()
         payload = work_dir / "payload"
         payload.mkdir()
         command = [
             sys.executable, "-m", "nise", "report", "ocp",
-            "--static-report-file", "scenario.yml",
+            "--static-report-file", NISE_COPY,
             "--ocp-cluster-id", cluster_id,
             "--insights-upload", str(payload),
         ]  # fmt: skip
@@ -118,10 +150,12 @@ def nise_payload(yaml_text: str, cluster_id: str, cache_dir: Path, *, yaml_name:
         )
         manifests = sorted(payload.rglob("manifest.json"))
         if completed.returncode != 0 or not manifests:
-            output = (completed.stderr or completed.stdout).strip().splitlines()[-15:]
-            raise InputDataError(
-                f"nise produced no payload (exit {completed.returncode}): " + "\n".join(output), file=yaml_name
-            )
+            # nise's last line is its exception; it names the private copy, which means nothing to the user.
+            output = (completed.stderr or completed.stdout).strip().replace(NISE_COPY, yaml_name)
+            last = output.splitlines()[-1].strip() if output else "no output"
+            error = InputDataError(f"nise failed (exit {completed.returncode}): {last}", file=yaml_name)
+            error.details = output
+            raise error.with_hint("correct the YAML; --verbose shows nise's own output")
         for manifest in manifests:
             _pin_manifest_uuid(manifest, key)
         try:

@@ -124,6 +124,19 @@ class Registry:
             )
         return ClusterRecord(*row)
 
+    def cluster_of_source(self, conn: psycopg.Connection, source: str) -> ClusterRecord | None:
+        """The registry row holding koku source `source`, if any (a source is one cluster)."""
+        try:
+            row = conn.execute(
+                sql.SQL(f"SELECT {_COLUMNS} FROM {{}}.cluster_registry WHERE source = %s ORDER BY cluster_id").format(
+                    self.ident
+                ),
+                (source,),
+            ).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return None
+        return ClusterRecord(*row) if row is not None else None
+
     # ------------------------------------------------------------ file state
     def file_states(self, conn: psycopg.Connection, cluster_id: str) -> dict[str, tuple[int, int, list[dt.date]]]:
         """key -> (size, mtime_ns, days covered) of every file of the cluster seen so far."""
@@ -169,3 +182,22 @@ class Registry:
             (cluster_id,),
         ).fetchall()
         return [d for (d,) in rows]
+
+
+def koku_cluster_of_source(conn: psycopg.Connection, tenant_schema: str, source: str) -> str | None:
+    """The cluster id koku's ``reporting_ocp_clusters`` records for provider `source` in the tenant schema, if any.
+
+    koku keeps one row per provider and never changes its cluster id; a summary written under another id would
+    leave that row (and its report periods) pointing at the old one.
+    """
+    try:
+        with conn.transaction():
+            row = conn.execute(
+                sql.SQL(
+                    "SELECT cluster_id FROM {}.reporting_ocp_clusters WHERE provider_id = %s ORDER BY uuid LIMIT 1"
+                ).format(sql.Identifier(tenant_schema)),
+                (source,),
+            ).fetchone()
+    except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+        return None
+    return row[0] if row is not None else None

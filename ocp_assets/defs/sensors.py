@@ -8,7 +8,11 @@ new, changed or removed file covers (from its footer's interval_start statistics
 removed or rewritten file also the days it covered before) are the partitions to run, so late data re-runs only
 the days it touches. Contiguous days of one cluster go into one range run (at most MAX_PARTITIONS_PER_RUN days).
 Days before the day dimension's start date get no partition: the tick says so, and when the start date is moved
-back they are requested then (the cursor remembers the start date of the last tick).
+back they are requested then. The cursor holds only that: the start date of the last tick. A run's key ends with
+a hash of the file changes that caused it, so the same change never launches two runs.
+
+A cluster record that gives a registered source another cluster id is not registered: the tick warns, naming the
+cluster id recorded for that source, and the source goes on under that id.
 """
 
 import datetime as dt
@@ -19,7 +23,7 @@ from collections.abc import Iterable
 import dagster as dg
 
 from ocp_assets.core.errors import OcpAssetsError
-from ocp_assets.core.ingest import read_cluster_registry
+from ocp_assets.core.ingest import cluster_record_key, read_cluster_registry
 from ocp_assets.core.layout import (
     SUMMARY_REPORT_TYPES,
     dataset_prefix,
@@ -75,12 +79,12 @@ def contiguous_ranges(days: Iterable[dt.date], limit: int) -> list[tuple[dt.date
 
 
 def run_requests_for(
-    cluster_id: str, days: Iterable[dt.date], digest: str, limit: int = MAX_PARTITIONS_PER_RUN
+    cluster_id: str, days: Iterable[dt.date], changes_hash: str, limit: int = MAX_PARTITIONS_PER_RUN
 ) -> list[dg.RunRequest]:
     requests = []
     for start, end in contiguous_ranges(days, limit):
         tags = {"ocp_assets/trigger": SENSOR_NAME, "ocp_assets/cluster": cluster_id}
-        run_key = f"{cluster_id}:{start}:{end}:{digest}"
+        run_key = f"{cluster_id}:{start}:{end}:{changes_hash}"
         if start == end:
             requests.append(dg.RunRequest(run_key=run_key, partition_key=partition_key(cluster_id, start), tags=tags))
         else:
@@ -95,6 +99,15 @@ def discover_clusters(context, db: SummaryDatabase, conn, root: DataRoot) -> lis
     for identity in read_cluster_registry(root):
         if INVALID_KEY_CHARACTERS & set(identity.cluster_id) or not identity.cluster_id.strip():
             context.log.warning(f"cluster id {identity.cluster_id!r} cannot be a partition key; skipped")
+            continue
+        known = db.registry.cluster_of_source(conn, identity.source_uuid)
+        if known is not None and known.cluster_id != identity.cluster_id:
+            # Registering it would give the source a second partition writing the same koku rows under another id.
+            record = root.display(cluster_record_key(identity.account, identity.source_uuid))
+            context.log.warning(
+                f"source {identity.source_uuid} is recorded for cluster {known.cluster_id!r}, not "
+                f"{identity.cluster_id!r} ({record}); its days go on under {known.cluster_id!r}"
+            )
             continue
         record = db.register_cluster(
             conn,
@@ -178,7 +191,7 @@ def koku_parquet_sensor(
         requests: list[dg.RunRequest] = []
         all_updates: list[tuple] = []
         all_removed: list[tuple[str, str]] = []
-        before_start: dict[str, list[str]] = {}
+        before_start: dict[str, tuple[dt.date, dt.date, int]] = {}
         for cluster in clusters:
             days, updates, removed = changed_days(context, koku_db, conn, root, cluster)
             known = koku_db.registry.known_days(conn, cluster.cluster_id)
@@ -187,7 +200,7 @@ def koku_parquet_sensor(
                 days = sorted(set(days) | {d for d in known if start <= d < previous_start})
             early = sorted({d for d in [*known, *days] if d < start})
             if early:
-                before_start[cluster.cluster_id] = [early[0].isoformat(), early[-1].isoformat(), str(len(early))]
+                before_start[cluster.cluster_id] = (early[0], early[-1], len(early))
             days = [d for d in days if start <= d <= last_day]
             if days:
                 changes = sorted(
@@ -195,8 +208,8 @@ def koku_parquet_sensor(
                     + [(key, -1, -1) for key in removed]
                     + [("start", str(start), 0)]
                 )
-                digest = hashlib.sha1(json.dumps(changes, default=str).encode()).hexdigest()[:12]
-                requests.extend(run_requests_for(cluster.cluster_id, days, digest))
+                changes_hash = hashlib.sha1(json.dumps(changes, default=str).encode()).hexdigest()[:12]
+                requests.extend(run_requests_for(cluster.cluster_id, days, changes_hash))
                 context.log.info(f"{cluster.cluster_id}: new or changed koku Parquet for {_span(days)}")
             all_updates.extend(updates)
             all_removed.extend((cluster.cluster_id, key) for key in removed)
@@ -210,7 +223,7 @@ def koku_parquet_sensor(
         context.log.warning(message)
         if not requests:
             skip_reason = message
-    cursor = json.dumps({"start_date": start.isoformat(), "days_before_start": before_start})
+    cursor = json.dumps({"start_date": start.isoformat()})
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[clusters_partitions.build_add_request(new_clusters)] if new_clusters else [],
