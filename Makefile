@@ -35,12 +35,12 @@ test: setup
 	$(VENV)/bin/python -m pytest -q
 
 benchmark: setup
-	$(VENV)/bin/python -m ocp_assets.benchmark --scale 1m
+	$(VENV)/bin/python scripts/benchmark.py --scale 1m
 
 # The same input as one Dagster run over its 3 days (multiprocess executor, then in_process for comparison), then the
 # UI's timings through dagster dev on a month of two clusters (sensor first pass, 30-day backfill, rewritten file).
 benchmark-dagster: setup
-	$(VENV)/bin/python -m ocp_assets.benchmark --scale 1m --dagster --repeat 3 --executor multiprocess,in_process
+	$(VENV)/bin/python scripts/benchmark.py --scale 1m --dagster --repeat 3 --executor multiprocess,in_process
 	$(VENV)/bin/python scripts/benchmark_ui.py --repeat 3
 
 # Dagster's own storage goes to database $(DAGSTER_DB) on OCP_ASSETS_DSN's server (created if missing), never koku's

@@ -69,12 +69,16 @@ def connect(dsn: str) -> Iterator[psycopg.Connection]:
     try:
         conn = psycopg.connect(dsn, autocommit=True, **timeout)
     except psycopg.OperationalError as exc:
-        raise ConfigurationError(f"cannot connect to PostgreSQL ({exc})".strip()) from None
+        # libpq's first line says what failed (refused, timeout, authentication); the rest is advice about TCP/IP.
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigurationError(f"cannot connect to PostgreSQL ({reason})").with_hint(
+            "is the server running and the URL right? check --dsn or OCP_ASSETS_DSN"
+        ) from None
     except psycopg.ProgrammingError:
         # A malformed DSN: psycopg's message quotes the DSN, password included, so it is not repeated here.
         raise ConfigurationError(
             "the PostgreSQL DSN is malformed (expected postgresql://user@host:port/database)"
-        ) from None
+        ).with_hint("pass --dsn postgresql://USER@HOST:PORT/DATABASE or set OCP_ASSETS_DSN") from None
     try:
         yield conn
     finally:
