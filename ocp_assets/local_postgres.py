@@ -9,10 +9,16 @@ server, and makes the directories above it traversable by others (PostgreSQL ref
 Only the process that started the server stops it (``LocalPostgres.stop``); a server already running on the same
 data directory (``make ui`` in another terminal) is reused and left running. Used by ``python -m ocp_assets.ui`` and
 ``python -m ocp_assets.quickstart``; never imported by the Dagster definitions.
+
+``python -m ocp_assets.local_postgres start|stop|status`` manages the server by hand: ``start`` leaves it running and
+prints its DSN (``export OCP_ASSETS_DSN=$(python -m ocp_assets.local_postgres start)`` points ``ocp-assets`` at it),
+``stop`` stops it whoever started it.
 """
 
+import argparse
 import atexit
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -134,3 +140,41 @@ def ensure_database(dsn: str, database: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+
+
+def stop_embedded(state: Path | None = None) -> bool:
+    """Stop the embedded server on ``<state>/pgdata`` whoever started it; False if it was not running."""
+    if not embedded_running(state):
+        return False
+    pg = start_embedded(state)  # a handle on the running server
+    pg.started_here = True
+    pg.stop()
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ocp_assets.local_postgres", description="Start, stop or look at the embedded PostgreSQL."
+    )
+    parser.add_argument("action", choices=("start", "stop", "status"))
+    parser.add_argument(
+        "--state-dir", type=Path, help=f"its state folder (default ${STATE_DIR_ENV} or the repository's var/)"
+    )
+    args = parser.parse_args(argv)
+    state = args.state_dir.resolve() if args.state_dir else state_dir()
+    if args.action == "start":
+        pg = start_embedded(state)
+        print(pg.describe(), file=sys.stderr)
+        print(pg.dsn)  # alone on stdout, for $(...)
+        return 0
+    if args.action == "stop":
+        stopped = stop_embedded(state)
+        print(f"stopped the embedded PostgreSQL in {state / PGDATA}" if stopped else "not running", file=sys.stderr)
+        return 0
+    running = embedded_running(state)
+    print(f"embedded PostgreSQL in {state / PGDATA}: {'running' if running else 'not running'}")
+    return 0 if running else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
