@@ -38,7 +38,55 @@ def koku_settings_for_reference(conn: psycopg.Connection, schema: str) -> dict:
             "SELECT (report_period_start AT TIME ZONE 'UTC')::date, id FROM {}.reporting_ocpusagereportperiod"
         ).format(ident)
     ).fetchall()
-    return {"cost_category_patterns": [(p, int(c)) for p, c in patterns], "report_period_id": dict(periods)}
+    # Keys other than the enabled OCP ones (the tests pass those as enabled_keys), and every tag mapping.
+    other_keys = conn.execute(
+        sql.SQL(
+            "SELECT key, provider_type, enabled FROM {}.reporting_enabledtagkeys"
+            " WHERE NOT (enabled AND provider_type = 'OCP')"
+        ).format(ident)
+    ).fetchall()
+    mappings = conn.execute(
+        sql.SQL(
+            "SELECT c.key, c.provider_type, p.key, p.provider_type FROM {s}.reporting_tagmapping m"
+            " JOIN {s}.reporting_enabledtagkeys c ON c.uuid = m.child_id"
+            " JOIN {s}.reporting_enabledtagkeys p ON p.uuid = m.parent_id"
+        ).format(s=ident)
+    ).fetchall()
+    return {
+        "cost_category_patterns": [(p, int(c)) for p, c in patterns],
+        "report_period_id": dict(periods),
+        "tag_keys": [tuple(row) for row in other_keys],
+        "tag_mappings": [((ck, cp), (pk, pp)) for ck, cp, pk, pp in mappings],
+    }
+
+
+def map_tag_keys(
+    conn: psycopg.Connection, schema: str, mappings, *, disabled: tuple[str, ...] = (), parent_provider: str = "OCP"
+) -> None:
+    """reporting_tagmapping rows for (child key, parent key) pairs, as koku's settings API leaves them.
+
+    Children are OCP keys, parents keys of ``parent_provider``; a key missing from reporting_enabledtagkeys is
+    added, enabled unless listed in ``disabled`` (a key disabled after it was mapped).
+    """
+    ident = sql.Identifier(schema)
+    keys = {(child, "OCP") for child, _parent in mappings} | {(parent, parent_provider) for _child, parent in mappings}
+    for key, provider in sorted(keys):
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {}.reporting_enabledtagkeys (key, enabled, provider_type) VALUES (%s, %s, %s)"
+                " ON CONFLICT (key, provider_type) DO NOTHING"
+            ).format(ident),
+            (key, key not in disabled, provider),
+        )
+    for child, parent in mappings:
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {s}.reporting_tagmapping (child_id, parent_id)"
+                " SELECT c.uuid, p.uuid FROM {s}.reporting_enabledtagkeys c, {s}.reporting_enabledtagkeys p"
+                " WHERE c.key = %s AND c.provider_type = 'OCP' AND p.key = %s AND p.provider_type = %s"
+            ).format(s=ident),
+            (child, parent, parent_provider),
+        )
 
 
 def enable_keys(conn: psycopg.Connection, schema: str, keys) -> None:

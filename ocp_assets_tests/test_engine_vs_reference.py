@@ -1,4 +1,4 @@
-"""Property tests: for random koku-layout inputs the engine writes exactly the rows of the independent SQL reference."""
+"""Property tests: for random koku-layout inputs and tag mappings the engine writes exactly the SQL reference's rows."""
 
 import datetime as dt
 import tempfile
@@ -10,6 +10,7 @@ from ocp_assets_tests.engine_support import (
     enable_keys,
     engine_rows,
     koku_settings_for_reference,
+    map_tag_keys,
     run_engine,
 )
 from ocp_assets_tests.reference.koku_sql import compare_summaries, reference_summary
@@ -59,11 +60,15 @@ def scenarios(draw):
     namespace_labels = {ns: draw(label_maps) for ns in NAMESPACES if draw(st.booleans())}
     enabled = draw(st.lists(st.sampled_from(KEYS[:3]), unique=True))
     chunks = draw(st.sampled_from([1, 2]))
-    return days, cores, pods, pvcs, node_labels, namespace_labels, enabled, chunks
+    # Tag mappings koku's API allows: a child has one parent, no key is both; "owner" is never a label, only a parent.
+    children = draw(st.lists(st.sampled_from(KEYS[:3]), unique=True, max_size=2))
+    parents = [k for k in (*KEYS[:3], "owner") if k not in children]
+    mappings = [(child, draw(st.sampled_from(parents))) for child in children]
+    return days, cores, pods, pvcs, node_labels, namespace_labels, enabled, chunks, mappings
 
 
 def build(root, scenario):
-    days, cores, pods, pvcs, node_labels, namespace_labels, enabled, chunks = scenario
+    days, cores, pods, pvcs, node_labels, namespace_labels, enabled, chunks, _mappings = scenario
     builder = KokuParquetBuilder(root, account=ACCOUNT, source=SOURCE)
     for day in days:
         for index, (namespace, node, labels, seconds, cpu, hours) in enumerate(pods):
@@ -112,11 +117,14 @@ def test_engine_matches_reference_sql(pg, scenario):
     conn, schema = pg
     conn.execute(
         f'TRUNCATE "{schema}".reporting_ocpusagelineitem_daily_summary, "{schema}".reporting_ocp_nodes,'
-        f' "{schema}".reporting_enabledtagkeys'
+        f' "{schema}".reporting_tagmapping, "{schema}".reporting_enabledtagkeys'
     )
     with tempfile.TemporaryDirectory() as root:
         days, enabled = build(root, scenario)
         enable_keys(conn, schema, enabled)
+        # A mapped key that is not enabled is stored disabled, so the summary's enabled keys stay `enabled`.
+        mappings = scenario[-1]
+        map_tag_keys(conn, schema, mappings, disabled=tuple({k for pair in mappings for k in pair} - set(enabled)))
         run_engine(conn, schema, root, account=ACCOUNT, source=SOURCE, cluster_id="c1", cluster_alias="C1", days=days)
         actual = engine_rows(conn, schema, SOURCE)
         expected = reference_summary(

@@ -207,7 +207,7 @@ def test_properties_on_generated_payloads(pg, case):
     payload, enabled, days = case
     conn, schema = pg
     conn.execute(f'TRUNCATE "{schema}".reporting_ocpusagelineitem_daily_summary, "{schema}".reporting_ocp_nodes,'
-                 f' "{schema}".reporting_enabledtagkeys')  # fmt: skip
+                 f' "{schema}".reporting_tagmapping, "{schema}".reporting_enabledtagkeys')  # fmt: skip
     cluster_id, source = scenario_ids("properties")
     enable_keys(conn, schema, enabled)
     with tempfile.TemporaryDirectory() as work:

@@ -204,9 +204,19 @@ def no_duplicate_keys(summary: pa.Table) -> CheckOutcome:
     return CheckOutcome(True, f"all {summary.num_rows} summary rows have distinct keys", metadata)
 
 
-def label_keys_allowed(summary: pa.Table, enabled_keys: tuple[str, ...] | list[str]) -> CheckOutcome:
-    """Only enabled keys (and vm_kubevirt_io_name) appear in pod_labels, volume_labels and all_labels."""
-    allowed = set(enabled_keys) | {ALWAYS_ALLOWED_KEY}
+def label_keys_allowed(
+    summary: pa.Table,
+    enabled_keys: tuple[str, ...] | list[str],
+    tag_mappings: tuple[tuple[str, str], ...] | list[tuple[str, str]] = (),
+) -> CheckOutcome:
+    """Only enabled keys (and vm_kubevirt_io_name) appear in pod_labels, volume_labels and all_labels.
+
+    With tag mappings (child, parent), a parent key is allowed too (koku renames to it, enabled or not), and a
+    child key must be gone: renamed or dropped by the mapping (unless it is itself a parent).
+    """
+    parents = {parent for _child, parent in tag_mappings}
+    unmapped_children = {child for child, _parent in tag_mappings} - parents
+    allowed = (set(enabled_keys) | {ALWAYS_ALLOWED_KEY} | parents) - unmapped_children
     seen: set[str] = set()
     texts = 0
     for column in ("pod_labels", "volume_labels", "all_labels"):
@@ -217,6 +227,12 @@ def label_keys_allowed(summary: pa.Table, enabled_keys: tuple[str, ...] | list[s
             seen.update(json.loads(text))
     extra = sorted(seen - allowed)
     metadata = {"allowed_keys": sorted(allowed), "keys_found": sorted(seen), "distinct_label_texts": texts}
+    if tag_mappings:
+        metadata["tag_mappings"] = [f"{child} -> {parent}" for child, parent in tag_mappings]
+    left = sorted(seen & unmapped_children)
+    if left:
+        metadata["not_mapped"] = left
+        return CheckOutcome(False, f"mapped child label keys not renamed: {', '.join(left[:10])}", metadata)
     if extra:
         metadata["not_allowed"] = extra
         return CheckOutcome(False, f"label keys not enabled: {', '.join(extra[:10])}", metadata)

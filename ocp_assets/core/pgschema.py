@@ -153,6 +153,17 @@ _AUXILIARY_DDL = (
             UNIQUE (key, provider_type))""",
     ),
     (
+        # koku's TagMapping (reporting/provider/all/models.py; migration 0317): a child key belongs to one parent.
+        "reporting_tagmapping",
+        """CREATE TABLE {schema}.reporting_tagmapping (
+            id serial PRIMARY KEY,
+            child_id uuid NOT NULL UNIQUE REFERENCES {schema}.reporting_enabledtagkeys (uuid)
+                DEFERRABLE INITIALLY DEFERRED,
+            parent_id uuid NOT NULL REFERENCES {schema}.reporting_enabledtagkeys (uuid)
+                DEFERRABLE INITIALLY DEFERRED,
+            UNIQUE (parent_id, child_id))""",
+    ),
+    (
         "reporting_ocp_cost_category",
         """CREATE TABLE {schema}.reporting_ocp_cost_category (
             id serial PRIMARY KEY,

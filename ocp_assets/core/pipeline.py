@@ -616,17 +616,19 @@ def _has_settings(conn: psycopg.Connection, schema: str) -> bool:
 def summary_checks(
     outcome: DayOutcome, raw_pods: pa.Table, capacity: pa.Table, storage: pa.Table | None, settings: KokuSettings
 ) -> dict[str, CheckOutcome]:
-    rows, write = outcome.rows, outcome.write
+    # The summary's invariants are checked on the rows as aggregated; the tag mapping only renames label keys
+    # (core/tagmapping.py), so the label-key and PostgreSQL checks look at the rows written.
+    rows, written, write = outcome.summarised_rows, outcome.rows, outcome.write
     return {
         O.SUMMARY_SCHEMA: V.validate_frame(V.SummaryRows, rows),
         O.USAGE_CONSERVED: consistency.usage_conserved(raw_pods, rows),
         O.UNALLOCATED_IS_CAPACITY_MINUS_PODS: consistency.unallocated_is_capacity_minus_pods(rows, capacity),
         O.CLUSTER_CAPACITY_IS_NODE_SUM: consistency.cluster_capacity_is_node_sum(rows, capacity),
         O.NO_DUPLICATE_KEYS: consistency.no_duplicate_keys(rows),
-        O.LABEL_KEYS_ALLOWED: consistency.label_keys_allowed(rows, settings.enabled_keys),
+        O.LABEL_KEYS_ALLOWED: consistency.label_keys_allowed(written, settings.enabled_keys, settings.tag_mappings),
         O.STORAGE_MONTHS_FORMULA: consistency.storage_months_formula(storage, rows, outcome.cluster_day.day),
         O.ROWS_IN_POSTGRESQL: consistency.rows_written_match(
-            rows, write.rows_written, write.rows_by_data_source, write.totals_read_back
+            written, write.rows_written, write.rows_by_data_source, write.totals_read_back
         ),
     }
 

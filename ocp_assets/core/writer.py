@@ -30,6 +30,9 @@ class KokuSettings:
 
     enabled_keys: tuple[str, ...]
     cost_categories: tuple[tuple[str, int], ...]
+    # (child key, parent key) of reporting_tagmapping rows whose child is an enabled OCP key (koku's
+    # cte_tag_key_mapping); applied to the summary's label maps before the write (core/tagmapping.py).
+    tag_mappings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -56,7 +59,28 @@ def read_settings(conn: psycopg.Connection, schema: str) -> KokuSettings:
             ident
         )
     ).fetchall()
-    return KokuSettings(tuple(k for (k,) in keys), tuple((p, int(c)) for p, c in categories))
+    return KokuSettings(
+        tuple(k for (k,) in keys), tuple((p, int(c)) for p, c in categories), read_tag_mappings(conn, schema)
+    )
+
+
+def read_tag_mappings(conn: psycopg.Connection, schema: str) -> tuple[tuple[str, str], ...]:
+    """koku's cte_tag_key_mapping: the child must be an enabled OCP key; the parent may be any key of any provider.
+
+    Read in the cluster-day's connection with the other settings, so a changed mapping applies from the next
+    materialization. A schema made before ocp_assets created reporting_tagmapping has no mappings.
+    """
+    if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".reporting_tagmapping',)).fetchone()[0]:
+        return ()
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT DISTINCT child.key, parent.key FROM {s}.reporting_enabledtagkeys AS child"
+            " JOIN {s}.reporting_tagmapping AS mapping ON child.uuid = mapping.child_id"
+            " JOIN {s}.reporting_enabledtagkeys AS parent ON mapping.parent_id = parent.uuid"
+            " WHERE child.enabled AND child.provider_type = 'OCP' ORDER BY 1, 2"
+        ).format(s=sql.Identifier(schema))
+    ).fetchall()
+    return tuple((child, parent) for child, parent in rows)
 
 
 def report_period(

@@ -34,6 +34,10 @@ Semantics (contract section 0):
   from the current run (koku's rule; the contract's "only when NULL" resolved this way), so a node without a
   ``kubernetes_io_arch`` label takes the latest run's role. architecture = lower(kubernetes_io_arch) of the
   greatest node_labels text. ``infra`` detection tests each node_labels row's text with LIKE.
+* Tag mapping (contract 4.1 step 7): after the summary of each month part, koku's
+  ``sql/openshift/ocp_tag_mapping_update_daily_summary.sql`` runs as koku writes it (``TAG_MAPPING_SQL``) over
+  that part's dates and report period, with ``reporting_enabledtagkeys`` and ``reporting_tagmapping`` filled from
+  ``enabled_keys``, ``tag_keys`` and ``tag_mappings``.
 """
 
 from __future__ import annotations
@@ -229,6 +233,9 @@ CREATE TABLE reporting_ocpusagelineitem_daily_summary (
 _AUX_DDL = [
     "CREATE TABLE reporting_enabledtagkeys (uuid uuid PRIMARY KEY DEFAULT gen_random_uuid(), key varchar(512),"
     " enabled boolean NOT NULL DEFAULT true, provider_type varchar(50), UNIQUE (key, provider_type))",
+    "CREATE TABLE reporting_tagmapping (id serial PRIMARY KEY,"
+    " child_id uuid NOT NULL UNIQUE REFERENCES reporting_enabledtagkeys (uuid),"
+    " parent_id uuid NOT NULL REFERENCES reporting_enabledtagkeys (uuid), UNIQUE (parent_id, child_id))",
     "CREATE TABLE reporting_ocp_cost_category_namespace (id serial PRIMARY KEY, namespace text UNIQUE,"
     " system_default boolean DEFAULT false, cost_category_id integer NOT NULL)",
     "CREATE TABLE reporting_ocp_nodes (uuid uuid PRIMARY KEY DEFAULT gen_random_uuid(), node text,"
@@ -509,6 +516,98 @@ WHERE source = %(source)s AND year = %(year)s AND month = %(month)s
   AND usage_start >= %(start)s AND usage_start <= %(end)s
 """
 
+# koku's ocp_tag_mapping_update_daily_summary.sql (koku 768be825), jinja parameters as psycopg ones:
+# start_date/end_date -> start/end, report_period_ids -> an array (koku always passes the month's period).
+TAG_MAPPING_SQL = """
+WITH cte_tag_key_mapping AS (
+    SELECT DISTINCT
+        enabledtagkeys.key as child_key,
+        parent_tags.key as parent_key
+    FROM
+        reporting_enabledtagkeys AS enabledtagkeys
+        INNER JOIN reporting_tagmapping AS tag_mapping ON enabledtagkeys.uuid = tag_mapping.child_id
+        INNER JOIN reporting_enabledtagkeys AS parent_tags ON tag_mapping.parent_id = parent_tags.uuid
+    WHERE
+        enabledtagkeys.enabled
+        AND enabledtagkeys.provider_type = 'OCP'
+),
+cte_labels_to_update as (
+    SELECT
+        lids.uuid as uuid,
+        'pod_labels' AS label_type,
+        lids.pod_labels AS labels,
+        EXISTS(
+            SELECT 1 FROM cte_tag_key_mapping
+            WHERE lids.pod_labels ? child_key
+            AND lids.pod_labels ? parent_key
+        ) as parent_and_child_present
+    FROM
+        reporting_ocpusagelineitem_daily_summary AS lids
+    WHERE lids.usage_start >= DATE(%(start)s)
+        AND lids.usage_start <= DATE(%(end)s)
+        AND lids.pod_labels IS NOT NULL
+        AND lids.pod_labels != '{}'::jsonb
+        AND lids.pod_labels ?| ARRAY(SELECT child_key FROM cte_tag_key_mapping)
+        AND lids.report_period_id = ANY(%(report_period_ids)s)
+    UNION ALL
+    SELECT
+        lids.uuid as uuid,
+        'volume_labels' AS label_type,
+        lids.volume_labels AS labels,
+        EXISTS(
+            SELECT 1 FROM cte_tag_key_mapping
+            WHERE lids.volume_labels ? child_key
+            AND lids.volume_labels ? parent_key
+        ) as parent_and_child_present
+    FROM
+        reporting_ocpusagelineitem_daily_summary AS lids
+    WHERE lids.usage_start >= DATE(%(start)s)
+        AND lids.usage_start <= DATE(%(end)s)
+        AND lids.volume_labels IS NOT NULL
+        AND lids.volume_labels != '{}'::jsonb
+        AND lids.volume_labels ?| ARRAY(SELECT child_key FROM cte_tag_key_mapping)
+        AND lids.report_period_id = ANY(%(report_period_ids)s)
+),
+cte_update_labels as (
+    SELECT
+        uuid,
+        label_type,
+        CASE
+            WHEN parent_and_child_present
+            THEN
+                (
+                    SELECT jsonb_object_agg(
+                        COALESCE(NULLIF(tag_map->>key, ''), key),
+                        labels->key
+                    )
+                    FROM jsonb_object_keys(labels) AS key
+                    WHERE key NOT IN (SELECT child_key FROM cte_tag_key_mapping)
+                )
+            ELSE
+                (
+                    SELECT jsonb_object_agg(
+                        COALESCE(tag_map->>key, key),
+                        labels->key
+                    )
+                    FROM jsonb_object_keys(labels) AS key
+                )
+        END as updated_labels
+    FROM cte_labels_to_update
+    CROSS JOIN (SELECT jsonb_object_agg(child_key, parent_key) AS tag_map FROM cte_tag_key_mapping) AS mapping
+)
+UPDATE reporting_ocpusagelineitem_daily_summary AS lids
+SET
+    pod_labels = CASE WHEN update_data.label_type = 'pod_labels' THEN update_data.updated_labels
+                      ELSE lids.pod_labels END,
+    volume_labels = CASE WHEN update_data.label_type = 'volume_labels' THEN update_data.updated_labels
+                         ELSE lids.volume_labels END,
+    all_labels = update_data.updated_labels
+FROM cte_update_labels AS update_data
+WHERE lids.uuid = update_data.uuid
+AND lids.usage_start >= DATE(%(start)s)
+AND lids.usage_start <= DATE(%(end)s)
+"""
+
 RESULT_SQL = f"""
 SELECT {", ".join(SUMMARY_COLUMNS)} FROM reporting_ocpusagelineitem_daily_summary
 ORDER BY usage_start, data_source, namespace NULLS FIRST, node NULLS FIRST, persistentvolumeclaim NULLS FIRST,
@@ -633,6 +732,8 @@ def reference_summary(
     report_period_id: int | Mapping[dt.date, int] = 1,
     runs: str = "month",
     keep_schema: bool = False,
+    tag_keys: Sequence[tuple[str, str, bool]] = (),
+    tag_mappings: Sequence[tuple[tuple[str, str], tuple[str, str]]] = (),
 ) -> pd.DataFrame:
     """koku's daily summary rows for one source over [start, end] (inclusive), computed in PostgreSQL.
 
@@ -640,6 +741,10 @@ def reference_summary(
     seeded defaults (all -> ``PLATFORM_COST_CATEGORY_ID``); pass ``[]`` for none. ``report_period_id`` is one id,
     or a mapping month-start date -> id for windows spanning months. ``keep_schema`` leaves the scratch schema
     (named in ``df.attrs['schema']``) for debugging.
+
+    ``tag_keys`` are further ``reporting_enabledtagkeys`` rows as (key, provider_type, enabled): disabled OCP keys
+    and other providers' keys. ``tag_mappings`` are ``reporting_tagmapping`` rows as ((child key, provider_type),
+    (parent key, provider_type)), each key one of ``enabled_keys`` (OCP) or of ``tag_keys``.
 
     ``runs`` says how koku is driven, which matters only for node roles (``reporting_ocp_nodes`` is filled before
     each summary run from that run's date range and accumulates: a (node, resource_id, capacity) row is only
@@ -679,6 +784,7 @@ def reference_summary(
                             " VALUES (%s, true, 'OCP')",
                             [(k,) for k in dict.fromkeys(enabled_keys)],
                         )
+                    _insert_tag_mappings(cur, enabled_keys, tag_keys, tag_mappings)
                     if patterns:
                         cur.executemany(
                             "INSERT INTO reporting_ocp_cost_category_namespace"
@@ -717,6 +823,15 @@ def reference_summary(
                     conn.execute("ANALYZE reporting_ocpusagelineitem_daily_summary_staging")
                     conn.execute(UNALLOCATED_SQL, params)
                     conn.execute(FINAL_SQL, params)
+            if tag_mappings:
+                # koku maps after all windows of a month part, over that part and its report period (4.1 step 7).
+                for first, last in _months(start, end):
+                    rp = (
+                        report_period_id.get(first.replace(day=1))
+                        if isinstance(report_period_id, Mapping)
+                        else report_period_id
+                    )
+                    conn.execute(TAG_MAPPING_SQL, {"start": first, "end": last, "report_period_ids": [rp]})
             timings["summary"] = time.perf_counter() - t0 - timings["load"]
             with conn.cursor() as cur:
                 cur.execute(RESULT_SQL)
@@ -727,6 +842,31 @@ def reference_summary(
     df = _to_frame(rows)
     df.attrs.update(schema=schema, loaded_rows=counts, timings=timings)
     return df
+
+
+def _insert_tag_mappings(
+    cur: psycopg.Cursor,
+    enabled_keys: Sequence[str],
+    tag_keys: Sequence[tuple[str, str, bool]],
+    tag_mappings: Sequence[tuple[tuple[str, str], tuple[str, str]]],
+) -> None:
+    clash = {key for key, provider, enabled in tag_keys if provider == "OCP" and key in enabled_keys and not enabled}
+    if clash:
+        raise ValueError(f"keys both enabled and disabled: {sorted(clash)}")
+    cur.executemany(
+        "INSERT INTO reporting_enabledtagkeys (key, provider_type, enabled) VALUES (%s, %s, %s)"
+        " ON CONFLICT (key, provider_type) DO NOTHING",
+        list(tag_keys),
+    )
+    for (child, child_provider), (parent, parent_provider) in tag_mappings:
+        cur.execute(
+            "INSERT INTO reporting_tagmapping (child_id, parent_id)"
+            " SELECT c.uuid, p.uuid FROM reporting_enabledtagkeys c, reporting_enabledtagkeys p"
+            " WHERE c.key = %s AND c.provider_type = %s AND p.key = %s AND p.provider_type = %s",
+            (child, child_provider, parent, parent_provider),
+        )
+        if cur.rowcount != 1:
+            raise ValueError(f"tag mapping {child} -> {parent}: a key is not in enabled_keys or tag_keys")
 
 
 def _to_frame(rows: list[tuple]) -> pd.DataFrame:
