@@ -101,7 +101,8 @@ CHECK_DESCRIPTIONS = {
     "its pods used or requested.",
     CLUSTER_CAPACITY_IS_NODE_SUM: "The cluster capacity on every pod row equals the sum of the day's node capacities.",
     NO_DUPLICATE_KEYS: "No two summary rows describe the same namespace, node, labels (or volume).",
-    LABEL_KEYS_ALLOWED: "Only label keys enabled in koku (plus vm_kubevirt_io_name) appear in the summary.",
+    LABEL_KEYS_ALLOWED: "Only label keys enabled in koku (plus vm_kubevirt_io_name and tag-mapping parents) appear "
+    "in the summary; no mapped child key is left.",
     STORAGE_MONTHS_FORMULA: "Storage gigabyte-months follow koku's formula: byte-seconds over the seconds of the "
     "day's month, in GiB, shared among the volume's nodes.",
     ROWS_IN_POSTGRESQL: "What PostgreSQL holds for the cluster-day after the write equals what was computed: rows per "
