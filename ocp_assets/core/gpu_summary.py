@@ -283,21 +283,19 @@ def _close(a: float, b: float) -> bool:
 
 
 def counts_conserved(raw: pa.Table, rows: pa.Table) -> CheckOutcome:
-    """Per namespace: sum of gpu_count == distinct (node, GPU uuid, MIG instance) in the raw rows with an identity.
+    """Per namespace: sum of gpu_count == the distinct GPUs and MIG instances of its raw rows.
 
-    Counted from the raw rows with plain Python sets, not the engine's group-by: a GPU whose vendor, model or MIG
-    profile changed within the day would be counted on two rows, and fails here.
+    A GPU is what koku's GROUP BY tells apart (node, vendor, model, MIG profile, MIG instance, GPU uuid) and counts
+    when coalesce(mig_instance_id, gpu_uuid) is set. Counted from the raw rows with plain Python sets, not the
+    engine's group-by: a lost row, a row counted twice (e.g. by a cost-category join) or a wrong count fails here.
     """
     seen: dict[object, set] = {}
-    for namespace, node, gpu_uuid, mig_instance in zip(
-        raw["namespace"].to_pylist(),
-        raw["node"].to_pylist(),
-        raw["gpu_uuid"].to_pylist(),
-        raw["mig_instance_id"].to_pylist(),
-    ):
+    columns = ("node", "gpu_vendor_name", "gpu_model_name", "mig_profile", "mig_instance_id", "gpu_uuid")
+    for namespace, *gpu in zip(raw["namespace"].to_pylist(), *(raw[c].to_pylist() for c in columns)):
+        node, vendor, model, profile, mig_instance, gpu_uuid = gpu
         if gpu_uuid is None and mig_instance is None:
             continue  # coalesce(mig_instance_id, gpu_uuid) is NULL: koku's count(DISTINCT ...) skips it
-        seen.setdefault(namespace, set()).add((node, gpu_uuid, mig_instance))
+        seen.setdefault(namespace, set()).add((node, vendor, model, profile or None, mig_instance, gpu_uuid))
     counted: dict[object, int] = {}
     for namespace, count in zip(rows["namespace"].to_pylist(), rows["gpu_count"].to_pylist()):
         counted[namespace] = counted.get(namespace, 0) + (count or 0)

@@ -110,7 +110,8 @@ CHECK_DESCRIPTIONS = {
     GPU_USAGE_SCHEMA: "The day's GPU usage files are readable and valid: GPU memory and MIG sizes are not negative, "
     "MIG slice counts are whole numbers, and names fit koku's column lengths.",
     GPU_COUNTS_CONSERVED: "Every GPU (or MIG instance) the raw rows show in a namespace is counted once: per "
-    "namespace, the summary's GPU count equals the distinct GPUs and MIG instances of its raw rows.",
+    "namespace, the summary's GPU count equals the distinct GPUs and MIG instances (per node, model and MIG profile) "
+    "of its raw rows.",
     GPU_ONE_ROW_PER_KEY: "No two GPU summary rows describe the same namespace, node, vendor, model, MIG profile, MIG "
     "instance and GPU.",
     GPU_CAPACITY_NOT_NEGATIVE: "GPU memory, MIG memory, GPU counts and MIG slices in the summary are not negative.",

@@ -1,0 +1,689 @@
+"""GPU usage summary (reporting_ocp_gpu_summary_p): hand-derived scenarios, bad input, reference SQL, Dagster assets."""
+
+import datetime as dt
+import tempfile
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import dagster as dg
+import hypothesis.strategies as st
+import pandas as pd
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from psycopg import sql
+
+from ocp_assets.core import outcomes as O
+from ocp_assets.core.engine import ClusterDay
+from ocp_assets.core.pipeline import DayTask, summarize_cluster_day
+from ocp_assets.core.storage import open_data_root
+from ocp_assets.defs.partitions import partition_key
+from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (dagster_env_fixture is the dagster_env fixture)
+    DAY,
+    build_cluster,
+    dagster_env_fixture,
+)
+from ocp_assets_tests.reference.koku_gpu_sql import (
+    RESULT_COLUMNS,
+    as_plain,
+    compare_gpu_summaries,
+    reference_gpu_summary,
+    sort_rows,
+)
+from ocp_assets_tests.scenario_support import add_cost_category, approx, platform_category_id
+
+ACCOUNT = "org1234567"
+CLUSTER = "gpu-cluster"
+ALIAS = "GPU Cluster"
+GPU_TABLE = "reporting_ocp_gpu_summary_p"
+GPU_CHECKS = {name for stage in O.GPU_STAGES for name in O.CHECKS_BY_STAGE[stage]}
+
+# ---------------------------------------------------------------- koku-layout GPU Parquet, written with pyarrow
+# The hourly gpu_usage table as koku's post-processor leaves it (contract 1.1, 1.3, 1.4): the CSV columns (strings
+# cleaned up, an empty field kept as ''), metrics as double, then the MIG fields koku derives (nullable int64).
+RAW_COLUMNS = [
+    ("report_period_start", pa.timestamp("ms")),
+    ("report_period_end", pa.timestamp("ms")),
+    ("interval_start", pa.timestamp("ms")),
+    ("interval_end", pa.timestamp("ms")),
+    ("node", pa.string()),
+    ("namespace", pa.string()),
+    ("pod", pa.string()),
+    ("gpu_uuid", pa.string()),
+    ("gpu_model_name", pa.string()),
+    ("gpu_vendor_name", pa.string()),
+    ("gpu_memory_capacity_mib", pa.float64()),
+    ("gpu_pod_uptime", pa.float64()),
+    ("mig_instance_id", pa.string()),
+    ("mig_profile", pa.string()),
+    ("mig_strategy", pa.string()),
+    ("mig_slice_count", pa.int64()),
+    ("mig_memory_capacity_mib", pa.int64()),
+    ("gpu_max_slices", pa.int64()),
+]
+# koku's GPU_GROUP_BY and GPU_AGG (masu/util/ocp/common.py) for the daily table.
+DAILY_KEYS = ["node", "namespace", "pod", "gpu_uuid", "mig_instance_id"]
+DAILY_AGG = {
+    "report_period_start": "max",
+    "report_period_end": "max",
+    "gpu_model_name": "max",
+    "gpu_vendor_name": "max",
+    "gpu_memory_capacity_mib": "max",
+    "gpu_pod_uptime": "sum",
+    "mig_profile": "max",
+    "mig_slice_count": "max",
+    "gpu_max_slices": "max",
+    "mig_memory_capacity_mib": "max",
+    "mig_strategy": "max",
+}
+
+
+def gpu_rows(
+    day: dt.date,
+    hours,
+    *,
+    node: str,
+    namespace: str,
+    pod: str,
+    gpu_uuid: str | None,
+    model: str | None = "A100 SXM4 40GB",
+    vendor: str | None = "nvidia",
+    memory_mib: float | None = 40960.0,
+    mig_instance_id: str | None = "",
+    mig_profile: str | None = "",
+    mig_strategy: str | None = "",
+    mig_slice_count: int | None = None,
+    mig_memory_mib: int | None = None,
+    gpu_max_slices: int | None = None,
+) -> list[dict]:
+    """One hourly row per hour for a pod on a GPU (dedicated by default: MIG fields '' as koku keeps empty CSV
+    fields, derived MIG numbers NULL)."""
+    month = dt.datetime(day.year, day.month, 1)
+    following = (month + dt.timedelta(days=32)).replace(day=1)
+    rows = []
+    for hour in hours:
+        start = dt.datetime.combine(day, dt.time(hour))
+        rows.append(
+            {
+                "report_period_start": month,
+                "report_period_end": following,
+                "interval_start": start,
+                "interval_end": start + dt.timedelta(minutes=59, seconds=59),
+                "node": node,
+                "namespace": namespace,
+                "pod": pod,
+                "gpu_uuid": gpu_uuid,
+                "gpu_model_name": model,
+                "gpu_vendor_name": vendor,
+                "gpu_memory_capacity_mib": memory_mib,
+                "gpu_pod_uptime": 3600.0,
+                "mig_instance_id": mig_instance_id,
+                "mig_profile": mig_profile,
+                "mig_strategy": mig_strategy,
+                "mig_slice_count": mig_slice_count,
+                "mig_memory_capacity_mib": mig_memory_mib,
+                "gpu_max_slices": gpu_max_slices,
+            }
+        )
+    return rows
+
+
+def gpu_folder(data_root: Path, source: str, day: dt.date, *, daily: bool) -> Path:
+    kind = Path("data", "parquet", "daily") if daily else Path("data", "parquet")
+    return (
+        Path(data_root)
+        / kind
+        / ACCOUNT
+        / "OCP"
+        / "gpu_usage"
+        / f"source={source}"
+        / f"year={day.year:04d}"
+        / f"month={day.month:02d}"
+    )
+
+
+def write_gpu_parquet(data_root: Path, source: str, rows: list[dict]) -> dict[dt.date, Path]:
+    """koku's raw hourly and daily gpu_usage files, one pair per day (named after koku's daily CSV archives);
+    returns the raw file of each day. Days without rows get no file, and their old files are removed."""
+    schema = pa.schema(RAW_COLUMNS)
+    by_day: dict[dt.date, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_day[row["interval_start"].date()].append(row)
+    for daily in (False, True):
+        for old in Path(data_root).glob(
+            f"data/parquet{'/daily' if daily else ''}/{ACCOUNT}/OCP/gpu_usage/**/*.parquet"
+        ):
+            if f"source={source}" in str(old):
+                old.unlink()
+    written = {}
+    for day, day_rows in by_day.items():
+        stem = f"gpu_usage.{day.isoformat()}.1.0"
+        raw = pa.Table.from_pylist(day_rows, schema=schema)
+        folder = gpu_folder(data_root, source, day, daily=False)
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(raw, folder / f"{stem}_0.parquet")
+        written[day] = folder / f"{stem}_0.parquet"
+        day_start = pc.floor_temporal(raw["interval_start"], unit="day")
+        keyed = raw.set_column(raw.schema.get_field_index("interval_start"), "interval_start", day_start)
+        rolled = keyed.group_by([*DAILY_KEYS, "interval_start"], use_threads=False).aggregate(list(DAILY_AGG.items()))
+        rolled = rolled.rename_columns(
+            [c.rsplit("_", 1)[0] if c.endswith(("_max", "_sum")) else c for c in rolled.column_names]
+        )
+        daily_folder = gpu_folder(data_root, source, day, daily=True)
+        daily_folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(
+            rolled.select([*DAILY_KEYS, "interval_start", *DAILY_AGG]), daily_folder / f"{stem}_daily_0.parquet"
+        )
+    return written
+
+
+# ---------------------------------------------------------------- running the engine
+def run_gpu(conn, schema: str, data_root: Path, source: str, day: dt.date, **task):
+    """The GPU branch of one cluster-day, as the gpu_summary asset runs it."""
+    cluster_day = ClusterDay(ACCOUNT, source, CLUSTER, ALIAS, day)
+    return summarize_cluster_day(
+        conn,
+        open_data_root(str(data_root)),
+        DayTask(f"{CLUSTER}|{day}", cluster_day, schema, through=O.GPU_SUMMARY, **task),
+    )
+
+
+def stored_rows(conn, schema: str, source: str) -> list[dict]:
+    query = sql.SQL("SELECT {} FROM {}.{} WHERE source_uuid = %s").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in RESULT_COLUMNS), sql.Identifier(schema), sql.Identifier(GPU_TABLE)
+    )
+    return sort_rows([as_plain(dict(zip(RESULT_COLUMNS, r))) for r in conn.execute(query, (source,)).fetchall()])
+
+
+def new_source() -> str:
+    return str(uuid.uuid4())
+
+
+def only(rows: list[dict], **match) -> dict:
+    found = [r for r in rows if all(r[k] == v for k, v in match.items())]
+    assert len(found) == 1, f"expected one row matching {match}, got {found}"
+    return found[0]
+
+
+# ---------------------------------------------------------------- hand-derived scenarios (koku's SQL semantics)
+def test_dedicated_gpu_is_one_row_with_memory_in_gb(pg, tmp_path):
+    conn, schema = pg
+    source = new_source()
+    write_gpu_parquet(
+        tmp_path,
+        source,
+        gpu_rows(
+            DAY,
+            range(24),
+            node="gpu-node-1",
+            namespace="ml-train",
+            pod="trainer-0",
+            gpu_uuid="GPU-aaa",
+            model="Tesla T4",
+            memory_mib=15360.0,
+        ),
+    )
+
+    result = run_gpu(conn, schema, tmp_path, source, DAY)
+
+    assert result.passed, result.first_failure()
+    rows = stored_rows(conn, schema, source)
+    assert len(rows) == 1  # 24 hourly rows of one pod on one GPU: one (namespace, node, GPU) row
+    row = rows[0]
+    assert row["memory_capacity_gb"] == approx(16.10612736)  # 15360 MiB x 0.001048576
+    assert row["gpu_count"] == 1 and row["gpu_mode"] == "dedicated"
+    assert row["mig_profile"] is None  # max(NULLIF('', '')) is NULL
+    assert row["mig_instance_id"] == "" and row["mig_strategy"] == ""  # koku keeps the CSV's empty fields
+    assert row["mig_slice_count"] is None and row["gpu_max_slices"] is None and row["mig_memory_capacity_gb"] is None
+    assert (row["vendor_name"], row["model_name"], row["gpu_uuid"]) == ("nvidia", "Tesla T4", "GPU-aaa")
+    assert (row["usage_start"], row["usage_end"]) == (DAY, DAY)
+    assert (row["cluster_id"], row["cluster_alias"], row["source_uuid"]) == (CLUSTER, ALIAS, source)
+    assert row["cost_category_id"] is None  # ml-train matches none of koku's default patterns
+    assert result.stages[O.GPU_SUMMARY]["gpu_count"] == 1 and result.stages[O.RAW_GPU_USAGE]["rows"] == 24
+
+
+def test_mig_instances_are_one_row_each_with_their_slice_and_memory(pg, tmp_path):
+    conn, schema = pg
+    source = new_source()
+    mig = {"node": "gpu-node-2", "namespace": "inference", "gpu_uuid": "GPU-mig", "mig_strategy": "mixed"}
+    write_gpu_parquet(
+        tmp_path,
+        source,
+        gpu_rows(DAY, range(24), pod="small-0", mig_instance_id="1", mig_profile="1g.5gb", mig_slice_count=1,
+                 mig_memory_mib=5120, gpu_max_slices=7, **mig)
+        + gpu_rows(DAY, range(12), pod="big-0", mig_instance_id="2", mig_profile="3g.20gb", mig_slice_count=3,
+                   mig_memory_mib=20480, gpu_max_slices=7, **mig),
+    )  # fmt: skip
+
+    assert run_gpu(conn, schema, tmp_path, source, DAY).passed
+    rows = stored_rows(conn, schema, source)
+
+    assert len(rows) == 2  # one per MIG instance: mig_instance_id is part of koku's GROUP BY
+    small, big = only(rows, mig_instance_id="1"), only(rows, mig_instance_id="2")
+    for row in (small, big):
+        assert row["gpu_mode"] == "MIG" and row["gpu_count"] == 1 and row["gpu_max_slices"] == 7
+        assert row["memory_capacity_gb"] == approx(42.94967296)  # the whole GPU's 40960 MiB x 0.001048576
+        assert row["mig_strategy"] == "mixed" and row["gpu_uuid"] == "GPU-mig"
+    assert (small["mig_profile"], small["mig_slice_count"]) == ("1g.5gb", 1)
+    assert small["mig_memory_capacity_gb"] == approx(5.36870912)  # 5120 MiB x 0.001048576
+    assert (big["mig_profile"], big["mig_slice_count"]) == ("3g.20gb", 3)
+    assert big["mig_memory_capacity_gb"] == approx(21.47483648)  # 20480 MiB x 0.001048576
+
+
+def test_several_gpus_on_a_node_are_counted_per_gpu_not_per_pod(pg, tmp_path):
+    conn, schema = pg
+    source = new_source()
+    node = {"node": "gpu-node-3", "model": "H100", "memory_mib": 81920.0}
+    rows = (
+        gpu_rows(DAY, range(24), namespace="ml-train", pod="trainer-big", gpu_uuid="GPU-0", **node)
+        + gpu_rows(DAY, range(24), namespace="ml-train", pod="trainer-big", gpu_uuid="GPU-1", **node)
+        # GPU-2 serves two pods of one namespace, one after the other: still one GPU of that namespace
+        + gpu_rows(DAY, range(0, 8), namespace="ml-train", pod="notebook-a", gpu_uuid="GPU-2", **node)
+        + gpu_rows(DAY, range(8, 24), namespace="ml-train", pod="notebook-b", gpu_uuid="GPU-2", **node)
+        # GPU-3 is shared in time by two namespaces: one row (and one GPU) in each
+        + gpu_rows(DAY, range(0, 12), namespace="research", pod="sim-0", gpu_uuid="GPU-3", **node)
+        + gpu_rows(DAY, range(12, 24), namespace="ml-train", pod="trainer-late", gpu_uuid="GPU-3", **node)
+    )
+    write_gpu_parquet(tmp_path, source, rows)
+
+    result = run_gpu(conn, schema, tmp_path, source, DAY)
+
+    assert result.passed, result.first_failure()
+    stored = stored_rows(conn, schema, source)
+    assert sorted((r["namespace"], r["gpu_uuid"]) for r in stored) == [
+        ("ml-train", "GPU-0"),
+        ("ml-train", "GPU-1"),
+        ("ml-train", "GPU-2"),
+        ("ml-train", "GPU-3"),
+        ("research", "GPU-3"),
+    ]
+    assert all(r["gpu_count"] == 1 and r["memory_capacity_gb"] == approx(85.89934592) for r in stored)  # 81920 MiB
+    assert result.stages[O.GPU_SUMMARY]["gpu_count"] == 5
+    assert result.stages[O.RAW_GPU_USAGE]["gpus"] == 4 and result.stages[O.RAW_GPU_USAGE]["pods"] == 5
+    assert result.checks[O.GPU_COUNTS_CONSERVED].metadata["raw_gpus"] == 5
+
+
+def test_cost_category_follows_the_namespace_patterns(pg, tmp_path):
+    conn, schema = pg
+    source = new_source()
+    ml = add_cost_category(conn, schema, "ML", ["ml-%"])
+    # A second pattern matching ml-train too, on a category created later (a larger id): koku takes the max.
+    ml_train = add_cost_category(conn, schema, "ML training", ["ml-train"])
+    platform = platform_category_id(conn, schema)
+    rows = []
+    for namespace, gpu in (("openshift-gpu-operator", "G1"), ("ml-serve", "G2"), ("ml-train", "G3"), ("lab", "G4")):
+        rows += gpu_rows(DAY, range(3), node="gpu-node-1", namespace=namespace, pod=f"{namespace}-0", gpu_uuid=gpu)
+    write_gpu_parquet(tmp_path, source, rows)
+
+    assert run_gpu(conn, schema, tmp_path, source, DAY).passed
+
+    categories = {r["namespace"]: r["cost_category_id"] for r in stored_rows(conn, schema, source)}
+    assert ml_train > ml
+    assert categories == {"openshift-gpu-operator": platform, "ml-serve": ml, "ml-train": ml_train, "lab": None}
+
+
+def test_empty_and_null_mig_profile_of_one_gpu_make_one_row(pg, tmp_path):
+    """The D2 decision: koku would group '' and NULL apart and write both as NULL, counting the GPU twice."""
+    conn, schema = pg
+    source = new_source()
+    gpu = {"node": "gpu-node-1", "namespace": "ml", "pod": "p", "gpu_uuid": "G1"}
+    write_gpu_parquet(
+        tmp_path,
+        source,
+        gpu_rows(DAY, range(12), mig_profile="", **gpu) + gpu_rows(DAY, range(12, 24), mig_profile=None, **gpu),
+    )
+
+    assert run_gpu(conn, schema, tmp_path, source, DAY).passed
+    [row] = stored_rows(conn, schema, source)
+    assert (row["gpu_count"], row["gpu_mode"], row["mig_profile"]) == (1, "dedicated", None)
+
+
+def test_a_row_without_gpu_or_mig_id_counts_no_gpu(pg, tmp_path):
+    """count(DISTINCT coalesce(NULL, NULL)) is 0 in koku's SQL: the row is kept, with gpu_count 0."""
+    conn, schema = pg
+    source = new_source()
+    write_gpu_parquet(
+        tmp_path,
+        source,
+        gpu_rows(DAY, range(2), node="n", namespace="ml", pod="p", gpu_uuid=None, mig_instance_id=None),
+    )
+
+    assert run_gpu(conn, schema, tmp_path, source, DAY).passed
+    [row] = stored_rows(conn, schema, source)
+    assert row["gpu_count"] == 0 and row["gpu_uuid"] is None and row["mig_instance_id"] is None
+
+
+def test_a_day_without_gpu_data_removes_its_previous_rows_and_keeps_other_days(pg, tmp_path):
+    conn, schema = pg
+    source = new_source()
+    next_day = DAY + dt.timedelta(days=1)
+    gpu = {"node": "gpu-node-1", "namespace": "ml", "pod": "p"}
+    both_days = gpu_rows(DAY, range(24), gpu_uuid="G1", **gpu) + gpu_rows(DAY, range(24), gpu_uuid="G2", **gpu)
+    both_days += gpu_rows(next_day, range(24), gpu_uuid="G1", **gpu)
+    write_gpu_parquet(tmp_path, source, both_days)
+    for day in (DAY, next_day):
+        assert run_gpu(conn, schema, tmp_path, source, day).passed
+    assert sorted((r["usage_start"], r["gpu_uuid"]) for r in stored_rows(conn, schema, source)) == [
+        (DAY, "G1"),
+        (DAY, "G2"),
+        (next_day, "G1"),
+    ]
+
+    write_gpu_parquet(tmp_path, source, [r for r in both_days if r["interval_start"].date() == next_day])
+    result = run_gpu(conn, schema, tmp_path, source, DAY)
+
+    assert result.passed
+    assert result.stages[O.GPU_SUMMARY]["rows_deleted"] == 2 and result.stages[O.GPU_SUMMARY]["no_data"]
+    assert set(result.checks) == GPU_CHECKS  # every GPU check evaluated: nothing to check
+    assert [(r["usage_start"], r["gpu_uuid"]) for r in stored_rows(conn, schema, source)] == [(next_day, "G1")]
+
+
+def test_rematerializing_replaces_the_day_with_the_same_rows(pg, tmp_path):
+    conn, schema = pg
+    source = new_source()
+    write_gpu_parquet(tmp_path, source, gpu_rows(DAY, range(5), node="n", namespace="ml", pod="p", gpu_uuid="G1"))
+    assert run_gpu(conn, schema, tmp_path, source, DAY).passed
+    first = stored_rows(conn, schema, source)
+
+    again = run_gpu(conn, schema, tmp_path, source, DAY)
+
+    assert again.passed and again.stages[O.GPU_SUMMARY]["rows_deleted"] == 1
+    assert stored_rows(conn, schema, source) == first
+
+
+def test_a_rehearsal_checks_but_keeps_the_previous_rows(pg, tmp_path):
+    conn, schema = pg
+    source = new_source()
+    gpu = {"node": "n", "namespace": "ml", "pod": "p"}
+    write_gpu_parquet(tmp_path, source, gpu_rows(DAY, range(5), gpu_uuid="G1", **gpu))
+    assert run_gpu(conn, schema, tmp_path, source, DAY).passed
+    before = stored_rows(conn, schema, source)
+    write_gpu_parquet(tmp_path, source, gpu_rows(DAY, range(5), gpu_uuid="G2", **gpu))
+
+    result = run_gpu(conn, schema, tmp_path, source, DAY, commit=False)
+
+    assert result.passed and "rehearsal" in result.stages[O.GPU_SUMMARY]
+    assert stored_rows(conn, schema, source) == before
+
+
+# ---------------------------------------------------------------- bad input: named, rejected, previous rows kept
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("gpu_memory_capacity_mib", -1.0, "negative value"),
+        ("mig_slice_count", 1.5, "not a whole number"),
+        ("gpu_vendor_name", "v" * 129, "longer than koku's 128 characters"),
+        ("mig_strategy", "interleaved", "longer than koku's 10 characters"),
+    ],
+)
+def test_bad_gpu_input_names_file_column_row_and_keeps_the_rows(pg, tmp_path, column, value, reason):
+    conn, schema = pg
+    source = new_source()
+    rows = gpu_rows(DAY, range(6), node="n", namespace="ml", pod="p", gpu_uuid="G1")
+    files = write_gpu_parquet(tmp_path, source, rows)
+    assert run_gpu(conn, schema, tmp_path, source, DAY).passed
+    before = stored_rows(conn, schema, source)
+    bad_row = 4  # the fourth hourly row of the day's file
+    table = pq.read_table(files[DAY])
+    values = table[column].to_pylist()
+    values[bad_row - 1] = value
+    field_type = pa.float64() if column == "mig_slice_count" else table.schema.field(column).type
+    table = table.set_column(table.schema.get_field_index(column), column, pa.array(values, field_type))
+    pq.write_table(table, files[DAY])
+
+    result = run_gpu(conn, schema, tmp_path, source, DAY)
+
+    assert not result.passed
+    failed = result.checks[O.GPU_USAGE_SCHEMA]
+    assert not failed.passed and reason in failed.description
+    assert (result.error.file, result.error.column, result.error.row) == (str(files[DAY]), column, bad_row)
+    assert O.GPU_SUMMARY not in result.stages
+    assert stored_rows(conn, schema, source) == before
+
+
+def test_a_gpu_file_without_a_required_column_is_named(pg, tmp_path):
+    conn, schema = pg
+    source = new_source()
+    files = write_gpu_parquet(
+        tmp_path, source, gpu_rows(DAY, range(3), node="n", namespace="ml", pod="p", gpu_uuid="G")
+    )
+    pq.write_table(pq.read_table(files[DAY]).drop_columns(["gpu_uuid"]), files[DAY])
+
+    result = run_gpu(conn, schema, tmp_path, source, DAY)
+
+    assert not result.checks[O.GPU_USAGE_SCHEMA].passed
+    assert (result.error.file, result.error.column) == (str(files[DAY]), "gpu_uuid")
+    assert "required column is missing" in str(result.error)
+
+
+def test_an_older_operator_without_mig_columns_is_summarised_as_dedicated(pg, tmp_path):
+    conn, schema = pg
+    source = new_source()
+    files = write_gpu_parquet(
+        tmp_path, source, gpu_rows(DAY, range(3), node="n", namespace="ml", pod="p", gpu_uuid="G")
+    )
+    mig = ["mig_instance_id", "mig_profile", "mig_strategy", "mig_slice_count", "mig_memory_capacity_mib"]
+    pq.write_table(pq.read_table(files[DAY]).drop_columns([*mig, "gpu_max_slices"]), files[DAY])
+
+    assert run_gpu(conn, schema, tmp_path, source, DAY).passed
+    [row] = stored_rows(conn, schema, source)
+    # Without mig_instance_id, coalesce(NULL, gpu_uuid) counts the GPU itself.
+    assert (row["gpu_mode"], row["gpu_count"], row["mig_instance_id"], row["mig_strategy"]) == (
+        "dedicated",
+        1,
+        None,
+        None,
+    )
+
+
+# ---------------------------------------------------------------- the checks catch what they are for
+def test_gpu_checks_fail_on_broken_rows():
+    from ocp_assets.core import gpu_summary as G
+
+    context = G.GpuContext("00000000-0000-0000-0000-000000000001", "c", "C", DAY)
+    raw = pa.Table.from_pylist(
+        gpu_rows(DAY, range(2), node="n", namespace="ml", pod="p", gpu_uuid="G1")
+        + gpu_rows(DAY, range(2), node="n", namespace="ml", pod="p", gpu_uuid="G2"),
+        schema=pa.schema([(n, pa.float64() if n.startswith(("mig_slice", "gpu_max", "mig_memory")) else t)
+                          for n, t in RAW_COLUMNS]),
+    )  # fmt: skip
+    rows = G.compute_gpu_summary(raw, context)
+    assert G.counts_conserved(raw, rows).passed and G.one_row_per_key(rows).passed
+    assert G.capacity_not_negative(rows).passed
+
+    doubled = pa.concat_tables([rows, rows.slice(0, 1)])
+    assert not G.one_row_per_key(doubled).passed
+    outcome = G.counts_conserved(raw, doubled)
+    assert not outcome.passed and outcome.metadata["summary_gpu_count"] == 3 and outcome.metadata["raw_gpus"] == 2
+    negative = rows.set_column(
+        rows.schema.get_field_index("memory_capacity_gb"), "memory_capacity_gb", pa.array([-1.0, 2.0])
+    )
+    assert not G.capacity_not_negative(negative).passed
+    write = G.GpuWrite(rows_written=2, rows_deleted=0, rows_read_back=2, totals_read_back={
+        "gpu_count": 2.0, "memory_capacity_gb": 2 * 42.94967296, "mig_memory_capacity_gb": 0.0})  # fmt: skip
+    assert G.rows_written_match(rows, write).passed
+    write.totals_read_back["memory_capacity_gb"] = 42.94967296
+    assert not G.rows_written_match(rows, write).passed
+
+
+# ---------------------------------------------------------------- engine vs koku's SQL (reference port)
+NAMESPACES = ["ml-train", "openshift-gpu", "kube-system", "research", ""]
+MODELS = [("A100 SXM4 40GB", 40960.0, 7), ("H100", 81920.0, 7), ("Tesla T4", 15360.0, None), (None, None, None)]
+PROFILES = [("1g.5gb", 1, 5120), ("2g.10gb", 2, 10240), ("3g.20gb", 3, 20480)]
+
+
+@st.composite
+def gpu_clusters(draw) -> list[dict]:
+    """Random GPU usage over two days: GPUs with consistent attributes, dedicated or MIG, used by pods in random
+    namespaces and hours; MIG ids and profiles sometimes NULL, empty or set; a few rows without any GPU id."""
+    days = [DAY, DAY + dt.timedelta(days=1)]
+    rows: list[dict] = []
+    for index in range(draw(st.integers(1, 5))):
+        node = draw(st.sampled_from(["gpu-a", "gpu-b"]))
+        model, memory, max_slices = draw(st.sampled_from(MODELS))
+        vendor = draw(st.sampled_from(["nvidia", "amd", None]))
+        mig = draw(st.booleans()) and max_slices is not None
+        instances = (
+            [(str(n), *draw(st.sampled_from(PROFILES))) for n in range(draw(st.integers(1, 3)))]
+            if mig
+            else [(draw(st.sampled_from(["", None])), draw(st.sampled_from(["", None])), None, None)]
+        )
+        strategy = draw(st.sampled_from(["single", "mixed"])) if mig else draw(st.sampled_from(["", None]))
+        gpu_uuid = draw(st.sampled_from([f"GPU-{index}", f"GPU-{index}", None]))
+        for instance, profile, slices, mig_memory in instances:
+            for _ in range(draw(st.integers(1, 3))):
+                first = draw(st.integers(0, 23))
+                rows += gpu_rows(
+                    draw(st.sampled_from(days)),
+                    range(first, min(24, first + draw(st.integers(1, 6)))),
+                    node=node,
+                    namespace=draw(st.sampled_from(NAMESPACES)),
+                    pod=f"pod-{draw(st.integers(0, 3))}",
+                    gpu_uuid=gpu_uuid,
+                    model=model,
+                    vendor=vendor,
+                    memory_mib=memory,
+                    mig_instance_id=instance,
+                    mig_profile=profile,
+                    mig_strategy=strategy,
+                    mig_slice_count=slices,
+                    mig_memory_mib=mig_memory,
+                    gpu_max_slices=max_slices if mig else None,
+                )
+    return rows
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=gpu_clusters())
+def test_engine_equals_koku_sql_on_random_gpu_usage(pg, rows):
+    conn, schema = pg
+    source = new_source()
+    patterns = conn.execute(
+        sql.SQL("SELECT namespace, cost_category_id FROM {}.reporting_ocp_cost_category_namespace").format(
+            sql.Identifier(schema)
+        )
+    ).fetchall()
+    with tempfile.TemporaryDirectory() as directory:
+        write_gpu_parquet(Path(directory), source, rows)
+        days = sorted({r["interval_start"].date() for r in rows})
+        for day in days:
+            result = run_gpu(conn, schema, Path(directory), source, day)
+            assert result.passed, result.first_failure()
+        expected = reference_gpu_summary(
+            None,
+            directory,
+            account=ACCOUNT,
+            source=source,
+            cluster_id=CLUSTER,
+            cluster_alias=ALIAS,
+            start=days[0],
+            end=days[-1],
+            cost_category_patterns=patterns,
+        )
+    actual = stored_rows(conn, schema, source)
+    assert expected, "the reference found no GPU rows"
+    assert compare_gpu_summaries(expected, actual) == []
+
+
+# ---------------------------------------------------------------- Dagster: the gpu_summary asset and its checks
+def _gpu_materializations(result) -> dict[str, dict]:
+    return {
+        e.partition: {k: v.value for k, v in e.materialization.metadata.items()}
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == O.GPU_SUMMARY
+    }
+
+
+def test_dagster_materializes_the_gpu_summary_with_its_checks(dagster_env):
+    identity = build_cluster(dagster_env.data_root, "cluster-a", [DAY])
+    dagster_env.register(identity)
+    gpu = {"node": "worker-1", "namespace": "shop", "pod": "web-0"}
+    write_gpu_parquet(
+        dagster_env.data_root,
+        identity.source_uuid,
+        gpu_rows(DAY, range(24), gpu_uuid="GPU-1", **gpu) + gpu_rows(DAY, range(24), gpu_uuid="GPU-2", **gpu),
+    )
+    key = str(partition_key("cluster-a", DAY))
+
+    result = dagster_env.materialize(partition_key=key)
+
+    assert result.success
+    assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == set(O.STAGES)
+    metadata = _gpu_materializations(result)[key]
+    assert metadata["dagster/row_count"] == 2 and metadata["gpu_count"] == 2 and metadata["rows_deleted"] == 0
+    evaluations = {(e.check_name, e.partition): e for e in result.get_asset_check_evaluations()}
+    assert all(evaluations[(name, key)].passed for name in GPU_CHECKS)
+    assert evaluations[(O.GPU_COUNTS_CONSERVED, key)].asset_key == dg.AssetKey(O.GPU_SUMMARY)
+    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
+        stored = stored_rows(conn, dagster_env.schema, identity.source_uuid)
+    assert [(r["namespace"], r["gpu_uuid"], r["cluster_alias"]) for r in stored] == [
+        ("shop", "GPU-1", "CLUSTER-A"),
+        ("shop", "GPU-2", "CLUSTER-A"),
+    ]
+    usage_rows = dagster_env.summary_rows()
+
+    # The GPU asset alone: only the GPU branch runs; a day whose GPU data went removes its rows.
+    write_gpu_parquet(dagster_env.data_root, identity.source_uuid, [])
+    alone = dagster_env.materialize(partition_key=key, selection=[O.GPU_SUMMARY])
+
+    assert alone.success
+    assert {e.asset_key.to_user_string() for e in alone.get_asset_materialization_events()} == {O.GPU_SUMMARY}
+    assert {e.check_name for e in alone.get_asset_check_evaluations()} == set(O.CHECKS_BY_STAGE[O.GPU_SUMMARY])
+    assert _gpu_materializations(alone)[key]["rows_deleted"] == 2
+    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
+        assert stored_rows(conn, dagster_env.schema, identity.source_uuid) == []
+    assert dagster_env.summary_rows() == usage_rows
+
+
+def test_dagster_gpu_checks_alone_rehearse_and_a_bad_gpu_day_keeps_its_rows(dagster_env):
+    identity = build_cluster(dagster_env.data_root, "cluster-a", [DAY])
+    dagster_env.register(identity)
+    gpu = {"node": "worker-1", "namespace": "shop", "pod": "web-0"}
+    files = write_gpu_parquet(
+        dagster_env.data_root, identity.source_uuid, gpu_rows(DAY, range(24), gpu_uuid="GPU-1", **gpu)
+    )
+    key = str(partition_key("cluster-a", DAY))
+    assert dagster_env.materialize(partition_key=key).success
+    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
+        before = stored_rows(conn, dagster_env.schema, identity.source_uuid)
+
+    # Checks without their asset and without a partition: evaluated on the materialized GPU partitions, rehearsed.
+    write_gpu_parquet(dagster_env.data_root, identity.source_uuid, gpu_rows(DAY, range(24), gpu_uuid="GPU-9", **gpu))
+    checks = dagster_env.materialize(selection=dg.AssetSelection.checks_for_assets(O.GPU_SUMMARY))
+    assert checks.success and not checks.get_asset_materialization_events()
+    assert {(e.check_name, e.partition) for e in checks.get_asset_check_evaluations()} == {
+        (name, key) for name in O.CHECKS_BY_STAGE[O.GPU_SUMMARY]
+    }
+    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
+        assert stored_rows(conn, dagster_env.schema, identity.source_uuid) == before
+
+    # A negative GPU memory: the GPU input check fails naming the cell, the usage summary is still written.
+    files = write_gpu_parquet(
+        dagster_env.data_root,
+        identity.source_uuid,
+        gpu_rows(DAY, range(2), gpu_uuid="GPU-1", **gpu) + gpu_rows(DAY, range(2, 4), gpu_uuid="GPU-1",
+                                                                      memory_mib=-5.0, **gpu),
+    )  # fmt: skip
+    bad = dagster_env.materialize(partition_key=key)
+
+    assert not bad.success
+    evaluation = {e.check_name: e for e in bad.get_asset_check_evaluations()}[O.GPU_USAGE_SCHEMA]
+    assert not evaluation.passed and files[DAY].name in evaluation.description and "row 3" in evaluation.description
+    assert evaluation.metadata["column"].value == "gpu_memory_capacity_mib"
+    materialized = {e.asset_key.to_user_string() for e in bad.get_asset_materialization_events()}
+    assert O.DAILY_SUMMARY in materialized and O.GPU_SUMMARY not in materialized
+    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
+        assert stored_rows(conn, dagster_env.schema, identity.source_uuid) == before
+
+
+def test_frames_of_the_helper_roll_up_like_koku():
+    """The test's daily files follow koku's GPU_GROUP_BY: pods on one GPU stay apart, uptime is summed."""
+    rows = gpu_rows(DAY, range(3), node="n", namespace="ml", pod="p", gpu_uuid="G")
+    with tempfile.TemporaryDirectory() as directory:
+        write_gpu_parquet(Path(directory), "s", rows)
+        daily = pd.concat(pq.read_table(p).to_pandas() for p in Path(directory).glob("data/parquet/daily/**/*.parquet"))
+    assert len(daily) == 1 and daily["gpu_pod_uptime"].iloc[0] == 3 * 3600.0
