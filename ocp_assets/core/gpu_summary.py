@@ -317,9 +317,8 @@ def counts_conserved(raw: pa.Table, rows: pa.Table) -> CheckOutcome:
             rows=rows.num_rows,
             failures=len(differing),
         )
-    return CheckOutcome(
-        True, f"{summary_total} GPU(s) and MIG instance(s) counted once, as in the raw rows", metadata, rows.num_rows
-    )
+    counted_once = f"{summary_total} GPU(s) and MIG instance(s) counted once, as in the raw rows"
+    return CheckOutcome(True, counted_once, metadata, rows=rows.num_rows)
 
 
 def one_row_per_key(rows: pa.Table) -> CheckOutcome:
@@ -336,7 +335,7 @@ def one_row_per_key(rows: pa.Table) -> CheckOutcome:
             rows=rows.num_rows,
             failures=len(duplicates),
         )
-    return CheckOutcome(True, f"{rows.num_rows} rows, one per GPU key", {"keys": len(counts)}, rows.num_rows)
+    return CheckOutcome(True, f"{rows.num_rows} rows, one per GPU key", {"keys": len(counts)}, rows=rows.num_rows)
 
 
 def capacity_not_negative(rows: pa.Table) -> CheckOutcome:
@@ -354,7 +353,7 @@ def capacity_not_negative(rows: pa.Table) -> CheckOutcome:
             rows=rows.num_rows,
             failures=len(bad),
         )
-    return CheckOutcome(True, f"no negative capacity in {rows.num_rows} rows", {}, rows.num_rows)
+    return CheckOutcome(True, f"no negative capacity in {rows.num_rows} rows", {}, rows=rows.num_rows)
 
 
 def rows_written_match(rows: pa.Table, write: GpuWrite) -> CheckOutcome:
@@ -375,7 +374,7 @@ def rows_written_match(rows: pa.Table, write: GpuWrite) -> CheckOutcome:
             rows=rows.num_rows,
             failures=1,
         )
-    return CheckOutcome(True, f"{rows.num_rows} GPU rows in PostgreSQL, totals equal", metadata, rows.num_rows)
+    return CheckOutcome(True, f"{rows.num_rows} GPU rows in PostgreSQL, totals equal", metadata, rows=rows.num_rows)
 
 
 def summary_checks(raw: pa.Table, rows: pa.Table, write: GpuWrite) -> dict[str, CheckOutcome]:
