@@ -687,3 +687,31 @@ def test_frames_of_the_helper_roll_up_like_koku():
         write_gpu_parquet(Path(directory), "s", rows)
         daily = pd.concat(pq.read_table(p).to_pandas() for p in Path(directory).glob("data/parquet/daily/**/*.parquet"))
     assert len(daily) == 1 and daily["gpu_pod_uptime"].iloc[0] == 3 * 3600.0
+
+
+def test_the_sensor_runs_a_day_whose_gpu_files_changed(dagster_env):
+    from ocp_assets.defs.sensors import koku_parquet_sensor
+
+    identity = build_cluster(dagster_env.data_root, "cluster-a", [DAY])
+
+    def tick(cursor=None) -> dg.SensorResult:
+        with dg.build_sensor_context(
+            instance=dagster_env.instance, resources=dagster_env.resources, cursor=cursor
+        ) as context:
+            result = koku_parquet_sensor(context)
+        for request in result.dynamic_partitions_requests:
+            dagster_env.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        return result
+
+    first = tick()
+    assert [str(r.partition_key) for r in first.run_requests] == ["cluster-a|2026-03-03"]
+
+    later = DAY + dt.timedelta(days=2)  # GPU usage only: no pod file covers that day
+    write_gpu_parquet(
+        dagster_env.data_root,
+        identity.source_uuid,
+        gpu_rows(later, range(3), node="worker-1", namespace="shop", pod="web-0", gpu_uuid="GPU-1"),
+    )
+    second = tick(first.cursor)
+
+    assert [str(r.partition_key) for r in second.run_requests] == [f"cluster-a|{later.isoformat()}"]

@@ -3,7 +3,8 @@ become runs.
 
 Each tick (1) reads the ingest's cluster records (``data/parquet/<acct>/OCP/clusters/source=<uuid>/cluster.json``),
 registers them in the cluster registry and adds missing cluster partitions; (2) lists every Parquet file of the
-four report types of each registered cluster and compares size and mtime with the stored file state; the days a
+report types the summaries read (pod, storage, node and namespace labels, GPU) of each registered cluster and
+compares size and mtime with the stored file state; the days a
 new, changed or removed file covers (from its footer's interval_start statistics, no data pages read; for a
 removed or rewritten file also the days it covered before) are the partitions to run, so late data re-runs only
 the days it touches. Contiguous days of one cluster go into one range run (at most MAX_PARTITIONS_PER_RUN days).
@@ -25,6 +26,7 @@ import dagster as dg
 from ocp_assets.core.errors import OcpAssetsError
 from ocp_assets.core.ingest import cluster_record_key, read_cluster_registry
 from ocp_assets.core.layout import (
+    GPU,
     SUMMARY_REPORT_TYPES,
     dataset_prefix,
     days_outside_folder,
@@ -58,9 +60,13 @@ summary_job = dg.define_asset_job(
 )
 
 
+# The report types whose files feed a summary: the daily summary's four and the GPU summary's gpu_usage.
+WATCHED_REPORT_TYPES = (*SUMMARY_REPORT_TYPES, GPU)
+
+
 def cluster_files(root: DataRoot, cluster: ClusterRecord) -> list[tuple[FileState, str]]:
     found = []
-    for report_type in SUMMARY_REPORT_TYPES:
+    for report_type in WATCHED_REPORT_TYPES:
         for daily in (False, True):
             for info in root.list_files(dataset_prefix(cluster.account, report_type.name, cluster.source, daily=daily)):
                 mtime = info.mtime_ns if info.mtime_ns is not None else 0
