@@ -162,7 +162,8 @@ def materialize(progress: Progress) -> RunOutcome:
     job = dg.reconstructable(quickstart.summary_job)
     with dg.DagsterInstance.get() as instance:
         resources = {k: v for k, v in defs.resources.items() if k in ("koku_db", "koku_lake")}
-        tick = koku_parquet_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            tick = koku_parquet_sensor(context)
         for request in tick.dynamic_partitions_requests:
             instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
         clusters = sorted(instance.get_dynamic_partitions(CLUSTERS_PARTITIONS_NAME))
@@ -277,10 +278,13 @@ def next_steps(pg: local_postgres.LocalPostgres, state: Path) -> list[str]:
         "  . .venv/bin/activate; ocp-assets --help    the command line (ocp-assets is in .venv/bin, not on PATH)",
     ]
     if pg.embedded:
-        lines.append(
-            f"  PostgreSQL: embedded, data in {pg.pgdata}; psql-compatible URL while it runs: {pg.dsn} "
-            f"(set OCP_ASSETS_DSN to use your own server; state in {state})"
-        )
+        lines += [
+            f"  PostgreSQL: the embedded server, data in {pg.pgdata}, stopped at the end of this command;",
+            "                 export OCP_ASSETS_DSN=$(.venv/bin/python -m ocp_assets.local_postgres start)"
+            "   starts it for ocp-assets and psql",
+        ]
+    else:
+        lines.append("  PostgreSQL: the server of OCP_ASSETS_DSN (koku's tables; Dagster's in database dagster)")
     return lines
 
 
@@ -303,6 +307,11 @@ def run(state: Path, *, ui: bool = False, port: int = 3000) -> int:
     progress.start("PostgreSQL")
     pg = local_postgres.resolve(state)
     try:
+        if not pg.embedded:
+            from ocp_assets.core.engine import connect
+
+            with connect(pg.dsn):  # a configured server that does not answer stops the command here, in one line
+                pass
         progress.done(pg.describe())
         data_root, home = state / DATA_DIR, state / HOME_DIR
         cache_dir = Path(os.environ["OCP_ASSETS_CACHE"]) if os.environ.get("OCP_ASSETS_CACHE") else state / CACHE_DIR
@@ -352,7 +361,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     state = (args.state_dir or local_postgres.state_dir()).resolve()
     state.mkdir(parents=True, exist_ok=True)
-    return run(state, ui=args.ui, port=args.port)
+    try:
+        return run(state, ui=args.ui, port=args.port)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        # One line, as the CLI does: the database, storage or configuration named by the error itself. The
+        # engine's messages and PostgreSQL's never include a password; the DSN is not printed.
+        import psycopg
+
+        from ocp_assets.core.errors import OcpAssetsError
+
+        if not isinstance(exc, OcpAssetsError | psycopg.Error | OSError | RuntimeError):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"ocp_assets.quickstart: error ({type(exc).__name__}): {first}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

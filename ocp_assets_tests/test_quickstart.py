@@ -94,3 +94,26 @@ def test_configured_dsn_wins_over_the_embedded_server(tmp_path, monkeypatch):
     monkeypatch.delenv(local_postgres.DSN_ENV)
     monkeypatch.setenv(local_postgres.STATE_DIR_ENV, str(tmp_path / "state"))
     assert local_postgres.state_dir() == (tmp_path / "state").resolve()
+
+
+def test_embedded_server_by_hand_start_status_stop(tmp_path):
+    def local_postgres_cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "ocp_assets.local_postgres", *args, "--state-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    started = local_postgres_cli("start")
+    try:
+        assert started.returncode == 0, started.stderr
+        dsn = started.stdout.strip()  # the DSN alone on stdout, for export OCP_ASSETS_DSN=$(...)
+        with psycopg.connect(dsn) as conn:
+            assert conn.execute("SHOW listen_addresses").fetchone() == ("",)  # a Unix socket only
+        assert local_postgres_cli("status").returncode == 0
+    finally:
+        assert local_postgres_cli("stop").returncode == 0
+    assert local_postgres_cli("status").returncode == 3
+    assert not local_postgres.embedded_running(tmp_path)
