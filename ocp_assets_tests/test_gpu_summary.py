@@ -19,7 +19,8 @@ from psycopg import sql
 
 from ocp_assets.core import outcomes as O
 from ocp_assets.core.engine import ClusterDay
-from ocp_assets.core.pipeline import DayTask, summarize_cluster_day
+from ocp_assets.core.generate import generate
+from ocp_assets.core.pipeline import DayTask, summarize_cluster_day, summarize_day
 from ocp_assets.core.storage import open_data_root
 from ocp_assets.defs.partitions import partition_key
 from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (dagster_env_fixture is the dagster_env fixture)
@@ -34,7 +35,7 @@ from ocp_assets_tests.reference.koku_gpu_sql import (
     reference_gpu_summary,
     sort_rows,
 )
-from ocp_assets_tests.scenario_support import add_cost_category, approx, platform_category_id
+from ocp_assets_tests.scenario_support import add_cost_category, approx, nise_cache_dir, platform_category_id
 
 ACCOUNT = "org1234567"
 CLUSTER = "gpu-cluster"
@@ -586,6 +587,59 @@ def test_engine_equals_koku_sql_on_random_gpu_usage(pg, rows):
         )
     actual = stored_rows(conn, schema, source)
     assert expected, "the reference found no GPU rows"
+    assert compare_gpu_summaries(expected, actual) == []
+
+
+NISE_GPU_YAML = Path(__file__).resolve().parents[1] / "ocp_assets" / "scenarios" / "gpu_vm.yml"
+NISE_DAY = dt.date(2026, 10, 31)
+
+
+def test_nise_gpu_dataset_through_the_cli_path_equals_koku_sql(pg, tmp_path, request):
+    """nise's GPU report ingested by ocp_assets, summarised by the CLI's code path (usage and GPU summaries)."""
+    conn, schema = pg
+    source = new_source()
+    root = open_data_root(str(tmp_path / "data"))
+    generate(root, yaml_path=NISE_GPU_YAML, cluster_id=CLUSTER, account=ACCOUNT, source_uuid=source,
+             cluster_alias=ALIAS, cache_dir=nise_cache_dir(request))  # fmt: skip
+
+    outcome = summarize_day(conn, schema, root, ClusterDay(ACCOUNT, source, CLUSTER, ALIAS, NISE_DAY))
+
+    assert outcome is not None and outcome.rows.num_rows > 0  # the usage summary is written on the same path
+    actual = stored_rows(conn, schema, source)
+    # By hand from gpu_vm.yml: trainer-0 on a dedicated H100 (81920 MiB), inference-0 on two MIG instances of an
+    # A100 (40960 MiB; 1g.5gb and 3g.20gb), legacy-0 on a T4 whose MIG fields koku clears (no slice count known).
+    by_model = defaultdict(list)
+    for row in actual:
+        by_model[row["model_name"]].append(row)
+    [h100], [t4] = by_model["H100"], by_model["Tesla T4"]
+    assert (h100["gpu_mode"], h100["gpu_count"], h100["memory_capacity_gb"]) == ("dedicated", 1, approx(85.89934592))
+    assert (t4["gpu_mode"], t4["gpu_count"], t4["mig_instance_id"], t4["mig_profile"]) == ("dedicated", 1, None, None)
+    assert t4["memory_capacity_gb"] == approx(16.10612736)
+    a100 = sorted(by_model["A100 SXM4 40GB"], key=lambda r: r["mig_slice_count"])
+    assert [(r["mig_profile"], r["mig_slice_count"], r["gpu_max_slices"], r["gpu_mode"]) for r in a100] == [
+        ("1g.5gb", 1, 7, "MIG"),
+        ("3g.20gb", 3, 7, "MIG"),
+    ]
+    assert [r["mig_memory_capacity_gb"] for r in a100] == [approx(5.36870912), approx(21.47483648)]
+    assert {(r["namespace"], r["node"], r["vendor_name"], r["usage_start"]) for r in actual} == {
+        ("ml-team", "gpu-0", "nvidia", NISE_DAY)
+    }
+    expected = reference_gpu_summary(
+        None,
+        tmp_path / "data",
+        account=ACCOUNT,
+        source=source,
+        cluster_id=CLUSTER,
+        cluster_alias=ALIAS,
+        start=NISE_DAY,
+        end=NISE_DAY,
+        cost_category_patterns=conn.execute(
+            sql.SQL("SELECT namespace, cost_category_id FROM {}.reporting_ocp_cost_category_namespace").format(
+                sql.Identifier(schema)
+            )
+        ).fetchall(),
+    )
+    assert len(expected) == 4
     assert compare_gpu_summaries(expected, actual) == []
 
 
