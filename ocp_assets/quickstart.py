@@ -303,7 +303,7 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def run(state: Path, *, ui: bool = False, port: int = 3000) -> int:
-    progress = Progress(6)
+    progress = Progress(7 if ui else 6)
     progress.start("PostgreSQL")
     pg = local_postgres.resolve(state)
     try:
