@@ -18,6 +18,7 @@ from ocp_assets.defs.resources import (
     KokuDataLake,
     SummaryDatabase,
     SummaryEngine,
+    s3_resource_from_environment,
 )
 from ocp_assets.defs.sensors import koku_parquet_sensor, summary_job
 
@@ -65,6 +66,10 @@ def make_executor(kind: str) -> dg.ExecutorDefinition:
 EXECUTOR_KIND = os.environ.get(EXECUTOR_ENV, "multiprocess")
 WORKERS = int(os.environ.get(WORKERS_ENV, "1" if EXECUTOR_KIND == "in_process" else str(DEFAULT_WORKERS)))
 
+# One S3 resource: the UI lists it (endpoint, region, profile and where each comes from) and koku_lake reaches S3
+# through it.
+s3 = s3_resource_from_environment()
+
 defs = dg.Definitions(
     assets=[*koku_parquet_specs, *summary_assets],
     jobs=[summary_job],
@@ -75,7 +80,8 @@ defs = dg.Definitions(
             schema_name=os.environ.get(SCHEMA_ENV, ""),
             registry_schema=os.environ.get(REGISTRY_SCHEMA_ENV, REGISTRY_SCHEMA),
         ),
-        "koku_lake": KokuDataLake(data_root=dg.EnvVar(DATA_ROOT_ENV)),
+        "koku_lake": KokuDataLake(data_root=dg.EnvVar(DATA_ROOT_ENV), s3=s3),
+        "s3": s3,
         "summary_engine": SummaryEngine(workers=WORKERS, snapshot_root=os.environ.get(SNAPSHOT_ROOT_ENV, "")),
     },
     executor=make_executor(EXECUTOR_KIND),

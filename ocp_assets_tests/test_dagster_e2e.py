@@ -69,7 +69,8 @@ def test_sensor_runs_and_backfill_on_a_postgres_instance(dagster_home, dsn):
         resources = {k: v for k, v in defs.resources.items() if k in ("koku_db", "koku_lake")}
 
         # Sensor: both clusters become partitions; cluster-a's two days are one range run, cluster-b one partition.
-        tick = koku_parquet_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            tick = koku_parquet_sensor(context)
         for request in tick.dynamic_partitions_requests:
             instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
         assert len(tick.run_requests) == 2

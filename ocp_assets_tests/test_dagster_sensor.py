@@ -29,10 +29,11 @@ from ocp_assets_tests.reference.parquet_fixtures import KokuParquetBuilder
 
 def _tick(env) -> dg.SensorResult:
     """One evaluation, with the cursor the previous one left (as the daemon keeps it)."""
-    context = dg.build_sensor_context(
+    # A context manager, as Dagster requires for resources with nested resources (koku_lake's S3 resource).
+    with dg.build_sensor_context(
         instance=env.instance, resources=env.resources, cursor=getattr(env, "cursor", None)
-    )
-    result = koku_parquet_sensor(context)
+    ) as context:
+        result = koku_parquet_sensor(context)
     env.cursor = result.cursor
     for request in result.dynamic_partitions_requests:
         env.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))

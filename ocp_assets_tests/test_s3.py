@@ -9,7 +9,7 @@ from moto.server import ThreadedMotoServer
 from ocp_assets.cli import main
 from ocp_assets.core.errors import InputDataError
 from ocp_assets.core.ingest import ingest, read_cluster_registry
-from ocp_assets.core.storage import open_data_root
+from ocp_assets.core.storage import S3Settings, open_data_root
 from ocp_assets_tests.fixtures_ingest import (
     POD_HEADER,
     all_bytes,
@@ -88,3 +88,18 @@ def test_cli_ingest_to_s3(bucket, tmp_path):
     payload = four_report_payload(tmp_path / "payload")
     assert main(["ingest", str(payload), "--out", f"s3://{name}/{PREFIX}", "--source", SOURCE]) == 0
     assert f"data/parquet/10001/OCP/clusters/source={SOURCE}/cluster.json" in s3_objects(client, name)
+
+
+def test_explicit_s3_settings_reach_the_bucket_without_the_environment(bucket, tmp_path, monkeypatch, s3_endpoint):
+    """The pure interface the Dagster resource uses: endpoint and credentials passed in, none from the environment."""
+    client, name = bucket
+    for key in ("OCP_ASSETS_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(key)
+    settings = S3Settings(endpoint_url=s3_endpoint, region="us-east-1", access_key="testing", secret_key="testing")
+    payload = four_report_payload(tmp_path / "payload")
+
+    ingest(payload, open_data_root(f"s3://{name}/{PREFIX}", settings), source_uuid=SOURCE)
+
+    assert f"data/parquet/10001/OCP/clusters/source={SOURCE}/cluster.json" in s3_objects(client, name)
+    with pytest.raises(OSError):  # the same root without them: no endpoint, no credentials
+        read_cluster_registry(open_data_root(f"s3://{name}/{PREFIX}"))

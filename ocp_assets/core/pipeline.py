@@ -52,7 +52,7 @@ from ocp_assets.core.reader import (
     read_pod_usage,
     read_storage_usage,
 )
-from ocp_assets.core.storage import DataRoot, open_data_root
+from ocp_assets.core.storage import DataRoot, S3Settings, open_data_root
 from ocp_assets.core.summary import (
     LabelTables,
     MergedChunks,
@@ -115,6 +115,7 @@ class Connections:
     data_root: str
     snapshot_root: str | None = None
     create_tables: bool = True  # koku's tables created where missing (Dagster); the CLI requires `db init` instead
+    s3: S3Settings | None = None  # how to reach s3:// roots (Dagster: from its S3 resource); None: the environment
 
 
 @dataclass
@@ -274,10 +275,10 @@ def summary_facts(rows: pa.Table, raw_pods: pa.Table, capacity: pa.Table) -> dic
 class _Day:
     """The running state of one cluster-day: records checks and stages, writes snapshots."""
 
-    def __init__(self, task: DayTask, snapshot_root: str | None):
+    def __init__(self, task: DayTask, snapshot_root: str | None, s3: S3Settings | None = None):
         self.task = task
         self.result = DayResult(task.key, task.cluster_day)
-        self.snapshots = open_data_root(snapshot_root) if snapshot_root and task.snapshot_path else None
+        self.snapshots = open_data_root(snapshot_root, s3) if snapshot_root and task.snapshot_path else None
         self.clock = time.perf_counter()
 
     def check(self, name: str, outcome: CheckOutcome) -> bool:
@@ -331,6 +332,7 @@ def summarize_cluster_day(
     *,
     snapshot_root: str | None = None,
     create_tables: bool = True,
+    s3: S3Settings | None = None,
 ) -> DayResult:
     """Run one cluster-day through each branch up to ``task.through``; never raises for bad input (it fails a check).
 
@@ -341,7 +343,7 @@ def summarize_cluster_day(
     Raises only for what retrying can fix or a person must: lost connections and other transient database
     errors, a missing tenant schema when ``create_tables`` is off.
     """
-    day = _Day(task, snapshot_root)
+    day = _Day(task, snapshot_root, s3)
     writes = any(day.wanted(stage) for stage in O.SUMMARY_STAGES)
     if writes and create_tables:
         ensure_tenant_tables(conn, task.schema)
@@ -638,10 +640,11 @@ def _run_task(task: DayTask, where: Connections) -> DayResult:
     with connect(where.dsn) as conn:
         result = summarize_cluster_day(
             conn,
-            open_data_root(where.data_root),
+            open_data_root(where.data_root, where.s3),
             task,
             snapshot_root=where.snapshot_root,
             create_tables=where.create_tables,
+            s3=where.s3,
         )
     result.outcome = None  # the rows are large and already in PostgreSQL; the facts carry what callers show
     # The day's tables are gone: hand their memory back to the system, not only to Arrow's allocator, so a month

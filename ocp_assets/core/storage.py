@@ -6,7 +6,7 @@ file; an S3 PUT is already all-or-nothing.
 
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 import pyarrow as pa
@@ -16,24 +16,47 @@ import pyarrow.parquet as pq
 from ocp_assets.core.errors import ConfigurationError
 
 S3_ENDPOINT_ENV = ("OCP_ASSETS_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+S3_REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
+DEFAULT_S3_REGION = "us-east-1"
 
 
-def s3_endpoint() -> str | None:
-    for name in S3_ENDPOINT_ENV:
-        if os.environ.get(name):
-            return os.environ[name]
-    return None
+@dataclass(frozen=True)
+class S3Settings:
+    """How pyarrow reaches S3: an endpoint override, the region, and credentials when the caller resolved them.
+
+    Without credentials pyarrow uses the AWS SDK's standard chain (environment including AWS_SESSION_TOKEN,
+    profiles, web identity for IRSA, instance metadata), which also refreshes temporary ones. Picklable: worker
+    processes open their data roots with it.
+    """
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    anonymous: bool = False  # unsigned requests (a public bucket)
+
+    @classmethod
+    def from_environment(cls) -> "S3Settings":
+        """The CLI's settings: endpoint and region from the environment, credentials from the SDK's chain."""
+        endpoint = next((os.environ[name] for name in S3_ENDPOINT_ENV if os.environ.get(name)), None)
+        region = next((os.environ[name] for name in S3_REGION_ENV if os.environ.get(name)), None)
+        return cls(endpoint_url=endpoint, region=region)
 
 
-def s3_filesystem() -> pafs.S3FileSystem:
-    endpoint = s3_endpoint()
-    kwargs = {"region": os.environ.get("AWS_DEFAULT_REGION", os.environ.get("AWS_REGION", "us-east-1"))}
-    if endpoint:
-        parsed = urlparse(endpoint)
+def s3_filesystem(settings: S3Settings) -> pafs.S3FileSystem:
+    kwargs: dict = {"region": settings.region or DEFAULT_S3_REGION}
+    if settings.endpoint_url:
+        parsed = urlparse(settings.endpoint_url)
         kwargs["endpoint_override"] = parsed.netloc or parsed.path
         kwargs["scheme"] = parsed.scheme or "http"
-    # Credentials come from the AWS SDK's standard chain (environment with AWS_SESSION_TOKEN, profiles, web identity
-    # for IRSA, instance metadata): passing key and secret explicitly would drop a session token.
+    if settings.anonymous:
+        kwargs["anonymous"] = True
+    elif settings.access_key and settings.secret_key:
+        # All three or the SDK's chain: a key and secret without their session token would be refused by AWS.
+        kwargs.update(access_key=settings.access_key, secret_key=settings.secret_key)
+        if settings.session_token:
+            kwargs["session_token"] = settings.session_token
     return pafs.S3FileSystem(**kwargs)
 
 
@@ -111,16 +134,18 @@ class DataRoot:
             self.fs.delete_file(self.path(key))
 
 
-def open_data_root(uri: str) -> DataRoot:
-    """A DataRoot for a local path or an s3://bucket/prefix URI (endpoint: OCP_ASSETS_S3_ENDPOINT or "
-    "AWS_ENDPOINT_URL)."""
+def open_data_root(uri: str, s3: S3Settings | None = None) -> DataRoot:
+    """A DataRoot for a local path or an s3://bucket/prefix URI, reached with `s3` (default: the environment's
+    endpoint, OCP_ASSETS_S3_ENDPOINT or AWS_ENDPOINT_URL[_S3], and the SDK's credential chain)."""
     parsed = urlparse(uri)
     if parsed.scheme == "s3":
         if not parsed.netloc:
-            raise ConfigurationError(f"data root {uri!r} names no bucket")
+            raise ConfigurationError(f"data root {uri!r} names no bucket").with_hint("write it as s3://BUCKET/PREFIX")
         base = f"{parsed.netloc}/{parsed.path.strip('/')}".rstrip("/")
-        return DataRoot(uri=uri, fs=s3_filesystem(), base=base)
+        return DataRoot(uri=uri, fs=s3_filesystem(s3 or S3Settings.from_environment()), base=base)
     if parsed.scheme not in ("", "file"):
-        raise ConfigurationError(f"data root {uri!r}: only local paths and s3:// URIs are supported")
+        raise ConfigurationError(f"data root {uri!r}: only local paths and s3:// URIs are supported").with_hint(
+            "pass a directory or s3://BUCKET/PREFIX"
+        )
     local = os.path.abspath(parsed.path if parsed.scheme == "file" else uri)
     return DataRoot(uri=local, fs=pafs.LocalFileSystem(), base=local.rstrip("/") or "/")

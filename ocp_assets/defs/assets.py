@@ -190,7 +190,12 @@ def summarize(
         )
         for key, record in resolve_partitions(context, koku_db)
     ]
-    where = Connections(dsn=koku_db.dsn, data_root=koku_lake.data_root, snapshot_root=snapshot_root)
+    where = Connections(
+        dsn=koku_db.dsn,
+        data_root=koku_lake.data_root,
+        snapshot_root=snapshot_root,
+        s3=koku_lake.s3_settings(koku_lake.data_root, snapshot_root),
+    )
     workers = summary_engine.workers_now(context.instance, len(tasks))
     failed: list[str] = []
     empty = 0

@@ -1,21 +1,25 @@
-"""Resources: koku's PostgreSQL (summary tables + the cluster registry), koku's Parquet, and how a run computes."""
+"""Resources: koku's PostgreSQL (summary tables + the cluster registry), koku's Parquet (with dagster-aws's S3
+resource for S3), and how a run computes."""
 
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from urllib.parse import quote
 
 import dagster as dg
 import psycopg
+from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from ocp_assets.core.engine import connect
 from ocp_assets.core.registry import ClusterRecord, Registry
-from ocp_assets.core.storage import DataRoot, open_data_root
+from ocp_assets.core.storage import S3_ENDPOINT_ENV, S3_REGION_ENV, DataRoot, S3Settings, open_data_root
 
 DSN_ENV = "OCP_ASSETS_DSN"
 DATA_ROOT_ENV = "OCP_ASSETS_DATA_ROOT"
 REGISTRY_SCHEMA = "ocp_assets"
+S3_PROFILE_ENV = "AWS_PROFILE"
 
 
 STORAGE_URL_ENV = "OCP_ASSETS_DAGSTER_STORAGE_URL"
@@ -80,13 +84,80 @@ class SummaryDatabase(dg.ConfigurableResource):
         )
 
 
+def s3_resource_from_environment() -> S3Resource:
+    """dagster-aws's S3 resource, with each S3 setting the environment holds as a dg.EnvVar (the UI shows where
+    the value comes from, and each process resolves it when the resource is built).
+
+    Only the variables that are set become EnvVars: Dagster fails a code location on an unset one, and an unset
+    endpoint, region or profile means "AWS's default" here. Credentials are never put in the config: boto3's
+    session finds them (environment, profile, web identity, instance metadata).
+    """
+    settings = {
+        "endpoint_url": S3_ENDPOINT_ENV,
+        "region_name": S3_REGION_ENV,
+        "profile_name": (S3_PROFILE_ENV,),
+    }
+    config = {}
+    for field_name, names in settings.items():
+        name = next((n for n in names if os.environ.get(n)), None)
+        if name is not None:
+            config[field_name] = dg.EnvVar(name)
+    return S3Resource(**config)
+
+
+def pyarrow_s3_settings(s3: S3Resource) -> S3Settings:
+    """pyarrow's S3 settings from the S3 resource: its endpoint and region, and its boto3 session's credentials.
+
+    Static credentials (keys in the resource or the environment, with AWS_SESSION_TOKEN if any; a profile's keys)
+    are handed over as they are. Temporary ones that boto3 would refresh (web identity for IRSA, an instance or
+    container role) are left to pyarrow's own AWS SDK chain, which reads the same sources and refreshes them during
+    a long run, where a frozen copy could expire; with a profile configured they are frozen, since pyarrow's
+    chain would not know the profile (a run must then finish within their lifetime, at least 10 minutes).
+    """
+    import boto3  # dagster-aws's dependency; imported here, when a run or tick opens S3, not at load
+    from botocore.credentials import RefreshableCredentials
+
+    environment = S3Settings.from_environment()
+    session = boto3.session.Session(
+        profile_name=s3.profile_name,
+        region_name=s3.region_name,
+        aws_access_key_id=s3.aws_access_key_id,
+        aws_secret_access_key=s3.aws_secret_access_key,
+        aws_session_token=s3.aws_session_token,
+    )
+    base = S3Settings(
+        endpoint_url=s3.endpoint_url or environment.endpoint_url,
+        region=session.region_name or environment.region,
+        anonymous=s3.use_unsigned_session,
+    )
+    if s3.use_unsigned_session:
+        return base
+    credentials = session.get_credentials()
+    if credentials is None or (isinstance(credentials, RefreshableCredentials) and not s3.profile_name):
+        return base
+    frozen = credentials.get_frozen_credentials()
+    return replace(base, access_key=frozen.access_key, secret_key=frozen.secret_key, session_token=frozen.token)
+
+
 class KokuDataLake(dg.ConfigurableResource):
-    """Where koku's OCP Parquet lives: a local directory or s3://bucket/prefix (endpoint: OCP_ASSETS_S3_ENDPOINT)."""
+    """Where koku's OCP Parquet lives: a local directory or s3://bucket/prefix, reached through the S3 resource."""
 
     data_root: str = Field(description="data root URI (env OCP_ASSETS_DATA_ROOT)")
+    s3: S3Resource | None = Field(
+        default=None,
+        description="dagster-aws S3 resource for s3:// roots: endpoint, region, profile (and optional keys); "
+        "none: AWS's defaults",
+    )
+
+    def s3_settings(self, *uris: str | None) -> S3Settings | None:
+        """pyarrow's S3 settings when one of the URIs (default: the data root) is on S3; None otherwise, so a local
+        data root never looks for AWS credentials."""
+        if not any(uri and uri.startswith("s3://") for uri in (uris or (self.data_root,))):
+            return None
+        return pyarrow_s3_settings(self.s3 if self.s3 is not None else S3Resource())
 
     def root(self) -> DataRoot:
-        return open_data_root(self.data_root)
+        return open_data_root(self.data_root, self.s3_settings())
 
 
 class SummaryEngine(dg.ConfigurableResource):
