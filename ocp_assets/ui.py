@@ -24,10 +24,6 @@ REPO = local_postgres.REPO
 SHUTDOWN_SECONDS = 60  # dagster dev stops its webserver, daemon and code servers within a few seconds
 
 
-def ensure_database(dsn: str, database: str) -> None:
-    local_postgres.ensure_database(dsn, database)
-
-
 def serve(
     pg: local_postgres.LocalPostgres,
     data_root: str | Path,
@@ -37,7 +33,7 @@ def serve(
     port: int,
 ) -> int:
     """Run `dagster dev` until it exits (Ctrl-C); returns its exit code. The caller stops `pg` afterwards."""
-    ensure_database(pg.dsn, database)
+    local_postgres.ensure_database(pg.dsn, database)
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
