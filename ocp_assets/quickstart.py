@@ -4,10 +4,13 @@
 2. A sample of three clusters with nise (pod and storage usage, node and namespace labels), cached: the nise
    payloads in ``<state>/nise-cache`` (or ``$OCP_ASSETS_CACHE``), the Parquet in ``<state>/demo-data``.
 3. koku's tables (``db init``) in the tenant schema, with a few label keys enabled as koku's settings would.
-4. One tick of ``koku_parquet_sensor``: it registers the clusters, adds their partitions and asks for one run per
-   cluster over its days, exactly what the UI's sensor does.
-5. Those runs through Dagster: the ``summarize_cluster_days`` job of ``ocp_assets.definitions`` with its executor
-   (multiprocess, forked step), on the PostgreSQL-stored instance in ``<state>/dagster-home`` that ``make ui`` opens.
+4. One tick of ``koku_parquet_sensor``, as the UI's sensor would run it: it registers the clusters (the cluster
+   registry, the Parquet file state) and adds their ``cluster`` partitions.
+5. Every day of every sample cluster through Dagster, in the runs the sensor requests (one range run per cluster's
+   contiguous days): the ``summarize_cluster_days`` job of ``ocp_assets.definitions`` with its executor (multiprocess,
+   forked step), started with ``execute_job`` on the PostgreSQL-stored instance in ``<state>/dagster-home`` that
+   ``make ui`` opens. Measured: about 1-2.5 s a run here, against 3.8 s for ``dagster asset materialize`` of the same
+   range, which loads the code location again in a process of its own.
 6. The report, read from PostgreSQL and from the runs' events. With ``--ui`` the Dagster UI is then served over the
    same data (Ctrl-C stops it); otherwise an embedded server started here is stopped.
 """
@@ -135,7 +138,7 @@ def summary_job():
 
 @dataclass
 class RunOutcome:
-    runs: list  # (cluster_id, run_id, success, seconds)
+    runs: list[tuple[str, str, bool, float]]  # cluster_id, run_id, success, seconds
     partitions_expected: set[str]
     partitions_materialized: set[str]
     checks_passed: int
@@ -213,7 +216,7 @@ def materialize(progress: Progress) -> RunOutcome:
     )
 
 
-def report(dsn: str, outcome: RunOutcome, data_root: Path) -> list[str]:
+def report(dsn: str, outcome: RunOutcome) -> list[str]:
     """The short report: rows per data source per cluster, top namespaces, partitions and checks."""
     from psycopg import sql
 
@@ -268,7 +271,7 @@ def report(dsn: str, outcome: RunOutcome, data_root: Path) -> list[str]:
     return lines
 
 
-def next_steps(pg: local_postgres.LocalPostgres, state: Path) -> list[str]:
+def next_steps(pg: local_postgres.LocalPostgres) -> list[str]:
     lines = [
         "",
         "Next:",
@@ -330,8 +333,8 @@ def run(state: Path, *, ui: bool = False, port: int = 3000) -> int:
         with environment(dagster_env(pg.dsn, data_root.resolve(), home.resolve())):
             outcome = materialize(progress)  # steps 4 and 5
             progress.start("report")
-            lines = report(pg.dsn, outcome, data_root)
-            print("\n".join(lines + next_steps(pg, state)), flush=True)
+            lines = report(pg.dsn, outcome)
+            print("\n".join(lines + next_steps(pg)), flush=True)
             progress.done("done")
             ok = (
                 all(r[2] for r in outcome.runs)
