@@ -481,6 +481,61 @@ def test_an_older_operator_without_mig_columns_is_summarised_as_dedicated(pg, tm
     )
 
 
+# ---------------------------------------------------------------- koku's table
+# reporting_ocp_gpu_summary_p by hand from koku's migrations 0340, 0344, 0345 and 0346 (information_schema's names).
+KOKU_GPU_COLUMNS = {
+    "id": "uuid", "cluster_id": "text", "cluster_alias": "text", "namespace": "character varying(253)",
+    "node": "character varying(253)", "usage_start": "date", "usage_end": "date",
+    "vendor_name": "character varying(128)", "model_name": "character varying(128)",
+    "memory_capacity_gb": "numeric(33,15)", "gpu_count": "integer", "cost_model_gpu_cost": "numeric(33,15)",
+    "raw_currency": "text", "cost_model_cpu_cost": "numeric(33,15)", "cost_model_memory_cost": "numeric(33,15)",
+    "cost_model_volume_cost": "numeric(33,15)", "cost_model_rate_type": "text", "cost_category_id": "integer",
+    "source_uuid": "uuid", "gpu_max_slices": "integer", "gpu_mode": "character varying(32)",
+    "mig_memory_capacity_gb": "numeric(33,15)", "mig_profile": "character varying(64)", "mig_slice_count": "integer",
+    "mig_strategy": "character varying(10)", "gpu_uuid": "character varying(128)",
+    "mig_instance_id": "character varying(128)",
+}  # fmt: skip
+
+
+def test_db_init_creates_kokus_gpu_table_where_missing_and_summarize_requires_it(pg, tmp_path):
+    from ocp_assets.core.errors import ConfigurationError
+    from ocp_assets.core.pgschema import init_schema
+
+    conn, schema = pg
+    columns = conn.execute(
+        "SELECT column_name, CASE WHEN data_type = 'character varying' THEN format('character varying(%%s)', "
+        "character_maximum_length) WHEN data_type = 'numeric' THEN format('numeric(%%s,%%s)', numeric_precision, "
+        "numeric_scale) ELSE data_type END FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+        (schema, GPU_TABLE),
+    ).fetchall()
+    assert dict(columns) == KOKU_GPU_COLUMNS
+    partitioning = conn.execute(
+        "SELECT p.partstrat, (SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        "  WHERE i.inhparent = p.partrelid AND c.relname = %s)"
+        " FROM pg_partitioned_table p WHERE p.partrelid = %s::regclass",
+        (f"{GPU_TABLE}_default", f'"{schema}".{GPU_TABLE}'),
+    ).fetchone()
+    assert partitioning == ("r", 1)  # RANGE on usage_start, with koku's default partition
+
+    # A schema made before the GPU table existed: the CLI's path asks for `db init`, which adds only that table.
+    conn.execute(sql.SQL("DROP TABLE {}.{}").format(sql.Identifier(schema), sql.Identifier(GPU_TABLE)))
+    source = new_source()
+    with pytest.raises(ConfigurationError, match="db init"):
+        summarize_day(conn, schema, open_data_root(str(tmp_path)), ClusterDay(ACCOUNT, source, CLUSTER, ALIAS, DAY))
+    assert init_schema(conn, schema) == [GPU_TABLE]
+    write_gpu_parquet(tmp_path, source, gpu_rows(DAY, range(2), node="n", namespace="ml", pod="p", gpu_uuid="G"))
+    assert run_gpu(conn, schema, tmp_path, source, DAY).passed
+    assert (
+        conn.execute(
+            sql.SQL("SELECT tableoid::regclass::text FROM {}.{}").format(
+                sql.Identifier(schema), sql.Identifier(GPU_TABLE)
+            )
+        )
+        .fetchone()[0]
+        .endswith(f"{GPU_TABLE}_2026_03")
+    )  # written into the month's partition, created on write
+
+
 # ---------------------------------------------------------------- the checks catch what they are for
 def test_gpu_checks_fail_on_broken_rows():
     from ocp_assets.core import gpu_summary as G

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
 
+from ocp_assets.core import outcomes as O
 from ocp_assets.core.layout import GPU_USAGE, month_prefix
 from ocp_assets.core.outcomes import CheckOutcome
 from ocp_assets.core.pgschema import GPU_SUMMARY_TABLE
@@ -378,8 +379,6 @@ def rows_written_match(rows: pa.Table, write: GpuWrite) -> CheckOutcome:
 
 
 def summary_checks(raw: pa.Table, rows: pa.Table, write: GpuWrite) -> dict[str, CheckOutcome]:
-    from ocp_assets.core import outcomes as O
-
     return {
         O.GPU_COUNTS_CONSERVED: counts_conserved(raw, rows),
         O.GPU_ONE_ROW_PER_KEY: one_row_per_key(rows),
