@@ -11,7 +11,8 @@ partition, a range, "All"), the step runs every cluster-day from koku's Parquet 
 up to the last stage selected in it, so nothing is ever summarised from tables older than the Parquet and no
 selection needs another asset materialized first. Each partition gets its own materialization per selected
 asset, with its own numbers, and its own evaluation of every selected check; a partition that fails a check
-fails alone (PostgreSQL keeps its previous rows), the others of the same run are written and recorded. The GPU
+fails alone (PostgreSQL keeps its previous rows), the others of the same run are written and recorded: each
+cluster-day commits in its own transaction, never a range run as a whole. The GPU
 summary is written in its own transaction after the daily summary, as koku's UI-summary step follows it.
 """
 
