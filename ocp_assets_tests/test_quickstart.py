@@ -1,9 +1,14 @@
-"""The main command (`make demo`: python -m ocp_assets.quickstart) on the embedded PostgreSQL, and a configured DSN."""
+"""The main command (`make demo`, and with the UI) on the embedded PostgreSQL; a configured DSN wins; start/stop."""
 
+import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import dagster as dg
@@ -19,19 +24,72 @@ TEST_DSN = os.environ.get("OCP_ASSETS_TEST_DSN", "postgresql://postgres@127.0.0.
 ROW_LINE = re.compile(r"^  (demo-\S+)\s+(Pod|Storage)\s+([\d,]+)\s", re.MULTILINE)
 
 
-def _quickstart(state: Path) -> subprocess.CompletedProcess:
+def _environment() -> dict[str, str]:
+    """The user's environment without any ocp_assets or Dagster setting: no DSN, so the embedded server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OCP_ASSETS_", "DAGSTER_"))}
     # nise's payloads are cached where the other tests and `ocp-assets generate` keep them: generated once a machine.
     env["OCP_ASSETS_CACHE"] = str(cache_root())
+    return env
+
+
+def _quickstart(state: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "ocp_assets.quickstart", "--state-dir", str(state)],
         cwd=REPO,
-        env=env,
+        env=_environment(),
         capture_output=True,
         text=True,
         timeout=240,
         check=False,
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["data"]
+
+
+def _quickstart_with_ui(state: Path, log: Path) -> tuple[int, str, list[dict]]:
+    """`make demo UI=1`: the command, then the UI until Ctrl-C. Returns its exit code, output and the UI's runs."""
+    port = _free_port()
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ocp_assets.quickstart", "--state-dir", str(state), "--ui", "--port", str(port)],
+            cwd=REPO,
+            env=_environment(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches
+            # A background child of a non-interactive shell inherits SIGINT ignored; Ctrl-C must work here.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        try:
+            deadline = time.monotonic() + 180
+            runs = None
+            while runs is None and process.poll() is None and time.monotonic() < deadline:
+                try:
+                    runs = _graphql(port, "{ runsOrError { ... on Runs { results { runId status } } } }")
+                except OSError:
+                    time.sleep(1)
+            assert runs is not None, f"the UI did not answer; output:\n{log.read_text()[-3000:]}"
+            os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
+            code = process.wait(timeout=90)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    return code, log.read_text(), runs["runsOrError"]["results"]
 
 
 @pytest.mark.slow
@@ -48,14 +106,17 @@ def test_main_command_materializes_every_partition_through_dagster_on_embedded_p
     # The command stops the server it started; the data directory stays for the next invocation.
     assert not local_postgres.embedded_running(state)
 
-    # A second invocation reuses the data directory and the sample, and materializes every partition again.
-    second = _quickstart(state)
-    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    assert second.stdout.count("cached in") == len(quickstart.SAMPLE)
-    assert "partitions materialized by Dagster: 8/8" in second.stdout
+    # A second invocation (`make demo UI=1`) reuses the data directory and the sample, materializes every partition
+    # again, then serves the UI over the same instance; Ctrl-C stops the UI and the embedded server.
+    code, second, ui_runs = _quickstart_with_ui(state, tmp_path / "second.log")
+    assert code == 0, second[-3000:]
+    assert second.count("cached in") == len(quickstart.SAMPLE)
+    assert "partitions materialized by Dagster: 8/8" in second
+    assert "[7/7] the Dagster UI" in second
+    assert len(ui_runs) == 2 * len(quickstart.SAMPLE) and {r["status"] for r in ui_runs} == {"SUCCESS"}
     assert not local_postgres.embedded_running(state)
 
-    reported = {(c, s): int(n.replace(",", "")) for c, s, n in ROW_LINE.findall(second.stdout)}
+    reported = {(c, s): int(n.replace(",", "")) for c, s, n in ROW_LINE.findall(second)}
     with local_postgres.start_embedded(state) as pg:
         assert pg.started_here and pg.dsn.startswith("postgresql://") and f"host={state / 'pgdata'}" in pg.dsn
         with psycopg.connect(pg.dsn, autocommit=True) as conn:
