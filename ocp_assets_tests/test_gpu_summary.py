@@ -200,6 +200,27 @@ def stored_rows(conn, schema: str, source: str) -> list[dict]:
     return sort_rows([as_plain(dict(zip(RESULT_COLUMNS, r))) for r in conn.execute(query, (source,)).fetchall()])
 
 
+def assert_equals_reference(conn, schema: str, data_root: Path, source: str, first: dt.date, last: dt.date) -> None:
+    """The engine's stored rows of the source are koku's SQL's over the same Parquet and cost-category patterns."""
+    patterns = conn.execute(
+        sql.SQL("SELECT namespace, cost_category_id FROM {}.reporting_ocp_cost_category_namespace").format(
+            sql.Identifier(schema)
+        )
+    ).fetchall()
+    expected = reference_gpu_summary(
+        None,
+        data_root,
+        account=ACCOUNT,
+        source=source,
+        cluster_id=CLUSTER,
+        cluster_alias=ALIAS,
+        start=first,
+        end=last,
+        cost_category_patterns=patterns,
+    )
+    assert compare_gpu_summaries(expected, stored_rows(conn, schema, source)) == []
+
+
 def new_source() -> str:
     return str(uuid.uuid4())
 
@@ -245,6 +266,7 @@ def test_dedicated_gpu_is_one_row_with_memory_in_gb(pg, tmp_path):
     assert (row["cluster_id"], row["cluster_alias"], row["source_uuid"]) == (CLUSTER, ALIAS, source)
     assert row["cost_category_id"] is None  # ml-train matches none of koku's default patterns
     assert result.stages[O.GPU_SUMMARY]["gpu_count"] == 1 and result.stages[O.RAW_GPU_USAGE]["rows"] == 24
+    assert_equals_reference(conn, schema, tmp_path, source, DAY, DAY)
 
 
 def test_mig_instances_are_one_row_each_with_their_slice_and_memory(pg, tmp_path):
@@ -273,6 +295,7 @@ def test_mig_instances_are_one_row_each_with_their_slice_and_memory(pg, tmp_path
     assert small["mig_memory_capacity_gb"] == approx(5.36870912)  # 5120 MiB x 0.001048576
     assert (big["mig_profile"], big["mig_slice_count"]) == ("3g.20gb", 3)
     assert big["mig_memory_capacity_gb"] == approx(21.47483648)  # 20480 MiB x 0.001048576
+    assert_equals_reference(conn, schema, tmp_path, source, DAY, DAY)
 
 
 def test_several_gpus_on_a_node_are_counted_per_gpu_not_per_pod(pg, tmp_path):
@@ -306,6 +329,7 @@ def test_several_gpus_on_a_node_are_counted_per_gpu_not_per_pod(pg, tmp_path):
     assert result.stages[O.GPU_SUMMARY]["gpu_count"] == 5
     assert result.stages[O.RAW_GPU_USAGE]["gpus"] == 4 and result.stages[O.RAW_GPU_USAGE]["pods"] == 5
     assert result.checks[O.GPU_COUNTS_CONSERVED].metadata["raw_gpus"] == 5
+    assert_equals_reference(conn, schema, tmp_path, source, DAY, DAY)
 
 
 def test_cost_category_follows_the_namespace_patterns(pg, tmp_path):
@@ -325,6 +349,7 @@ def test_cost_category_follows_the_namespace_patterns(pg, tmp_path):
     categories = {r["namespace"]: r["cost_category_id"] for r in stored_rows(conn, schema, source)}
     assert ml_train > ml
     assert categories == {"openshift-gpu-operator": platform, "ml-serve": ml, "ml-train": ml_train, "lab": None}
+    assert_equals_reference(conn, schema, tmp_path, source, DAY, DAY)
 
 
 def test_empty_and_null_mig_profile_of_one_gpu_make_one_row(pg, tmp_path):
@@ -341,6 +366,7 @@ def test_empty_and_null_mig_profile_of_one_gpu_make_one_row(pg, tmp_path):
     assert run_gpu(conn, schema, tmp_path, source, DAY).passed
     [row] = stored_rows(conn, schema, source)
     assert (row["gpu_count"], row["gpu_mode"], row["mig_profile"]) == (1, "dedicated", None)
+    assert_equals_reference(conn, schema, tmp_path, source, DAY, DAY)  # the port's [D2] group key
 
 
 def test_a_row_without_gpu_or_mig_id_counts_no_gpu(pg, tmp_path):
@@ -381,6 +407,7 @@ def test_a_day_without_gpu_data_removes_its_previous_rows_and_keeps_other_days(p
     assert result.stages[O.GPU_SUMMARY]["rows_deleted"] == 2 and result.stages[O.GPU_SUMMARY]["no_data"]
     assert set(result.checks) == GPU_CHECKS  # every GPU check evaluated: nothing to check
     assert [(r["usage_start"], r["gpu_uuid"]) for r in stored_rows(conn, schema, source)] == [(next_day, "G1")]
+    assert_equals_reference(conn, schema, tmp_path, source, DAY, next_day)  # koku's window: DAY has no rows either
 
 
 def test_rematerializing_replaces_the_day_with_the_same_rows(pg, tmp_path):
