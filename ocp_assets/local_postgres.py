@@ -6,13 +6,16 @@ listens on a Unix socket in that directory only (no TCP port), and trusts local 
 Run as root, the wheel creates a system user ``pgserver`` (``useradd``) that owns the data directory and runs the
 server, and makes the directories above it traversable by others (PostgreSQL refuses to run as root).
 
-Only the process that started the server stops it (``LocalPostgres.stop``); a server already running on the same
-data directory (``make ui`` in another terminal) is reused and left running. Used by ``python -m ocp_assets.ui`` and
-``python -m ocp_assets.quickstart``; never imported by the Dagster definitions.
+Lifetime: a command that uses the server (``make demo``, ``make ui``) starts it if needed, and the last such command
+still running stops it when it ends (``LocalPostgres.stop``): a ``make demo`` next to a running ``make ui`` reuses the
+server and leaves it to the UI, whichever of the two started it. The wheel's list of the processes holding a handle
+(``.handle_pids.json`` in the data directory) tells which are still alive. A server started by hand
+(``python -m ocp_assets.local_postgres start``, which leaves the marker ``<state>/pgdata.by-hand``) is left running
+until ``python -m ocp_assets.local_postgres stop``.
 
-``python -m ocp_assets.local_postgres start|stop|status`` manages the server by hand: ``start`` leaves it running and
-prints its DSN (``export OCP_ASSETS_DSN=$(python -m ocp_assets.local_postgres start)`` points ``ocp-assets`` at it),
-``stop`` stops it whoever started it.
+Used by ``python -m ocp_assets.ui`` and ``python -m ocp_assets.quickstart``; never imported by the Dagster
+definitions. ``python -m ocp_assets.local_postgres start`` prints the DSN alone on stdout, so
+``export OCP_ASSETS_DSN=$(python -m ocp_assets.local_postgres start)`` points ``ocp-assets`` and ``psql`` at it.
 """
 
 import argparse
@@ -31,6 +34,7 @@ STATE_DIR_ENV = "OCP_ASSETS_STATE_DIR"
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_STATE_DIR = REPO / "var"
 PGDATA = "pgdata"
+BY_HAND_MARKER = "pgdata.by-hand"  # next to the data directory: the server was started by hand, stop it by hand
 # A server whose postmaster was killed can look alive until its process is reaped; wait that long for it to answer.
 READY_TIMEOUT_SECONDS = 15.0
 
@@ -57,18 +61,30 @@ class LocalPostgres:
         how = "started" if self.started_here else "already running"
         return f"embedded PostgreSQL {how}, data in {self.pgdata} (Unix socket only)"
 
-    def stop(self) -> None:
-        """Stop the embedded server if this process started it (a server found running is someone else's)."""
-        if self._server is not None and self.started_here:
-            server = self._server
-            server.stop()  # pg_ctl stop -w: a fast shutdown, waits until the server is gone
-            # The wheel keeps one handle per data directory per process (a later start here needs a fresh one) and an
-            # exit hook that forgets it; both are retired with the server.
-            atexit.unregister(server._cleanup)
-            server.global_process_id_list.get_and_remove(os.getpid())
-            type(server)._instances.pop(self.pgdata, None)
-            self._server = None
-            self.started_here = False
+    def stop(self, *, force: bool = False) -> bool:
+        """Let go of the embedded server; stop it if no other live process uses it and it was not started by hand.
+
+        Returns whether it was stopped. ``force``: stop it whoever uses it (``local_postgres stop``).
+        """
+        if self._server is None:
+            return False
+        server, self._server = self._server, None
+        import psutil  # a dependency of the wheel
+
+        # Under the wheel's inter-process lock (the one its start takes): two commands ending at once agree on the last.
+        with type(server)._lock:
+            holders = server.global_process_id_list.get_and_remove(os.getpid())
+            others = [pid for pid in holders if pid != os.getpid() and psutil.pid_exists(pid)]
+            by_hand = (self.pgdata.parent / BY_HAND_MARKER).exists()
+            stop = force or not (others or by_hand)
+            if stop:
+                server._stop()  # stop() without taking the lock again: pg_ctl stop -w, waits until the server is gone
+                (self.pgdata.parent / BY_HAND_MARKER).unlink(missing_ok=True)
+        # The wheel keeps one handle per data directory per process (a later start here needs a fresh one) and an exit
+        # hook that would drop our pid again; both are retired here.
+        atexit.unregister(server._cleanup)
+        type(server)._instances.pop(self.pgdata, None)
+        return stop
 
     def __enter__(self) -> "LocalPostgres":
         return self
@@ -122,6 +138,9 @@ def start_embedded(state: Path | None = None) -> LocalPostgres:
             server = pgserver.get_server(pgdata, cleanup_mode=None)
             already_running = False
     dsn = server.get_uri()
+    if not already_running:
+        # A by-hand marker left by a server that is gone (a reboot) does not apply to the one started now.
+        (pgdata.parent / BY_HAND_MARKER).unlink(missing_ok=True)
     return LocalPostgres(dsn, embedded=True, started_here=not already_running, pgdata=pgdata, _server=server)
 
 
@@ -143,13 +162,10 @@ def ensure_database(dsn: str, database: str) -> None:
 
 
 def stop_embedded(state: Path | None = None) -> bool:
-    """Stop the embedded server on ``<state>/pgdata`` whoever started it; False if it was not running."""
+    """Stop the embedded server on ``<state>/pgdata`` whoever uses it; False if it was not running."""
     if not embedded_running(state):
         return False
-    pg = start_embedded(state)  # a handle on the running server
-    pg.started_here = True
-    pg.stop()
-    return True
+    return start_embedded(state).stop(force=True)  # a handle on the running server, then stop it
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     state = args.state_dir.resolve() if args.state_dir else state_dir()
     if args.action == "start":
         pg = start_embedded(state)
+        (pg.pgdata.parent / BY_HAND_MARKER).touch()  # before letting go of it: the server stays up
+        pg.stop()
         print(pg.describe(), file=sys.stderr)
         print(pg.dsn)  # alone on stdout, for $(...)
         return 0

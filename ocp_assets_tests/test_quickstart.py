@@ -174,7 +174,42 @@ def test_embedded_server_by_hand_start_status_stop(tmp_path):
         with psycopg.connect(dsn) as conn:
             assert conn.execute("SHOW listen_addresses").fetchone() == ("",)  # a Unix socket only
         assert local_postgres_cli("status").returncode == 0
+        # A command using a server started by hand leaves it running when it ends.
+        assert local_postgres.start_embedded(tmp_path).stop() is False
+        assert local_postgres.embedded_running(tmp_path)
     finally:
         assert local_postgres_cli("stop").returncode == 0
     assert local_postgres_cli("status").returncode == 3
     assert not local_postgres.embedded_running(tmp_path)
+
+
+def test_embedded_server_stays_up_while_another_command_uses_it(tmp_path):
+    """`make demo` next to a running `make ui`: whichever started the server, the last one to end stops it."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from ocp_assets import local_postgres as lp;"
+            " pg = lp.start_embedded(Path(sys.argv[1])); print(pg.started_here, flush=True);"
+            " sys.stdin.readline(); print(pg.stop(), flush=True)",
+            str(tmp_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "True"  # the other command started it
+        mine = local_postgres.start_embedded(tmp_path)
+        assert not mine.started_here
+        assert mine.stop() is False  # still in use by the other command
+        assert local_postgres.embedded_running(tmp_path)
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "True"  # the last one to end stops it
+        assert holder.wait(timeout=60) == 0
+        assert not local_postgres.embedded_running(tmp_path)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        local_postgres.stop_embedded(tmp_path)
