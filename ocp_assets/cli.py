@@ -232,7 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except KeyboardInterrupt:
-        print("\nocp-assets: interrupted — a day being written was rolled back; run again to finish", file=sys.stderr)
+        print(
+            "\nocp-assets: interrupted — each day and file is written whole or not at all; run the same command again",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except Exception as exc:
         what, hint, code = describe_error(exc)

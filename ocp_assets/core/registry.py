@@ -124,19 +124,6 @@ class Registry:
             )
         return ClusterRecord(*row)
 
-    def cluster_of_source(self, conn: psycopg.Connection, source: str) -> ClusterRecord | None:
-        """The registry row holding koku source `source`, if any (a source is one cluster)."""
-        try:
-            row = conn.execute(
-                sql.SQL(f"SELECT {_COLUMNS} FROM {{}}.cluster_registry WHERE source = %s ORDER BY cluster_id").format(
-                    self.ident
-                ),
-                (source,),
-            ).fetchone()
-        except psycopg.errors.UndefinedTable:
-            return None
-        return ClusterRecord(*row) if row is not None else None
-
     # ------------------------------------------------------------ file state
     def file_states(self, conn: psycopg.Connection, cluster_id: str) -> dict[str, tuple[int, int, list[dt.date]]]:
         """key -> (size, mtime_ns, days covered) of every file of the cluster seen so far."""

@@ -102,11 +102,12 @@ def run_requests_for(
 
 def discover_clusters(context, db: SummaryDatabase, conn, root: DataRoot) -> list[ClusterRecord]:
     """Register every cluster recorded under the data root; returns the registry rows of this data root."""
+    registered_by_source = {c.source: c for c in db.registry.clusters(conn)}
     for identity in read_cluster_registry(root):
         if INVALID_KEY_CHARACTERS & set(identity.cluster_id) or not identity.cluster_id.strip():
             context.log.warning(f"cluster id {identity.cluster_id!r} cannot be a partition key; skipped")
             continue
-        known = db.registry.cluster_of_source(conn, identity.source_uuid)
+        known = registered_by_source.get(identity.source_uuid)
         if known is not None and known.cluster_id != identity.cluster_id:
             # Registering it would give the source a second partition writing the same koku rows under another id.
             record = root.display(cluster_record_key(identity.account, identity.source_uuid))
