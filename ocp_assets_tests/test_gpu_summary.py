@@ -183,13 +183,13 @@ def write_gpu_parquet(data_root: Path, source: str, rows: list[dict]) -> dict[dt
 
 
 # ---------------------------------------------------------------- running the engine
-def run_gpu(conn, schema: str, data_root: Path, source: str, day: dt.date, **task):
+def run_gpu(conn, schema: str, data_root: Path, source: str, day: dt.date, through: str = O.GPU_SUMMARY, **task):
     """The GPU branch of one cluster-day, as the gpu_summary asset runs it."""
     cluster_day = ClusterDay(ACCOUNT, source, CLUSTER, ALIAS, day)
     return summarize_cluster_day(
         conn,
         open_data_root(str(data_root)),
-        DayTask(f"{CLUSTER}|{day}", cluster_day, schema, through=O.GPU_SUMMARY, **task),
+        DayTask(f"{CLUSTER}|{day}", cluster_day, schema, through=through, **task),
     )
 
 
@@ -435,6 +435,24 @@ def test_a_rehearsal_checks_but_keeps_the_previous_rows(pg, tmp_path):
     result = run_gpu(conn, schema, tmp_path, source, DAY, commit=False)
 
     assert result.passed and "rehearsal" in result.stages[O.GPU_SUMMARY]
+    assert stored_rows(conn, schema, source) == before
+
+
+def test_a_run_through_raw_gpu_usage_only_never_touches_the_gpu_rows(pg, tmp_path):
+    conn, schema = pg
+    source = new_source()
+    gpu = {"node": "n", "namespace": "ml", "pod": "p"}
+    write_gpu_parquet(tmp_path, source, gpu_rows(DAY, range(5), gpu_uuid="G1", **gpu))
+    assert run_gpu(conn, schema, tmp_path, source, DAY).passed
+    before = stored_rows(conn, schema, source)
+
+    write_gpu_parquet(tmp_path, source, gpu_rows(DAY, range(5), gpu_uuid="G2", **gpu))
+    changed = run_gpu(conn, schema, tmp_path, source, DAY, through=O.RAW_GPU_USAGE)
+    write_gpu_parquet(tmp_path, source, [])
+    emptied = run_gpu(conn, schema, tmp_path, source, DAY, through=O.RAW_GPU_USAGE)
+
+    assert set(changed.stages) == {O.RAW_GPU_USAGE} and set(changed.checks) == {O.GPU_USAGE_SCHEMA}
+    assert set(emptied.stages) == {O.RAW_GPU_USAGE} and emptied.stages[O.RAW_GPU_USAGE]["no_data"]
     assert stored_rows(conn, schema, source) == before
 
 

@@ -1,11 +1,12 @@
 """One cluster-day from koku's Parquet to committed summary rows, stage by stage, every check on the way.
 
 This is the one code path of the Dagster assets and of ``ocp-assets summarize``. The stages (``outcomes.STAGES``)
-always run in order from koku's Parquet, up to the last one asked for, so a summary is never computed from
+form two branches, the usage summary and the GPU summary (``outcomes.BRANCHES``); each branch always runs in
+order from koku's Parquet, up to the last stage asked for in it, so a summary is never computed from
 intermediate tables older than the Parquet. Each stage's input is validated (pandera) and each stage's output
 checked; the first failed check stops the cluster-day, and a failed summary check rolls its transaction back,
-so PostgreSQL keeps the previous rows. A cluster-day without any koku usage is summarised as empty: its
-previous rows are removed, as koku's delete-then-insert does.
+so PostgreSQL keeps the previous rows. A cluster-day without any koku usage (or GPU usage) is summarised as
+empty: its previous rows (GPU rows) are removed, as koku's delete-then-insert does.
 
 ``run_days`` spreads several cluster-days over worker processes (forked: they inherit the imports), each with
 its own PostgreSQL connection; results come back in the order asked.
@@ -295,6 +296,10 @@ class _Day:
         branch = O.BRANCH_OF[stage]
         return any(last in branch and branch.index(stage) <= branch.index(last) for last in self.task.last_stages)
 
+    def commits(self, summary_stage: str) -> bool:
+        """Whether this run writes the summary for good (a run that stops before it never touches its rows)."""
+        return self.wanted(summary_stage) and self.task.commits(summary_stage)
+
     def done(self, stage: str, facts: dict, tables: dict[str, pa.Table] | None = None) -> bool:
         """Record a completed stage; True when the day should go on to the next one."""
         now = time.perf_counter()
@@ -390,7 +395,7 @@ def _usage_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", setting
         storage_error = exc
     if len(pods) == 0 and storage is not None and len(storage) == 0:
         rows_deleted = (
-            delete_summary_rows(conn, task.schema, cd.source, cd.day) if task.commits(O.DAILY_SUMMARY) else None
+            delete_summary_rows(conn, task.schema, cd.source, cd.day) if day.commits(O.DAILY_SUMMARY) else None
         )
         day.no_data(rows_deleted)
         return
@@ -515,7 +520,7 @@ def _usage_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", setting
             outcome = publish_summary(conn, task.schema, cd, chunks, capacity, shared, settings)
             for name, check in summary_checks(outcome, pods.table, capacity, merged_storage, settings).items():
                 day.check(name, check)
-            if not day.result.passed or not task.commits(O.DAILY_SUMMARY):
+            if not day.result.passed or not day.commits(O.DAILY_SUMMARY):
                 raise _RolledBack()
     except _RolledBack:
         if day.result.passed:  # a rehearsal: checked, then rolled back on purpose
@@ -565,7 +570,7 @@ def _gpu_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", settings:
 
     context = gpu_summary.GpuContext(cd.source, cd.cluster_id, cd.cluster_alias, cd.day, settings.cost_categories)
     rows = gpu_summary.compute_gpu_summary(gpu.table, context)
-    commit = task.commits(O.GPU_SUMMARY)
+    commit = day.commits(O.GPU_SUMMARY)
     try:
         ensure_month_partition(conn, task.schema, cd.day, GPU_SUMMARY_TABLE)
         with conn.transaction():
@@ -593,7 +598,7 @@ def _gpu_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", settings:
 
 def _no_gpu_data(conn: psycopg.Connection, day: "_Day") -> None:
     task, cd = day.task, day.task.cluster_day
-    deleted = gpu_summary.delete_gpu_rows(conn, task.schema, cd.source, cd.day) if task.commits(O.GPU_SUMMARY) else None
+    deleted = gpu_summary.delete_gpu_rows(conn, task.schema, cd.source, cd.day) if day.commits(O.GPU_SUMMARY) else None
     for stage in O.GPU_STAGES:
         if not day.wanted(stage):
             break
