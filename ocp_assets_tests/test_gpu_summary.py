@@ -29,11 +29,9 @@ from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (dagster_env_fixtu
     dagster_env_fixture,
 )
 from ocp_assets_tests.reference.koku_gpu_sql import (
-    RESULT_COLUMNS,
-    as_plain,
     compare_gpu_summaries,
+    engine_gpu_rows,
     reference_gpu_summary,
-    sort_rows,
 )
 from ocp_assets_tests.scenario_support import add_cost_category, approx, nise_cache_dir, platform_category_id
 
@@ -193,13 +191,6 @@ def run_gpu(conn, schema: str, data_root: Path, source: str, day: dt.date, throu
     )
 
 
-def stored_rows(conn, schema: str, source: str) -> list[dict]:
-    query = sql.SQL("SELECT {} FROM {}.{} WHERE source_uuid = %s").format(
-        sql.SQL(", ").join(sql.Identifier(c) for c in RESULT_COLUMNS), sql.Identifier(schema), sql.Identifier(GPU_TABLE)
-    )
-    return sort_rows([as_plain(dict(zip(RESULT_COLUMNS, r))) for r in conn.execute(query, (source,)).fetchall()])
-
-
 def assert_equals_reference(conn, schema: str, data_root: Path, source: str, first: dt.date, last: dt.date) -> None:
     """The engine's stored rows of the source are koku's SQL's over the same Parquet and cost-category patterns."""
     patterns = conn.execute(
@@ -218,7 +209,7 @@ def assert_equals_reference(conn, schema: str, data_root: Path, source: str, fir
         end=last,
         cost_category_patterns=patterns,
     )
-    assert compare_gpu_summaries(expected, stored_rows(conn, schema, source)) == []
+    assert compare_gpu_summaries(expected, engine_gpu_rows(conn, schema, source)) == []
 
 
 def new_source() -> str:
@@ -253,7 +244,7 @@ def test_dedicated_gpu_is_one_row_with_memory_in_gb(pg, tmp_path):
     result = run_gpu(conn, schema, tmp_path, source, DAY)
 
     assert result.passed, result.first_failure()
-    rows = stored_rows(conn, schema, source)
+    rows = engine_gpu_rows(conn, schema, source)
     assert len(rows) == 1  # 24 hourly rows of one pod on one GPU: one (namespace, node, GPU) row
     row = rows[0]
     assert row["memory_capacity_gb"] == approx(16.10612736)  # 15360 MiB x 0.001048576
@@ -283,7 +274,7 @@ def test_mig_instances_are_one_row_each_with_their_slice_and_memory(pg, tmp_path
     )  # fmt: skip
 
     assert run_gpu(conn, schema, tmp_path, source, DAY).passed
-    rows = stored_rows(conn, schema, source)
+    rows = engine_gpu_rows(conn, schema, source)
 
     assert len(rows) == 2  # one per MIG instance: mig_instance_id is part of koku's GROUP BY
     small, big = only(rows, mig_instance_id="1"), only(rows, mig_instance_id="2")
@@ -317,7 +308,7 @@ def test_several_gpus_on_a_node_are_counted_per_gpu_not_per_pod(pg, tmp_path):
     result = run_gpu(conn, schema, tmp_path, source, DAY)
 
     assert result.passed, result.first_failure()
-    stored = stored_rows(conn, schema, source)
+    stored = engine_gpu_rows(conn, schema, source)
     assert sorted((r["namespace"], r["gpu_uuid"]) for r in stored) == [
         ("ml-train", "GPU-0"),
         ("ml-train", "GPU-1"),
@@ -346,7 +337,7 @@ def test_cost_category_follows_the_namespace_patterns(pg, tmp_path):
 
     assert run_gpu(conn, schema, tmp_path, source, DAY).passed
 
-    categories = {r["namespace"]: r["cost_category_id"] for r in stored_rows(conn, schema, source)}
+    categories = {r["namespace"]: r["cost_category_id"] for r in engine_gpu_rows(conn, schema, source)}
     assert ml_train > ml
     assert categories == {"openshift-gpu-operator": platform, "ml-serve": ml, "ml-train": ml_train, "lab": None}
     assert_equals_reference(conn, schema, tmp_path, source, DAY, DAY)
@@ -364,7 +355,7 @@ def test_empty_and_null_mig_profile_of_one_gpu_make_one_row(pg, tmp_path):
     )
 
     assert run_gpu(conn, schema, tmp_path, source, DAY).passed
-    [row] = stored_rows(conn, schema, source)
+    [row] = engine_gpu_rows(conn, schema, source)
     assert (row["gpu_count"], row["gpu_mode"], row["mig_profile"]) == (1, "dedicated", None)
     assert_equals_reference(conn, schema, tmp_path, source, DAY, DAY)  # the port's [D2] group key
 
@@ -380,7 +371,7 @@ def test_a_row_without_gpu_or_mig_id_counts_no_gpu(pg, tmp_path):
     )
 
     assert run_gpu(conn, schema, tmp_path, source, DAY).passed
-    [row] = stored_rows(conn, schema, source)
+    [row] = engine_gpu_rows(conn, schema, source)
     assert row["gpu_count"] == 0 and row["gpu_uuid"] is None and row["mig_instance_id"] is None
 
 
@@ -394,7 +385,7 @@ def test_a_day_without_gpu_data_removes_its_previous_rows_and_keeps_other_days(p
     write_gpu_parquet(tmp_path, source, both_days)
     for day in (DAY, next_day):
         assert run_gpu(conn, schema, tmp_path, source, day).passed
-    assert sorted((r["usage_start"], r["gpu_uuid"]) for r in stored_rows(conn, schema, source)) == [
+    assert sorted((r["usage_start"], r["gpu_uuid"]) for r in engine_gpu_rows(conn, schema, source)) == [
         (DAY, "G1"),
         (DAY, "G2"),
         (next_day, "G1"),
@@ -406,7 +397,7 @@ def test_a_day_without_gpu_data_removes_its_previous_rows_and_keeps_other_days(p
     assert result.passed
     assert result.stages[O.GPU_SUMMARY]["rows_deleted"] == 2 and result.stages[O.GPU_SUMMARY]["no_data"]
     assert set(result.checks) == GPU_CHECKS  # every GPU check evaluated: nothing to check
-    assert [(r["usage_start"], r["gpu_uuid"]) for r in stored_rows(conn, schema, source)] == [(next_day, "G1")]
+    assert [(r["usage_start"], r["gpu_uuid"]) for r in engine_gpu_rows(conn, schema, source)] == [(next_day, "G1")]
     assert_equals_reference(conn, schema, tmp_path, source, DAY, next_day)  # koku's window: DAY has no rows either
 
 
@@ -415,12 +406,12 @@ def test_rematerializing_replaces_the_day_with_the_same_rows(pg, tmp_path):
     source = new_source()
     write_gpu_parquet(tmp_path, source, gpu_rows(DAY, range(5), node="n", namespace="ml", pod="p", gpu_uuid="G1"))
     assert run_gpu(conn, schema, tmp_path, source, DAY).passed
-    first = stored_rows(conn, schema, source)
+    first = engine_gpu_rows(conn, schema, source)
 
     again = run_gpu(conn, schema, tmp_path, source, DAY)
 
     assert again.passed and again.stages[O.GPU_SUMMARY]["rows_deleted"] == 1
-    assert stored_rows(conn, schema, source) == first
+    assert engine_gpu_rows(conn, schema, source) == first
 
 
 def test_a_rehearsal_checks_but_keeps_the_previous_rows(pg, tmp_path):
@@ -429,13 +420,13 @@ def test_a_rehearsal_checks_but_keeps_the_previous_rows(pg, tmp_path):
     gpu = {"node": "n", "namespace": "ml", "pod": "p"}
     write_gpu_parquet(tmp_path, source, gpu_rows(DAY, range(5), gpu_uuid="G1", **gpu))
     assert run_gpu(conn, schema, tmp_path, source, DAY).passed
-    before = stored_rows(conn, schema, source)
+    before = engine_gpu_rows(conn, schema, source)
     write_gpu_parquet(tmp_path, source, gpu_rows(DAY, range(5), gpu_uuid="G2", **gpu))
 
     result = run_gpu(conn, schema, tmp_path, source, DAY, commit=False)
 
     assert result.passed and "rehearsal" in result.stages[O.GPU_SUMMARY]
-    assert stored_rows(conn, schema, source) == before
+    assert engine_gpu_rows(conn, schema, source) == before
 
 
 def test_a_run_through_raw_gpu_usage_only_never_touches_the_gpu_rows(pg, tmp_path):
@@ -444,7 +435,7 @@ def test_a_run_through_raw_gpu_usage_only_never_touches_the_gpu_rows(pg, tmp_pat
     gpu = {"node": "n", "namespace": "ml", "pod": "p"}
     write_gpu_parquet(tmp_path, source, gpu_rows(DAY, range(5), gpu_uuid="G1", **gpu))
     assert run_gpu(conn, schema, tmp_path, source, DAY).passed
-    before = stored_rows(conn, schema, source)
+    before = engine_gpu_rows(conn, schema, source)
 
     write_gpu_parquet(tmp_path, source, gpu_rows(DAY, range(5), gpu_uuid="G2", **gpu))
     changed = run_gpu(conn, schema, tmp_path, source, DAY, through=O.RAW_GPU_USAGE)
@@ -453,7 +444,7 @@ def test_a_run_through_raw_gpu_usage_only_never_touches_the_gpu_rows(pg, tmp_pat
 
     assert set(changed.stages) == {O.RAW_GPU_USAGE} and set(changed.checks) == {O.GPU_USAGE_SCHEMA}
     assert set(emptied.stages) == {O.RAW_GPU_USAGE} and emptied.stages[O.RAW_GPU_USAGE]["no_data"]
-    assert stored_rows(conn, schema, source) == before
+    assert engine_gpu_rows(conn, schema, source) == before
 
 
 # ---------------------------------------------------------------- bad input: named, rejected, previous rows kept
@@ -472,7 +463,7 @@ def test_bad_gpu_input_names_file_column_row_and_keeps_the_rows(pg, tmp_path, co
     rows = gpu_rows(DAY, range(6), node="n", namespace="ml", pod="p", gpu_uuid="G1")
     files = write_gpu_parquet(tmp_path, source, rows)
     assert run_gpu(conn, schema, tmp_path, source, DAY).passed
-    before = stored_rows(conn, schema, source)
+    before = engine_gpu_rows(conn, schema, source)
     bad_row = 4  # the fourth hourly row of the day's file
     table = pq.read_table(files[DAY])
     values = table[column].to_pylist()
@@ -488,7 +479,7 @@ def test_bad_gpu_input_names_file_column_row_and_keeps_the_rows(pg, tmp_path, co
     assert not failed.passed and reason in failed.description
     assert (result.error.file, result.error.column, result.error.row) == (str(files[DAY]), column, bad_row)
     assert O.GPU_SUMMARY not in result.stages
-    assert stored_rows(conn, schema, source) == before
+    assert engine_gpu_rows(conn, schema, source) == before
 
 
 def test_a_gpu_file_without_a_required_column_is_named(pg, tmp_path):
@@ -516,7 +507,7 @@ def test_an_older_operator_without_mig_columns_is_summarised_as_dedicated(pg, tm
     pq.write_table(pq.read_table(files[DAY]).drop_columns([*mig, "gpu_max_slices"]), files[DAY])
 
     assert run_gpu(conn, schema, tmp_path, source, DAY).passed
-    [row] = stored_rows(conn, schema, source)
+    [row] = engine_gpu_rows(conn, schema, source)
     # Without mig_instance_id, coalesce(NULL, gpu_uuid) counts the GPU itself.
     assert (row["gpu_mode"], row["gpu_count"], row["mig_instance_id"], row["mig_strategy"]) == (
         "dedicated",
@@ -685,7 +676,7 @@ def test_engine_equals_koku_sql_on_random_gpu_usage(pg, rows):
             end=days[-1],
             cost_category_patterns=patterns,
         )
-    actual = stored_rows(conn, schema, source)
+    actual = engine_gpu_rows(conn, schema, source)
     assert expected, "the reference found no GPU rows"
     assert compare_gpu_summaries(expected, actual) == []
 
@@ -705,7 +696,7 @@ def test_nise_gpu_dataset_through_the_cli_path_equals_koku_sql(pg, tmp_path, req
     outcome = summarize_day(conn, schema, root, ClusterDay(ACCOUNT, source, CLUSTER, ALIAS, NISE_DAY))
 
     assert outcome is not None and outcome.rows.num_rows > 0  # the usage summary is written on the same path
-    actual = stored_rows(conn, schema, source)
+    actual = engine_gpu_rows(conn, schema, source)
     # By hand from gpu_vm.yml: trainer-0 on a dedicated H100 (81920 MiB), inference-0 on two MIG instances of an
     # A100 (40960 MiB; 1g.5gb and 3g.20gb), legacy-0 on a T4 whose MIG fields koku clears (no slice count known).
     by_model = defaultdict(list)
@@ -773,7 +764,7 @@ def test_dagster_materializes_the_gpu_summary_with_its_checks(dagster_env):
     assert all(evaluations[(name, key)].passed for name in GPU_CHECKS)
     assert evaluations[(O.GPU_COUNTS_CONSERVED, key)].asset_key == dg.AssetKey(O.GPU_SUMMARY)
     with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
-        stored = stored_rows(conn, dagster_env.schema, identity.source_uuid)
+        stored = engine_gpu_rows(conn, dagster_env.schema, identity.source_uuid)
     assert [(r["namespace"], r["gpu_uuid"], r["cluster_alias"]) for r in stored] == [
         ("shop", "GPU-1", "CLUSTER-A"),
         ("shop", "GPU-2", "CLUSTER-A"),
@@ -789,7 +780,7 @@ def test_dagster_materializes_the_gpu_summary_with_its_checks(dagster_env):
     assert {e.check_name for e in alone.get_asset_check_evaluations()} == set(O.CHECKS_BY_STAGE[O.GPU_SUMMARY])
     assert _gpu_materializations(alone)[key]["rows_deleted"] == 2
     with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
-        assert stored_rows(conn, dagster_env.schema, identity.source_uuid) == []
+        assert engine_gpu_rows(conn, dagster_env.schema, identity.source_uuid) == []
     assert dagster_env.summary_rows() == usage_rows
 
 
@@ -803,7 +794,7 @@ def test_dagster_gpu_checks_alone_rehearse_and_a_bad_gpu_day_keeps_its_rows(dags
     key = str(partition_key("cluster-a", DAY))
     assert dagster_env.materialize(partition_key=key).success
     with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
-        before = stored_rows(conn, dagster_env.schema, identity.source_uuid)
+        before = engine_gpu_rows(conn, dagster_env.schema, identity.source_uuid)
 
     # Checks without their asset and without a partition: evaluated on the materialized GPU partitions, rehearsed.
     write_gpu_parquet(dagster_env.data_root, identity.source_uuid, gpu_rows(DAY, range(24), gpu_uuid="GPU-9", **gpu))
@@ -813,7 +804,7 @@ def test_dagster_gpu_checks_alone_rehearse_and_a_bad_gpu_day_keeps_its_rows(dags
         (name, key) for name in O.CHECKS_BY_STAGE[O.GPU_SUMMARY]
     }
     with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
-        assert stored_rows(conn, dagster_env.schema, identity.source_uuid) == before
+        assert engine_gpu_rows(conn, dagster_env.schema, identity.source_uuid) == before
 
     # A negative GPU memory: the GPU input check fails naming the cell, the usage summary is still written.
     files = write_gpu_parquet(
@@ -831,7 +822,7 @@ def test_dagster_gpu_checks_alone_rehearse_and_a_bad_gpu_day_keeps_its_rows(dags
     materialized = {e.asset_key.to_user_string() for e in bad.get_asset_materialization_events()}
     assert O.DAILY_SUMMARY in materialized and O.GPU_SUMMARY not in materialized
     with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
-        assert stored_rows(conn, dagster_env.schema, identity.source_uuid) == before
+        assert engine_gpu_rows(conn, dagster_env.schema, identity.source_uuid) == before
 
 
 def test_frames_of_the_helper_roll_up_like_koku():

@@ -370,3 +370,11 @@ def compare_gpu_summaries(expected: list[dict], actual: list[dict], rel_tol: flo
                 if not same:
                     problems.append(f"{column}: expected {x!r}, actual {y!r} at {key}")
     return problems
+
+
+def engine_gpu_rows(conn: psycopg.Connection, schema: str, source: str) -> list[dict]:
+    """The source's rows of reporting_ocp_gpu_summary_p in `schema`, in the reference's format and order."""
+    query = sql.SQL("SELECT {} FROM {}.reporting_ocp_gpu_summary_p WHERE source_uuid = %s").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in RESULT_COLUMNS), sql.Identifier(schema)
+    )
+    return sort_rows([as_plain(dict(zip(RESULT_COLUMNS, r))) for r in conn.execute(query, (source,)).fetchall()])
