@@ -13,12 +13,17 @@ from psycopg import sql
 from ocp_assets.core.engine import ClusterDay, connect, days_between
 from ocp_assets.core.errors import ConfigurationError, OcpAssetsError
 from ocp_assets.core.ingest import cluster_record_key, read_cluster_registry
-from ocp_assets.core.pgschema import SUMMARY_TABLE, init_schema
-from ocp_assets.core.pipeline import summarize_day
-from ocp_assets.core.reader import days_with_pod_usage, months_with_pod_usage_files
+from ocp_assets.core.layout import GPU_USAGE, POD_USAGE
+from ocp_assets.core.outcomes import GPU_SUMMARY
+from ocp_assets.core.pgschema import GPU_SUMMARY_TABLE, SUMMARY_TABLE, init_schema
+from ocp_assets.core.pipeline import DayResult, run_cluster_day
+from ocp_assets.core.reader import days_with_usage, months_with_usage_files
 from ocp_assets.core.registry import koku_cluster_of_source
 from ocp_assets.core.storage import DataRoot, open_data_root
 from ocp_assets.progress import Progress
+
+# The files whose days the CLI summarises: a day with GPU data and no pod data still gets its GPU summary.
+SUMMARISED_REPORT_TYPES = (POD_USAGE, GPU_USAGE)
 
 DSN_ENV = "OCP_ASSETS_DSN"
 
@@ -152,10 +157,14 @@ def _days(args: argparse.Namespace, root, account: str, source: str, summarised:
     rows go, as koku's delete-then-insert would)."""
     if args.start and args.end:
         return days_between(args.start, args.end)
-    days = days_with_pod_usage(
-        root, account, source, warn=lambda message: print(f"ocp-assets: warning: {message}", file=sys.stderr)
+    days = days_with_usage(
+        root,
+        account,
+        source,
+        warn=lambda message: print(f"ocp-assets: warning: {message}", file=sys.stderr),
+        report_types=SUMMARISED_REPORT_TYPES,
     )
-    months = {(d.year, d.month) for d in days} | months_with_pod_usage_files(root, account, source)
+    months = {(d.year, d.month) for d in days} | months_with_usage_files(root, account, source, SUMMARISED_REPORT_TYPES)
     days = sorted(set(days) | {d for d in summarised if (d.year, d.month) in months})
     if args.start or args.end:
         return days_between(
@@ -165,16 +174,21 @@ def _days(args: argparse.Namespace, root, account: str, source: str, summarised:
 
 
 def _summarised_days(conn, cluster: ClusterToSummarise) -> list[dt.date]:
-    try:
-        rows = conn.execute(
-            sql.SQL("SELECT DISTINCT usage_start FROM {}.{} WHERE source_uuid = %s").format(
-                sql.Identifier(cluster.schema), sql.Identifier(SUMMARY_TABLE)
-            ),
-            (cluster.source,),
-        ).fetchall()
-    except psycopg.errors.UndefinedTable:
-        return []
-    return [d for (d,) in rows]
+    """Days PostgreSQL holds usage or GPU summary rows for, for the source."""
+    days: set[dt.date] = set()
+    for table in (SUMMARY_TABLE, GPU_SUMMARY_TABLE):
+        try:
+            with conn.transaction():  # a missing table must not abort the caller's transaction
+                rows = conn.execute(
+                    sql.SQL("SELECT DISTINCT usage_start FROM {}.{} WHERE source_uuid = %s").format(
+                        sql.Identifier(cluster.schema), sql.Identifier(table)
+                    ),
+                    (cluster.source,),
+                ).fetchall()
+        except psycopg.errors.UndefinedTable:
+            continue
+        days.update(d for (d,) in rows)
+    return sorted(days)
 
 
 def run_summarize(args: argparse.Namespace) -> int:
@@ -194,7 +208,7 @@ def run_summarize(args: argparse.Namespace) -> int:
                 days = _days(args, root, cluster.account, cluster.source, _summarised_days(conn, cluster))
                 if not days:
                     raise ConfigurationError(
-                        f"cluster {cluster.cluster_id} (source {cluster.source}) has no pod usage under "
+                        f"cluster {cluster.cluster_id} (source {cluster.source}) has no pod or GPU usage under "
                         f"{args.data_root}"
                     )
             except OcpAssetsError as exc:
@@ -208,20 +222,13 @@ def run_summarize(args: argparse.Namespace) -> int:
                 for day in days:
                     task = ClusterDay(cluster.account, cluster.source, cluster.cluster_id, cluster.alias, day)
                     try:
-                        outcome = summarize_day(conn, cluster.schema, root, task)
+                        result = run_cluster_day(conn, cluster.schema, root, task)
                     except OcpAssetsError as exc:
                         progress.echo(f"ocp-assets: error: {cluster.cluster_id} {day.isoformat()}: {exc}", sys.stderr)
                         failed.append(f"{cluster.cluster_id} {day.isoformat()}")
                         progress.advance(note=f"{cluster.cluster_id} {day.isoformat()}")
                         continue
-                    if outcome is None:
-                        progress.echo(f"  {day.isoformat()}  no koku data for this day (its previous rows removed)")
-                    else:
-                        counts = "  ".join(f"{kind} {count}" for kind, count in outcome.rows_by_kind.items())
-                        timing = ", ".join(f"{step} {seconds:.2f}s" for step, seconds in outcome.seconds.items())
-                        progress.echo(
-                            f"  {day.isoformat()}  {counts}  (replaced {outcome.write.rows_deleted}; {timing})"
-                        )
+                    progress.echo(f"  {day.isoformat()}  {_day_line(result)}")
                     progress.advance(note=f"{cluster.cluster_id} {day.isoformat()}")
     if failed:
         raise SummarizeFailed(
@@ -229,6 +236,25 @@ def run_summarize(args: argparse.Namespace) -> int:
             "their previous rows are kept, the others were written"
         ).with_hint("the lines above name each failure; fix it and run the same command again")
     return 0
+
+
+def _day_line(result: DayResult) -> str:
+    """One line per cluster-day: usage rows per data_source (or that there was no pod or storage data), GPU rows."""
+    outcome = result.outcome
+    gpu = result.stages.get(GPU_SUMMARY, {})
+    if outcome is None and not gpu.get("rows"):
+        return "no koku data for this day (its previous rows removed)"
+    if outcome is None:
+        usage = "no pod or storage data (its previous rows removed)"
+    else:
+        counts = "  ".join(f"{kind} {count}" for kind, count in outcome.rows_by_kind.items())
+        timing = ", ".join(f"{step} {seconds:.2f}s" for step, seconds in outcome.seconds.items())
+        usage = f"{counts}  (replaced {outcome.write.rows_deleted}; {timing})"
+    if gpu.get("rows"):
+        usage += f"  GPU {gpu['rows']} (replaced {gpu.get('rows_deleted', 0)})"
+    elif gpu.get("rows_deleted"):
+        usage += f"  GPU 0 (no GPU data: its previous {gpu['rows_deleted']} rows removed)"
+    return usage
 
 
 class SummarizeFailed(OcpAssetsError):

@@ -267,7 +267,7 @@ def test_db_init_killed_part_way_leaves_nothing_and_the_rerun_seeds_the_platform
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def test_cli_turns_a_database_failure_into_one_line_and_exit_1(summarized, capsys, monkeypatch):
+def test_cli_turns_a_database_failure_into_one_line_and_exit_1(summarized, capsys, monkeypatch, dsn):
     from ocp_assets import summary_commands
 
     conn, schema, _root, _cluster_day, tmp_path, before = summarized
@@ -275,7 +275,7 @@ def test_cli_turns_a_database_failure_into_one_line_and_exit_1(summarized, capsy
     def lost(*args, **kwargs):
         raise psycopg.OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(summary_commands, "summarize_day", lost)
+    monkeypatch.setattr(summary_commands, "run_cluster_day", lost)
     code = main(
         [
             "summarize",
@@ -290,7 +290,7 @@ def test_cli_turns_a_database_failure_into_one_line_and_exit_1(summarized, capsy
             "--schema",
             schema,
             "--dsn",
-            "postgresql://postgres@127.0.0.1:5432/postgres",
+            dsn,
         ]
     )
     err = capsys.readouterr().err.strip().splitlines()

@@ -1,6 +1,8 @@
 """GPU usage summary (reporting_ocp_gpu_summary_p): hand-derived scenarios, bad input, reference SQL, Dagster assets."""
 
 import datetime as dt
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections import defaultdict
@@ -860,3 +862,37 @@ def test_the_sensor_runs_a_day_whose_gpu_files_changed(dagster_env):
     second = tick(first.cursor)
 
     assert [str(r.partition_key) for r in second.run_requests] == [f"cluster-a|{later.isoformat()}"]
+
+
+def test_cli_summarize_finds_gpu_only_days_and_removes_gpu_rows_of_an_emptied_day(pg, dsn, tmp_path):
+    """`ocp-assets summarize` without a range: days with GPU data and no pod data are summarised (GPU rows written),
+    and a day whose GPU files are gone loses its GPU rows on the next run, as koku's delete-then-insert would."""
+    conn, schema = pg
+    source = new_source()
+    next_day = DAY + dt.timedelta(days=1)
+    rows = gpu_rows(DAY, range(4), node="n", namespace="ml", pod="p", gpu_uuid="G1") + gpu_rows(
+        next_day, range(2), node="n", namespace="ml", pod="p", gpu_uuid="G2"
+    )
+    write_gpu_parquet(tmp_path, source, rows)
+    command = [
+        str(Path(sys.executable).parent / "ocp-assets"), "summarize", "--data-root", str(tmp_path),
+        "--account", ACCOUNT, "--source", source, "--cluster-id", CLUSTER, "--cluster-alias", ALIAS,
+        "--dsn", dsn, "--schema", schema,
+    ]  # fmt: skip
+
+    first = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+    assert first.returncode == 0, first.stderr
+    lines = [line for line in first.stdout.splitlines() if line.startswith("  20")]
+    assert len(lines) == 2 and all("no pod or storage data" in line and "GPU 1 (replaced 0)" in line for line in lines)
+    assert sorted((r["usage_start"], r["gpu_uuid"]) for r in engine_gpu_rows(conn, schema, source)) == [
+        (DAY, "G1"),
+        (next_day, "G2"),
+    ]
+
+    write_gpu_parquet(tmp_path, source, [r for r in rows if r["interval_start"].date() == DAY])
+    second = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+    assert second.returncode == 0, second.stderr
+    assert f"  {next_day.isoformat()}  no koku data for this day (its previous rows removed)" in second.stdout
+    assert [(r["usage_start"], r["gpu_uuid"]) for r in engine_gpu_rows(conn, schema, source)] == [(DAY, "G1")]

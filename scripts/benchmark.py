@@ -56,7 +56,7 @@ def _one_repetition(data_root: str, dsn: str, schema: str) -> dict:
     from ocp_assets.core.engine import ClusterDay, connect
     from ocp_assets.core.ingest import read_cluster_registry
     from ocp_assets.core.pipeline import summarize_day
-    from ocp_assets.core.reader import days_with_pod_usage
+    from ocp_assets.core.reader import days_with_usage
     from ocp_assets.core.storage import open_data_root
 
     root = open_data_root(data_root)
@@ -68,7 +68,7 @@ def _one_repetition(data_root: str, dsn: str, schema: str) -> dict:
     with connect(dsn) as conn:
         started = time.perf_counter()
         for cluster in read_cluster_registry(root):
-            for day in days_with_pod_usage(root, cluster.account, cluster.source_uuid):
+            for day in days_with_usage(root, cluster.account, cluster.source_uuid):
                 outcome = summarize_day(
                     conn,
                     schema,
@@ -83,7 +83,7 @@ def _one_repetition(data_root: str, dsn: str, schema: str) -> dict:
     peak = _high_water_mb()
     # Counted after timing: how many hourly pod rows the run covered.
     for cluster in read_cluster_registry(root):
-        for day in days_with_pod_usage(root, cluster.account, cluster.source_uuid):
+        for day in days_with_usage(root, cluster.account, cluster.source_uuid):
             hourly_rows += _hourly_rows(root, cluster, day)
     return {
         "engine_seconds": engine_seconds,
@@ -157,7 +157,7 @@ def _dagster_repetition(data_root: str, dsn: str, schema: str) -> dict:
     import psycopg
 
     from ocp_assets.core.ingest import read_cluster_registry
-    from ocp_assets.core.reader import days_with_pod_usage
+    from ocp_assets.core.reader import days_with_usage
     from ocp_assets.core.storage import open_data_root
     from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, partition_key
     from ocp_assets.defs.resources import SummaryDatabase
@@ -165,7 +165,7 @@ def _dagster_repetition(data_root: str, dsn: str, schema: str) -> dict:
 
     root = open_data_root(data_root)
     (cluster,) = read_cluster_registry(root)
-    days = days_with_pod_usage(root, cluster.account, cluster.source_uuid)
+    days = days_with_usage(root, cluster.account, cluster.source_uuid)
     db = SummaryDatabase(dsn=dsn, schema_name=schema, registry_schema=os.environ["OCP_ASSETS_REGISTRY_SCHEMA"])
     with db.connect() as conn:
         db.registry.ensure(conn)
@@ -250,13 +250,13 @@ def _start_date(data_root: Path) -> str:
     """The day partitions' first day as deployed (OCP_ASSETS_START_DATE or the default), moved back only if the
     generated days lie before it: Dagster lists the day keys of a range, so their number is part of the cost."""
     from ocp_assets.core.ingest import read_cluster_registry
-    from ocp_assets.core.reader import days_with_pod_usage
+    from ocp_assets.core.reader import days_with_usage
     from ocp_assets.core.storage import open_data_root
     from ocp_assets.defs.partitions import DEFAULT_START_DATE, START_DATE_ENV
 
     configured = os.environ.get(START_DATE_ENV, DEFAULT_START_DATE)
     root = open_data_root(str(data_root))
-    first = min(d for c in read_cluster_registry(root) for d in days_with_pod_usage(root, c.account, c.source_uuid))
+    first = min(d for c in read_cluster_registry(root) for d in days_with_usage(root, c.account, c.source_uuid))
     return min(configured, first.replace(day=1).isoformat())
 
 

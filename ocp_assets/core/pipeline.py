@@ -683,11 +683,9 @@ class CheckFailedError(OcpAssetsError):
     """A cluster-day whose checks failed (the CLI's error); nothing of that day was changed."""
 
 
-def summarize_day(conn: psycopg.Connection, schema: str, root: DataRoot, cluster_day: ClusterDay) -> DayOutcome | None:
-    """The CLI's cluster-day: every stage and check, in the caller's connection; raises when a check fails.
-
-    Returns the rows written, or None for a day without koku data (its previous rows were removed).
-    """
+def run_cluster_day(conn: psycopg.Connection, schema: str, root: DataRoot, cluster_day: ClusterDay) -> DayResult:
+    """The CLI's cluster-day: every stage and check of both branches, in the caller's connection; raises when a check
+    fails. The result holds the usage rows written (``outcome``) and each stage's facts (the GPU summary's too)."""
     result = summarize_cluster_day(
         conn, root, DayTask(cluster_day.day.isoformat(), cluster_day, schema), create_tables=False
     )
@@ -707,4 +705,10 @@ def summarize_day(conn: psycopg.Connection, schema: str, root: DataRoot, cluster
             **written,
             "checks": max(0.0, stage.get(O.DAILY_SUMMARY, 0.0) - sum(written.values())),
         }
-    return result.outcome
+    return result
+
+
+def summarize_day(conn: psycopg.Connection, schema: str, root: DataRoot, cluster_day: ClusterDay) -> DayOutcome | None:
+    """``run_cluster_day``'s usage rows written, or None for a day without pod or storage data (its previous rows
+    were removed)."""
+    return run_cluster_day(conn, schema, root, cluster_day).outcome

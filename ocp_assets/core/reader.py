@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from ocp_assets.core.errors import InputDataError
 from ocp_assets.core.labels import LabelCatalog, MalformedLabelJSON
 from ocp_assets.core.layout import (
+    GPU_USAGE,
     NODE_LABELS,
     POD_USAGE,
     STORAGE_USAGE,
@@ -346,32 +347,43 @@ def file_days(root: DataRoot, path: str) -> list[dt.date]:
     return sorted(days)
 
 
-def days_with_pod_usage(root: DataRoot, account: str, source: str, warn=None) -> list[dt.date]:
-    """Every day some pod_daily file of the source covers, from footer statistics only (no data pages read).
+def _usage_prefix(account: str, source: str, report_type: str) -> str:
+    """The folder above the year=/month= folders of the files a summary reads: pod usage's daily files, GPU usage's
+    hourly ones (koku's GPU summary SQL reads the hourly table)."""
+    return month_prefix(account, report_type, source, 2000, 1, daily=report_type != GPU_USAGE).rsplit("/year=", 1)[0]
+
+
+def days_with_usage(
+    root: DataRoot, account: str, source: str, warn=None, report_types: tuple[str, ...] = (POD_USAGE,)
+) -> list[dt.date]:
+    """Every day some file of the source covers (pod_daily by default), from footer statistics only (no data pages
+    read). `report_types` (POD_USAGE, GPU_USAGE) widens it: a day with GPU data and no pod data is summarised too.
 
     `warn` (a callable) hears of files holding rows dated outside their folder's month: those rows are not read.
     """
     days: set[dt.date] = set()
-    prefix = month_prefix(account, POD_USAGE, source, 2000, 1, daily=True).rsplit("/year=", 1)[0]
-    for info in root.list_files(prefix):
-        covered = file_days(root, info.path)
-        outside = days_outside_folder(root.key_of(info.path), covered)
-        if outside and warn is not None:
-            warn(
-                f"{root.display(root.key_of(info.path))}: rows dated {outside[0]} .. {outside[-1]} lie outside "
-                "the month "
-                "of their folder and are not summarised (koku reads a month's rows from its own folder)"
-            )
-        days.update(d for d in covered if d not in outside)
+    for report_type in report_types:
+        for info in root.list_files(_usage_prefix(account, source, report_type)):
+            covered = file_days(root, info.path)
+            outside = days_outside_folder(root.key_of(info.path), covered)
+            if outside and warn is not None:
+                warn(
+                    f"{root.display(root.key_of(info.path))}: rows dated {outside[0]} .. {outside[-1]} lie outside "
+                    "the month of their folder and are not summarised (koku reads a month's rows from its own folder)"
+                )
+            days.update(d for d in covered if d not in outside)
     return sorted(days)
 
 
-def months_with_pod_usage_files(root: DataRoot, account: str, source: str) -> set[tuple[int, int]]:
-    """(year, month) of every month folder holding a pod_daily file of the source, whatever rows the files hold."""
-    prefix = month_prefix(account, POD_USAGE, source, 2000, 1, daily=True).rsplit("/year=", 1)[0]
+def months_with_usage_files(
+    root: DataRoot, account: str, source: str, report_types: tuple[str, ...] = (POD_USAGE,)
+) -> set[tuple[int, int]]:
+    """(year, month) of every month folder holding a file of the source (pod_daily by default), whatever rows the
+    files hold."""
     months = set()
-    for info in root.list_files(prefix):
-        found = re.search(r"/year=(\d{4})/month=(\d{2})/", "/" + root.key_of(info.path))
-        if found:
-            months.add((int(found.group(1)), int(found.group(2))))
+    for report_type in report_types:
+        for info in root.list_files(_usage_prefix(account, source, report_type)):
+            found = re.search(r"/year=(\d{4})/month=(\d{2})/", "/" + root.key_of(info.path))
+            if found:
+                months.add((int(found.group(1)), int(found.group(2))))
     return months
