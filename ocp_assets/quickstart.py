@@ -54,6 +54,7 @@ SAMPLE = (
     SampleCluster("demo-prod", scale="100k", about="10 nodes, 1,389 pods, 3 days"),
     SampleCluster("demo-dev", scale="20k", about="7 nodes, 278 pods, 3 days"),
     SampleCluster("demo-edge", yaml="smoke.yml", about="3 nodes, 3 pods, 2 days across a month end"),
+    SampleCluster("demo-gpu", yaml="gpu_vm.yml", about="GPUs (dedicated and MIG) and a virtual machine, 1 day"),
 )
 
 
@@ -221,9 +222,10 @@ def report(dsn: str, outcome: RunOutcome) -> list[str]:
     from psycopg import sql
 
     from ocp_assets.core.engine import connect
-    from ocp_assets.core.pgschema import SUMMARY_TABLE
+    from ocp_assets.core.pgschema import GPU_SUMMARY_TABLE, SUMMARY_TABLE
 
     table = sql.SQL("{}.{}").format(sql.Identifier(ACCOUNT), sql.Identifier(SUMMARY_TABLE))
+    gpu_table = sql.SQL("{}.{}").format(sql.Identifier(ACCOUNT), sql.Identifier(GPU_SUMMARY_TABLE))
     sample = [c.cluster_id for c in SAMPLE]
     with connect(dsn) as conn:
         rows = conn.execute(
@@ -246,6 +248,13 @@ def report(dsn: str, outcome: RunOutcome) -> list[str]:
             ).fetchall()
             for measure, column in (("CPU", "2"), ("memory", "3"))
         }
+        gpus = conn.execute(
+            sql.SQL(
+                "SELECT cluster_id, model_name, gpu_mode, count(*), sum(gpu_count), max(memory_capacity_gb) FROM {}"
+                " WHERE cluster_id = ANY(%s) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+            ).format(gpu_table),
+            (sample,),
+        ).fetchall()
     lines = ["", f"Report: koku's daily summary in {ACCOUNT}.{SUMMARY_TABLE}", ""]
     lines.append(f"  {'cluster':<12} {'data_source':<12} {'rows':>8}  days")
     for cluster, source, count, first, last in rows:
@@ -259,6 +268,11 @@ def report(dsn: str, outcome: RunOutcome) -> list[str]:
         lines.append(f"  {'namespace':<30} {'CPU core-hours':>15} {'memory GiB-hours':>17}")
         for namespace, cpu, memory in ranked:
             lines.append(f"  {namespace:<30} {float(cpu or 0):>15,.1f} {float(memory or 0):>17,.1f}")
+    lines += ["", f"  koku's GPU usage summary in {ACCOUNT}.{GPU_SUMMARY_TABLE}"]
+    lines.append(f"  {'cluster':<12} {'model':<16} {'mode':<10} {'rows':>5} {'GPUs/slices':>12} {'GPU GB':>7}")
+    for cluster, model, mode, count, gpu_count, memory in gpus:
+        figures = f"{count:>5} {int(gpu_count or 0):>12} {float(memory or 0):>7.1f}"
+        lines.append(f"  {cluster:<12} {model or '':<16} {mode:<10} {figures}")
     good_runs = sum(1 for r in outcome.runs if r[2])
     lines += [
         "",
