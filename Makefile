@@ -11,7 +11,7 @@ DAGSTER_HOME_DIR ?= $(abspath $(STATE_DIR))/dagster-home
 DAGSTER_DB ?= dagster
 DEMO_START_DATE ?= 2026-10-01
 
-.PHONY: setup demo test lint benchmark benchmark-dagster ui
+.PHONY: setup demo test browser lint benchmark benchmark-dagster ui
 
 setup: $(VENV)/.installed
 
@@ -33,8 +33,14 @@ lint: setup
 	$(VENV)/bin/ruff check ocp_assets ocp_assets_tests scripts
 	$(VENV)/bin/ruff format --check ocp_assets ocp_assets_tests scripts
 
-test: setup
+# PostgreSQL: $OCP_ASSETS_TEST_DSN, else the machine's on 127.0.0.1:5432, else an embedded server whose data lives in
+# test-postgres/ under $OCP_ASSETS_STATE_DIR or var/ (ocp_assets_tests/shared_postgres.py).
+test: setup browser
 	$(VENV)/bin/python -m pytest -q
+
+# The UI test's Chromium: found, or installed from Debian's packages when root with apt-get, or one line saying how.
+browser:
+	scripts/ensure_chromium.sh
 
 benchmark: setup
 	$(VENV)/bin/python scripts/benchmark.py --scale 1m

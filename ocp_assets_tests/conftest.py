@@ -1,23 +1,32 @@
 """Shared fixtures: a real PostgreSQL connection and a throw-away koku tenant schema per test."""
 
-import os
 import uuid
 
 import psycopg
 import pytest
 
 from ocp_assets.core.pgschema import init_schema
+from ocp_assets_tests import shared_postgres
 
-TEST_DSN = os.environ.get("OCP_ASSETS_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+def pytest_sessionfinish(session, exitstatus):
+    # Here rather than in the fixture's teardown: the reference SQL (reference/koku_sql.py) may resolve it too.
+    shared_postgres.release()
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(f"PostgreSQL of the tests: {shared_postgres.describe()}")
 
 
 @pytest.fixture(scope="session")
 def dsn() -> str:
+    """$OCP_ASSETS_TEST_DSN, else the machine's PostgreSQL on 127.0.0.1:5432, else the embedded server."""
     try:
-        psycopg.connect(TEST_DSN, connect_timeout=5).close()
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not reachable at {TEST_DSN}: {exc} (.ci/run starts it)")
-    return TEST_DSN
+        resolved = shared_postgres.session_dsn()
+        psycopg.connect(resolved, connect_timeout=5).close()
+    except (psycopg.OperationalError, RuntimeError) as exc:
+        pytest.fail(f"no PostgreSQL for the tests: {exc}")
+    return resolved
 
 
 @pytest.fixture

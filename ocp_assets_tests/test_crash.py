@@ -21,7 +21,7 @@ from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.storage import open_data_root
 from ocp_assets_tests.dagster_fixtures import ENABLED_KEYS, build_cluster, change_day
 from ocp_assets_tests.engine_support import enable_keys
-from ocp_assets_tests.private_postgres import as_postgres, private_postgres
+from ocp_assets_tests.private_postgres import as_server_user, private_postgres
 
 pytestmark = pytest.mark.slow
 
@@ -180,7 +180,7 @@ def test_postgresql_restart_under_a_running_summarize(two_versions, private_pg):
         enable_keys(conn, schema, ENABLED_KEYS)
     interrupted = 0
     for trial, process in _interrupted_runs(versions, schema, dsn, RESTARTS, seed=15, earliest=0.5):
-        as_postgres(*ctl, "-m", "fast", "restart")
+        as_server_user(*ctl, "-m", "fast", "restart")
         code = process.wait(timeout=120)
         err = process.stderr.read().decode().strip().splitlines()
         # Either it finished before the restart, or it says so in one line and exits 1: never a traceback.

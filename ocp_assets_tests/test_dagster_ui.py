@@ -28,7 +28,7 @@ from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (fixture)
 
 LOCATION = "ocp_assets"
 SENSOR_SELECTOR = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", "sensorName": SENSOR_NAME}
-# Debian's chromium (.ci/run installs it); Playwright's own browser download is not reachable here.
+# Debian's chromium (`make test` installs it: scripts/ensure_chromium.sh); Playwright's download is unreachable here.
 CHROMIUM = os.environ.get("OCP_ASSETS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -160,7 +160,7 @@ def test_readme_route_in_the_ui_every_partition_green_with_its_own_numbers_and_c
     """Sensor on; daily_summary -> Materialize... -> All; the group's Materialize all -> All: every partition green
     (days without data green and marked empty); a partition's row count and check results on its own views."""
     if not Path(CHROMIUM).is_file():  # a missing browser fails (never skips), before paying dagster dev's start-up
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium (apt-get install chromium)")
+        pytest.fail(f"{CHROMIUM} is missing: scripts/ensure_chromium.sh (run by make test) installs it or says how")
     generate(open_data_root(dagster_home["OCP_ASSETS_DATA_ROOT"]), scale="20k")
     shots = Path(os.environ.get("OCP_ASSETS_UI_SHOTS", tmp_path / "screenshots"))
     dev = Dev(_free_port(), tmp_path / "dagster-dev.log", {START_DATE_ENV: START_DATE})

@@ -31,6 +31,11 @@ HASHED = [name for name, _ in SUMMARY_COLUMNS if name not in ("uuid", "report_pe
 TIMEOUT_OPTIONS = "options=-c%20statement_timeout%3D1500"
 
 
+def with_statement_timeout(dsn: str) -> str:
+    """The DSN with a 1.5 s statement timeout; the embedded server's URL already has a query (its socket's host)."""
+    return f"{dsn}{'&' if '?' in dsn else '?'}{TIMEOUT_OPTIONS}"
+
+
 def day_hashes(dsn: str, schema: str) -> dict[dt.date, str]:
     columns = ", ".join(f'"{c}"' for c in HASHED)
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -105,7 +110,7 @@ def test_a_full_disk_fails_in_one_line_keeps_the_old_rows_and_a_rerun_with_space
         disk.mkdir()
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)], check=True)
         try:
-            subprocess.run(["chown", "postgres", str(disk)], check=True)
+            subprocess.run(["chown", server.user, str(disk)], check=True)  # the server writes its tablespace there
             with psycopg.connect(server.dsn, autocommit=True) as conn:
                 # koku's tables (and the month partitions created on write) live on the small file system.
                 conn.execute(f"CREATE TABLESPACE small_disk LOCATION '{disk}'")
@@ -168,7 +173,7 @@ def test_a_statement_timeout_fails_in_one_line_and_keeps_the_old_rows(versions, 
     before = day_hashes(dsn, schema)
 
     holder = locked_summary(schema)
-    done = summarize_cli(versions["b"], f"{dsn}?{TIMEOUT_OPTIONS}", schema)
+    done = summarize_cli(versions["b"], with_statement_timeout(dsn), schema)
     holder.rollback()
     assert_one_line_failure(done, "statement timeout")
     assert day_hashes(dsn, schema) == before
@@ -209,7 +214,7 @@ def test_a_statement_timeout_in_dagster_is_retried_with_backoff_and_the_retry_wr
     # The run's koku connections cancel any statement that waits longer than 1.5 s.
     dagster_env.resources.update(
         resources(
-            f"{dsn}?{TIMEOUT_OPTIONS}",
+            with_statement_timeout(dsn),
             dagster_env.schema,
             dagster_env.data_root,
             tmp_path / "snapshots",

@@ -20,7 +20,6 @@ from ocp_assets.core.generate import cache_root
 from ocp_assets.defs.resources import STORAGE_URL_ENV, dagster_instance_env
 
 REPO = Path(__file__).resolve().parents[1]
-TEST_DSN = os.environ.get("OCP_ASSETS_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 ROW_LINE = re.compile(r"^  (demo-\S+)\s+(Pod|Storage)\s+([\d,]+)\s", re.MULTILINE)
 
 
@@ -145,10 +144,10 @@ def test_main_command_materializes_every_partition_through_dagster_on_embedded_p
     assert not local_postgres.embedded_running(state)
 
 
-def test_configured_dsn_wins_over_the_embedded_server(tmp_path, monkeypatch):
-    monkeypatch.setenv(local_postgres.DSN_ENV, TEST_DSN)
+def test_configured_dsn_wins_over_the_embedded_server(tmp_path, monkeypatch, dsn):
+    monkeypatch.setenv(local_postgres.DSN_ENV, dsn)
     pg = local_postgres.resolve(tmp_path)
-    assert (pg.dsn, pg.embedded, pg.started_here) == (TEST_DSN, False, False)
+    assert (pg.dsn, pg.embedded, pg.started_here) == (dsn, False, False)
     assert not (tmp_path / local_postgres.PGDATA).exists()
     pg.stop()  # nothing to stop: a configured server is never ours
 

@@ -32,7 +32,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from psycopg import sql
 
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+from ocp_assets_tests import shared_postgres
 
 # koku's self-hosted line-item table (OCPGPUUsageLineItem, migrations 0343 and 0344), the columns the SQL touches
 # and those it carries along.
@@ -277,7 +277,7 @@ def reference_gpu_summary(
 
     Numerics come back as float, dates as ``datetime.date``, uuids as text; the row ``id`` is left out.
     """
-    dsn = dsn or os.environ.get("OCP_ASSETS_TEST_DSN", DEFAULT_DSN)
+    dsn = dsn or shared_postgres.session_dsn()
     schema = f"ocp_gpu_ref_{uuidlib.uuid4().hex[:12]}"
     data_root = Path(data_root)
     all_columns = LINE_ITEM_COLUMNS + PARTITION_COLUMNS

@@ -63,7 +63,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from psycopg import sql
 
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+from ocp_assets_tests import shared_postgres
+
 PLATFORM_COST_CATEGORY_ID = 1
 DEFAULT_COST_CATEGORY_PATTERNS: list[tuple[str, int]] = [
     ("openshift-%", PLATFORM_COST_CATEGORY_ID),
@@ -737,8 +738,9 @@ def reference_summary(
 ) -> pd.DataFrame:
     """koku's daily summary rows for one source over [start, end] (inclusive), computed in PostgreSQL.
 
-    ``dsn`` None means ``$OCP_ASSETS_TEST_DSN`` or the local default. ``cost_category_patterns`` None means koku's
-    seeded defaults (all -> ``PLATFORM_COST_CATEGORY_ID``); pass ``[]`` for none. ``report_period_id`` is one id,
+    ``dsn`` None means the tests' PostgreSQL (:func:`ocp_assets_tests.shared_postgres.session_dsn`).
+    ``cost_category_patterns`` None means koku's seeded defaults (all -> ``PLATFORM_COST_CATEGORY_ID``); pass ``[]``
+    for none. ``report_period_id`` is one id,
     or a mapping month-start date -> id for windows spanning months. ``keep_schema`` leaves the scratch schema
     (named in ``df.attrs['schema']``) for debugging.
 
@@ -760,7 +762,7 @@ def reference_summary(
     (or None), numeric(33,15) measures as float (NaN for NULL), cost_category_id as nullable Int64,
     usage_start/usage_end as ``datetime.date``, source_uuid as str.
     """
-    dsn = dsn or os.environ.get("OCP_ASSETS_TEST_DSN", DEFAULT_DSN)
+    dsn = dsn or shared_postgres.session_dsn()
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
     if runs not in ("month", "day"):
