@@ -7,8 +7,6 @@ the traceback above it. A password of a DSN given on the command line or in OCP_
 """
 
 import argparse
-import os
-import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -21,14 +19,13 @@ from ocp_assets.core.generate import SCALES, generate
 from ocp_assets.core.ingest import DEFAULT_ACCOUNT, describe, ingest
 from ocp_assets.core.storage import open_data_root
 from ocp_assets.progress import Progress
-from ocp_assets.summary_commands import DSN_ENV, register_db, register_summarize
+from ocp_assets.redaction import known_secrets, redact
+from ocp_assets.summary_commands import register_db, register_summarize
 
 EXIT_ERROR = 2  # bad input or configuration: fix it and run again
 EXIT_INFRASTRUCTURE = 1  # the database or storage failed: run again when it is back
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 # postgresql://user:PASSWORD@host and password=PASSWORD (libpq's keyword form).
-PASSWORD_IN_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^:/@\s]*:(?P<password>[^@\s]*)@", re.IGNORECASE)
-PASSWORD_IN_KEYWORDS = re.compile(r"\bpassword\s*=\s*(?P<password>'[^']*'|\S+)", re.IGNORECASE)
 
 
 def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
@@ -173,22 +170,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _secrets(argv: list[str]) -> list[str]:
-    """Passwords that may reach a message: those of the DSNs on the command line and in the environment."""
-    found = []
-    for dsn in [*argv, os.environ.get(DSN_ENV, "")]:
-        match = PASSWORD_IN_URL.search(dsn) or PASSWORD_IN_KEYWORDS.search(dsn)
-        if match and match.group("password"):
-            found.append(match.group("password"))
-    return found
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return PASSWORD_IN_URL.sub(lambda m: m.group(0).replace(m.group("password"), "***"), text)
-
-
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -239,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as exc:
         what, hint, code = describe_error(exc)
-        secrets = _secrets(argv)
+        secrets = known_secrets(argv)
         if args.verbose:
             traceback_text = "".join(traceback.format_exception(exc))
             details = getattr(exc, "details", "")

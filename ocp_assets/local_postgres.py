@@ -156,7 +156,9 @@ def ensure_database(dsn: str, database: str) -> None:
     """Create ``database`` on ``dsn``'s server if missing (Dagster's instance lives in a database of its own)."""
     from psycopg import sql
 
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    from ocp_assets.core.engine import connect  # its errors never quote the DSN (a password stays out of them)
+
+    with connect(dsn) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
 

@@ -392,8 +392,9 @@ def main(argv: list[str] | None = None) -> int:
 
         if not isinstance(exc, OcpAssetsError | psycopg.Error | OSError | RuntimeError):
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"ocp_assets.quickstart: error ({type(exc).__name__}): {first}", file=sys.stderr)
+        from ocp_assets.redaction import first_line
+
+        print(f"ocp_assets.quickstart: error ({type(exc).__name__}): {first_line(exc)}", file=sys.stderr)
         return 1
 
 

@@ -17,8 +17,10 @@ from pathlib import Path
 import psycopg
 
 from ocp_assets import local_postgres
+from ocp_assets.core.errors import OcpAssetsError
 from ocp_assets.defs.partitions import START_DATE_ENV
 from ocp_assets.defs.resources import DATA_ROOT_ENV, DSN_ENV, dagster_instance_env
+from ocp_assets.redaction import first_line
 
 REPO = local_postgres.REPO
 SHUTDOWN_SECONDS = 60  # dagster dev stops its webserver, daemon and code servers within a few seconds
@@ -102,15 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pg = local_postgres.resolve(args.state_dir)
     except (RuntimeError, OSError, psycopg.Error) as exc:
-        print(f"error: cannot start the embedded PostgreSQL ({exc}); or set {DSN_ENV}", file=sys.stderr)
+        print(f"error: cannot start the embedded PostgreSQL ({first_line(exc)}); or set {DSN_ENV}", file=sys.stderr)
         return 2
     with pg:
         try:
             return serve(pg, args.data_root, args.home, args.database, args.start_date, args.port)
-        except psycopg.Error as exc:
+        except (psycopg.Error, OcpAssetsError) as exc:
             print(
-                f"error: cannot reach PostgreSQL for Dagster's database ({str(exc).strip().splitlines()[0]}); "
-                f"check {DSN_ENV}",
+                f"error: cannot reach PostgreSQL for Dagster's database ({first_line(exc)}); check {DSN_ENV}",
                 file=sys.stderr,
             )
             return 2
