@@ -5,7 +5,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import dagster as dg
 import psycopg
@@ -29,15 +29,26 @@ EVENT_BATCH_SIZE = "100"
 
 
 def dagster_instance_env(dsn: str, database: str) -> dict[str, str]:
-    """The environment of dagster.yaml: Dagster's runs and events in `database` on `dsn`'s server, one URL."""
-    info = psycopg.conninfo.conninfo_to_dict(dsn)
-    user = quote(str(info.get("user", "postgres")), safe="")
-    password = f":{quote(str(info['password']), safe='')}" if info.get("password") else ""
-    host, port = str(info.get("host", "127.0.0.1")), str(info.get("port", 5432))
-    if host.startswith("/"):  # a Unix-socket directory goes in the query, as libpq takes it
-        url = f"postgresql+psycopg2://{user}{password}@/{quote(database)}?host={quote(host)}&port={port}"
-    else:
-        url = f"postgresql+psycopg2://{user}{password}@{host}:{port}/{quote(database)}"
+    """The environment of dagster.yaml: Dagster's runs and events in `database` on `dsn`'s server, one URL.
+
+    Only the database changes: every other libpq setting of the DSN (sslmode, sslrootcert, options, ...) is carried
+    into the URL's query, which SQLAlchemy hands to libpq, and what the DSN leaves out (host, port, user) stays
+    libpq's default (PGHOST, the local socket, ...) rather than a guess.
+    """
+    info = {k: str(v) for k, v in psycopg.conninfo.conninfo_to_dict(dsn).items()}
+    info.pop("dbname", None)
+    user, password = info.pop("user", ""), info.pop("password", "")
+    host, port = info.get("host", ""), info.get("port", "")
+    netloc = ""
+    if host and not host.startswith("/") and "," not in host:
+        # A single TCP host goes in the URL's authority; a Unix-socket directory or a host list stays in the query.
+        netloc = host + (f":{port}" if port else "")
+        info.pop("host")
+        info.pop("port", None)
+    auth = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+    authority = f"{auth}@{netloc}" if auth else netloc
+    query = f"?{urlencode(info)}" if info else ""
+    url = f"postgresql+psycopg2://{authority}/{quote(database)}{query}"
     return {STORAGE_URL_ENV: url, EVENT_BATCH_ENV: EVENT_BATCH_SIZE}
 
 
