@@ -357,8 +357,10 @@ def validate_frame(model: type[pa.DataFrameModel], df: pd.DataFrame | pa_arrow.T
     return CheckOutcome(True, f"{model.__name__}: {len(df)} rows valid", rows=len(df))
 
 
-# koku's summary columns are numeric(33,15): magnitudes below 10**18. Without this bound PostgreSQL rejects the
-# cluster-day's rows with "numeric field overflow" and no file, column or row.
+# koku's summary columns are numeric(33,15): magnitudes below 10**18. A single input value too large for them is
+# named here by file, column and row; without the bound PostgreSQL rejects the cluster-day's rows with "numeric
+# field overflow" and no location. A sum of many values each within the bound can still overflow: that day fails its
+# rows_in_postgresql check in one line (no retry, previous rows kept), without a location.
 NUMERIC_LIMIT = 1e18
 # What an input measure is divided by on its way into a summary column (contract 3.5-3.6: seconds to hours, bytes
 # to GiB); the smallest divisor of a unit bounds the inputs that are sure to fit. Daily byte-seconds of a large
