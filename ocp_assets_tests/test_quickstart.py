@@ -98,10 +98,14 @@ def test_main_command_materializes_every_partition_through_dagster_on_embedded_p
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     out = first.stdout
     assert "embedded PostgreSQL started" in out
-    assert "partitions materialized by Dagster: 8/8" in out
+    assert "partitions materialized by Dagster: 9/9" in out
     passed, total = map(int, re.search(r"checks passed: (\d+)/(\d+)", out).groups())
     assert passed == total > 0
     assert "top 5 namespaces by CPU" in out and "make ui" in out
+    # gpu_vm.yml by hand: a dedicated H100 (80 GiB = 85.9 GB), two MIG slices of an A100, a T4 koku treats as
+    # dedicated: rows and GPUs (or slices) per model and mode.
+    assert re.search(r"demo-gpu\s+H100\s+dedicated\s+1\s+1\s+85\.9", out), out
+    assert re.search(r"demo-gpu\s+A100 SXM4 40GB\s+MIG\s+2\s+2\s", out), out
     # The command stops the server it started; the data directory stays for the next invocation.
     assert not local_postgres.embedded_running(state)
 
@@ -110,7 +114,7 @@ def test_main_command_materializes_every_partition_through_dagster_on_embedded_p
     code, second, ui_runs = _quickstart_with_ui(state, tmp_path / "second.log")
     assert code == 0, second[-3000:]
     assert second.count("cached in") == len(quickstart.SAMPLE)
-    assert "partitions materialized by Dagster: 8/8" in second
+    assert "partitions materialized by Dagster: 9/9" in second
     assert "[7/7] the Dagster UI" in second
     assert len(ui_runs) == 2 * len(quickstart.SAMPLE) and {r["status"] for r in ui_runs} == {"SUCCESS"}
     assert not local_postgres.embedded_running(state)
@@ -135,7 +139,7 @@ def test_main_command_materializes_every_partition_through_dagster_on_embedded_p
             monkeypatch.setenv(key, value)
         with dg.DagsterInstance.get() as instance:
             materialized = instance.get_materialized_partitions(dg.AssetKey("daily_summary"))
-            assert len(materialized) == 8
+            assert len(materialized) == 9  # demo-prod 3 days, demo-dev 3, demo-edge 2, demo-gpu 1
             assert {k.split("|")[0] for k in materialized} == {c.cluster_id for c in quickstart.SAMPLE}
             runs = instance.get_runs()
             assert len(runs) == 2 * len(quickstart.SAMPLE)
