@@ -1,15 +1,42 @@
 """Test support: run the engine over days into a PostgreSQL schema and read its rows back as the reference does."""
 
 import datetime as dt
+import sys
+from pathlib import Path
 
 import pandas as pd
 import psycopg
 from psycopg import sql
 
+from ocp_assets.core import pgschema
 from ocp_assets.core.engine import ClusterDay
 from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.storage import open_data_root
 from ocp_assets_tests.reference.koku_sql import SUMMARY_COLUMNS, _to_frame
+
+# Every summary column but the row id and the report period id, which depend on insertion order elsewhere.
+HASHED_COLUMNS = [name for name, _ in pgschema.SUMMARY_COLUMNS if name not in ("uuid", "report_period_id")]
+
+
+def day_hashes(conn: psycopg.Connection, schema: str) -> dict[dt.date, str]:
+    """One md5 per usage day over every hashed column of the day's summary rows: equal hashes, equal rows."""
+    columns = ", ".join(f'"{c}"' for c in HASHED_COLUMNS)
+    return dict(
+        conn.execute(
+            f"SELECT usage_start, md5(string_agg(t::text, '|' ORDER BY t::text)) FROM (SELECT {columns} FROM "
+            f'"{schema}".reporting_ocpusagelineitem_daily_summary) t GROUP BY usage_start'
+        ).fetchall()
+    )
+
+
+def summarize_command(data_root, identity, dsn: str, schema: str, cluster_id: str | None = None) -> list[str]:
+    """`ocp-assets summarize` of one ingested cluster (its ClusterIdentity) into `schema`, as a user runs it."""
+    return [
+        str(Path(sys.executable).parent / "ocp-assets"), "summarize", "--data-root", str(data_root),
+        "--account", identity.account, "--source", identity.source_uuid,
+        "--cluster-id", cluster_id or identity.cluster_id, "--cluster-alias", identity.cluster_alias,
+        "--dsn", dsn, "--schema", schema,
+    ]  # fmt: skip
 
 
 def engine_rows(conn: psycopg.Connection, schema: str, source: str) -> pd.DataFrame:

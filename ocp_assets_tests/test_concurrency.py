@@ -14,7 +14,7 @@ from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (dagster_home_fixt
     build_cluster,
     dagster_home_fixture,
 )
-from ocp_assets_tests.engine_support import enable_keys
+from ocp_assets_tests.engine_support import enable_keys, summarize_command
 
 # A month no earlier test writes: its summary partition does not exist yet, so every writer races to create it.
 DAYS = [dt.date(2027, 2, 3), dt.date(2027, 2, 4)]
@@ -133,24 +133,7 @@ def test_cli_summarize_during_a_dagster_run_of_the_same_days(dagster_home, dsn):
         "--partition-range",
         f"both-paths|{days[0]}...both-paths|{days[-1]}",
     ]
-    cli_run = [
-        str(bin_dir / "ocp-assets"),
-        "summarize",
-        "--data-root",
-        str(data),
-        "--account",
-        identity.account,
-        "--source",
-        identity.source_uuid,
-        "--cluster-id",
-        "both-paths",
-        "--cluster-alias",
-        identity.cluster_alias,
-        "--dsn",
-        dsn,
-        "--schema",
-        schema,
-    ]
+    cli_run = summarize_command(data, identity, dsn, schema, cluster_id="both-paths")
     for _ in range(2):
         dagster = subprocess.Popen(dagster_run, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         clis = [subprocess.run(cli_run, capture_output=True, text=True, timeout=300, check=False) for _ in range(2)]

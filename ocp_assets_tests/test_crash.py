@@ -7,7 +7,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,53 +15,22 @@ import pytest
 
 from ocp_assets.core import consistency
 from ocp_assets.core.engine import ClusterDay
-from ocp_assets.core.pgschema import SUMMARY_COLUMNS, SUMMARY_TABLE, init_schema
+from ocp_assets.core.pgschema import init_schema
 from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.storage import open_data_root
 from ocp_assets_tests.dagster_fixtures import ENABLED_KEYS, build_cluster, change_day
-from ocp_assets_tests.engine_support import enable_keys
+from ocp_assets_tests.engine_support import day_hashes, enable_keys, summarize_command
 from ocp_assets_tests.private_postgres import as_server_user, private_postgres
 
 pytestmark = pytest.mark.slow
 
 DAYS = [dt.date(2026, 5, 1) + dt.timedelta(days=n) for n in range(8)]
 KILLS = 20
-# Every column but the row id and the ids that depend on insertion order elsewhere.
-HASHED = [name for name, _ in SUMMARY_COLUMNS if name not in ("uuid", "report_period_id")]
-
-
-def day_hashes(conn: psycopg.Connection, schema: str) -> dict[dt.date, str]:
-    columns = ", ".join(f'"{c}"' for c in HASHED)
-    rows = conn.execute(
-        f"SELECT usage_start, md5(string_agg(t::text, '|' ORDER BY t::text)) FROM (SELECT {columns} FROM "
-        f'"{schema}".{SUMMARY_TABLE}) t'
-        " GROUP BY usage_start"
-    ).fetchall()
-    return dict(rows)
 
 
 def _summarize_cli(data_root: Path, identity, schema: str, dsn: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "ocp-assets"),
-            "summarize",
-            "--data-root",
-            str(data_root),
-            "--account",
-            identity.account,
-            "--source",
-            identity.source_uuid,
-            "--cluster-id",
-            identity.cluster_id,
-            "--cluster-alias",
-            identity.cluster_alias,
-            "--dsn",
-            dsn,
-            "--schema",
-            schema,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        summarize_command(data_root, identity, dsn, schema), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
 
 

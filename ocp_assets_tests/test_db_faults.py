@@ -3,15 +3,13 @@
 import datetime as dt
 import os
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from ocp_assets.core.pgschema import SUMMARY_COLUMNS, SUMMARY_TABLE, init_schema
+from ocp_assets.core.pgschema import SUMMARY_TABLE, init_schema
 from ocp_assets.defs.partitions import partition_key
 from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (dagster_env_fixture is the dagster_env fixture)
     ENABLED_KEYS,
@@ -20,13 +18,12 @@ from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (dagster_env_fixtu
     dagster_env_fixture,
     resources,
 )
-from ocp_assets_tests.engine_support import enable_keys
+from ocp_assets_tests.engine_support import day_hashes, enable_keys, summarize_command
 from ocp_assets_tests.private_postgres import private_postgres
 
 pytestmark = pytest.mark.slow
 
 DAYS = [dt.date(2026, 6, 1) + dt.timedelta(days=n) for n in range(3)]
-HASHED = [name for name, _ in SUMMARY_COLUMNS if name not in ("uuid", "report_period_id")]
 # PostgreSQL cancels any statement of the run that waits longer than this (set per connection through the DSN).
 TIMEOUT_OPTIONS = "options=-c%20statement_timeout%3D1500"
 
@@ -36,43 +33,15 @@ def with_statement_timeout(dsn: str) -> str:
     return f"{dsn}{'&' if '?' in dsn else '?'}{TIMEOUT_OPTIONS}"
 
 
-def day_hashes(dsn: str, schema: str) -> dict[dt.date, str]:
-    columns = ", ".join(f'"{c}"' for c in HASHED)
+def hashes(dsn: str, schema: str) -> dict[dt.date, str]:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        return dict(
-            conn.execute(
-                f"SELECT usage_start, md5(string_agg(t::text, '|' ORDER BY t::text)) FROM (SELECT {columns} FROM "
-                f'"{schema}".{SUMMARY_TABLE}) t GROUP BY usage_start'
-            ).fetchall()
-        )
+        return day_hashes(conn, schema)
 
 
 def summarize_cli(version, dsn: str, schema: str) -> subprocess.CompletedProcess:
     root, identity = version
-    return subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ocp-assets"),
-            "summarize",
-            "--data-root",
-            str(root),
-            "--account",
-            identity.account,
-            "--source",
-            identity.source_uuid,
-            "--cluster-id",
-            identity.cluster_id,
-            "--cluster-alias",
-            identity.cluster_alias,
-            "--dsn",
-            dsn,
-            "--schema",
-            schema,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    command = summarize_command(root, identity, dsn, schema)
+    return subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
 
 
 def fresh_schema(dsn: str, schema: str) -> None:
@@ -118,9 +87,9 @@ def test_a_full_disk_fails_in_one_line_keeps_the_old_rows_and_a_rerun_with_space
             fresh_schema(server.dsn, "koku")
             fresh_schema(server.dsn, "reference")
             assert summarize_cli(versions["b"], server.dsn, "reference").returncode == 0
-            reference_b = day_hashes(server.dsn, "reference")
+            reference_b = hashes(server.dsn, "reference")
             assert summarize_cli(versions["a"], server.dsn, "koku").returncode == 0
-            before = day_hashes(server.dsn, "koku")
+            before = hashes(server.dsn, "koku")
             assert set(before) == set(DAYS) and all(before[d] != reference_b[d] for d in DAYS)
 
             filler = disk / "filler"
@@ -133,11 +102,11 @@ def test_a_full_disk_fails_in_one_line_keeps_the_old_rows_and_a_rerun_with_space
                     pass
             done = summarize_cli(versions["b"], server.dsn, "koku")
             assert_one_line_failure(done, "No space left on device")
-            assert day_hashes(server.dsn, "koku") == before  # every day keeps its old rows, none half-written
+            assert hashes(server.dsn, "koku") == before  # every day keeps its old rows, none half-written
 
             filler.unlink()
             assert summarize_cli(versions["b"], server.dsn, "koku").returncode == 0
-            assert day_hashes(server.dsn, "koku") == reference_b
+            assert hashes(server.dsn, "koku") == reference_b
         finally:
             # Lazy: the server still holds files there; the memory is released when it stops.
             subprocess.run(["umount", "-l", str(disk)], check=False)
@@ -166,20 +135,20 @@ def test_a_statement_timeout_fails_in_one_line_and_keeps_the_old_rows(versions, 
     fresh_schema(dsn, reference)
     try:
         assert summarize_cli(versions["b"], dsn, reference).returncode == 0
-        reference_b = day_hashes(dsn, reference)
+        reference_b = hashes(dsn, reference)
     finally:
         pg[0].execute(f'DROP SCHEMA "{reference}" CASCADE')
     assert summarize_cli(versions["a"], dsn, schema).returncode == 0
-    before = day_hashes(dsn, schema)
+    before = hashes(dsn, schema)
 
     holder = locked_summary(schema)
     done = summarize_cli(versions["b"], with_statement_timeout(dsn), schema)
     holder.rollback()
     assert_one_line_failure(done, "statement timeout")
-    assert day_hashes(dsn, schema) == before
+    assert hashes(dsn, schema) == before
 
     assert summarize_cli(versions["b"], dsn, schema).returncode == 0
-    assert day_hashes(dsn, schema) == reference_b
+    assert hashes(dsn, schema) == reference_b
 
 
 def release_after_first_cancellation(holder: psycopg.Connection, dsn: str, schema: str) -> threading.Thread:
