@@ -14,7 +14,7 @@ from ocp_assets.core.engine import ClusterDay, connect, days_between
 from ocp_assets.core.errors import ConfigurationError, OcpAssetsError
 from ocp_assets.core.ingest import cluster_record_key, read_cluster_registry
 from ocp_assets.core.layout import GPU_USAGE, POD_USAGE
-from ocp_assets.core.outcomes import GPU_SUMMARY
+from ocp_assets.core.outcomes import DAILY_SUMMARY, GPU_SUMMARY
 from ocp_assets.core.pgschema import GPU_SUMMARY_TABLE, SUMMARY_TABLE, init_schema
 from ocp_assets.core.pipeline import DayResult, run_cluster_day
 from ocp_assets.core.reader import days_with_usage, months_with_usage_files
@@ -192,10 +192,12 @@ def _summarised_days(conn, cluster: ClusterToSummarise) -> list[dt.date]:
 
 
 def run_summarize(args: argparse.Namespace) -> int:
-    """Every requested cluster-day; one that fails is reported on its own line and the others go on.
+    """Every requested cluster-day; each failure is reported on its own line and the others go on.
 
-    Exit 2 when any failed (each failed day keeps its previous rows), after the rest have been written. A cluster id
-    that contradicts the one recorded for its source is refused before anything is written.
+    A cluster-day's usage summary and its GPU summary are committed separately (decision G3): a failed branch keeps
+    its previous rows while the other's rows are written, and both are said, on the day's line and in the final
+    error. Exit 2 when anything failed, after the rest have been written. A cluster id that contradicts the one
+    recorded for its source is refused before anything is written.
     """
     root = open_data_root(args.data_root)
     failed: list[str] = []
@@ -213,7 +215,7 @@ def run_summarize(args: argparse.Namespace) -> int:
                     )
             except OcpAssetsError as exc:
                 print(f"ocp-assets: error: {exc}", file=sys.stderr)
-                failed.append(cluster.cluster_id)
+                failed.append(f"{cluster.cluster_id}: nothing written")
                 continue
             plan.append((cluster, days))
         with Progress("summarize", sum(len(days) for _, days in plan), "days") as progress:
@@ -221,39 +223,84 @@ def run_summarize(args: argparse.Namespace) -> int:
                 progress.echo(f"cluster {cluster.cluster_id} (source {cluster.source}) -> schema {cluster.schema}")
                 for day in days:
                     task = ClusterDay(cluster.account, cluster.source, cluster.cluster_id, cluster.alias, day)
+                    name = f"{cluster.cluster_id} {day.isoformat()}"
                     try:
                         result = run_cluster_day(conn, cluster.schema, root, task)
-                    except OcpAssetsError as exc:
-                        progress.echo(f"ocp-assets: error: {cluster.cluster_id} {day.isoformat()}: {exc}", sys.stderr)
-                        failed.append(f"{cluster.cluster_id} {day.isoformat()}")
-                        progress.advance(note=f"{cluster.cluster_id} {day.isoformat()}")
+                    except OcpAssetsError as exc:  # before either branch wrote (a schema or table missing)
+                        progress.echo(f"ocp-assets: error: {name}: {exc}", sys.stderr)
+                        failed.append(f"{name}: nothing written")
+                        progress.advance(note=name)
                         continue
                     progress.echo(f"  {day.isoformat()}  {_day_line(result)}")
-                    progress.advance(note=f"{cluster.cluster_id} {day.isoformat()}")
+                    failures = result.failures()
+                    for summary_stage, exc in failures.items():
+                        progress.echo(
+                            f"ocp-assets: error: {name}: {_failure_line(result, summary_stage, exc)}", sys.stderr
+                        )
+                    if failures:
+                        failed.append(f"{name}: {'; '.join(_branch_outcomes(result))}")
+                    progress.advance(note=name)
     if failed:
         raise SummarizeFailed(
             f"{len(failed)} failed ({', '.join(failed[:5])}{' …' if len(failed) > 5 else ''}); "
-            "their previous rows are kept, the others were written"
+            "every other cluster-day was written"
         ).with_hint("the lines above name each failure; fix it and run the same command again")
     return 0
 
 
+BRANCH_NAMES = {DAILY_SUMMARY: "usage summary", GPU_SUMMARY: "GPU summary"}
+KEPT = {DAILY_SUMMARY: "its previous rows kept", GPU_SUMMARY: "its previous GPU rows kept"}
+
+
+def _branch_outcomes(result: DayResult) -> list[str]:
+    """What each branch of the cluster-day did to PostgreSQL, e.g. ["usage summary written", "GPU summary failed,
+    its previous GPU rows kept"]: the two are committed separately, so one can stand while the other failed."""
+    failures = result.failures()
+    said = []
+    for summary_stage, branch in BRANCH_NAMES.items():
+        facts = result.stages.get(summary_stage)
+        if summary_stage in failures:
+            said.append(f"{branch} failed, {KEPT[summary_stage]}")
+        elif facts is None:
+            continue  # not run
+        elif facts.get("no_data"):
+            data = "pod or storage" if summary_stage == DAILY_SUMMARY else "GPU"
+            removed = facts.get("rows_deleted")
+            said.append(f"no {data} data" + (f" ({branch}: its previous {removed} rows removed)" if removed else ""))
+        else:
+            said.append(f"{branch} written")
+    return said
+
+
+def _failure_line(result: DayResult, summary_stage: str, exc: OcpAssetsError) -> str:
+    """One branch's failure as the CLI's one-line error: `<what> — <what happened to PostgreSQL>; <hint>`."""
+    others = [said for said in _branch_outcomes(result) if not said.startswith(BRANCH_NAMES[summary_stage])]
+    kept = f"{BRANCH_NAMES[summary_stage]} not written, {KEPT[summary_stage]}"
+    return f"{exc} — {'; '.join([kept, *others])}" + (f"; {exc.hint}" if exc.hint else "")
+
+
 def _day_line(result: DayResult) -> str:
-    """One line per cluster-day: usage rows per data_source (or that there was no pod or storage data), GPU rows."""
+    """One line per cluster-day: usage rows per data_source (or that there was no pod or storage data), GPU rows;
+    a branch that failed is said as such (its error line follows), the other branch's rows are shown."""
     outcome = result.outcome
     gpu = result.stages.get(GPU_SUMMARY, {})
-    if outcome is None and not gpu.get("rows"):
+    failures = result.failures()
+    if not failures and outcome is None and not gpu.get("rows"):
         return "no koku data for this day (its previous rows removed)"
-    if outcome is None:
+    if DAILY_SUMMARY in failures:
+        usage = f"usage summary failed ({KEPT[DAILY_SUMMARY]})"
+    elif outcome is None:
         usage = "no pod or storage data (its previous rows removed)"
     else:
         counts = "  ".join(f"{kind} {count}" for kind, count in outcome.rows_by_kind.items())
         timing = ", ".join(f"{step} {seconds:.2f}s" for step, seconds in outcome.seconds.items())
         usage = f"{counts}  (replaced {outcome.write.rows_deleted}; {timing})"
+    if GPU_SUMMARY in failures:
+        return f"{usage}  GPU summary failed ({KEPT[GPU_SUMMARY]})"
     if gpu.get("rows"):
-        usage += f"  GPU {gpu['rows']} (replaced {gpu.get('rows_deleted', 0)})"
-    elif gpu.get("rows_deleted"):
-        usage += f"  GPU 0 (no GPU data: its previous {gpu['rows_deleted']} rows removed)"
+        return f"{usage}  GPU {gpu['rows']} (replaced {gpu.get('rows_deleted', 0)})"
+    if gpu.get("rows_deleted"):
+        return f"{usage}  GPU 0 (no GPU data: its previous {gpu['rows_deleted']} rows removed)"
     return usage
 
 

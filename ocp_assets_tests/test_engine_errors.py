@@ -349,7 +349,11 @@ def test_cli_all_clusters_goes_on_after_a_failing_cluster(pg, tmp_path, capsys, 
         and "'pod_usage_cpu_core_seconds'" in line
         for line in err
     ), err
-    assert err[-1].startswith("ocp-assets: error: 1 failed (broken 2026-10-05)")
+    # broken has no GPU usage: its GPU branch passed, with nothing to write.
+    assert err[-1].startswith(
+        "ocp-assets: error: 1 failed (broken 2026-10-05: usage summary failed, its previous rows kept; no GPU data); "
+        "every other cluster-day was written — "
+    )
     assert (
         len(engine_rows(conn, schema, healthy.source_uuid)) > 0
         and len(engine_rows(conn, schema, broken.source_uuid)) == 0

@@ -896,3 +896,145 @@ def test_cli_summarize_finds_gpu_only_days_and_removes_gpu_rows_of_an_emptied_da
     assert second.returncode == 0, second.stderr
     assert f"  {next_day.isoformat()}  no koku data for this day (its previous rows removed)" in second.stdout
     assert [(r["usage_start"], r["gpu_uuid"]) for r in engine_gpu_rows(conn, schema, source)] == [(DAY, "G1")]
+
+
+# ---------------------------------------------------------------- the CLI: each branch committed and said on its own
+def _usage_state(conn, schema: str, source: str) -> tuple[set[str], float]:
+    """The daily summary's row uuids of the source and its pods' CPU usage (unallocated rows left out)."""
+    table = sql.Identifier(schema, "reporting_ocpusagelineitem_daily_summary")
+    uuids = conn.execute(sql.SQL("SELECT uuid::text FROM {} WHERE source_uuid = %s").format(table), (source,))
+    cpu = conn.execute(
+        sql.SQL(
+            "SELECT sum(pod_usage_cpu_core_hours)::float8 FROM {} WHERE source_uuid = %s AND data_source = 'Pod'"
+            " AND namespace NOT LIKE '%% unallocated'"
+        ).format(table),
+        (source,),
+    )
+    return {u for (u,) in uuids.fetchall()}, cpu.fetchone()[0]
+
+
+def _summarize_cluster(data_root: Path, source: str, dsn: str, schema: str, capsys) -> tuple[int, str, list[str]]:
+    from ocp_assets.cli import main
+
+    code = main(["summarize", "--data-root", str(data_root), "--source", source, "--dsn", dsn, "--schema", schema])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err.strip().splitlines()
+
+
+# build_cluster's pods on DAY, in core-hours: apiserver 0.2 x 24, web-0 0.1 x 24, web-1 0.2 x 24, batch-1 0.5 x 12.
+POD_CPU_CORE_HOURS = 0.2 * 24 + 0.1 * 24 + 0.2 * 24 + 0.5 * 12  # 18.0
+GPU_ON_WEB_0 = {"node": "worker-1", "namespace": "shop", "pod": "web-0"}
+
+
+@pytest.fixture
+def summarised_with_gpu(pg, dsn, tmp_path, capsys):
+    """A cluster-day whose usage and GPU summaries are in PostgreSQL, written by `ocp-assets summarize`."""
+    conn, schema = pg
+    identity = build_cluster(tmp_path, "rv-gpu", [DAY])
+    write_gpu_parquet(tmp_path, identity.source_uuid, gpu_rows(DAY, range(4), gpu_uuid="GPU-1", **GPU_ON_WEB_0))
+    code, _, err = _summarize_cluster(tmp_path, identity.source_uuid, dsn, schema, capsys)
+    assert code == 0, err
+    uuids, cpu = _usage_state(conn, schema, identity.source_uuid)
+    assert cpu == approx(POD_CPU_CORE_HOURS)
+    gpu = engine_gpu_rows(conn, schema, identity.source_uuid)
+    memory_gb = 40960 * 2**20 / 1e9  # koku's GB are 10^9 bytes
+    assert [(r["gpu_uuid"], float(r["memory_capacity_gb"])) for r in gpu] == [("GPU-1", approx(memory_gb))]
+    return conn, schema, tmp_path, identity, uuids, gpu
+
+
+def test_cli_writes_the_usage_summary_and_keeps_the_gpu_rows_when_only_the_gpu_input_is_bad(
+    summarised_with_gpu, dsn, capsys
+):
+    """The two branches commit separately (G3): pod CPU doubled and one GPU memory value -5. The usage summary is
+    written; the GPU summary fails naming file, column and row and keeps its rows; the CLI says both."""
+    from ocp_assets_tests.dagster_fixtures import change_day
+
+    conn, schema, data_root, identity, uuids_before, gpu_before = summarised_with_gpu
+    change_day(data_root, identity, "pod_usage", "pod_usage_cpu_core_seconds", DAY, lambda seconds: seconds * 2)
+    files = write_gpu_parquet(
+        data_root,
+        identity.source_uuid,
+        gpu_rows(DAY, range(2), gpu_uuid="GPU-1", **GPU_ON_WEB_0)
+        + gpu_rows(DAY, range(2, 4), gpu_uuid="GPU-1", memory_mib=-5.0, **GPU_ON_WEB_0),
+    )
+
+    code, out, err = _summarize_cluster(data_root, identity.source_uuid, dsn, schema, capsys)
+
+    assert code == 2
+    [day_line] = [line for line in out.splitlines() if line.startswith(f"  {DAY.isoformat()}  ")]
+    assert day_line.startswith(f"  {DAY.isoformat()}  Pod ")
+    assert day_line.endswith("  GPU summary failed (its previous GPU rows kept)")
+    [failure] = [line for line in err if line.startswith(f"ocp-assets: error: rv-gpu {DAY.isoformat()}: ")]
+    assert failure == (
+        f"ocp-assets: error: rv-gpu {DAY.isoformat()}: file {files[DAY]}, column 'gpu_memory_capacity_mib', row 3: "
+        "negative value: -5.0 — GPU summary not written, its previous GPU rows kept; usage summary written"
+    )
+    assert err[-1].startswith(
+        f"ocp-assets: error: 1 failed (rv-gpu {DAY.isoformat()}: usage summary written; GPU summary failed, its "
+        "previous GPU rows kept); every other cluster-day was written — "
+    )
+    uuids, cpu = _usage_state(conn, schema, identity.source_uuid)
+    assert cpu == approx(2 * POD_CPU_CORE_HOURS) and uuids and not uuids & uuids_before  # the new usage rows
+    assert engine_gpu_rows(conn, schema, identity.source_uuid) == gpu_before  # the old GPU rows
+
+
+def test_cli_writes_the_gpu_summary_and_keeps_the_usage_rows_when_only_the_pod_input_is_bad(
+    summarised_with_gpu, dsn, capsys
+):
+    """The reverse: a negative pod CPU value fails the usage summary (named, its rows kept); the changed GPU usage
+    (another GPU, 81920 MiB) is written and the CLI says so."""
+    from ocp_assets_tests.dagster_fixtures import negate_first_value
+
+    conn, schema, data_root, identity, uuids_before, _ = summarised_with_gpu
+    path = negate_first_value(data_root, identity, "pod_usage", "pod_usage_cpu_core_seconds")
+    write_gpu_parquet(
+        data_root, identity.source_uuid, gpu_rows(DAY, range(4), gpu_uuid="GPU-2", memory_mib=81920.0, **GPU_ON_WEB_0)
+    )
+
+    code, out, err = _summarize_cluster(data_root, identity.source_uuid, dsn, schema, capsys)
+
+    assert code == 2
+    assert f"  {DAY.isoformat()}  usage summary failed (its previous rows kept)  GPU 1 (replaced 1)" in out
+    [failure] = [line for line in err if line.startswith(f"ocp-assets: error: rv-gpu {DAY.isoformat()}: ")]
+    assert failure.startswith(f"ocp-assets: error: rv-gpu {DAY.isoformat()}: file {path}, column ")
+    assert "'pod_usage_cpu_core_seconds', row 1: negative value" in failure
+    assert failure.endswith("— usage summary not written, its previous rows kept; GPU summary written")
+    assert err[-1].startswith(
+        f"ocp-assets: error: 1 failed (rv-gpu {DAY.isoformat()}: usage summary failed, its previous rows kept; "
+        "GPU summary written); every other cluster-day was written — "
+    )
+    assert _usage_state(conn, schema, identity.source_uuid) == (uuids_before, approx(POD_CPU_CORE_HOURS))
+    gpu = engine_gpu_rows(conn, schema, identity.source_uuid)
+    assert [(r["gpu_uuid"], float(r["memory_capacity_gb"])) for r in gpu] == [("GPU-2", approx(81920 * 2**20 / 1e9))]
+
+
+def test_cli_reports_both_branches_failures_of_one_day(summarised_with_gpu, dsn, capsys, monkeypatch):
+    """A usage check that names no file is not hidden by the GPU branch's file error: both are reported, both
+    branches keep their rows."""
+    from ocp_assets.core import consistency
+
+    conn, schema, data_root, identity, uuids_before, gpu_before = summarised_with_gpu
+    monkeypatch.setattr(consistency, "usage_conserved", lambda raw, rows: O.CheckOutcome(False, "forced failure"))
+    files = write_gpu_parquet(
+        data_root,
+        identity.source_uuid,
+        gpu_rows(DAY, range(2), gpu_uuid="GPU-1", **GPU_ON_WEB_0)
+        + gpu_rows(DAY, range(2, 4), gpu_uuid="GPU-1", memory_mib=-5.0, **GPU_ON_WEB_0),
+    )
+
+    code, out, err = _summarize_cluster(data_root, identity.source_uuid, dsn, schema, capsys)
+
+    assert code == 2
+    prefix = f"ocp-assets: error: rv-gpu {DAY.isoformat()}: "
+    assert [line for line in err if line.startswith(prefix)] == [
+        f"{prefix}check usage_conserved: forced failure — usage summary not written, its previous rows kept; GPU "
+        "summary failed, its previous GPU rows kept",
+        f"{prefix}file {files[DAY]}, column 'gpu_memory_capacity_mib', row 3: negative value: -5.0 — GPU summary not "
+        "written, its previous GPU rows kept; usage summary failed, its previous rows kept",
+    ]
+    assert (
+        f"  {DAY.isoformat()}  usage summary failed (its previous rows kept)  GPU summary failed (its previous GPU "
+        "rows kept)"
+    ) in out
+    assert _usage_state(conn, schema, identity.source_uuid) == (uuids_before, approx(POD_CPU_CORE_HOURS))
+    assert engine_gpu_rows(conn, schema, identity.source_uuid) == gpu_before

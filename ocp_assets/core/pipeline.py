@@ -4,9 +4,10 @@ This is the one code path of the Dagster assets and of ``ocp-assets summarize``.
 form two branches, the usage summary and the GPU summary (``outcomes.BRANCHES``); each branch always runs in
 order from koku's Parquet, up to the last stage asked for in it, so a summary is never computed from
 intermediate tables older than the Parquet. Each stage's input is validated (pandera) and each stage's output
-checked; the first failed check stops the cluster-day, and a failed summary check rolls its transaction back,
-so PostgreSQL keeps the previous rows. A cluster-day without any koku usage (or GPU usage) is summarised as
-empty: its previous rows (GPU rows) are removed, as koku's delete-then-insert does.
+checked; the first failed check stops its branch. A cluster-day's usage summary is replaced in one transaction and
+its GPU summary in another (decision G3): a failed branch is rolled back and keeps its previous rows, the other
+branch's result stands (``DayResult.failures`` says which failed). A cluster-day without any koku usage (or GPU
+usage) is summarised as empty: its previous rows (GPU rows) are removed, as koku's delete-then-insert does.
 
 ``run_days`` spreads several cluster-days over worker processes (forked: they inherit the imports), each with
 its own PostgreSQL connection; results come back in the order asked.
@@ -119,22 +120,57 @@ class Connections:
     s3: S3Settings | None = None  # how to reach s3:// roots (Dagster: from its S3 resource); None: the environment
 
 
+class CheckFailedError(OcpAssetsError):
+    """A branch of a cluster-day (its usage or its GPU summary) whose checks failed: that summary was not changed
+    (PostgreSQL keeps its previous rows); the other branch, committed in its own transaction, may have been written."""
+
+
+def _branch_of_check(name: str) -> str:
+    """The branch a check judges, named by its summary stage (``O.DAILY_SUMMARY`` or ``O.GPU_SUMMARY``)."""
+    return O.BRANCH_OF[O.STAGE_OF_CHECK[name]][-1]
+
+
 @dataclass
 class DayResult:
-    """What happened to one cluster-day: the stages that completed (with their facts) and every check evaluated."""
+    """What happened to one cluster-day: the stages that completed (with their facts) and every check evaluated.
+
+    Its two branches commit separately: one may have been written while the other failed (``failures``).
+    """
 
     key: str
     cluster_day: ClusterDay
     stages: dict[str, dict] = field(default_factory=dict)
     checks: dict[str, CheckOutcome] = field(default_factory=dict)
     no_data: bool = False
-    error: OcpAssetsError | None = None  # the input error that stopped the day, when there was one
+    # Per branch (keyed by its summary stage), the input error that stopped it, naming file, column and row.
+    errors: dict[str, OcpAssetsError] = field(default_factory=dict)
     outcome: DayOutcome | None = None  # the rows written (None in a worker's result: they stay in the worker)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
+    def error(self) -> OcpAssetsError | None:
+        """The first input error of the day (the usage branch's, which runs first, else the GPU branch's)."""
+        return next(iter(self.errors.values()), None)
+
+    @property
     def passed(self) -> bool:
         return all(c.passed for c in self.checks.values())
+
+    def branch_passed(self, summary_stage: str) -> bool:
+        """Whether every evaluated check of the branch ending in ``summary_stage`` passed."""
+        return all(c.passed for name, c in self.checks.items() if _branch_of_check(name) == summary_stage)
+
+    def failures(self) -> dict[str, OcpAssetsError]:
+        """Every failed branch (keyed by its summary stage, in branch order) and what stopped it: the input error
+        naming file, column and row, else its first failed check. A failed branch kept its previous rows."""
+        found: dict[str, OcpAssetsError] = {}
+        for summary_stage in O.SUMMARY_STAGES:
+            failed = [n for n, c in self.checks.items() if not c.passed and _branch_of_check(n) == summary_stage]
+            if failed:
+                found[summary_stage] = self.errors.get(summary_stage) or CheckFailedError(
+                    f"check {failed[0]}: {self.checks[failed[0]].description}"
+                )
+        return found
 
     @property
     def failed_checks(self) -> list[str]:
@@ -285,12 +321,19 @@ class _Day:
     def check(self, name: str, outcome: CheckOutcome) -> bool:
         self.result.checks[name] = outcome
         located = outcome.metadata.get("file") and outcome.metadata.get("reason")
-        if not outcome.passed and self.result.error is None and located:
+        if not outcome.passed and located:
             meta = outcome.metadata
-            self.result.error = InputDataError(
-                str(meta["reason"]), file=str(meta["file"]), column=meta.get("column"), row=meta.get("row")
+            self.fail(
+                name,
+                InputDataError(
+                    str(meta["reason"]), file=str(meta["file"]), column=meta.get("column"), row=meta.get("row")
+                ),
             )
         return outcome.passed
+
+    def fail(self, check: str, error: OcpAssetsError) -> None:
+        """Record the input error that stops the branch of ``check`` (its first one)."""
+        self.result.errors.setdefault(_branch_of_check(check), error)
 
     def wanted(self, stage: str) -> bool:
         branch = O.BRANCH_OF[stage]
@@ -374,7 +417,7 @@ def _usage_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", setting
     try:
         pods, capacity = read_pod_usage(root, cd.account, cd.source, cd.day)
     except InputDataError as exc:
-        day.result.error = exc
+        day.fail(O.POD_USAGE_SCHEMA, exc)
         day.check(O.POD_USAGE_SCHEMA, input_error_outcome(exc))
         return
     if not day.check(
@@ -412,7 +455,7 @@ def _usage_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", setting
     ):
         return
     if storage is None:
-        day.result.error = storage_error
+        day.fail(O.STORAGE_USAGE_SCHEMA, storage_error)
         day.check(O.STORAGE_USAGE_SCHEMA, input_error_outcome(storage_error))
         return
     if not day.check(O.STORAGE_USAGE_SCHEMA, validate_rows(V.RawStorageUsage, storage)):
@@ -454,7 +497,7 @@ def _usage_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", setting
                     }
                 )
         except InputDataError as exc:
-            day.result.error = exc
+            day.fail(O.LABELS_SCHEMA, exc)
             report = input_error_outcome(exc)
         reports[entity] = report
     if not day.check(O.LABELS_SCHEMA, O.combine(reports)):
@@ -475,7 +518,7 @@ def _usage_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", setting
     try:
         merged = merge_labels(pods, storage, labels, keys)
     except InputDataError as exc:
-        day.result.error = exc
+        day.fail(O.MERGED_ROWS_SCHEMA, exc)
         day.check(O.MERGED_ROWS_SCHEMA, input_error_outcome(exc))
         return
     inventory = node_inventory(pods.table, labels.node)
@@ -536,7 +579,7 @@ def _usage_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", setting
         )
         return
     except OcpAssetsError as exc:
-        day.result.error = exc
+        day.fail(O.ROWS_IN_POSTGRESQL, exc)
         day.check(O.ROWS_IN_POSTGRESQL, CheckOutcome(False, str(exc)))
         return
     touch_report_period(conn, task.schema, shared.report_period_id)
@@ -557,7 +600,7 @@ def _gpu_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", settings:
     try:
         gpu = read_gpu_usage(root, cd.account, cd.source, cd.day)
     except InputDataError as exc:
-        day.result.error = day.result.error or exc
+        day.fail(O.GPU_USAGE_SCHEMA, exc)
         day.check(O.GPU_USAGE_SCHEMA, input_error_outcome(exc))
         return
     if not day.check(O.GPU_USAGE_SCHEMA, validate_rows(V.RawGpuUsage, gpu)):
@@ -679,22 +722,14 @@ def run_days(tasks: Iterable[DayTask], where: Connections, workers: int = 1) -> 
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-class CheckFailedError(OcpAssetsError):
-    """A cluster-day whose checks failed (the CLI's error); nothing of that day was changed."""
-
-
 def run_cluster_day(conn: psycopg.Connection, schema: str, root: DataRoot, cluster_day: ClusterDay) -> DayResult:
-    """The CLI's cluster-day: every stage and check of both branches, in the caller's connection; raises when a check
-    fails. The result holds the usage rows written (``outcome``) and each stage's facts (the GPU summary's too)."""
+    """The CLI's cluster-day: every stage and check of both branches, in the caller's connection. A failed check does
+    not raise: each branch is committed on its own, so ``result.failures()`` says which branch failed (and kept its
+    previous rows) while the other's rows stand. The result holds the usage rows written (``outcome``) and each
+    stage's facts (the GPU summary's too)."""
     result = summarize_cluster_day(
         conn, root, DayTask(cluster_day.day.isoformat(), cluster_day, schema), create_tables=False
     )
-    if not result.passed:
-        if result.error is not None:
-            raise result.error
-        raise CheckFailedError(
-            f"{cluster_day.cluster_id} {cluster_day.day.isoformat()}: check {result.first_failure()}"
-        )
     if result.outcome is not None:
         # Where the day's time went, as the CLI and the engine benchmark print it: each stage includes its checks.
         stage = result.seconds
@@ -710,5 +745,11 @@ def run_cluster_day(conn: psycopg.Connection, schema: str, root: DataRoot, clust
 
 def summarize_day(conn: psycopg.Connection, schema: str, root: DataRoot, cluster_day: ClusterDay) -> DayOutcome | None:
     """``run_cluster_day``'s usage rows written, or None for a day without pod or storage data (its previous rows
-    were removed)."""
-    return run_cluster_day(conn, schema, root, cluster_day).outcome
+    were removed). Raises the first branch's failure when a check of either branch failed (the usage branch's first;
+    a branch that passed was committed all the same)."""
+    result = run_cluster_day(conn, schema, root, cluster_day)
+    for failure in result.failures().values():
+        if isinstance(failure, CheckFailedError):
+            raise CheckFailedError(f"{cluster_day.cluster_id} {cluster_day.day.isoformat()}: {failure}")
+        raise failure
+    return result.outcome

@@ -11,9 +11,10 @@ partition, a range, "All"), the step runs every cluster-day from koku's Parquet 
 up to the last stage selected in it, so nothing is ever summarised from tables older than the Parquet and no
 selection needs another asset materialized first. Each partition gets its own materialization per selected
 asset, with its own numbers, and its own evaluation of every selected check; a partition that fails a check
-fails alone (PostgreSQL keeps its previous rows), the others of the same run are written and recorded: each
-cluster-day commits in its own transaction, never a range run as a whole. The GPU
-summary is written in its own transaction after the daily summary, as koku's UI-summary step follows it.
+fails alone, the others of the same run are written and recorded. Each cluster-day's usage summary is replaced in
+one transaction and its GPU summary in another, after it (as koku's UI-summary step follows the daily summary),
+never a range run as a whole: a failed branch keeps its previous rows, the other branch's result stands (and is
+recorded as materialized).
 """
 
 import time
@@ -203,7 +204,8 @@ def summarize(
     for result in run_days(tasks, where, workers=workers):
         yield from partition_events(result, stages, checks, context.instance)
         if not result.passed:
-            failed.append(f"{result.key}: {result.first_failure()}")
+            failures = result.failures().items()
+            failed.append(f"{result.key}: " + "; ".join(f"{stage} not written, {exc}" for stage, exc in failures))
         empty += result.no_data
     context.log.info(
         f"{len(tasks)} cluster-day(s) through {', '.join(through)} in {time.perf_counter() - started:.2f}s "
@@ -216,7 +218,10 @@ def summarize(
         yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))
     if failed:
         # The failed blocking evaluations fail the step after this; the partitions recorded above stay materialized.
-        context.log.error("failed cluster-days (PostgreSQL keeps their previous rows):\n" + "\n".join(failed))
+        context.log.error(
+            "failed cluster-days (each failed summary keeps its previous rows; the day's other summary stands):\n"
+            + "\n".join(failed)
+        )
 
 
 summary_assets = [summarize]

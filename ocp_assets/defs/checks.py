@@ -4,7 +4,9 @@ The check names, what each verifies and which stage it judges are ``ocp_assets.c
 themselves are pure functions (``core.validation``: pandera models; ``core.consistency``: koku's invariants)
 that ``core.pipeline`` runs inside the step of the stage they judge (a separate @asset_check would be one more
 step per run). Every spec carries the assets' partitions, so each cluster-day gets its own evaluation, shown on
-that partition's page; a failed one means that cluster-day was not written and koku keeps its previous rows.
+that partition's page. A failed one means that cluster-day's summary of the check's branch was not written and
+koku keeps its previous rows there; the other branch (usage or GPU summary) is committed in its own transaction,
+and its result stands.
 """
 
 import warnings
