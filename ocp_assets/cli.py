@@ -174,6 +174,21 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def privilege_hint(message: str) -> str:
+    """What to grant, from PostgreSQL's "permission denied for <kind> <name>" (docs/operations.md, Privileges)."""
+    kind, _, name = message.partition("permission denied for ")[2].partition(" ")
+    if kind == "database":
+        return (
+            f"the user needs CREATE on database {name} to create a schema: grant it, or create the schema first "
+            "as a user who may (an existing schema needs no privilege on the database)"
+        )
+    if kind == "schema":
+        return f"the user needs USAGE and CREATE on schema {name} (its tables and monthly partitions): grant them"
+    if kind in ("table", "relation", "sequence"):
+        return f"the user needs SELECT, INSERT, UPDATE and DELETE on {name} (and USAGE on its sequences): grant them"
+    return "grant the user the privileges docs/operations.md lists (Privileges), then run again"
+
+
 def describe_error(exc: BaseException) -> tuple[str, str, int]:
     """(what happened, what to do, exit code) for an error ending a command."""
     if isinstance(exc, OcpAssetsError):
@@ -183,6 +198,10 @@ def describe_error(exc: BaseException) -> tuple[str, str, int]:
             else "see `ocp-assets COMMAND --help`"
         )
         return f"error: {exc}", hint, EXIT_ERROR
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        # Configuration, not infrastructure: running again changes nothing until the privilege is granted.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"database error ({type(exc).__name__}): {first}", privilege_hint(first), EXIT_ERROR
     if isinstance(exc, psycopg.Error):
         # Infrastructure, not input (a lost connection, a restart, a full disk): nothing of the day being written was
         # committed. The message is PostgreSQL's, which never includes the DSN.

@@ -15,10 +15,10 @@ from ocp_assets.core.errors import ConfigurationError, OcpAssetsError
 from ocp_assets.core.ingest import cluster_record_key, read_cluster_registry
 from ocp_assets.core.layout import GPU_USAGE, POD_USAGE
 from ocp_assets.core.outcomes import DAILY_SUMMARY, GPU_SUMMARY
-from ocp_assets.core.pgschema import GPU_SUMMARY_TABLE, SUMMARY_TABLE, init_schema
+from ocp_assets.core.pgschema import GPU_SUMMARY_TABLE, SUMMARY_TABLE, init_schema, koku_tables
 from ocp_assets.core.pipeline import DayResult, run_cluster_day
 from ocp_assets.core.reader import days_with_usage, months_with_usage_files
-from ocp_assets.core.registry import koku_cluster_of_source
+from ocp_assets.core.registry import cluster_contradiction
 from ocp_assets.core.storage import DataRoot, open_data_root
 from ocp_assets.progress import Progress
 
@@ -54,9 +54,19 @@ def register_db(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_db_init(args: argparse.Namespace) -> int:
+    """Create what is missing, on request: in a schema that already holds koku's tables this adds koku's newer tables
+    too (the GPU summary), which koku's own migration would then find in its way (decision G6): said on stderr."""
     with connect(_dsn(args)) as conn:
+        before = koku_tables(conn, args.schema)
         created = init_schema(conn, args.schema)
     print(f"schema {args.schema}: " + (f"created {', '.join(created)}" if created else "all tables already present"))
+    if GPU_SUMMARY_TABLE in created and SUMMARY_TABLE in before:
+        print(
+            f"ocp-assets: note: {GPU_SUMMARY_TABLE} added to schema {args.schema}, which already held koku's tables; "
+            "if koku manages this schema, drop it before upgrading koku to migration 0340, which creates it "
+            f"(DROP TABLE {args.schema}.{GPU_SUMMARY_TABLE} CASCADE; its rows are recomputed from the Parquet)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -134,12 +144,12 @@ def _refuse_contradicted_clusters(conn: psycopg.Connection, clusters: list[Clust
     """koku's reporting_ocp_clusters names one cluster id per source; summarising the source under another id would
     write its rows under that id and leave the cluster and report-period rows of the first one stale."""
     for cluster in clusters:
-        known = koku_cluster_of_source(conn, cluster.schema, cluster.source)
-        if known is not None and known != cluster.cluster_id:
-            raise ConfigurationError(
-                f"source {cluster.source} is recorded for cluster {known!r} in "
-                f"{cluster.schema}.reporting_ocp_clusters, not {cluster.cluster_id!r}; nothing was written"
-            ).with_hint(f"pass --cluster-id {known}, or correct the cluster record of the data root")
+        contradiction = cluster_contradiction(conn, cluster.schema, cluster.source, cluster.cluster_id)
+        if contradiction is not None:
+            known, what = contradiction
+            raise ConfigurationError(f"{what}; nothing was written").with_hint(
+                f"pass --cluster-id {known}, or correct the cluster record of the data root"
+            )
 
 
 def _checked_source(text: str) -> str:
@@ -201,6 +211,7 @@ def run_summarize(args: argparse.Namespace) -> int:
     """
     root = open_data_root(args.data_root)
     failed: list[str] = []
+    gpu_skipped: set[str] = set()  # the schemas whose missing GPU table was said (once per run, decision G6)
     with connect(_dsn(args)) as conn:
         clusters = _clusters(args, root)
         _refuse_contradicted_clusters(conn, clusters)
@@ -232,6 +243,9 @@ def run_summarize(args: argparse.Namespace) -> int:
                         progress.advance(note=name)
                         continue
                     progress.echo(f"  {day.isoformat()}  {_day_line(result)}")
+                    if result.gpu_skipped and cluster.schema not in gpu_skipped:
+                        gpu_skipped.add(cluster.schema)
+                        progress.echo(f"ocp-assets: warning: {result.gpu_skipped} for any day of it", sys.stderr)
                     failures = result.failures()
                     for summary_stage, exc in failures.items():
                         progress.echo(

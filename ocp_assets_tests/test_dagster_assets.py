@@ -302,6 +302,73 @@ def test_unknown_cluster_fails_at_once_without_retries(dagster_env):
     assert failures and all("'nobody' is not in" in m and "koku_parquet_sensor" in m for m in failures)
 
 
+def _koku_records_source_under(dagster_env, source: str, cluster_id: str) -> None:
+    """koku's reporting_ocp_clusters names the source's cluster `cluster_id` (its provider's row, as koku keeps it)."""
+    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
+        conn.execute(
+            f'INSERT INTO "{dagster_env.schema}".reporting_ocp_clusters (cluster_id, cluster_alias, provider_id)'
+            " VALUES (%s, %s, %s)",
+            (cluster_id, cluster_id, source),
+        )
+
+
+def _row_uuids(dagster_env) -> set[str]:
+    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            f'SELECT uuid::text FROM "{dagster_env.schema}".reporting_ocpusagelineitem_daily_summary'
+        ).fetchall()
+    return {u for (u,) in rows}
+
+
+def test_a_cluster_id_contradicting_kokus_cluster_table_fails_its_partitions_without_retry(dagster_env):
+    """koku records source A under "koku-a"; the registry says "cluster-a". Its partition is not written (koku's
+    cluster row would stay "koku-a" under rows of "cluster-a"), the run fails at once naming both ids; in a range
+    over clusters, cluster-b's partition is written all the same."""
+    a = build_cluster(dagster_env.data_root, "cluster-a", [DAY])
+    b = build_cluster(dagster_env.data_root, "cluster-b", [DAY])
+    dagster_env.register(a)
+    dagster_env.register(b)
+    _koku_records_source_under(dagster_env, a.source_uuid, "koku-a")
+
+    alone = dagster_env.materialize(partition_key=str(partition_key("cluster-a", DAY)))
+
+    assert not alone.success and not _retried(alone)
+    failures = [e.event_specific_data.error.message for e in alone.all_events if e.is_step_failure]
+    expected = (
+        f"source {a.source_uuid} is recorded for cluster 'koku-a' in {dagster_env.schema}.reporting_ocp_clusters, "
+        "not 'cluster-a': 1 cluster-day(s) of 'cluster-a' not written (cluster-a|2026-03-03)"
+    )
+    assert failures and all(expected in m and "cluster_registry" in m for m in failures), failures
+    assert not alone.get_asset_materialization_events() and dagster_env.summary_rows() == []
+
+    tags = {
+        "dagster/asset_partition_range_start": "cluster-a|2026-03-03",
+        "dagster/asset_partition_range_end": "cluster-b|2026-03-03",
+    }
+    both = dagster_env.materialize(tags=tags)
+
+    assert not both.success and not _retried(both)
+    assert sorted(_materializations(both)) == ["cluster-b|2026-03-03"]
+    assert {r[0] for r in dagster_env.summary_rows()} == {b.source_uuid}
+    failures = [e.event_specific_data.error.message for e in both.all_events if e.is_step_failure]
+    assert failures and all(expected in m for m in failures), failures
+    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
+        clusters = conn.execute(
+            f'SELECT cluster_id, provider_id::text FROM "{dagster_env.schema}".reporting_ocp_clusters ORDER BY 1'
+        ).fetchall()
+    assert clusters == [("cluster-b", b.source_uuid), ("koku-a", a.source_uuid)]
+
+    # Once koku's row and the registry agree, the partition is written.
+    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
+        conn.execute(
+            f'UPDATE "{dagster_env.schema}".reporting_ocp_clusters SET cluster_id = %s WHERE provider_id = %s',
+            ("cluster-a", a.source_uuid),
+        )
+    before = _row_uuids(dagster_env)
+    fixed = dagster_env.materialize(partition_key=str(partition_key("cluster-a", DAY)))
+    assert fixed.success and len(_row_uuids(dagster_env) - before) > 0
+
+
 def test_range_over_clusters_for_one_day(dagster_env):
     """The backfill daemon cuts 2 days x 3 clusters into per-day ranges over the cluster dimension; the step takes those
     too.

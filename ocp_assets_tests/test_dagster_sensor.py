@@ -150,6 +150,39 @@ def test_a_source_recorded_again_under_another_cluster_id_is_not_registered_twic
     assert rows == [("cluster-a", a.source_uuid)]
 
 
+def test_a_cluster_whose_source_koku_records_under_another_id_gets_no_run_until_corrected(dagster_env):
+    days = [DAY, DAY + dt.timedelta(days=1)]
+    a = build_cluster(dagster_env.data_root, "cluster-a", days)
+    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
+        conn.execute(
+            f'INSERT INTO "{dagster_env.schema}".reporting_ocp_clusters (cluster_id, cluster_alias, provider_id)'
+            " VALUES ('koku-a', 'koku-a', %s)",
+            (a.source_uuid,),
+        )
+
+    refused = _tick(dagster_env)
+
+    assert refused.run_requests == []
+    assert [sorted(r.partition_keys) for r in refused.dynamic_partitions_requests] == [["cluster-a"]]  # registered
+    # A new cluster's tick reports its partitions, not a skip; the next one says why nothing runs.
+    again = _tick(dagster_env)
+    assert again.run_requests == [] and again.skip_reason.skip_message == (
+        f"cluster-a: source {a.source_uuid} is recorded for cluster 'koku-a' in {dagster_env.schema}"
+        ".reporting_ocp_clusters, not 'cluster-a'; no run requested for it until its cluster record and the "
+        f"registry's row ({dagster_env.registry_schema}.cluster_registry) name 'koku-a', or koku's row names "
+        "'cluster-a'"
+    )
+
+    # koku's row corrected: every day of its files is requested (none was marked seen while refused).
+    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
+        conn.execute(
+            f'UPDATE "{dagster_env.schema}".reporting_ocp_clusters SET cluster_id = %s WHERE provider_id = %s',
+            ("cluster-a", a.source_uuid),
+        )
+    corrected = _tick(dagster_env)
+    assert _requested(corrected) == [("cluster-a|2026-03-03", "cluster-a|2026-03-04")]
+
+
 def test_contiguous_ranges_are_cut_at_gaps_and_at_the_limit():
     days = [DAY + dt.timedelta(days=n) for n in (0, 1, 2, 4, 5, 6, 7, 8)]
     assert contiguous_ranges(days, limit=3) == [

@@ -3,6 +3,7 @@
 import datetime as dt
 import glob
 import os
+import uuid
 
 import psycopg
 import pyarrow as pa
@@ -509,3 +510,58 @@ def test_cli_turns_an_unreachable_s3_endpoint_into_one_line_and_exit_1(capsys, m
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and err[0].startswith("ocp-assets: storage error (OSError):"), err
     assert "testing" not in err[0]
+
+
+# ------------------------------------------------------------------ a user who owns the schema, not the database
+@pytest.fixture
+def limited_user(dsn):
+    """A database of its own and a login role with CONNECT on it only (no CREATE), owning schema `tenant`.
+
+    Privileges are changed only on that database, which is dropped afterwards with the role.
+    """
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
+    suffix = uuid.uuid4().hex[:10]
+    database, role = f"ocp_priv_{suffix}", f"ocp_priv_{suffix}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    try:
+        with psycopg.connect(make_conninfo(dsn, dbname=database), autocommit=True) as owner:
+            owner.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
+            owner.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(*map(sql.Identifier, (database, role))))
+            for schema in ("tenant", "registry"):
+                owner.execute(sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(*map(sql.Identifier, (schema, role))))
+        yield make_conninfo(dsn, dbname=database, user=role, password=""), database
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def test_db_init_and_the_registry_need_no_create_on_the_database_for_an_existing_schema(limited_user, capsys):
+    from ocp_assets.core.engine import connect
+    from ocp_assets.core.registry import Registry
+
+    user_dsn, database = limited_user
+
+    assert main(["db", "init", "--dsn", user_dsn, "--schema", "tenant"]) == 0
+    assert capsys.readouterr().out.startswith("schema tenant: created reporting_ocpusagereportperiod, ")
+    assert main(["db", "init", "--dsn", user_dsn, "--schema", "tenant"]) == 0
+    assert capsys.readouterr().out == "schema tenant: all tables already present\n"
+    with connect(user_dsn) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # what init_schema and the registry ran before
+            conn.execute("CREATE SCHEMA IF NOT EXISTS tenant")
+        Registry("registry").ensure(conn)
+        Registry("registry").ensure(conn)  # existing tables: nothing to create
+        assert conn.execute("SELECT count(*) FROM registry.cluster_registry").fetchone()[0] == 0
+
+    # A schema that does not exist: creating it needs CREATE on the database, a configuration problem (exit 2).
+    assert main(["db", "init", "--dsn", user_dsn, "--schema", "missing"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"ocp-assets: database error (InsufficientPrivilege): permission denied for database {database} — the user "
+        f"needs CREATE on database {database} to create a schema: grant it, or create the schema first as a user who "
+        "may (an existing schema needs no privilege on the database)"
+    ]

@@ -1,6 +1,7 @@
 """GPU usage summary (reporting_ocp_gpu_summary_p): hand-derived scenarios, bad input, reference SQL, Dagster assets."""
 
 import datetime as dt
+import logging
 import subprocess
 import sys
 import tempfile
@@ -535,8 +536,7 @@ KOKU_GPU_COLUMNS = {
 }  # fmt: skip
 
 
-def test_db_init_creates_kokus_gpu_table_where_missing_and_summarize_requires_it(pg, tmp_path):
-    from ocp_assets.core.errors import ConfigurationError
+def test_db_init_creates_kokus_gpu_table_where_missing(pg, tmp_path):
     from ocp_assets.core.pgschema import init_schema
 
     conn, schema = pg
@@ -555,11 +555,10 @@ def test_db_init_creates_kokus_gpu_table_where_missing_and_summarize_requires_it
     ).fetchone()
     assert partitioning == ("r", 1)  # RANGE on usage_start, with koku's default partition
 
-    # A schema made before the GPU table existed: the CLI's path asks for `db init`, which adds only that table.
+    # A schema holding koku's tables but not the GPU one (koku before migration 0340, or made by an older ocp_assets):
+    # the summary skips its GPU branch (next tests); `db init`, asked explicitly, adds only that table.
     conn.execute(sql.SQL("DROP TABLE {}.{}").format(sql.Identifier(schema), sql.Identifier(GPU_TABLE)))
     source = new_source()
-    with pytest.raises(ConfigurationError, match="db init"):
-        summarize_day(conn, schema, open_data_root(str(tmp_path)), ClusterDay(ACCOUNT, source, CLUSTER, ALIAS, DAY))
     assert init_schema(conn, schema) == [GPU_TABLE]
     write_gpu_parquet(tmp_path, source, gpu_rows(DAY, range(2), node="n", namespace="ml", pod="p", gpu_uuid="G"))
     assert run_gpu(conn, schema, tmp_path, source, DAY).passed
@@ -572,6 +571,109 @@ def test_db_init_creates_kokus_gpu_table_where_missing_and_summarize_requires_it
         .fetchone()[0]
         .endswith(f"{GPU_TABLE}_2026_03")
     )  # written into the month's partition, created on write
+
+
+# ---------------------------------------------------------------- a koku schema older than the GPU table (G6)
+def _drop_gpu_table(conn, schema: str) -> None:
+    """koku's schema before its migration 0340: every table of the summary but the GPU one."""
+    conn.execute(sql.SQL("DROP TABLE {}.{}").format(sql.Identifier(schema), sql.Identifier(GPU_TABLE)))
+
+
+def _gpu_table_exists(conn, schema: str) -> bool:
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{GPU_TABLE}',)).fetchone()[0]
+
+
+def test_the_engine_never_adds_the_gpu_table_to_kokus_schema_and_skips_the_gpu_summary_saying_why(pg, tmp_path):
+    """The Dagster path (create_tables on): a schema with koku's tables gets no new table; the GPU branch is not run,
+    its checks pass naming the reason, the usage summary is written."""
+    conn, schema = pg
+    _drop_gpu_table(conn, schema)
+    identity = build_cluster(tmp_path, CLUSTER, [DAY])
+    write_gpu_parquet(
+        tmp_path, identity.source_uuid, gpu_rows(DAY, range(2), node="n", namespace="ml", pod="p", gpu_uuid="G")
+    )
+    cluster_day = ClusterDay(ACCOUNT, identity.source_uuid, CLUSTER, ALIAS, DAY)
+
+    result = summarize_cluster_day(conn, open_data_root(str(tmp_path)), DayTask("k", cluster_day, schema))
+
+    reason = f"koku's schema {schema} has no {GPU_TABLE} (koku older than migration 0340): GPU summary not written"
+    assert result.passed and result.gpu_skipped == reason
+    assert not _gpu_table_exists(conn, schema)
+    assert {
+        name: (c.passed, c.description) for name, c in result.checks.items() if name in GPU_CHECKS
+    } == dict.fromkeys(GPU_CHECKS, (True, reason))
+    assert O.GPU_SUMMARY not in result.stages and O.RAW_GPU_USAGE not in result.stages  # nothing read, nothing written
+    assert result.stages[O.DAILY_SUMMARY]["rows"] > 0
+
+
+def test_the_engine_creates_kokus_tables_only_in_a_schema_without_any(pg, dsn):
+    """A new schema gets every table; a schema with some of koku's tables gets none (here: reporting_tagmapping and the
+    GPU table stay missing, the summary table's absence is refused with `db init`'s hint)."""
+    from ocp_assets.core.errors import ConfigurationError
+    from ocp_assets.core.pgschema import SUMMARY_TABLE, ensure_tenant_tables, koku_tables
+
+    conn, _ = pg
+    fresh = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        assert ensure_tenant_tables(conn, fresh) is True
+        assert len(koku_tables(conn, fresh)) == 9  # seven auxiliary tables and the two summaries
+        conn.execute(sql.SQL("DROP TABLE {}.reporting_tagmapping, {}.{}").format(
+            sql.Identifier(fresh), sql.Identifier(fresh), sql.Identifier(GPU_TABLE)))  # fmt: skip
+        assert ensure_tenant_tables(conn, fresh) is False
+        assert "reporting_tagmapping" not in koku_tables(conn, fresh) and not _gpu_table_exists(conn, fresh)
+        conn.execute(sql.SQL("DROP TABLE {}.{}").format(sql.Identifier(fresh), sql.Identifier(SUMMARY_TABLE)))
+        with pytest.raises(ConfigurationError, match="db init"):
+            ensure_tenant_tables(conn, fresh)
+        assert SUMMARY_TABLE not in koku_tables(conn, fresh)
+    finally:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(fresh)))
+
+
+def test_cli_summarize_without_the_gpu_table_warns_once_per_run_and_db_init_adds_it_with_a_note(
+    pg, dsn, tmp_path, capsys
+):
+    from ocp_assets.cli import main
+
+    conn, schema = pg
+    _drop_gpu_table(conn, schema)
+    days = [DAY, DAY + dt.timedelta(days=1)]
+    identity = build_cluster(tmp_path, CLUSTER, days)
+    write_gpu_parquet(
+        tmp_path, identity.source_uuid, gpu_rows(DAY, range(2), node="n", namespace="ml", pod="p", gpu_uuid="G")
+    )
+    args = ["summarize", "--data-root", str(tmp_path), "--source", identity.source_uuid, "--dsn", dsn]
+
+    assert main([*args, "--schema", schema]) == 0
+
+    err = capsys.readouterr().err.splitlines()
+    warnings = [line for line in err if line.startswith("ocp-assets: warning:")]
+    assert warnings == [
+        f"ocp-assets: warning: koku's schema {schema} has no {GPU_TABLE} (koku older than migration 0340): "
+        "GPU summary not written for any day of it"
+    ]
+    assert not _gpu_table_exists(conn, schema)
+    assert {d for (d,) in conn.execute(sql.SQL(
+        "SELECT DISTINCT usage_start FROM {}.reporting_ocpusagelineitem_daily_summary").format(sql.Identifier(schema))
+    )} == set(days)  # fmt: skip
+
+    # Asked explicitly, `db init` adds the table and says what that means for koku's own migration.
+    assert main(["db", "init", "--dsn", dsn, "--schema", schema]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == f"schema {schema}: created {GPU_TABLE}"
+    assert captured.err.startswith(f"ocp-assets: note: {GPU_TABLE} added to schema {schema}, which already held")
+    assert "migration 0340" in captured.err and f"DROP TABLE {schema}.{GPU_TABLE} CASCADE" in captured.err
+    assert main([*args, "--schema", schema]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert [(r["usage_start"], r["gpu_uuid"]) for r in engine_gpu_rows(conn, schema, identity.source_uuid)] == [
+        (DAY, "G")
+    ]
+    # A new schema: `db init` creates everything and has nothing to note.
+    fresh = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        assert main(["db", "init", "--dsn", dsn, "--schema", fresh]) == 0
+        assert capsys.readouterr().err == ""
+    finally:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(fresh)))
 
 
 # ---------------------------------------------------------------- the checks catch what they are for
@@ -825,6 +927,42 @@ def test_dagster_gpu_checks_alone_rehearse_and_a_bad_gpu_day_keeps_its_rows(dags
     assert O.DAILY_SUMMARY in materialized and O.GPU_SUMMARY not in materialized
     with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
         assert engine_gpu_rows(conn, dagster_env.schema, identity.source_uuid) == before
+
+
+def test_dagster_on_a_koku_schema_without_the_gpu_table_passes_the_gpu_checks_with_a_note_and_warns_once(dagster_env):
+    identity = build_cluster(dagster_env.data_root, "cluster-a", [DAY, DAY + dt.timedelta(days=1)])
+    dagster_env.register(identity)
+    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP TABLE {}.{}").format(sql.Identifier(dagster_env.schema), sql.Identifier(GPU_TABLE)))
+    gpu = {"node": "worker-1", "namespace": "shop", "pod": "web-0"}
+    write_gpu_parquet(dagster_env.data_root, identity.source_uuid, gpu_rows(DAY, range(24), gpu_uuid="GPU-1", **gpu))
+    keys = [str(partition_key("cluster-a", DAY + dt.timedelta(days=n))) for n in range(2)]
+    tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[1]}
+
+    result = dagster_env.materialize(tags=tags)
+
+    assert result.success
+    reason = (
+        f"koku's schema {dagster_env.schema} has no {GPU_TABLE} (koku older than migration 0340): GPU summary not "
+        "written"
+    )
+    evaluations = {(e.check_name, e.partition): e for e in result.get_asset_check_evaluations()}
+    for key in keys:
+        for name in GPU_CHECKS:
+            evaluation = evaluations[(name, key)]
+            assert evaluation.passed and evaluation.description == reason
+            assert evaluation.metadata["skipped"].value == reason
+    materialized = {(e.asset_key.to_user_string(), e.partition) for e in result.get_asset_materialization_events()}
+    assert {(O.DAILY_SUMMARY, key) for key in keys} <= materialized
+    assert not {stage for stage, _ in materialized} & set(O.GPU_STAGES)  # nothing read or written: not materialized
+    warnings = [
+        entry.user_message
+        for entry in dagster_env.instance.all_logs(result.run_id)
+        if entry.level == logging.WARNING and "GPU summary not written" in entry.user_message
+    ]
+    assert warnings == [f"{reason} for 2 cluster-day(s)"]
+    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass(%s)", (f'"{dagster_env.schema}".{GPU_TABLE}',)).fetchone()[0] is None
 
 
 def test_frames_of_the_helper_roll_up_like_koku():

@@ -1,7 +1,9 @@
 """koku's PostgreSQL tables that the summary writes or reads (contract 2.1, 2.3, D4), created only when missing.
 
 An existing koku database is used as it is: every statement here is CREATE ... IF NOT EXISTS, and the
-default rows koku's migrations seed are inserted only into a table this module has just created.
+default rows koku's migrations seed are inserted only into a table this module has just created. The engine
+creates tables only in a schema holding none of koku's (``ensure_tenant_tables``); ``ocp-assets db init`` adds the
+missing ones on request (decision G6).
 """
 
 import datetime as dt
@@ -232,31 +234,56 @@ def require_schema(conn: psycopg.Connection, schema: str) -> None:
         )
 
 
-def ensure_tenant_tables(conn: psycopg.Connection, schema: str) -> None:
-    """koku's tables in the tenant schema, created only where missing (D4); concurrent callers wait for one another."""
-    if not _table_exists(conn, schema, SUMMARY_TABLE) or not _table_exists(conn, schema, GPU_SUMMARY_TABLE):
-        init_schema(conn, schema)
+def koku_tables(conn: psycopg.Connection, schema: str) -> list[str]:
+    """Which of the koku tables this module knows the schema holds (none: a new schema, not one koku manages)."""
+    names = [table for table, _ in _AUXILIARY_DDL] + [SUMMARY_TABLE, GPU_SUMMARY_TABLE]
+    return [table for table in names if _table_exists(conn, schema, table)]
 
 
-def require_gpu_table(conn: psycopg.Connection, schema: str) -> None:
-    if not _table_exists(conn, schema, GPU_SUMMARY_TABLE):
-        raise ConfigurationError(
-            f"schema {schema!r} has no {GPU_SUMMARY_TABLE}; run `ocp-assets db init --schema {schema}` to add it"
-        )
+def gpu_table_exists(conn: psycopg.Connection, schema: str) -> bool:
+    return _table_exists(conn, schema, GPU_SUMMARY_TABLE)
 
 
-def init_schema(conn: psycopg.Connection, schema: str) -> list[str]:
-    """Create the schema and every missing table; returns the names of the tables created.
+def missing_gpu_table_reason(schema: str) -> str:
+    """Why a cluster-day's GPU summary is not written in a koku schema without the GPU table (decision G6)."""
+    return (
+        f"koku's schema {schema} has no {GPU_SUMMARY_TABLE} (koku older than migration 0340): GPU summary not written"
+    )
+
+
+def ensure_tenant_tables(conn: psycopg.Connection, schema: str) -> bool:
+    """koku's tables, created only in a schema that holds none of them (a new schema: the demo, tests); returns whether
+    the GPU summary table is there.
+
+    A schema holding some of koku's tables is koku's (its migrations) or `db init`'s to change, never the engine's:
+    a table added behind koku's back makes koku's own migration of it fail later (decision G6). Such a schema
+    without the summary table is refused; without the GPU table, the caller skips the GPU summary.
+    Concurrent callers wait for one another.
+    """
+    if _table_exists(conn, schema, SUMMARY_TABLE) and _table_exists(conn, schema, GPU_SUMMARY_TABLE):
+        return True
+    init_schema(conn, schema, new_schema_only=True)
+    require_schema(conn, schema)
+    return _table_exists(conn, schema, GPU_SUMMARY_TABLE)
+
+
+def init_schema(conn: psycopg.Connection, schema: str, *, new_schema_only: bool = False) -> list[str]:
+    """Create the schema (only when it does not exist) and every missing table; returns the names of the tables created.
 
     All or nothing, in one transaction (PostgreSQL's DDL is transactional) serialised per schema: a run killed
     part-way leaves nothing behind, so the next run creates the tables and seeds them (D4 seeds only tables it
-    creates, so a half-made schema would otherwise stay without koku's Platform cost category).
+    creates, so a half-made schema would otherwise stay without koku's Platform cost category). An existing schema
+    needs no CREATE privilege on the database. With ``new_schema_only``, a schema already holding any of koku's
+    tables is left as it is (the engine's rule, decision G6).
     """
     created: list[str] = []
     ident = sql.Identifier(schema)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ocp_assets.init/{schema}",))
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
+        if not schema_exists(conn, schema):
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
+        elif new_schema_only and koku_tables(conn, schema):
+            return created
         for table, ddl in _AUXILIARY_DDL:
             if _table_exists(conn, schema, table):
                 continue

@@ -43,7 +43,8 @@ from ocp_assets.core.pgschema import (
     GPU_SUMMARY_TABLE,
     ensure_month_partition,
     ensure_tenant_tables,
-    require_gpu_table,
+    gpu_table_exists,
+    missing_gpu_table_reason,
     require_schema,
 )
 from ocp_assets.core.reader import (
@@ -146,6 +147,8 @@ class DayResult:
     errors: dict[str, OcpAssetsError] = field(default_factory=dict)
     outcome: DayOutcome | None = None  # the rows written (None in a worker's result: they stay in the worker)
     seconds: dict[str, float] = field(default_factory=dict)
+    # Why the GPU branch was skipped (koku's schema has no GPU summary table, decision G6); None when it ran.
+    gpu_skipped: str | None = None
 
     @property
     def error(self) -> OcpAssetsError | None:
@@ -393,16 +396,18 @@ def summarize_cluster_day(
     """
     day = _Day(task, snapshot_root, s3)
     writes = any(day.wanted(stage) for stage in O.SUMMARY_STAGES)
+    gpu_table = True
     if writes and create_tables:
-        ensure_tenant_tables(conn, task.schema)
+        gpu_table = ensure_tenant_tables(conn, task.schema)
     elif writes:
         require_schema(conn, task.schema)
-        if day.wanted(O.GPU_SUMMARY):
-            require_gpu_table(conn, task.schema)
+        gpu_table = gpu_table_exists(conn, task.schema)
     settings = read_settings(conn, task.schema) if writes or _has_settings(conn, task.schema) else KokuSettings((), ())
     if day.wanted(O.RAW_POD_USAGE):
         _usage_stages(conn, root, day, settings)
-    if day.wanted(O.RAW_GPU_USAGE):
+    if day.wanted(O.GPU_SUMMARY) and not gpu_table:
+        _no_gpu_table(day)
+    elif day.wanted(O.RAW_GPU_USAGE):
         _gpu_stages(conn, root, day, settings)
     return day.result
 
@@ -637,6 +642,16 @@ def _gpu_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", settings:
         )
         return
     day.done(O.GPU_SUMMARY, gpu_summary.summary_facts(rows, write))
+
+
+def _no_gpu_table(day: "_Day") -> None:
+    """A koku schema without the GPU summary table (koku before migration 0340): the GPU branch is not run (its Parquet
+    is not read, nothing is written or materialized) and its checks pass, saying why (decision G6)."""
+    reason = missing_gpu_table_reason(day.task.schema)
+    day.result.gpu_skipped = reason
+    for stage in O.GPU_STAGES:
+        for name in O.CHECKS_BY_STAGE[stage]:
+            day.result.checks.setdefault(name, CheckOutcome(True, reason, {"skipped": reason}))
 
 
 def _no_gpu_data(conn: psycopg.Connection, day: "_Day") -> None:

@@ -75,9 +75,17 @@ class Registry:
         self.ident = sql.Identifier(schema)
 
     def ensure(self, conn: psycopg.Connection) -> None:
+        """Create what is missing; an existing schema needs no CREATE on the database, existing tables none on it."""
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('ocp_assets.registry_ddl'))")
-            for ddl in _DDL:
+            present = conn.execute(
+                "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
+                (f'"{self.schema}".{REGISTRY_TABLE}', f'"{self.schema}".{FILE_STATE_TABLE}'),
+            ).fetchone()[0]
+            if present:
+                return
+            exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)).fetchone()
+            for ddl in _DDL[1:] if exists else _DDL:
                 conn.execute(sql.SQL(ddl).format(s=self.ident))
 
     def register(
@@ -188,3 +196,18 @@ def koku_cluster_of_source(conn: psycopg.Connection, tenant_schema: str, source:
     except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
         return None
     return row[0] if row is not None else None
+
+
+def cluster_contradiction(
+    conn: psycopg.Connection, tenant_schema: str, source: str, cluster_id: str
+) -> tuple[str, str] | None:
+    """(the recorded cluster id, what is wrong) when koku's ``reporting_ocp_clusters`` records `source` under another
+    cluster id than `cluster_id`; None when it records none or the same. The one check of the CLI, the Dagster step
+    and the sensor."""
+    known = koku_cluster_of_source(conn, tenant_schema, source)
+    if known is None or known == cluster_id:
+        return None
+    return known, (
+        f"source {source} is recorded for cluster {known!r} in {tenant_schema}.reporting_ocp_clusters, "
+        f"not {cluster_id!r}"
+    )

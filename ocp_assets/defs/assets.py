@@ -33,7 +33,7 @@ from ocp_assets.core.layout import (
     STORAGE_USAGE,
 )
 from ocp_assets.core.pgschema import GPU_SUMMARY_TABLE, SUMMARY_TABLE
-from ocp_assets.core.registry import ClusterRecord, UnknownClusterError
+from ocp_assets.core.registry import ClusterRecord, UnknownClusterError, cluster_contradiction
 from ocp_assets.defs import checks as C
 from ocp_assets.defs import metadata as M
 from ocp_assets.defs.partitions import cluster_day_partitions, key_path, split_key
@@ -122,9 +122,18 @@ def run_partition_keys(context: dg.AssetExecutionContext) -> list[str]:
     return keys
 
 
-def resolve_partitions(context: dg.AssetExecutionContext, db: SummaryDatabase) -> list[tuple[str, ClusterRecord]]:
-    """(partition key, registry row) for every partition of the run; an unknown cluster fails at once, unretried."""
+def resolve_partitions(
+    context: dg.AssetExecutionContext, db: SummaryDatabase
+) -> tuple[list[tuple[str, ClusterRecord]], list[str]]:
+    """(partition key, registry row) for every partition of the run that may be written, and what refuses the others.
+
+    An unknown cluster fails the run at once, unretried. A cluster whose koku source ``reporting_ocp_clusters``
+    records under another cluster id is refused (its rows would go under the wrong id, koku's cluster row kept):
+    its partitions are left out and named, the caller fails them without retry (as the CLI refuses it).
+    """
     records: dict[str, ClusterRecord] = {}
+    contradictions: dict[str, str | None] = {}
+    refused_keys: dict[str, list[str]] = {}
     out = []
     with db.connect() as conn:
         for key in run_partition_keys(context):
@@ -134,8 +143,19 @@ def resolve_partitions(context: dg.AssetExecutionContext, db: SummaryDatabase) -
                     records[cluster_id] = db.registry.cluster(conn, cluster_id)
                 except UnknownClusterError as exc:
                     raise dg.Failure(description=str(exc), allow_retries=False) from None
+                record = records[cluster_id]
+                found = cluster_contradiction(conn, record.schema, record.source, cluster_id)
+                contradictions[cluster_id] = found[1] if found else None
+            if contradictions[cluster_id] is not None:
+                refused_keys.setdefault(cluster_id, []).append(key)
+                continue
             out.append((key, records[cluster_id]))
-    return out
+    refused = [
+        f"{contradictions[cluster_id]}: {len(keys)} cluster-day(s) of {cluster_id!r} not written "
+        f"({keys[0]}{' .. ' + keys[-1] if len(keys) > 1 else ''}); PostgreSQL keeps their previous rows"
+        for cluster_id, keys in refused_keys.items()
+    ]
+    return out, refused
 
 
 def partition_events(
@@ -186,11 +206,19 @@ def summarize(
     partitioned = context.has_partition_key or context.has_partition_key_range
     commit = frozenset(s for s in O.SUMMARY_STAGES if s in stages) if partitioned else frozenset()
     snapshot_root = summary_engine.snapshot_root or None
+    resolved, refused = resolve_partitions(context, koku_db)
+    refusal = (
+        "\n".join(refused) + "\nCorrect the cluster record (cluster.json) to the recorded cluster id and delete the "
+        f"other id's row from {koku_db.registry_schema}.cluster_registry (the sensor then registers the source "
+        "again), or correct koku's row if it is the wrong one"
+    )
+    if refused and not resolved:
+        raise dg.Failure(description=refusal, allow_retries=False)
     tasks = [
         DayTask(
             key, record.day(split_key(key)[1]), record.schema, through, key_path(key) if snapshot_root else None, commit
         )
-        for key, record in resolve_partitions(context, koku_db)
+        for key, record in resolved
     ]
     where = Connections(
         dsn=koku_db.dsn,
@@ -201,12 +229,17 @@ def summarize(
     workers = summary_engine.workers_now(context.instance, len(tasks))
     failed: list[str] = []
     empty = 0
+    gpu_skipped: dict[str, int] = {}
     for result in run_days(tasks, where, workers=workers):
         yield from partition_events(result, stages, checks, context.instance)
         if not result.passed:
             failures = result.failures().items()
             failed.append(f"{result.key}: " + "; ".join(f"{stage} not written, {exc}" for stage, exc in failures))
         empty += result.no_data
+        if result.gpu_skipped:
+            gpu_skipped[result.gpu_skipped] = gpu_skipped.get(result.gpu_skipped, 0) + 1
+    for reason, count in gpu_skipped.items():  # once per run, not per partition (decision G6)
+        context.log.warning(f"{reason} for {count} cluster-day(s)")
     context.log.info(
         f"{len(tasks)} cluster-day(s) through {', '.join(through)} in {time.perf_counter() - started:.2f}s "
         f"({workers} at a time): "
@@ -222,6 +255,9 @@ def summarize(
             "failed cluster-days (each failed summary keeps its previous rows; the day's other summary stands):\n"
             + "\n".join(failed)
         )
+    if refused:
+        # Retrying cannot help: the registry or koku's cluster table must be corrected first.
+        raise dg.Failure(description=refusal, allow_retries=False)
 
 
 summary_assets = [summarize]

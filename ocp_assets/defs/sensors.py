@@ -13,7 +13,9 @@ back they are requested then. The cursor holds only that: the start date of the 
 a hash of the file changes that caused it, so the same change never launches two runs.
 
 A cluster record that gives a registered source another cluster id is not registered: the tick warns, naming the
-cluster id recorded for that source, and the source goes on under that id.
+cluster id recorded for that source, and the source goes on under that id. A registered cluster whose source koku's
+``reporting_ocp_clusters`` records under another id gets no run (each would be refused): the tick warns and says
+so as its skip reason.
 """
 
 import datetime as dt
@@ -32,7 +34,7 @@ from ocp_assets.core.layout import (
     days_outside_folder,
 )
 from ocp_assets.core.reader import file_days
-from ocp_assets.core.registry import ClusterRecord, FileState
+from ocp_assets.core.registry import ClusterRecord, FileState, cluster_contradiction
 from ocp_assets.core.storage import DataRoot
 from ocp_assets.defs.assets import GROUP, MAX_PARTITIONS_PER_RUN
 from ocp_assets.defs.partitions import (
@@ -199,7 +201,20 @@ def koku_parquet_sensor(
         all_updates: list[tuple] = []
         all_removed: list[tuple[str, str]] = []
         before_start: dict[str, tuple[dt.date, dt.date, int]] = {}
+        refused: list[str] = []
         for cluster in clusters:
+            contradiction = cluster_contradiction(conn, cluster.schema, cluster.source, cluster.cluster_id)
+            if contradiction is not None:
+                # Its runs would be refused: none is requested, and its files are not marked seen, so its days are
+                # requested once the registry or koku's cluster table is corrected.
+                message = (
+                    f"{cluster.cluster_id}: {contradiction[1]}; no run requested for it until its cluster record and "
+                    f"the registry's row ({koku_db.registry_schema}.cluster_registry) name {contradiction[0]!r}, "
+                    f"or koku's row names {cluster.cluster_id!r}"
+                )
+                context.log.warning(message)
+                refused.append(message)
+                continue
             days, updates, removed = changed_days(context, koku_db, conn, root, cluster)
             known = koku_db.registry.known_days(conn, cluster.cluster_id)
             if previous_start is not None and start < previous_start:
@@ -221,7 +236,7 @@ def koku_parquet_sensor(
             all_updates.extend(updates)
             all_removed.extend((cluster.cluster_id, key) for key in removed)
         koku_db.registry.store_file_states(conn, all_updates, all_removed)
-    skip_reason = None
+    skip_reason = "; ".join(refused) if refused and not requests else None
     for cluster_id, (first, last, count) in before_start.items():
         message = (
             f"{cluster_id}: koku data for {count} day(s) before the day partitions start ({first} .. {last}) "
@@ -229,7 +244,7 @@ def koku_parquet_sensor(
         )
         context.log.warning(message)
         if not requests:
-            skip_reason = message
+            skip_reason = f"{skip_reason}; {message}" if skip_reason else message
     cursor = json.dumps({"start_date": start.isoformat()})
     return dg.SensorResult(
         run_requests=requests,
