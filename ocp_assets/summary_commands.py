@@ -245,7 +245,8 @@ def run_summarize(args: argparse.Namespace) -> int:
                     progress.echo(f"  {day.isoformat()}  {_day_line(result)}")
                     if result.gpu_skipped and cluster.schema not in gpu_skipped:
                         gpu_skipped.add(cluster.schema)
-                        progress.echo(f"ocp-assets: warning: {result.gpu_skipped} for any day of it", sys.stderr)
+                        warning = f"ocp-assets: warning: {result.gpu_skipped} (for every day of this run)"
+                        progress.echo(warning, sys.stderr)
                     failures = result.failures()
                     for summary_stage, exc in failures.items():
                         progress.echo(

@@ -596,7 +596,10 @@ def test_the_engine_never_adds_the_gpu_table_to_kokus_schema_and_skips_the_gpu_s
 
     result = summarize_cluster_day(conn, open_data_root(str(tmp_path)), DayTask("k", cluster_day, schema))
 
-    reason = f"koku's schema {schema} has no {GPU_TABLE} (koku older than migration 0340): GPU summary not written"
+    reason = (
+        f"koku's schema {schema} has no {GPU_TABLE} (koku older than migration 0340): GPU summary not written;"
+        f" `ocp-assets db init --schema {schema}` adds the table (docs/operations.md first, for koku's own schemas)"
+    )
     assert result.passed and result.gpu_skipped == reason
     assert not _gpu_table_exists(conn, schema)
     assert {
@@ -649,7 +652,8 @@ def test_cli_summarize_without_the_gpu_table_warns_once_per_run_and_db_init_adds
     warnings = [line for line in err if line.startswith("ocp-assets: warning:")]
     assert warnings == [
         f"ocp-assets: warning: koku's schema {schema} has no {GPU_TABLE} (koku older than migration 0340): "
-        "GPU summary not written for any day of it"
+        f"GPU summary not written; `ocp-assets db init --schema {schema}` adds the table (docs/operations.md first, "
+        "for koku's own schemas) (for every day of this run)"
     ]
     assert not _gpu_table_exists(conn, schema)
     assert {d for (d,) in conn.execute(sql.SQL(
@@ -944,7 +948,8 @@ def test_dagster_on_a_koku_schema_without_the_gpu_table_passes_the_gpu_checks_wi
     assert result.success
     reason = (
         f"koku's schema {dagster_env.schema} has no {GPU_TABLE} (koku older than migration 0340): GPU summary not "
-        "written"
+        f"written; `ocp-assets db init --schema {dagster_env.schema}` adds the table (docs/operations.md first, for "
+        "koku's own schemas)"
     )
     evaluations = {(e.check_name, e.partition): e for e in result.get_asset_check_evaluations()}
     for key in keys:

@@ -247,7 +247,8 @@ def gpu_table_exists(conn: psycopg.Connection, schema: str) -> bool:
 def missing_gpu_table_reason(schema: str) -> str:
     """Why a cluster-day's GPU summary is not written in a koku schema without the GPU table (decision G6)."""
     return (
-        f"koku's schema {schema} has no {GPU_SUMMARY_TABLE} (koku older than migration 0340): GPU summary not written"
+        f"koku's schema {schema} has no {GPU_SUMMARY_TABLE} (koku older than migration 0340): GPU summary not written;"
+        f" `ocp-assets db init --schema {schema}` adds the table (docs/operations.md first, for koku's own schemas)"
     )
 
 
