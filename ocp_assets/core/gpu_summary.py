@@ -18,14 +18,12 @@ transaction (COPY into a temporary float8 table, delete, insert with koku's colu
 """
 
 import datetime as dt
-import io
 import math
 from dataclasses import dataclass, field
 
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 from psycopg import sql
 
 from ocp_assets.core import outcomes as O
@@ -35,6 +33,7 @@ from ocp_assets.core.pgschema import GPU_SUMMARY_TABLE
 from ocp_assets.core.reader import DOUBLE, STRING, ColumnSpec, DayTable, read_day_rows
 from ocp_assets.core.storage import DataRoot
 from ocp_assets.core.summary import cost_category_ids
+from ocp_assets.core.writer import csv_bytes
 
 MIB_TO_GB = 0.001048576  # koku's factor: 2^20 bytes per MiB / 10^9 bytes per GB
 MODE_MIG = "MIG"
@@ -226,15 +225,6 @@ def delete_gpu_rows(conn: psycopg.Connection, schema: str, source: str, day: dt.
         return _delete_day(conn, schema, source, day)
 
 
-def _csv_bytes(rows: pa.Table) -> bytes:
-    # Valid values quoted, NULLs left empty: PostgreSQL's CSV COPY then tells '' (a dedicated GPU's MIG id) from NULL.
-    if rows.num_rows == 0:
-        return b""
-    buffer = io.BytesIO()
-    pacsv.write_csv(rows.combine_chunks(), buffer, pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
-    return buffer.getvalue()
-
-
 def replace_gpu_rows(conn: psycopg.Connection, schema: str, source: str, day: dt.date, rows: pa.Table) -> GpuWrite:
     """Replace the cluster-day's GPU rows with `rows`, inside the caller's transaction, and read the result back.
 
@@ -256,7 +246,7 @@ def replace_gpu_rows(conn: psycopg.Connection, schema: str, source: str, day: dt
     conn.execute(sql.SQL("TRUNCATE {}").format(staging))  # a caller replacing two days in one transaction
     names = sql.SQL(", ").join(sql.Identifier(f.name) for f in GPU_ROWS_SCHEMA)
     with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(staging, names)) as copy:
-        copy.write(_csv_bytes(rows))
+        copy.write(csv_bytes(rows))
     deleted = _delete_day(conn, schema, source, day)
     projections = sql.SQL(", ").join(
         sql.SQL("{}::uuid").format(sql.Identifier(f.name)) if f.name == "source_uuid" else sql.Identifier(f.name)

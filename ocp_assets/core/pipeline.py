@@ -577,11 +577,7 @@ def _usage_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", setting
             day.done(O.DAILY_SUMMARY, facts)
         return
     except (psycopg.DataError, psycopg.IntegrityError) as exc:
-        # Deterministic: the same rows would be rejected again, so this fails the check instead of being retried.
-        day.check(
-            O.ROWS_IN_POSTGRESQL,
-            CheckOutcome(False, f"PostgreSQL rejected the rows: {_first_line(exc)}", {"sqlstate": exc.sqlstate or ""}),
-        )
+        _rejected_by_postgresql(day, O.ROWS_IN_POSTGRESQL, exc)
         return
     except OcpAssetsError as exc:
         day.fail(O.ROWS_IN_POSTGRESQL, exc)
@@ -635,11 +631,7 @@ def _gpu_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", settings:
             day.done(O.GPU_SUMMARY, facts)
         return
     except (psycopg.DataError, psycopg.IntegrityError) as exc:
-        # Deterministic: the same rows would be rejected again, so this fails the check instead of being retried.
-        day.check(
-            O.GPU_ROWS_IN_POSTGRESQL,
-            CheckOutcome(False, f"PostgreSQL rejected the rows: {_first_line(exc)}", {"sqlstate": exc.sqlstate or ""}),
-        )
+        _rejected_by_postgresql(day, O.GPU_ROWS_IN_POSTGRESQL, exc)
         return
     day.done(O.GPU_SUMMARY, gpu_summary.summary_facts(rows, write))
 
@@ -666,6 +658,14 @@ def _no_gpu_data(conn: psycopg.Connection, day: "_Day") -> None:
         day.result.stages[stage] = facts
         for name in O.CHECKS_BY_STAGE[stage]:
             day.result.checks.setdefault(name, CheckOutcome(True, f"{NO_GPU_DATA}: nothing to check", {"rows": 0}))
+
+
+def _rejected_by_postgresql(day: "_Day", check: str, exc: psycopg.Error) -> None:
+    # Deterministic: the same rows would be rejected again, so this fails the check instead of being retried.
+    day.check(
+        check,
+        CheckOutcome(False, f"PostgreSQL rejected the rows: {_first_line(exc)}", {"sqlstate": exc.sqlstate or ""}),
+    )
 
 
 def _first_line(exc: Exception) -> str:

@@ -197,8 +197,9 @@ def lock_cluster_day(conn: psycopg.Connection, schema: str, source: str, day: dt
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{schema}/{source}/{day.isoformat()}",))
 
 
-def _csv_bytes(rows: pa.Table) -> bytes:
-    # Valid values quoted, NULLs left empty: PostgreSQL's CSV COPY then tells '' from NULL.
+def csv_bytes(rows: pa.Table) -> bytes:
+    """Rows as COPY's CSV. Valid values quoted, NULLs left empty: PostgreSQL's CSV COPY then tells '' (a dedicated
+    GPU's MIG id, an empty label) from NULL."""
     if rows.num_rows == 0:
         return b""
     buffer = io.BytesIO()
@@ -232,7 +233,7 @@ def replace_summary_rows(
     conn.execute(sql.SQL("TRUNCATE {}").format(staging))
     names = sql.SQL(", ").join(sql.Identifier(f.name) for f in SUMMARY_SCHEMA)
     with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(staging, names)) as copy:
-        copy.write(_csv_bytes(rows))
+        copy.write(csv_bytes(rows))
     deleted = _delete_day_rows(conn, schema, source, day)
     projections = [
         sql.SQL("{}::jsonb").format(sql.Identifier(f.name))
