@@ -58,6 +58,25 @@ SAMPLE = (
 )
 
 
+@contextmanager
+def console_to(path: Path) -> Iterator[None]:
+    """Standard error (file descriptor 2, inherited by forked step processes) appended to `path` meanwhile.
+
+    The step process logs its start at DEBUG through a console logger of its own that ignores the run's logger
+    config (Dagster's context-free log manager); the events themselves are in the instance, which the UI reads.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class Progress:
     """One line per step: its number, what it did, and the seconds since the command started."""
 
@@ -188,20 +207,22 @@ def materialize(progress: Progress) -> RunOutcome:
             f"Dagster runs of {JOB_NAME} ({EXECUTOR} executor): {len(expected)} partitions of {len(days)} clusters"
         )
         outcome_runs, evaluations = [], []
+        console_log = Path(instance.root_directory) / "quickstart-console.log"
         for cluster_id, cluster_days in days.items():
             for request in run_requests_for(cluster_id, cluster_days, "quickstart"):
                 tags = dict(request.tags)
                 if request.partition_key:
                     tags["dagster/partition"] = str(request.partition_key)
                 started = time.monotonic()
-                result = dg.execute_job(job, instance, tags=tags, run_config=QUIET_CONSOLE, raise_on_error=False)
+                with console_to(console_log):
+                    result = dg.execute_job(job, instance, tags=tags, run_config=QUIET_CONSOLE, raise_on_error=False)
                 seconds = time.monotonic() - started
                 outcome_runs.append((cluster_id, result.run_id, result.success, seconds))
                 evaluations += [
                     e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
                 ]
                 span = f"{cluster_days[0]} .. {cluster_days[-1]}" if len(cluster_days) > 1 else str(cluster_days[0])
-                status = "succeeded" if result.success else "FAILED"
+                status = "succeeded" if result.success else f"FAILED (Dagster's log: {console_log})"
                 progress.done(f"run {result.run_id[:8]} {status}: {cluster_id} {span} in {seconds:.1f} s")
         materialized = {
             str(k) for k in instance.get_materialized_partitions(dg.AssetKey(DAILY_SUMMARY)) if str(k) in expected
