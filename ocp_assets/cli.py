@@ -176,6 +176,12 @@ def _one_line(text: str) -> str:
 
 def privilege_hint(message: str) -> str:
     """What to grant, from PostgreSQL's "permission denied for <kind> <name>" (docs/operations.md, Privileges)."""
+    if message.startswith("must be owner of"):
+        # Creating a month's partition (ATTACH) takes ownership of the partitioned table, not a grant.
+        return (
+            f"the user {message.removeprefix('must be')}: koku's summary tables must be owned by the user (or a role "
+            "it is a member of) for the monthly partitions; see docs/operations.md, Privileges"
+        )
     kind, _, name = message.partition("permission denied for ")[2].partition(" ")
     if kind == "database":
         return (
@@ -187,6 +193,12 @@ def privilege_hint(message: str) -> str:
     if kind in ("table", "relation", "sequence"):
         return f"the user needs SELECT, INSERT, UPDATE and DELETE on {name} (and USAGE on its sequences): grant them"
     return "grant the user the privileges docs/operations.md lists (Privileges), then run again"
+
+
+def _written_before(exc: BaseException) -> str:
+    """What `summarize` committed before an infrastructure error ended it (its summaries commit one by one)."""
+    said = getattr(exc, "written_before", "")
+    return f" ({said})" if said else ""
 
 
 def describe_error(exc: BaseException) -> tuple[str, str, int]:
@@ -203,12 +215,13 @@ def describe_error(exc: BaseException) -> tuple[str, str, int]:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return f"database error ({type(exc).__name__}): {first}", privilege_hint(first), EXIT_ERROR
     if isinstance(exc, psycopg.Error):
-        # Infrastructure, not input (a lost connection, a restart, a full disk): nothing of the day being written was
-        # committed. The message is PostgreSQL's, which never includes the DSN.
+        # Infrastructure, not input (a lost connection, a restart, a full disk): the summary being written was not
+        # committed (summarize says before this what was). The message is PostgreSQL's, which never includes the DSN.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return (
             f"database error ({type(exc).__name__}): {first}",
-            "run the same command again once PostgreSQL is back; the days not written keep their previous rows",
+            "run the same command again once PostgreSQL is back; the days not written keep their previous rows"
+            + _written_before(exc),
             EXIT_INFRASTRUCTURE,
         )
     if isinstance(exc, OSError):
@@ -216,7 +229,7 @@ def describe_error(exc: BaseException) -> tuple[str, str, int]:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
         return (
             f"storage error ({type(exc).__name__}): {first}",
-            "check the path or the S3 endpoint, bucket and credentials, then run again",
+            "check the path or the S3 endpoint, bucket and credentials, then run again" + _written_before(exc),
             EXIT_INFRASTRUCTURE,
         )
     return (
@@ -233,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except KeyboardInterrupt:
         print(
-            "\nocp-assets: interrupted — each day and file is written whole or not at all; run the same command again",
+            "\nocp-assets: interrupted — each summary of a day (usage, GPU) and each file is written whole or not at "
+            "all; run the same command again",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED

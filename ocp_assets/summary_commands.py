@@ -60,11 +60,13 @@ def run_db_init(args: argparse.Namespace) -> int:
         before = koku_tables(conn, args.schema)
         created = init_schema(conn, args.schema)
     print(f"schema {args.schema}: " + (f"created {', '.join(created)}" if created else "all tables already present"))
-    if GPU_SUMMARY_TABLE in created and SUMMARY_TABLE in before:
+    if before and created:
+        # Any table added to a schema koku already manages is one of koku's later migrations would create itself.
+        dropped = "; ".join(f"DROP TABLE {args.schema}.{table} CASCADE" for table in created)
         print(
-            f"ocp-assets: note: {GPU_SUMMARY_TABLE} added to schema {args.schema}, which already held koku's tables; "
-            "if koku manages this schema, drop it before upgrading koku to migration 0340, which creates it "
-            f"(DROP TABLE {args.schema}.{GPU_SUMMARY_TABLE} CASCADE; its rows are recomputed from the Parquet)",
+            f"ocp-assets: note: {', '.join(created)} added to schema {args.schema}, which already held koku's tables; "
+            f"if koku manages this schema, drop them before upgrading koku to the migration that creates them "
+            f"({dropped}), then run `ocp-assets summarize` (or a backfill) again for the days you need",
             file=sys.stderr,
         )
     return 0
@@ -229,6 +231,7 @@ def run_summarize(args: argparse.Namespace) -> int:
                 failed.append(f"{cluster.cluster_id}: nothing written")
                 continue
             plan.append((cluster, days))
+        written = 0
         with Progress("summarize", sum(len(days) for _, days in plan), "days") as progress:
             for cluster, days in plan:
                 progress.echo(f"cluster {cluster.cluster_id} (source {cluster.source}) -> schema {cluster.schema}")
@@ -242,7 +245,19 @@ def run_summarize(args: argparse.Namespace) -> int:
                         failed.append(f"{name}: nothing written")
                         progress.advance(note=name)
                         continue
+                    except (psycopg.Error, OSError) as exc:
+                        # Infrastructure: the command stops (cli.py says so in one line), after saying what this
+                        # run wrote; the usage summary of this very day may be among it (committed before the GPU
+                        # branch failed).
+                        partial = getattr(exc, "day_result", None)
+                        this_day = [s for s in _branch_outcomes(partial) if "written" in s] if partial else []
+                        if written or this_day:  # said on the error's own line (cli.describe_error)
+                            exc.written_before = f"{written} cluster-day(s) written before the error" + (
+                                f", and {name}'s {', '.join(this_day)} (its GPU summary not)" if this_day else ""
+                            )
+                        raise
                     progress.echo(f"  {day.isoformat()}  {_day_line(result)}")
+                    written += 1
                     if result.gpu_skipped and cluster.schema not in gpu_skipped:
                         gpu_skipped.add(cluster.schema)
                         warning = f"ocp-assets: warning: {result.gpu_skipped} (for every day of this run)"

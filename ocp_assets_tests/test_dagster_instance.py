@@ -30,3 +30,8 @@ def test_tls_settings_of_the_dsn_reach_dagsters_connections():
 def test_what_the_dsn_leaves_out_stays_libpqs_and_sockets_and_host_lists_go_in_the_query(dsn, host, user, query):
     url = storage_url(dsn)
     assert (url.host, url.username, url.database, dict(url.query)) == (host, user, "dagster", query)
+
+
+def test_an_ipv6_host_stays_one_host():
+    url = storage_url("postgresql://postgres:p%40ss@[::1]:5432/postgres")
+    assert (url.host, url.port, url.password, url.database) == ("::1", 5432, "p@ss", "dagster")

@@ -665,7 +665,7 @@ def test_cli_summarize_without_the_gpu_table_warns_once_per_run_and_db_init_adds
     captured = capsys.readouterr()
     assert captured.out.strip() == f"schema {schema}: created {GPU_TABLE}"
     assert captured.err.startswith(f"ocp-assets: note: {GPU_TABLE} added to schema {schema}, which already held")
-    assert "migration 0340" in captured.err and f"DROP TABLE {schema}.{GPU_TABLE} CASCADE" in captured.err
+    assert f"DROP TABLE {schema}.{GPU_TABLE} CASCADE" in captured.err and "summarize" in captured.err
     assert main([*args, "--schema", schema]) == 0
     assert "warning" not in capsys.readouterr().err
     assert [(r["usage_start"], r["gpu_uuid"]) for r in engine_gpu_rows(conn, schema, identity.source_uuid)] == [
@@ -1180,4 +1180,35 @@ def test_cli_reports_both_branches_failures_of_one_day(summarised_with_gpu, dsn,
         "rows kept)"
     ) in out
     assert _usage_state(conn, schema, identity.source_uuid) == (uuids_before, approx(POD_CPU_CORE_HOURS))
+    assert engine_gpu_rows(conn, schema, identity.source_uuid) == gpu_before
+
+
+def test_cli_says_the_usage_summary_was_written_when_the_gpu_branch_then_loses_the_database(
+    summarised_with_gpu, dsn, capsys, monkeypatch
+):
+    """An infrastructure error in the GPU branch, after the usage summary committed: exit 1, and before the one-line
+    error the command says what it wrote (this day's usage summary among it), not that nothing was written."""
+    from ocp_assets.core import pipeline
+    from ocp_assets_tests.dagster_fixtures import change_day
+
+    conn, schema, data_root, identity, _uuids_before, gpu_before = summarised_with_gpu
+    change_day(data_root, identity, "pod_usage", "pod_usage_cpu_core_seconds", DAY, lambda v: v * 2)
+    real = pipeline.ensure_month_partition
+
+    def lost_on_the_gpu_table(conn, schema, day, *table):
+        if table == (GPU_TABLE,):
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return real(conn, schema, day, *table)
+
+    monkeypatch.setattr(pipeline, "ensure_month_partition", lost_on_the_gpu_table)
+    code, _out, err = _summarize_cluster(data_root, identity.source_uuid, dsn, schema, capsys)
+
+    assert code == 1
+    assert err == [  # one line, as every infrastructure error
+        "ocp-assets: database error (OperationalError): server closed the connection unexpectedly — run the same "
+        "command again once PostgreSQL is back; the days not written keep their previous rows (0 cluster-day(s) "
+        f"written before the error, and rv-gpu {DAY.isoformat()}'s usage summary written (its GPU summary not))"
+    ]
+    # by hand: build_cluster's 18.0 pod core-hours, doubled; the GPU rows as they were
+    assert _usage_state(conn, schema, identity.source_uuid)[1] == approx(2 * POD_CPU_CORE_HOURS)
     assert engine_gpu_rows(conn, schema, identity.source_uuid) == gpu_before

@@ -35,3 +35,22 @@ def test_a_bad_or_unreachable_dsn_fails_without_showing_its_password(command, ds
     assert done.returncode != 0, output
     assert "zzET" not in output and "Hunter2" not in output, output
     assert "PostgreSQL" in output or "DSN" in output, output  # it still says what is wrong
+
+
+@pytest.mark.parametrize(
+    ("dsn", "secret"),
+    [
+        ("postgresql://koku:Hunter2pw@db/koku", "Hunter2pw"),
+        ("host=db user=koku password='s3 cr3t' dbname=koku", "s3 cr3t"),
+        ("host=db password=plainpw dbname=koku", "plainpw"),
+        ("postgresql://db/koku?user=koku&password=topsecret&sslmode=require", "topsecret"),
+    ],
+)
+def test_redaction_masks_every_form_of_dsn_password_in_any_text(dsn, secret, monkeypatch):
+    from ocp_assets.redaction import known_secrets, redact
+
+    monkeypatch.setenv("OCP_ASSETS_DSN", dsn)
+    assert known_secrets([]) == [secret]
+    # the DSN itself, and the bare password quoted by some library's message
+    for text in (f"cannot use {dsn}", f'invalid token: "{secret}"'):
+        assert secret not in redact(text)

@@ -235,7 +235,7 @@ def summarize(
         if not result.passed:
             failures = result.failures().items()
             failed.append(f"{result.key}: " + "; ".join(f"{stage} not written, {exc}" for stage, exc in failures))
-        empty += result.no_data
+        empty += result.no_data and result.passed  # a day without usage data whose GPU branch failed is a failure
         if result.gpu_skipped:
             gpu_skipped[result.gpu_skipped] = gpu_skipped.get(result.gpu_skipped, 0) + 1
     for reason, count in gpu_skipped.items():  # once per run, not per partition (decision G6)

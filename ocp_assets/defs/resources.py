@@ -42,7 +42,7 @@ def dagster_instance_env(dsn: str, database: str) -> dict[str, str]:
     netloc = ""
     if host and not host.startswith("/") and "," not in host:
         # A single TCP host goes in the URL's authority; a Unix-socket directory or a host list stays in the query.
-        netloc = host + (f":{port}" if port else "")
+        netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")  # an IPv6 address in brackets
         info.pop("host")
         info.pop("port", None)
     auth = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
