@@ -208,6 +208,7 @@ def materialize(progress: Progress) -> RunOutcome:
         )
         outcome_runs, evaluations = [], []
         console_log = Path(instance.root_directory) / "quickstart-console.log"
+        console_log.write_text("")  # this command's runs only
         for cluster_id, cluster_days in days.items():
             for request in run_requests_for(cluster_id, cluster_days, "quickstart"):
                 tags = dict(request.tags)
