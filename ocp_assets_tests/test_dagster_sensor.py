@@ -4,14 +4,19 @@ date.
 
 import datetime as dt
 import json
+import types
+import uuid
 
 import dagster as dg
 import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
 
 from ocp_assets.core.ingest import ClusterIdentity, cluster_record_key
 from ocp_assets.core.storage import open_data_root
 from ocp_assets.defs import partitions
 from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, partition_key
+from ocp_assets.defs.resources import KokuDataLake, SummaryDatabase
 from ocp_assets.defs.sensors import (
     RANGE_END_TAG,
     RANGE_START_TAG,
@@ -211,3 +216,112 @@ def test_data_before_the_start_date_is_reported_and_summarised_once_the_start_mo
     assert _requested(moved) == [("cluster-old|2025-12-30", "cluster-old|2025-12-31")]
     assert json.loads(moved.cursor) == {"start_date": "2025-12-01"}
     assert _tick(dagster_env).run_requests == []
+
+
+def test_days_a_moved_back_start_admits_while_a_cluster_is_refused_are_requested_once_corrected(
+    dagster_env, monkeypatch
+):
+    early = [dt.date(2025, 12, 30), dt.date(2025, 12, 31)]
+    old = build_cluster(dagster_env.data_root, "cluster-old", [*early, dt.date(2026, 1, 1)])
+    first = _tick(dagster_env)
+    assert _requested(first) == [("cluster-old|2026-01-01", "cluster-old|2026-01-01")]  # its files are now seen
+
+    # koku records the source under another id, and the start date moves back while the cluster is refused.
+    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
+        conn.execute(
+            f'INSERT INTO "{dagster_env.schema}".reporting_ocp_clusters (cluster_id, cluster_alias, provider_id)'
+            " VALUES ('koku-old', 'koku-old', %s)",
+            (old.source_uuid,),
+        )
+    monkeypatch.setattr(partitions, "START_DATE", "2025-12-01")
+    refused = _tick(dagster_env)
+    assert refused.run_requests == []
+    # The cursor keeps the start the refused cluster's days were last requested from.
+    assert json.loads(refused.cursor) == {"start_date": "2025-12-01", "held_starts": {"cluster-old": "2026-01-01"}}
+    assert json.loads(_tick(dagster_env).cursor)["held_starts"] == {"cluster-old": "2026-01-01"}  # still refused
+
+    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
+        conn.execute(
+            f'UPDATE "{dagster_env.schema}".reporting_ocp_clusters SET cluster_id = %s WHERE provider_id = %s',
+            ("cluster-old", old.source_uuid),
+        )
+    corrected = _tick(dagster_env)
+
+    # 2025-12-30 and 2025-12-31 were seen before the start moved back and never requested; 2026-01-01 was requested.
+    assert _requested(corrected) == [("cluster-old|2025-12-30", "cluster-old|2025-12-31")]
+    assert json.loads(corrected.cursor) == {"start_date": "2025-12-01"}
+    assert _tick(dagster_env).run_requests == []
+
+
+@pytest.fixture(name="limited_env")
+def limited_env_fixture(dsn, tmp_path):
+    """A fresh database and a login role that owns the registry schema but may not read every tenant schema."""
+    suffix = uuid.uuid4().hex[:10]
+    database, role = f"ocp_sens_{suffix}", f"ocp_sens_{suffix}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+    instance = dg.DagsterInstance.ephemeral()
+    try:
+        with psycopg.connect(make_conninfo(dsn, dbname=database), autocommit=True) as conn:
+            conn.execute(f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC')
+            conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"')
+            conn.execute(f'CREATE SCHEMA ocp_reg AUTHORIZATION "{role}"')
+            for schema in ("org_noschema", "org_notable", "org_ok"):
+                conn.execute(f'CREATE SCHEMA "{schema}"')
+                conn.execute(
+                    f'CREATE TABLE "{schema}".reporting_ocp_clusters (uuid uuid DEFAULT gen_random_uuid(), '
+                    "cluster_id text, cluster_alias text, provider_id uuid)"
+                )
+            # org_noschema: no USAGE on the schema; org_notable: USAGE but no SELECT on the table; org_ok: both.
+            conn.execute(f'GRANT USAGE ON SCHEMA org_notable, org_ok TO "{role}"')
+            conn.execute(f'GRANT SELECT ON org_ok.reporting_ocp_clusters TO "{role}"')
+            limited_dsn = make_conninfo(dsn, dbname=database, user=role)
+            env = types.SimpleNamespace(
+                admin=conn,
+                role=role,
+                instance=instance,
+                data_root=tmp_path / "data",
+                resources={
+                    "koku_db": SummaryDatabase(dsn=limited_dsn, schema_name="", registry_schema="ocp_reg"),
+                    "koku_lake": KokuDataLake(data_root=str(tmp_path / "data")),
+                },
+            )
+            yield env
+    finally:
+        instance.dispose()
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_a_tenant_schema_the_role_may_not_read_skips_its_cluster_only(limited_env):
+    # The tenant schema of a cluster is its account (schema_name ""); a-, b- come before c- in the tick's order.
+    build_cluster(limited_env.data_root, "a-noschema", [DAY], account="org_noschema")
+    build_cluster(limited_env.data_root, "b-notable", [DAY], account="org_notable")
+    build_cluster(limited_env.data_root, "c-ok", [DAY + dt.timedelta(days=1)], account="org_ok")
+
+    first = _tick(limited_env)
+
+    # The clusters before c-ok failed their query on the same connection; c-ok is still requested and registered.
+    assert _requested(first) == [("c-ok|2026-03-04", "c-ok|2026-03-04")]
+    assert [sorted(r.partition_keys) for r in first.dynamic_partitions_requests] == [
+        ["a-noschema", "b-notable", "c-ok"]
+    ]
+    quiet = _tick(limited_env)
+    assert quiet.run_requests == [] and quiet.skip_reason.skip_message == (
+        "a-noschema: cannot read org_noschema.reporting_ocp_clusters (permission denied for schema org_noschema); "
+        "no run requested for it until the sensor's database role may read that table; "
+        "b-notable: cannot read org_notable.reporting_ocp_clusters (permission denied for table "
+        "reporting_ocp_clusters); no run requested for it until the sensor's database role may read that table"
+    )
+
+    limited_env.admin.execute(f'GRANT USAGE ON SCHEMA org_noschema TO "{limited_env.role}"')
+    limited_env.admin.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA org_noschema, org_notable TO "{limited_env.role}"')
+    granted = _tick(limited_env)
+
+    # Their files were not marked seen while skipped: their days are requested now, c-ok's are not again.
+    assert _requested(granted) == [
+        ("a-noschema|2026-03-03", "a-noschema|2026-03-03"),
+        ("b-notable|2026-03-03", "b-notable|2026-03-03"),
+    ]

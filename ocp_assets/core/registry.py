@@ -183,7 +183,10 @@ def koku_cluster_of_source(conn: psycopg.Connection, tenant_schema: str, source:
     """The cluster id koku's ``reporting_ocp_clusters`` records for provider `source` in the tenant schema, if any.
 
     koku keeps one row per provider and never changes its cluster id; a summary written under another id would
-    leave that row (and its report periods) pointing at the old one.
+    leave that row (and its report periods) pointing at the old one. A missing schema or table means none; any other
+    error (``InsufficientPrivilege`` when the role may not read the schema) is raised after the query's own
+    transaction (a savepoint inside the caller's) rolled back, so the connection stays usable for the caller's next
+    query (the sensor skips that cluster and goes on).
     """
     try:
         with conn.transaction():

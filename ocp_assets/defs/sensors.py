@@ -9,13 +9,16 @@ new, changed or removed file covers (from its footer's interval_start statistics
 removed or rewritten file also the days it covered before) are the partitions to run, so late data re-runs only
 the days it touches. Contiguous days of one cluster go into one range run (at most MAX_PARTITIONS_PER_RUN days).
 Days before the day dimension's start date get no partition: the tick says so, and when the start date is moved
-back they are requested then. The cursor holds only that: the start date of the last tick. A run's key ends with
-a hash of the file changes that caused it, so the same change never launches two runs.
+back they are requested then. The cursor holds only what that takes: the start date of the last tick and, for a
+cluster that got no run while the start moved (below), the start its days were last requested from, so those days
+are requested once it gets runs again. A run's key ends with a hash of the file changes that caused it, so the same
+change never launches two runs.
 
 A cluster record that gives a registered source another cluster id is not registered: the tick warns, naming the
 cluster id recorded for that source, and the source goes on under that id. A registered cluster whose source koku's
 ``reporting_ocp_clusters`` records under another id gets no run (each would be refused): the tick warns and says
-so as its skip reason.
+so as its skip reason. So does a cluster whose tenant schema's ``reporting_ocp_clusters`` the sensor's role may not
+read (its runs would fail too); the other clusters go on.
 """
 
 import datetime as dt
@@ -24,6 +27,7 @@ import json
 from collections.abc import Iterable
 
 import dagster as dg
+import psycopg
 
 from ocp_assets.core.errors import OcpAssetsError
 from ocp_assets.core.ingest import cluster_record_key, read_cluster_registry
@@ -189,6 +193,7 @@ def koku_parquet_sensor(
     start, last_day = first_day(), dt.datetime.now(dt.UTC).date()
     previous = json.loads(context.cursor) if context.cursor and context.cursor.startswith("{") else {}
     previous_start = dt.date.fromisoformat(previous["start_date"]) if previous.get("start_date") else None
+    previous_held = {c: dt.date.fromisoformat(d) for c, d in previous.get("held_starts", {}).items()}
     with koku_db.connect() as conn:
         koku_db.registry.ensure(conn)
         try:
@@ -202,24 +207,46 @@ def koku_parquet_sensor(
         all_removed: list[tuple[str, str]] = []
         before_start: dict[str, tuple[dt.date, dt.date, int]] = {}
         refused: list[str] = []
+        held_starts: dict[str, dt.date] = {}
         for cluster in clusters:
-            contradiction = cluster_contradiction(conn, cluster.schema, cluster.source, cluster.cluster_id)
-            if contradiction is not None:
-                # Its runs would be refused: none is requested, and its files are not marked seen, so its days are
-                # requested once the registry or koku's cluster table is corrected.
+            # The start date this cluster's seen days were last requested from: the last tick's, or an older one
+            # the cursor held while the cluster got no run.
+            cluster_start = previous_held.get(cluster.cluster_id, previous_start)
+            message = None
+            try:
+                contradiction = cluster_contradiction(conn, cluster.schema, cluster.source, cluster.cluster_id)
+            except psycopg.errors.InsufficientPrivilege as exc:
+                # One tenant schema the sensor's role may not read does not stop the others (the failed query was
+                # rolled back in its own transaction, so the connection goes on); its runs would fail the same way.
                 message = (
-                    f"{cluster.cluster_id}: {contradiction[1]}; no run requested for it until its cluster record and "
-                    f"the registry's row ({koku_db.registry_schema}.cluster_registry) name {contradiction[0]!r}, "
-                    f"or koku's row names {cluster.cluster_id!r}"
+                    f"{cluster.cluster_id}: cannot read {cluster.schema}.reporting_ocp_clusters "
+                    f"({exc.diag.message_primary or str(exc).splitlines()[0]}); no run requested for it until the "
+                    "sensor's database role may read that table"
                 )
+            else:
+                if contradiction is not None:
+                    message = (
+                        f"{cluster.cluster_id}: {contradiction[1]}; no run requested for it until its cluster record "
+                        f"and the registry's row ({koku_db.registry_schema}.cluster_registry) name "
+                        f"{contradiction[0]!r}, or koku's row names {cluster.cluster_id!r}"
+                    )
+            if message is not None:
+                # Its runs would be refused or fail: none is requested, and its files are not marked seen, so its
+                # days are requested once the registry, koku's cluster table or the privilege is corrected. Days
+                # seen before and admitted only by a start date moved back meanwhile are in no file change: the
+                # cursor keeps this cluster's old start (rather than its file state being forgotten, which would
+                # re-run every day) until a tick requests them.
+                if cluster_start is not None and cluster_start != start:
+                    held_starts[cluster.cluster_id] = cluster_start
                 context.log.warning(message)
                 refused.append(message)
                 continue
             days, updates, removed = changed_days(context, koku_db, conn, root, cluster)
             known = koku_db.registry.known_days(conn, cluster.cluster_id)
-            if previous_start is not None and start < previous_start:
-                # The start date moved back: the days it now admits were seen before but never requested.
-                days = sorted(set(days) | {d for d in known if start <= d < previous_start})
+            if cluster_start is not None and start < cluster_start:
+                # The start date moved back since this cluster's days were last requested: the days it now admits
+                # were seen before but never requested.
+                days = sorted(set(days) | {d for d in known if start <= d < cluster_start})
             early = sorted({d for d in [*known, *days] if d < start})
             if early:
                 before_start[cluster.cluster_id] = (early[0], early[-1], len(early))
@@ -245,7 +272,10 @@ def koku_parquet_sensor(
         context.log.warning(message)
         if not requests:
             skip_reason = f"{skip_reason}; {message}" if skip_reason else message
-    cursor = json.dumps({"start_date": start.isoformat()})
+    state = {"start_date": start.isoformat()}
+    if held_starts:
+        state["held_starts"] = {c: d.isoformat() for c, d in sorted(held_starts.items())}
+    cursor = json.dumps(state)
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[clusters_partitions.build_add_request(new_clusters)] if new_clusters else [],
