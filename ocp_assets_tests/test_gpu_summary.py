@@ -1212,3 +1212,25 @@ def test_cli_says_the_usage_summary_was_written_when_the_gpu_branch_then_loses_t
     # by hand: build_cluster's 18.0 pod core-hours, doubled; the GPU rows as they were
     assert _usage_state(conn, schema, identity.source_uuid)[1] == approx(2 * POD_CPU_CORE_HOURS)
     assert engine_gpu_rows(conn, schema, identity.source_uuid) == gpu_before
+
+
+def test_the_partitions_gpu_memory_counts_each_gpu_once_however_many_mig_instances_it_has(pg, tmp_path):
+    """The metadata a user reads per partition: two MIG instances of one 40960 MiB A100 and a dedicated 81920 MiB
+    H100 hold 42.94967296 + 85.89934592 GB of GPU memory (MiB x 0.001048576), not the A100 twice."""
+    conn, schema = pg
+    source = new_source()
+    write_gpu_parquet(
+        tmp_path,
+        source,
+        gpu_rows(DAY, range(2), node="n", namespace="ml", pod="a", gpu_uuid="A100-1", memory_mib=40960.0,
+                 mig_instance_id="MIG-1", mig_profile="1g.5gb", mig_strategy="mixed")
+        + gpu_rows(DAY, range(2), node="n", namespace="ml", pod="b", gpu_uuid="A100-1", memory_mib=40960.0,
+                   mig_instance_id="MIG-2", mig_profile="3g.20gb", mig_strategy="mixed")
+        + gpu_rows(DAY, range(2), node="n", namespace="ml", pod="c", gpu_uuid="H100-1", model="H100",
+                   memory_mib=81920.0),
+    )  # fmt: skip
+
+    result = run_gpu(conn, schema, tmp_path, source, DAY)
+
+    assert result.passed and result.stages[O.GPU_SUMMARY]["rows"] == 3
+    assert result.stages[O.GPU_SUMMARY]["memory_capacity_gb"] == approx(42.94967296 + 85.89934592)

@@ -181,7 +181,15 @@ STORAGE_KEY = (
 )
 
 
-def _duplicates(table: pa.Table, keys: tuple[str, ...]) -> list[dict]:
+def distinct_count(table: pa.Table, *columns: str) -> int:
+    """How many distinct combinations of the columns the table holds."""
+    if table.num_rows == 0:
+        return 0
+    return table.select(list(columns)).group_by(list(columns), use_threads=False).aggregate([]).num_rows
+
+
+def duplicate_keys(table: pa.Table, keys: tuple[str, ...]) -> list[dict]:
+    """The key combinations found on more than one row, each with its count_all."""
     if table.num_rows == 0:
         return []
     counts = table.select(list(keys)).group_by(list(keys), use_threads=False).aggregate([([], "count_all")])
@@ -192,9 +200,9 @@ def no_duplicate_keys(summary: pa.Table) -> CheckOutcome:
     """One summary row per group key: (namespace, node, labels) for Pod, node for unallocated, volume key for "
     "Storage."""
     found = {
-        "Pod": _duplicates(pod_rows(summary), POD_KEY),
-        "unallocated": _duplicates(unallocated_rows(summary), UNALLOCATED_KEY),
-        "Storage": _duplicates(storage_rows(summary), STORAGE_KEY),
+        "Pod": duplicate_keys(pod_rows(summary), POD_KEY),
+        "unallocated": duplicate_keys(unallocated_rows(summary), UNALLOCATED_KEY),
+        "Storage": duplicate_keys(storage_rows(summary), STORAGE_KEY),
     }
     metadata: dict[str, object] = {f"duplicate_{kind}_keys": len(rows) for kind, rows in found.items()}
     examples = [dict(kind=kind, **row) for kind, rows in found.items() for row in rows][:10]

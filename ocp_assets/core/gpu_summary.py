@@ -18,7 +18,6 @@ transaction (COPY into a temporary float8 table, delete, insert with koku's colu
 """
 
 import datetime as dt
-import math
 from dataclasses import dataclass, field
 
 import psycopg
@@ -27,19 +26,18 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from ocp_assets.core import outcomes as O
+from ocp_assets.core.consistency import close, column_total, distinct_count, duplicate_keys
 from ocp_assets.core.layout import GPU_USAGE, month_prefix
 from ocp_assets.core.outcomes import CheckOutcome
 from ocp_assets.core.pgschema import GPU_SUMMARY_TABLE
 from ocp_assets.core.reader import DOUBLE, STRING, ColumnSpec, DayTable, read_day_rows
 from ocp_assets.core.storage import DataRoot
-from ocp_assets.core.summary import cost_category_ids
+from ocp_assets.core.summary import constant_column, cost_category_ids
 from ocp_assets.core.writer import csv_bytes
 
 MIB_TO_GB = 0.001048576  # koku's factor: 2^20 bytes per MiB / 10^9 bytes per GB
 MODE_MIG = "MIG"
 MODE_DEDICATED = "dedicated"
-REL_TOL = 1e-9  # D6
-ABS_TOL = 1e-9
 MAX_EXAMPLES = 10
 
 # The hourly gpu_usage Parquet columns the summary reads. The MIG columns are optional: an older operator does not
@@ -135,10 +133,6 @@ def _nullif_empty(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
 
 
-def _constant(value: object, type_: pa.DataType, length: int) -> pa.Array:
-    return pa.repeat(pa.scalar(value, type_), length) if value is not None else pa.nulls(length, type_)
-
-
 def compute_gpu_summary(gpu: pa.Table, ctx: GpuContext) -> pa.Table:
     """The cluster-day's reporting_ocp_gpu_summary_p rows (GPU_ROWS_SCHEMA), sorted by their key."""
     prepared = pa.table(
@@ -172,10 +166,10 @@ def compute_gpu_summary(gpu: pa.Table, ctx: GpuContext) -> pa.Table:
     n = grouped.num_rows
     profile = grouped["mig_profile"]
     columns = {
-        "cluster_id": _constant(ctx.cluster_id, pa.string(), n),
-        "cluster_alias": _constant(ctx.cluster_alias, pa.string(), n),
-        "usage_start": _constant(ctx.day, pa.date32(), n),
-        "usage_end": _constant(ctx.day, pa.date32(), n),
+        "cluster_id": constant_column(ctx.cluster_id, pa.string(), n),
+        "cluster_alias": constant_column(ctx.cluster_alias, pa.string(), n),
+        "usage_start": constant_column(ctx.day, pa.date32(), n),
+        "usage_end": constant_column(ctx.day, pa.date32(), n),
         "namespace": grouped["namespace"],
         "node": grouped["node"],
         "vendor_name": grouped["gpu_vendor_name"],
@@ -191,7 +185,7 @@ def compute_gpu_summary(gpu: pa.Table, ctx: GpuContext) -> pa.Table:
         "gpu_max_slices": pc.cast(grouped["gpu_max_slices_max"], pa.int32()),
         "mig_strategy": grouped["mig_strategy_max"],
         "mig_memory_capacity_gb": pc.multiply(grouped["mig_memory_capacity_mib_max"], MIB_TO_GB),
-        "source_uuid": _constant(ctx.source, pa.string(), n),
+        "source_uuid": constant_column(ctx.source, pa.string(), n),
         "cost_category_id": cost_category_ids(grouped["namespace"], ctx.cost_categories)
         if n
         else pa.array([], pa.int32()),
@@ -269,10 +263,6 @@ def replace_gpu_rows(conn: psycopg.Connection, schema: str, source: str, day: dt
 
 
 # ------------------------------------------------------------------ checks (recomputed independently of the above)
-def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
-
-
 def counts_conserved(raw: pa.Table, rows: pa.Table) -> CheckOutcome:
     """Per namespace: sum of gpu_count == the distinct GPUs and MIG instances of its raw rows.
 
@@ -314,10 +304,7 @@ def counts_conserved(raw: pa.Table, rows: pa.Table) -> CheckOutcome:
 
 def one_row_per_key(rows: pa.Table) -> CheckOutcome:
     """No two rows share (day, namespace, node, vendor, model, MIG profile, MIG instance, GPU uuid)."""
-    counts: dict[tuple, int] = {}
-    for key in zip(*(rows[c].to_pylist() for c in ROW_KEY)):
-        counts[key] = counts.get(key, 0) + 1
-    duplicates = [dict(zip(ROW_KEY, key), rows=n) for key, n in counts.items() if n > 1]
+    duplicates = duplicate_keys(rows, ROW_KEY)
     if duplicates:
         return CheckOutcome(
             False,
@@ -326,16 +313,19 @@ def one_row_per_key(rows: pa.Table) -> CheckOutcome:
             rows=rows.num_rows,
             failures=len(duplicates),
         )
-    return CheckOutcome(True, f"{rows.num_rows} rows, one per GPU key", {"keys": len(counts)}, rows=rows.num_rows)
+    keys = distinct_count(rows, *ROW_KEY)
+    return CheckOutcome(True, f"{rows.num_rows} rows, one per GPU key", {"keys": keys}, rows=rows.num_rows)
 
 
 def capacity_not_negative(rows: pa.Table) -> CheckOutcome:
     """Memory, MIG memory, GPU counts and MIG slices are finite and >= 0 wherever they are set."""
     bad: list[dict] = []
     for column in NOT_NEGATIVE:
-        for index, value in enumerate(rows[column].to_pylist()):
-            if value is not None and not (math.isfinite(value) and value >= 0):
-                bad.append({"column": column, "row": index + 1, "value": value})
+        values = pc.cast(rows[column], pa.float64())
+        wrong = pc.fill_null(pc.or_(pc.less(values, 0), pc.invert(pc.is_finite(values))), False)
+        indices = pc.indices_nonzero(wrong).to_pylist()
+        picked = pc.take(rows[column], pa.array(indices[:MAX_EXAMPLES], pa.int64())).to_pylist()
+        bad += [{"column": column, "row": i + 1, "value": v} for i, v in zip(indices, picked)]
     if bad:
         return CheckOutcome(
             False,
@@ -350,10 +340,10 @@ def capacity_not_negative(rows: pa.Table) -> CheckOutcome:
 def rows_written_match(rows: pa.Table, write: GpuWrite) -> CheckOutcome:
     """PostgreSQL holds, for the cluster-day, the rows computed: same count, same totals (D6)."""
     compared = {
-        column: {"computed": float(pc.sum(rows[column]).as_py() or 0), "postgresql": write.totals_read_back[column]}
+        column: {"computed": column_total(rows[column]), "postgresql": write.totals_read_back[column]}
         for column in WRITE_TOTALS
     }
-    differing = [c for c, v in compared.items() if not _close(v["computed"], v["postgresql"])]
+    differing = [c for c, v in compared.items() if not close(v["computed"], v["postgresql"])]
     metadata: dict[str, object] = {"rows_computed": rows.num_rows, "rows_in_postgresql": write.rows_read_back}
     metadata.update(compared)
     if write.rows_read_back != rows.num_rows or write.rows_written != rows.num_rows or differing:
@@ -378,24 +368,27 @@ def summary_checks(raw: pa.Table, rows: pa.Table, write: GpuWrite) -> dict[str, 
 
 
 # ------------------------------------------------------------------ facts shown per partition
-def _distinct(table: pa.Table, *columns: str) -> int:
-    if table.num_rows == 0:
-        return 0
-    return table.select(list(columns)).group_by(list(columns), use_threads=False).aggregate([]).num_rows
-
-
 def raw_facts(gpu: DayTable) -> dict:
     table = gpu.table
     mig = table.filter(pc.fill_null(pc.not_equal(table["mig_instance_id"], ""), False))
     return {
         "rows": table.num_rows,
-        "nodes": _distinct(table, "node"),
-        "namespaces": _distinct(table, "namespace"),
-        "pods": _distinct(table, "namespace", "pod"),
-        "gpus": _distinct(table, "node", "gpu_uuid"),
-        "mig_instances": _distinct(mig, "node", "gpu_uuid", "mig_instance_id"),
+        "nodes": distinct_count(table, "node"),
+        "namespaces": distinct_count(table, "namespace"),
+        "pods": distinct_count(table, "namespace", "pod"),
+        "gpus": distinct_count(table, "node", "gpu_uuid"),
+        "mig_instances": distinct_count(mig, "node", "gpu_uuid", "mig_instance_id"),
         "files": gpu.files,
     }
+
+
+def gpu_memory_gb(rows: pa.Table) -> float:
+    """Memory of the day's distinct GPUs (node, GPU uuid), each once: the MIG instances of one GPU are rows of their
+    own and each carries the whole GPU's memory, so a sum over rows would count that GPU once per instance."""
+    if rows.num_rows == 0:
+        return 0.0
+    per_gpu = rows.group_by(["node", "gpu_uuid"], use_threads=False).aggregate([("memory_capacity_gb", "max")])
+    return column_total(per_gpu["memory_capacity_gb_max"])
 
 
 def summary_facts(rows: pa.Table, write: GpuWrite | None) -> dict:
@@ -404,9 +397,9 @@ def summary_facts(rows: pa.Table, write: GpuWrite | None) -> dict:
         "rows": rows.num_rows,
         "gpu_count": int(pc.sum(rows["gpu_count"]).as_py() or 0),
         "rows_by_gpu_mode": {MODE_DEDICATED: rows.num_rows - mig, MODE_MIG: mig},
-        "namespaces": _distinct(rows, "namespace"),
-        "nodes": _distinct(rows, "node"),
-        "memory_capacity_gb": float(pc.sum(rows["memory_capacity_gb"]).as_py() or 0.0),
+        "namespaces": distinct_count(rows, "namespace"),
+        "nodes": distinct_count(rows, "node"),
+        "memory_capacity_gb": gpu_memory_gb(rows),
         "models": sorted(str(m) for m in pc.unique(rows["model_name"]).to_pylist() if m is not None),
         "preview": rows.select(
             ["namespace", "node", "model_name", "gpu_mode", "mig_profile", "gpu_count", "memory_capacity_gb"]

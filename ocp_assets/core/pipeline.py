@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from ocp_assets.core import consistency, gpu_summary
 from ocp_assets.core import outcomes as O
 from ocp_assets.core import validation as V
-from ocp_assets.core.consistency import column_total
+from ocp_assets.core.consistency import column_total, distinct_count
 from ocp_assets.core.engine import (
     ClusterDay,
     DayOutcome,
@@ -256,12 +256,6 @@ def validate_rows(model, rows: DayTable) -> CheckOutcome:
     return report
 
 
-def _distinct(table: pa.Table, *columns: str) -> int:
-    if table.num_rows == 0:
-        return 0
-    return table.select(list(columns)).group_by(list(columns), use_threads=False).aggregate([]).num_rows
-
-
 # ------------------------------------------------------------------ the facts each stage reports
 def summary_facts(rows: pa.Table, raw_pods: pa.Table, capacity: pa.Table) -> dict:
     """Totals of the cluster-day as a cost engineer reads them: pod usage without unallocated rows, capacity "
@@ -274,8 +268,8 @@ def summary_facts(rows: pa.Table, raw_pods: pa.Table, capacity: pa.Table) -> dic
         "rows": rows.num_rows,
         "rows_by_data_source": {"Pod": pods.num_rows + unallocated.num_rows, "Storage": storage.num_rows},
         "unallocated_rows": unallocated.num_rows,
-        "pods": _distinct(with_node, "namespace", "pod"),
-        "namespaces": _distinct(pods, "namespace"),
+        "pods": distinct_count(with_node, "namespace", "pod"),
+        "namespaces": distinct_count(pods, "namespace"),
         "nodes": capacity.num_rows,
         "cpu_usage_core_hours": column_total(pods["pod_usage_cpu_core_hours"]),
         "cpu_request_core_hours": column_total(pods["pod_request_cpu_core_hours"]),
@@ -457,8 +451,8 @@ def _usage_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", setting
         O.RAW_POD_USAGE,
         {
             "rows": len(pods),
-            "pods": _distinct(pods.table, "namespace", "pod"),
-            "namespaces": _distinct(pods.table, "namespace"),
+            "pods": distinct_count(pods.table, "namespace", "pod"),
+            "namespaces": distinct_count(pods.table, "namespace"),
             "nodes": capacity.num_rows,
             "files": pods.files,
         },
@@ -475,7 +469,7 @@ def _usage_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", setting
         O.RAW_STORAGE_USAGE,
         {
             "rows": len(storage),
-            "persistentvolumeclaims": _distinct(storage.table, "namespace", "persistentvolumeclaim"),
+            "persistentvolumeclaims": distinct_count(storage.table, "namespace", "persistentvolumeclaim"),
             "files": storage.files,
         },
         {"storage_usage": storage.table},

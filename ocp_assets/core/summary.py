@@ -279,20 +279,21 @@ def cost_category_ids(namespaces: pa.ChunkedArray | pa.Array, cost_categories: S
     return pa.array(per_value, pa.int32()).take(encoded.indices)
 
 
-def _constant(value: object, type_: pa.DataType, length: int) -> pa.Array:
+def constant_column(value: object, type_: pa.DataType, length: int) -> pa.Array:
+    """`length` copies of one value (NULLs for None), as a column."""
     return pa.repeat(pa.scalar(value, type_), length) if value is not None else pa.nulls(length, type_)
 
 
 def _finish(columns: dict[str, pa.Array], length: int, ctx: SummaryContext, data_source: str) -> pa.Table:
     """Fill the context columns and NULLs so every part has SUMMARY_SCHEMA."""
     fixed = {
-        "report_period_id": _constant(ctx.report_period_id, pa.int32(), length),
-        "cluster_id": _constant(ctx.cluster_id, pa.string(), length),
-        "cluster_alias": _constant(ctx.cluster_alias, pa.string(), length),
-        "data_source": _constant(data_source, pa.string(), length),
-        "usage_start": _constant(ctx.day, pa.date32(), length),
-        "usage_end": _constant(ctx.day, pa.date32(), length),
-        "source_uuid": _constant(ctx.source, pa.string(), length),
+        "report_period_id": constant_column(ctx.report_period_id, pa.int32(), length),
+        "cluster_id": constant_column(ctx.cluster_id, pa.string(), length),
+        "cluster_alias": constant_column(ctx.cluster_alias, pa.string(), length),
+        "data_source": constant_column(data_source, pa.string(), length),
+        "usage_start": constant_column(ctx.day, pa.date32(), length),
+        "usage_end": constant_column(ctx.day, pa.date32(), length),
+        "source_uuid": constant_column(ctx.source, pa.string(), length),
     }
     arrays = []
     for field in SUMMARY_SCHEMA:
@@ -365,11 +366,11 @@ def pod_rows(pods: pa.Table, node_capacity: pa.Table, ctx: SummaryContext) -> pa
         "node_capacity_cpu_core_hours": pc.divide(node_cpu, SECONDS_PER_HOUR),
         "node_capacity_memory_gigabytes": pc.multiply(grouped["node_capacity_memory_bytes_max"], GIBIBYTE),
         "node_capacity_memory_gigabyte_hours": pc.multiply(pc.divide(node_memory, SECONDS_PER_HOUR), GIBIBYTE),
-        "cluster_capacity_cpu_core_hours": _constant(cluster_cpu / SECONDS_PER_HOUR, pa.float64(), length),
-        "cluster_capacity_memory_gigabyte_hours": _constant(
+        "cluster_capacity_cpu_core_hours": constant_column(cluster_cpu / SECONDS_PER_HOUR, pa.float64(), length),
+        "cluster_capacity_memory_gigabyte_hours": constant_column(
             cluster_memory / SECONDS_PER_HOUR * GIBIBYTE, pa.float64(), length
         ),
-        "infrastructure_usage_cost": _constant(INFRASTRUCTURE_USAGE_COST, pa.string(), length),
+        "infrastructure_usage_cost": constant_column(INFRASTRUCTURE_USAGE_COST, pa.string(), length),
         "cost_category_id": cost_category_ids(grouped["namespace"], ctx.cost_categories),
     }
     return _finish(columns, length, ctx, "Pod")
@@ -424,7 +425,7 @@ def storage_rows(storage: pa.Table, ctx: SummaryContext) -> pa.Table:
         "persistentvolumeclaim_usage_gigabyte_months": months(
             pc.divide(grouped["persistentvolumeclaim_usage_byte_seconds_sum"], divisor)
         ),
-        "infrastructure_usage_cost": _constant(INFRASTRUCTURE_USAGE_COST, pa.string(), length),
+        "infrastructure_usage_cost": constant_column(INFRASTRUCTURE_USAGE_COST, pa.string(), length),
         "cost_category_id": cost_category_ids(grouped["namespace"], ctx.cost_categories),
     }
     return _finish(columns, length, ctx, "Storage")
@@ -487,7 +488,7 @@ def unallocated_rows(usage: pa.Table, node_roles: pa.Table, ctx: SummaryContext)
         "namespace": namespaces,
         "node": grouped["node"],
         "resource_id": grouped["resource_id_max"],
-        "all_labels": _constant("{}", pa.string(), length),
+        "all_labels": constant_column("{}", pa.string(), length),
         "cost_category_id": cost_category_ids(namespaces, ctx.cost_categories),
     }
     for column in sums:
