@@ -237,7 +237,12 @@ def require_schema(conn: psycopg.Connection, schema: str) -> None:
 def koku_tables(conn: psycopg.Connection, schema: str) -> list[str]:
     """Which of the koku tables this module knows the schema holds (none: a new schema, not one koku manages)."""
     names = [table for table, _ in _AUXILIARY_DDL] + [SUMMARY_TABLE, GPU_SUMMARY_TABLE]
-    return [table for table in names if _table_exists(conn, schema, table)]
+    found = conn.execute(
+        "SELECT name FROM unnest(%s::text[]) WITH ORDINALITY AS t(name, n)"
+        " WHERE to_regclass(quote_ident(%s) || '.' || quote_ident(name)) IS NOT NULL ORDER BY n",
+        (names, schema),
+    ).fetchall()
+    return [name for (name,) in found]
 
 
 def gpu_table_exists(conn: psycopg.Connection, schema: str) -> bool:
@@ -261,8 +266,9 @@ def ensure_tenant_tables(conn: psycopg.Connection, schema: str) -> bool:
     without the summary table is refused; without the GPU table, the caller skips the GPU summary.
     Concurrent callers wait for one another.
     """
-    if _table_exists(conn, schema, SUMMARY_TABLE) and _table_exists(conn, schema, GPU_SUMMARY_TABLE):
-        return True
+    if _table_exists(conn, schema, SUMMARY_TABLE):
+        # koku's (or an earlier db init's) schema: never changed here, so no lock and no init for each cluster-day.
+        return _table_exists(conn, schema, GPU_SUMMARY_TABLE)
     init_schema(conn, schema, new_schema_only=True)
     require_schema(conn, schema)
     return _table_exists(conn, schema, GPU_SUMMARY_TABLE)
