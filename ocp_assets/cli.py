@@ -19,7 +19,7 @@ from ocp_assets.core.generate import SCALES, generate
 from ocp_assets.core.ingest import DEFAULT_ACCOUNT, describe, ingest
 from ocp_assets.core.storage import open_data_root
 from ocp_assets.progress import Progress
-from ocp_assets.redaction import known_secrets, redact
+from ocp_assets.redaction import first_line, known_secrets, redact
 from ocp_assets.summary_commands import register_db, register_summarize
 
 EXIT_ERROR = 2  # bad input or configuration: fix it and run again
@@ -212,12 +212,12 @@ def describe_error(exc: BaseException) -> tuple[str, str, int]:
         return f"error: {exc}", hint, EXIT_ERROR
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
         # Configuration, not infrastructure: running again changes nothing until the privilege is granted.
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         return f"database error ({type(exc).__name__}): {first}", privilege_hint(first), EXIT_ERROR
     if isinstance(exc, psycopg.Error):
         # Infrastructure, not input (a lost connection, a restart, a full disk): the summary being written was not
         # committed (summarize says before this what was). The message is PostgreSQL's, which never includes the DSN.
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         return (
             f"database error ({type(exc).__name__}): {first}",
             "run the same command again once PostgreSQL is back; the days not written keep their previous rows"
@@ -226,7 +226,7 @@ def describe_error(exc: BaseException) -> tuple[str, str, int]:
         )
     if isinstance(exc, OSError):
         # Storage out of reach (S3 endpoint down, a disk gone).
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        first = first_line(exc)
         return (
             f"storage error ({type(exc).__name__}): {first}",
             "check the path or the S3 endpoint, bucket and credentials, then run again" + _written_before(exc),

@@ -159,10 +159,6 @@ class DayResult:
     def passed(self) -> bool:
         return all(c.passed for c in self.checks.values())
 
-    def branch_passed(self, summary_stage: str) -> bool:
-        """Whether every evaluated check of the branch ending in ``summary_stage`` passed."""
-        return all(c.passed for name, c in self.checks.items() if _branch_of_check(name) == summary_stage)
-
     def failures(self) -> dict[str, OcpAssetsError]:
         """Every failed branch (keyed by its summary stage, in branch order) and what stopped it: the input error
         naming file, column and row, else its first failed check. A failed branch kept its previous rows."""
