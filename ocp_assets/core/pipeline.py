@@ -351,19 +351,18 @@ class _Day:
         self.result.stages[stage] = facts
         return stage not in self.task.last_stages
 
-    def no_data(self, rows_deleted: int | None) -> DayResult:
-        """The usage branch of a day without koku usage: every wanted usage stage empty, its checks passed."""
-        self.result.no_data = True
-        for stage in O.USAGE_STAGES:
+    def empty_branch(self, stages: tuple[str, ...], reason: str, rows_deleted: int | None) -> None:
+        """A branch without data for the day: every wanted stage of it empty, its checks passed saying why, the rows
+        its summary removed (koku's delete-then-insert with nothing to insert)."""
+        for stage in stages:
             if not self.wanted(stage):
                 break
-            facts: dict = {"rows": 0, "no_data": NO_DATA}
-            if stage == O.DAILY_SUMMARY:
+            facts: dict = {"rows": 0, "no_data": reason}
+            if stage in O.SUMMARY_STAGES:
                 facts["rows_deleted"] = rows_deleted or 0
             self.result.stages[stage] = facts
             for name in O.CHECKS_BY_STAGE[stage]:
-                self.result.checks[name] = CheckOutcome(True, f"{NO_DATA}: nothing to check", {"rows": 0})
-        return self.result
+                self.result.checks.setdefault(name, CheckOutcome(True, f"{reason}: nothing to check", {"rows": 0}))
 
 
 def summarize_cluster_day(
@@ -441,7 +440,8 @@ def _usage_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", setting
         rows_deleted = (
             delete_summary_rows(conn, task.schema, cd.source, cd.day) if day.commits(O.DAILY_SUMMARY) else None
         )
-        day.no_data(rows_deleted)
+        day.result.no_data = True
+        day.empty_branch(O.USAGE_STAGES, NO_DATA, rows_deleted)
         return
     if not day.done(
         O.RAW_POD_USAGE,
@@ -645,15 +645,7 @@ def _no_gpu_table(day: "_Day") -> None:
 def _no_gpu_data(conn: psycopg.Connection, day: "_Day") -> None:
     task, cd = day.task, day.task.cluster_day
     deleted = gpu_summary.delete_gpu_rows(conn, task.schema, cd.source, cd.day) if day.commits(O.GPU_SUMMARY) else None
-    for stage in O.GPU_STAGES:
-        if not day.wanted(stage):
-            break
-        facts: dict = {"rows": 0, "no_data": NO_GPU_DATA}
-        if stage == O.GPU_SUMMARY:
-            facts["rows_deleted"] = deleted or 0
-        day.result.stages[stage] = facts
-        for name in O.CHECKS_BY_STAGE[stage]:
-            day.result.checks.setdefault(name, CheckOutcome(True, f"{NO_GPU_DATA}: nothing to check", {"rows": 0}))
+    day.empty_branch(O.GPU_STAGES, NO_GPU_DATA, deleted)
 
 
 def _rejected_by_postgresql(day: "_Day", check: str, exc: psycopg.Error) -> None:
