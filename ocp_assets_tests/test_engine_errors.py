@@ -41,6 +41,13 @@ def summarized(pg, tmp_path):
     return conn, schema, root, cluster_day, tmp_path, before
 
 
+def _summarize_args(tmp_path, dsn: str, schema: str, *extra: str, alias: str | None = "C1") -> list[str]:
+    """`ocp-assets summarize` of the module's cluster c1 (its data in tmp_path), with extra options."""
+    named = ["--cluster-alias", alias] if alias else []
+    command = ["summarize", "--data-root", str(tmp_path), "--account", ACCOUNT, "--source", SOURCE]
+    return [*command, "--cluster-id", "c1", *named, *extra, "--dsn", dsn, "--schema", schema]
+
+
 def _file(tmp_path, report_type, daily=True):
     pattern = (
         f"{tmp_path}/data/parquet{'/daily' if daily else ''}/{ACCOUNT}/OCP/{report_type}/source={SOURCE}/**/*.parquet"
@@ -196,27 +203,7 @@ def test_two_days_replaced_in_one_transaction_keep_their_own_rows(summarized):
 
 def test_cli_summarize_prints_rows_and_exits_2_on_bad_input(summarized, capsys, dsn):
     conn, schema, _root, _cluster_day, tmp_path, before = summarized
-    args = [
-        "summarize",
-        "--data-root",
-        str(tmp_path),
-        "--account",
-        ACCOUNT,
-        "--source",
-        SOURCE,
-        "--cluster-id",
-        "c1",
-        "--cluster-alias",
-        "C1",
-        "--start",
-        DAY.isoformat(),
-        "--end",
-        DAY.isoformat(),
-        "--dsn",
-        dsn,
-        "--schema",
-        schema,
-    ]
+    args = _summarize_args(tmp_path, dsn, schema, "--start", DAY.isoformat(), "--end", DAY.isoformat())
     assert main(args) == 0
     assert "2026-10-05  Pod 1  Storage 1  unallocated 1" in capsys.readouterr().out
     _rewrite(_file(tmp_path, "storage_usage"), lambda t: t.drop_columns(["persistentvolume"]))
@@ -277,23 +264,7 @@ def test_cli_turns_a_database_failure_into_one_line_and_exit_1(summarized, capsy
         raise psycopg.OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(summary_commands, "run_cluster_day", lost)
-    code = main(
-        [
-            "summarize",
-            "--data-root",
-            str(tmp_path),
-            "--account",
-            ACCOUNT,
-            "--source",
-            SOURCE,
-            "--cluster-id",
-            "c1",
-            "--schema",
-            schema,
-            "--dsn",
-            dsn,
-        ]
-    )
+    code = main(_summarize_args(tmp_path, dsn, schema, alias=None))
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and err == [
         "ocp-assets: database error (OperationalError): server closed the connection unexpectedly — run the same "
@@ -304,27 +275,9 @@ def test_cli_turns_a_database_failure_into_one_line_and_exit_1(summarized, capsy
 
 def test_cli_range_with_a_day_without_data_reports_it_and_succeeds(summarized, capsys, dsn):
     conn, schema, _root, _cluster_day, tmp_path, before = summarized
-    args = [
-        "summarize",
-        "--data-root",
-        str(tmp_path),
-        "--account",
-        ACCOUNT,
-        "--source",
-        SOURCE,
-        "--cluster-id",
-        "c1",
-        "--cluster-alias",
-        "C1",
-        "--start",
-        DAY.isoformat(),
-        "--end",
-        (DAY + dt.timedelta(days=1)).isoformat(),
-        "--dsn",
-        dsn,
-        "--schema",
-        schema,
-    ]
+    args = _summarize_args(
+        tmp_path, dsn, schema, "--start", DAY.isoformat(), "--end", (DAY + dt.timedelta(days=1)).isoformat()
+    )
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "2026-10-05  Pod 1  Storage 1  unallocated 1" in out
@@ -370,23 +323,7 @@ def test_day_discovery_names_a_file_whose_interval_start_is_text(summarized, cap
             t.schema.get_field_index("interval_start"), "interval_start", t["interval_start"].cast(pa.string())
         ),
     )
-    code = main(
-        [
-            "summarize",
-            "--data-root",
-            str(tmp_path),
-            "--account",
-            ACCOUNT,
-            "--source",
-            SOURCE,
-            "--cluster-id",
-            "c1",
-            "--dsn",
-            dsn,
-            "--schema",
-            schema,
-        ]
-    )
+    code = main(_summarize_args(tmp_path, dsn, schema, alias=None))
     err = capsys.readouterr().err
     assert code == 2 and os.path.basename(path) in err and "'interval_start': has type string" in err
     assert "Traceback" not in err
@@ -440,25 +377,7 @@ def test_rows_filed_in_another_months_folder_are_reported_not_silently_dropped(s
             ]
         ),
     )
-    code = main(
-        [
-            "summarize",
-            "--data-root",
-            str(tmp_path),
-            "--account",
-            ACCOUNT,
-            "--source",
-            SOURCE,
-            "--cluster-id",
-            "c1",
-            "--cluster-alias",
-            "C1",
-            "--dsn",
-            dsn,
-            "--schema",
-            schema,
-        ]
-    )
+    code = main(_summarize_args(tmp_path, dsn, schema))
     captured = capsys.readouterr()
     assert code == 0 and "2026-11-02" not in captured.out  # the day is not summarised as empty either
     # Footer statistics give a range (2026-10-05 .. 2026-11-02): its November part is named.
@@ -474,25 +393,7 @@ def test_cli_removes_the_rows_of_a_day_whose_files_were_emptied(summarized, caps
     conn, schema, _root, _cluster_day, tmp_path, _before = summarized
     for report_type, daily in (("pod_usage", True), ("pod_usage", False), ("storage_usage", True)):
         _rewrite(_file(tmp_path, report_type, daily=daily), lambda t: t.slice(0, 0))
-    code = main(
-        [
-            "summarize",
-            "--data-root",
-            str(tmp_path),
-            "--account",
-            ACCOUNT,
-            "--source",
-            SOURCE,
-            "--cluster-id",
-            "c1",
-            "--cluster-alias",
-            "C1",
-            "--dsn",
-            dsn,
-            "--schema",
-            schema,
-        ]
-    )
+    code = main(_summarize_args(tmp_path, dsn, schema))
     assert code == 0, capsys.readouterr().err
     assert "2026-10-05  no koku data for this day (its previous rows removed)" in capsys.readouterr().out
     assert len(engine_rows(conn, schema, SOURCE)) == 0
