@@ -1,5 +1,6 @@
 """The README's route in a real browser (headless Debian Chromium, Playwright) against `dagster dev` on demo data."""
 
+import datetime as dt
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ from ocp_assets.core.generate import generate
 from ocp_assets.core.outcomes import DAILY_SUMMARY, STAGES, USAGE_CONSERVED
 from ocp_assets.core.storage import open_data_root
 from ocp_assets.defs.assets import GROUP
-from ocp_assets.defs.partitions import START_DATE_ENV
+from ocp_assets.defs.partitions import END_DATE_ENV, START_DATE_ENV
 from ocp_assets.defs.sensors import SENSOR_NAME
 from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (fixture)
     REPO,
@@ -119,6 +120,9 @@ PARTITION_STATS = """{ assetNodes { assetKey { path } isPartitioned
 DEMO_DAY = "2026-10-02"  # a day of the 20k demo data (2026-10-01 .. 2026-10-03)
 EMPTY_DAY = "2026-10-20"  # a day partition without koku data
 START_DATE = "2026-10-01"  # as `make ui` starts the day partitions on the demo data
+# The day partitions end here, not today: the counts below stay the same whatever the date the test runs on.
+END_DATE = "2026-11-30"
+DAYS = (dt.date.fromisoformat(END_DATE) - dt.date.fromisoformat(START_DATE)).days + 1  # 31 + 30 = 61
 
 
 def _see(page: Page, text: str) -> None:
@@ -163,7 +167,7 @@ def test_readme_route_in_the_ui_every_partition_green_with_its_own_numbers_and_c
         pytest.fail(f"{CHROMIUM} is missing: scripts/ensure_chromium.sh (run by make test) installs it or says how")
     generate(open_data_root(dagster_home["OCP_ASSETS_DATA_ROOT"]), scale="20k")
     shots = Path(os.environ.get("OCP_ASSETS_UI_SHOTS", tmp_path / "screenshots"))
-    dev = Dev(_free_port(), tmp_path / "dagster-dev.log", {START_DATE_ENV: START_DATE})
+    dev = Dev(_free_port(), tmp_path / "dagster-dev.log", {START_DATE_ENV: START_DATE, END_DATE_ENV: END_DATE})
     base = f"http://127.0.0.1:{dev.port}"
     try:
         dev.wait(
@@ -188,7 +192,8 @@ def test_readme_route_in_the_ui_every_partition_green_with_its_own_numbers_and_c
                 )
                 assert {r["status"] for r in run} == {"SUCCESS"}, dev.log.read_text()[-3000:]
 
-                # 2. daily_summary -> Materialize... -> All -> Launch backfill: 61 day partitions of the demo cluster.
+                # 2. daily_summary -> Materialize... -> All -> Launch backfill: the DAYS day partitions of the demo
+                # cluster.
                 step = "daily_summary Materialize..."
                 page.goto(f"{base}/assets/{DAILY_SUMMARY}")
                 page.get_by_role("button", name="Materialize…").first.click()
@@ -215,8 +220,8 @@ def test_readme_route_in_the_ui_every_partition_green_with_its_own_numbers_and_c
                     if n["isPartitioned"] and n["partitionStats"]
                 }
                 for stage in STAGES:
-                    assert stats[stage]["numPartitions"] == 61, stats[stage]
-                    assert stats[stage]["numMaterialized"] == 61 and stats[stage]["numFailed"] == 0, (
+                    assert stats[stage]["numPartitions"] == DAYS, stats[stage]
+                    assert stats[stage]["numMaterialized"] == DAYS and stats[stage]["numFailed"] == 0, (
                         stage,
                         stats[stage],
                     )
@@ -224,7 +229,7 @@ def test_readme_route_in_the_ui_every_partition_green_with_its_own_numbers_and_c
                 # 4. The partitions tab: all green; a data day shows its own row count, an empty day says so.
                 step = "partitions"
                 page.goto(f"{base}/assets/{DAILY_SUMMARY}?view=partitions")
-                _see(page, "Materialized (61)")
+                _see(page, f"Materialized ({DAYS})")
                 _see(page, "Failed (0)")
                 ui.shot("partitions-all-green")
                 rows = _summary_rows(dsn, dagster_home["OCP_ASSETS_SCHEMA"], DEMO_DAY)
@@ -244,7 +249,7 @@ def test_readme_route_in_the_ui_every_partition_green_with_its_own_numbers_and_c
                 page.goto(f"{base}/assets/{DAILY_SUMMARY}?view=checks&checkDetail={USAGE_CONSERVED}")
                 check_tabs = page.get_by_role("tablist").filter(has=page.get_by_role("tab", name="Execution history"))
                 check_tabs.get_by_role("tab", name="Partitions").click()
-                _see(page, "Passed (61)")  # every partition's own evaluation, each targeting its materialization
+                _see(page, f"Passed ({DAYS})")  # every partition's own evaluation, each targeting its materialization
                 _see(page, "Failed (0)")
                 ui.shot("check-partitions")
                 page.get_by_placeholder("Filter by day").last.fill(DEMO_DAY)
@@ -265,14 +270,14 @@ def test_readme_route_in_the_ui_every_partition_green_with_its_own_numbers_and_c
                 "SELECT count(DISTINCT usage_start) FROM "
                 f'"{dagster_home["OCP_ASSETS_SCHEMA"]}".reporting_ocpusagelineitem_daily_summary'
             ).fetchone()[0]
-        assert days == 3  # the demo's three days; the 58 empty days wrote nothing
+        assert days == 3  # the demo's three days; the other DAYS - 3 empty days wrote nothing
     finally:
         dev.stop()
     assert dev.process.returncode is not None
 
 
 def _backfill_page(ui: Browser, backfill_id: str, *, assets: int, name: str) -> None:
-    """A backfill's own page: succeeded, each targeted asset's 61 partitions completed, none failed."""
+    """A backfill's own page: succeeded, each targeted asset's DAYS partitions completed, none failed."""
     ui.page.goto(f"{ui.base}/runs/b/{backfill_id}")
     _see(ui.page, "Succeeded")
     expect(ui.page.get_by_text("100% completed").filter(visible=True)).to_have_count(assets, timeout=UI_TIMEOUT_MS)

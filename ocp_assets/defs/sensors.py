@@ -46,6 +46,7 @@ from ocp_assets.defs.partitions import (
     START_DATE_ENV,
     clusters_partitions,
     first_day,
+    last_day,
     partition_key,
 )
 from ocp_assets.defs.resources import KokuDataLake, SummaryDatabase
@@ -190,7 +191,7 @@ def koku_parquet_sensor(
     context: dg.SensorEvaluationContext, koku_db: SummaryDatabase, koku_lake: KokuDataLake
 ) -> dg.SensorResult:
     root = koku_lake.root()
-    start, last_day = first_day(), dt.datetime.now(dt.UTC).date()
+    start, end = first_day(), last_day()
     previous = json.loads(context.cursor) if context.cursor and context.cursor.startswith("{") else {}
     previous_start = dt.date.fromisoformat(previous["start_date"]) if previous.get("start_date") else None
     previous_held = {c: dt.date.fromisoformat(d) for c, d in previous.get("held_starts", {}).items()}
@@ -250,7 +251,7 @@ def koku_parquet_sensor(
             early = sorted({d for d in [*known, *days] if d < start})
             if early:
                 before_start[cluster.cluster_id] = (early[0], early[-1], len(early))
-            days = [d for d in days if start <= d <= last_day]
+            days = [d for d in days if start <= d <= end]
             if days:
                 changes = sorted(
                     [(u[1], u[2], u[3]) for u in updates]
