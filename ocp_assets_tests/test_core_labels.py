@@ -105,3 +105,45 @@ def test_without_hourly_rows_the_greatest_text_wins_deterministically():
     chosen = resolve_entity_labels(cat, entities, ids)
     assert cat.maps[chosen["ns"]] == {"app": "b"}
     assert resolve_entity_labels(cat, pa.chunked_array([pa.array([], pa.string())]), np.zeros(0, dtype=np.int64)) == {}
+
+
+@pytest.mark.parametrize(
+    ("number", "text"),
+    [
+        ("1E2", "100"),  # numeric keeps no exponent: scale = fraction digits - exponent, at least 0
+        ("1.50", "1.50"),  # trailing zeros are part of numeric's scale
+        ("-0", "0"),  # numeric has no negative zero
+        ("-0.0e-2", "0.000"),
+        ("12e-1", "1.2"),
+        ("1.5000e2", "150.00"),
+        ("123456789012345678901234567890", "123456789012345678901234567890"),  # never a float
+        ("1e40", "1" + "0" * 40),
+    ],
+)
+def test_numbers_come_back_as_postgresql_numeric_text(number, text):
+    cat = catalog("n")
+    [label_id] = cat.filter_column(pa.array([f'{{"n": {number}}}']))
+    assert cat.maps[label_id] == {"n": text}
+
+
+def test_nested_values_come_back_as_jsonb_text():
+    cat = catalog("n")
+    label_id = cat.filter_text('{"n": {"bb": [1E1, false, null], "a": "é\\n"}}')
+    # jsonb orders keys by length, then bytes; ", " and ": " separators; non-ASCII kept, \n escaped
+    assert cat.maps[label_id] == {"n": '{"a": "é\\n", "bb": [10, false, null]}'}
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"n": NaN}', "NaN is not JSON"),
+        ('{"n": -Infinity}', "-Infinity is not JSON"),
+        ('{"n": 1e131072}', "overflows PostgreSQL's numeric"),
+        ('{"n": "\\ud800"}', "lone surrogate"),
+        ('{"other": ["\\udc00"]}', "lone surrogate"),  # a key that is not enabled is read all the same, like ::jsonb
+        ('{"\\u0000": "x"}', "\\\\u0000"),
+    ],
+)
+def test_what_jsonb_refuses_is_malformed_even_under_a_key_not_enabled(text, reason):
+    with pytest.raises(MalformedLabelJSON, match=reason):
+        catalog("n").filter_text(text)

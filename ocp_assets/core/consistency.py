@@ -11,6 +11,7 @@ import math
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ocp_assets.core.labels import jsonb_text, parse_label_object
 from ocp_assets.core.outcomes import CheckOutcome
 
 REL_TOL = 1e-9  # D6
@@ -250,8 +251,8 @@ def label_keys_allowed(
 def _filtered(text: str | None, allowed: set[str]) -> dict[str, str]:
     if text is None or not text.strip():
         return {}
-    parsed = json.loads(text)
-    return {k: v if isinstance(v, str) or v is None else json.dumps(v) for k, v in parsed.items() if k in allowed}
+    parsed = parse_label_object(text)  # as koku's ::jsonb reads it: numbers as numeric text, never floats
+    return {k: v if isinstance(v, str) or v is None else jsonb_text(v) for k, v in parsed.items() if k in allowed}
 
 
 def label_precedence(

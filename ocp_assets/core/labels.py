@@ -6,7 +6,9 @@ integer ids into a LabelCatalog, never dicts.
 """
 
 import json
+import re
 from collections.abc import Iterable
+from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
@@ -15,13 +17,124 @@ import pyarrow.compute as pc
 # PGSQL prepends this key to the enabled list, so it is allowed even when no key is enabled (D1).
 ALWAYS_ALLOWED_KEY = "vm_kubevirt_io_name"
 
+# PostgreSQL's numeric (what jsonb keeps a JSON number as): at most 131072 digits before the decimal point and 16383
+# after; numeric_in refuses an exponent of INT_MAX/2 or more either way before looking at the digits.
+NUMERIC_MAX_LEADING_EXPONENT = 131071
+NUMERIC_MAX_SCALE = 16383
+NUMERIC_MAX_EXPONENT = 2**30 - 1
+_NUMBER = re.compile(r"-?(\d+)(?:\.(\d+))?(?:[eE]([-+]?\d+))?")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 class MalformedLabelJSON(ValueError):
-    """A label cell that is not a JSON object; the reader turns it into an InputDataError with file and row."""
+    """A label cell that is not a JSON object koku's ``::jsonb`` accepts; the reader turns it into an InputDataError
+    with file and row."""
 
     def __init__(self, value: str, reason: str):
         self.value = value
-        super().__init__(f"label value {value[:80]!r} is not a JSON object: {reason}")
+        super().__init__(f"label value {value[:80]!r} is not a JSON object PostgreSQL's jsonb accepts: {reason}")
+
+
+class _NumericText(str):
+    """A JSON number as PostgreSQL's jsonb prints it (numeric's canonical text), told apart from a JSON string."""
+
+
+def numeric_text(token: str) -> str:
+    """The text jsonb_each_text gives for the JSON number `token`: the exact decimal value with the token's
+    scale (digits after the point, less the exponent, at least 0) and no exponent: 1E2 -> 100, 1.50 -> 1.50,
+    -0 -> 0, 1e-3 -> 0.001. ValueError for a number PostgreSQL's numeric cannot hold ("value overflows numeric
+    format")."""
+    whole, fraction, exponent_text = _NUMBER.fullmatch(token).groups()
+    fraction = fraction or ""
+    exponent_digits = (exponent_text or "0").lstrip("+-").lstrip("0")
+    if len(exponent_digits) > 10 or int(exponent_digits or "0") >= NUMERIC_MAX_EXPONENT:
+        raise ValueError(f"number {token[:40]} overflows PostgreSQL's numeric (exponent too large)")
+    exponent = int(exponent_text or "0")
+    scale = max(0, len(fraction) - exponent)
+    if scale > NUMERIC_MAX_SCALE:
+        raise ValueError(f"number {token[:40]} overflows PostgreSQL's numeric (more than 16383 decimal places)")
+    digits = (whole + fraction).lstrip("0")
+    if not digits:  # numeric has no negative zero
+        return "0." + "0" * scale if scale else "0"
+    leading_exponent = len(whole) - 1 - (len(whole) + len(fraction) - len(digits)) + exponent
+    if leading_exponent > NUMERIC_MAX_LEADING_EXPONENT:
+        raise ValueError(f"number {token[:40]} overflows PostgreSQL's numeric (more than 131072 digits)")
+    return format(Decimal(token), "f")
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON (PostgreSQL's jsonb refuses it)")
+
+
+def _numeric(token: str) -> _NumericText:
+    return _NumericText(numeric_text(token))
+
+
+# Python's json module as PostgreSQL's jsonb input reads a document: numbers kept exactly (as numeric text, never a
+# float or an int with a digit limit), NaN and Infinity refused.
+_DECODER = json.JSONDecoder(parse_float=_numeric, parse_int=_numeric, parse_constant=_refuse_constant)
+
+
+def _strings_jsonb_refuses(value: object) -> str | None:
+    """Why jsonb refuses a decoded string in `value` (keys included, at any depth), or None: a lone surrogate
+    (an unpaired \\ud800-\\udfff escape) or \\u0000, which its text cannot hold."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return "\\u0000 (PostgreSQL's jsonb cannot hold it)"
+            if _LONE_SURROGATE.search(item):
+                return "a lone surrogate escape (\\ud800-\\udfff without its pair; PostgreSQL's jsonb refuses it)"
+    return None
+
+
+def parse_label_object(text: str) -> dict:
+    """One label cell parsed as koku's ``::jsonb`` cast reads it; MalformedLabelJSON where that cast fails or the
+    value is not an object. Numbers (at any depth) come back as their numeric text."""
+    try:
+        parsed = _DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        raise MalformedLabelJSON(text, exc.msg) from None
+    except ValueError as exc:  # NaN, Infinity or a number beyond numeric, from the hooks above
+        raise MalformedLabelJSON(text, str(exc)) from None
+    except RecursionError:
+        raise MalformedLabelJSON(text, "nested deeper than the parser goes") from None
+    if not isinstance(parsed, dict):
+        raise MalformedLabelJSON(text, f"a JSON {type(parsed).__name__}")
+    # A decoded NUL or surrogate comes from a \u escape (or a surrogate already in the text); else no walk is needed.
+    refused = _strings_jsonb_refuses(parsed) if "\\u" in text or _LONE_SURROGATE.search(text) else None
+    if refused:
+        raise MalformedLabelJSON(text, refused)
+    return parsed
+
+
+def jsonb_key_order(key: str) -> tuple[int, bytes]:
+    """The order jsonb stores (and prints) an object's keys: byte length, then bytes."""
+    encoded = key.encode("utf-8")
+    return len(encoded), encoded
+
+
+def jsonb_text(value: object) -> str:
+    """A parsed JSON value as jsonb prints it: keys in jsonb's order, ", " and ": " separators, numbers as
+    numeric text, strings escaped like PostgreSQL's escape_json (which Python's ensure_ascii=False matches)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, _NumericText):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(jsonb_text(item) for item in value) + "]"
+    items = (f"{jsonb_text(key)}: {jsonb_text(value[key])}" for key in sorted(value, key=jsonb_key_order))
+    return "{" + ", ".join(items) + "}"
 
 
 def allowed_label_keys(enabled_keys: Iterable[str]) -> frozenset[str]:
@@ -34,10 +147,10 @@ def canonical_json(labels: dict[str, str]) -> str:
 
 
 def _as_text(value: object) -> str | None:
-    # PGSQL rebuilds the map from jsonb_each_text, so every value comes back as text (JSON null stays null).
-    if value is None or isinstance(value, str):
+    # PGSQL rebuilds the map from jsonb_each_text, so every value comes back as its jsonb text (JSON null stays null).
+    if value is None or (isinstance(value, str) and not isinstance(value, _NumericText)):
         return value
-    return json.dumps(value)
+    return jsonb_text(value)
 
 
 class LabelCatalog:
@@ -64,12 +177,7 @@ class LabelCatalog:
         """Id of the enabled-key part of one label JSON string; NULL or blank gives the empty map (PGSQL)."""
         if text is None or not text.strip():
             return self.EMPTY
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise MalformedLabelJSON(text, exc.msg) from None
-        if not isinstance(parsed, dict):
-            raise MalformedLabelJSON(text, f"a JSON {type(parsed).__name__}")
+        parsed = parse_label_object(text)
         kept = {k: _as_text(v) for k, v in parsed.items() if k in self.allowed_keys}
         return self.intern(kept) if kept else self.EMPTY
 

@@ -23,15 +23,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ocp_assets.core.labels import canonical_json
+from ocp_assets.core.labels import canonical_json, jsonb_key_order
 
 LABEL_COLUMNS = ("pod_labels", "volume_labels")
-
-
-def jsonb_key_order(key: str) -> tuple[int, bytes]:
-    """The order jsonb stores (and jsonb_object_keys returns) an object's keys: byte length, then bytes."""
-    encoded = key.encode("utf-8")
-    return len(encoded), encoded
 
 
 def map_label_keys(labels: Mapping[str, object], parent_by_child: Mapping[str, str]) -> dict[str, object] | None:

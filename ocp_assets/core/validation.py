@@ -7,7 +7,6 @@ it into a failed blocking asset check and write nothing for the partition).
 """
 
 import functools
-import json
 
 import pandas as pd
 import pandera.pandas as pa
@@ -16,6 +15,7 @@ import pyarrow.compute as pc
 from pandera.errors import SchemaError, SchemaErrors
 from pandera.typing import Series
 
+from ocp_assets.core.labels import MalformedLabelJSON, parse_label_object
 from ocp_assets.core.outcomes import CheckOutcome
 
 ALLOWED_DATA_SOURCES = ("Pod", "Storage")
@@ -23,7 +23,8 @@ MAX_FAILURE_CASES = 20
 
 
 def label_json_mask(series: pd.Series) -> pd.Series:
-    """True where a label cell is NULL, blank or a JSON object (what koku's filter_json_by_keys accepts).
+    """True where a label cell is NULL, blank or a JSON object PostgreSQL's jsonb accepts (what koku's
+    filter_json_by_keys accepts).
 
     Each distinct text is parsed once, so a column of a million cells with a few hundred label sets is cheap.
     """
@@ -35,14 +36,9 @@ def label_json_mask(series: pd.Series) -> pd.Series:
         if not text.strip():
             continue
         try:
-            parsed = json.loads(text)
-        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's parser goes
+            parse_label_object(text)  # what koku's ::jsonb cast refuses: bad JSON, NaN, \u0000, lone surrogates
+        except MalformedLabelJSON:
             bad.add(text)
-            continue
-        if not isinstance(parsed, dict) or any(
-            "\x00" in str(k) or (isinstance(v, str) and "\x00" in v) for k, v in parsed.items()
-        ):
-            bad.add(text)  # not an object, or an escaped NUL (\u0000) that PostgreSQL's jsonb refuses
     if not bad:
         return pd.Series(True, index=series.index)
     return ~series.isin(bad)
