@@ -180,7 +180,7 @@ def materialize(progress: Progress) -> RunOutcome:
     from ocp_assets.core.outcomes import DAILY_SUMMARY
     from ocp_assets.definitions import defs
     from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, first_day, partition_key
-    from ocp_assets.defs.sensors import koku_parquet_sensor, run_requests_for
+    from ocp_assets.defs.sensors import koku_parquet_sensor, requested_days, run_requests_for
 
     job = dg.reconstructable(quickstart.summary_job)
     with dg.DagsterInstance.get() as instance:
@@ -198,10 +198,12 @@ def materialize(progress: Progress) -> RunOutcome:
         # The resource as a run resolves it (its DSN and schemas come from the environment).
         with dg.build_resources({"koku_db": resources["koku_db"]}) as built, built.koku_db.connect() as conn:
             db = built.koku_db
+            # The registry's days, and the tick's: its file changes are marked seen only once a later tick finds
+            # its runs, and this one's runs are this command's own.
+            requested = requested_days(tick.run_requests)
             for cluster in SAMPLE:
-                days[cluster.cluster_id] = [
-                    d for d in db.registry.known_days(conn, cluster.cluster_id) if d >= first_day()
-                ]
+                known = set(db.registry.known_days(conn, cluster.cluster_id)) | requested.get(cluster.cluster_id, set())
+                days[cluster.cluster_id] = sorted(d for d in known if d >= first_day())
         expected = {str(partition_key(c, d)) for c, ds in days.items() for d in ds}
         progress.start(
             f"Dagster runs of {JOB_NAME} ({EXECUTOR} executor): {len(expected)} partitions of {len(days)} clusters"

@@ -195,6 +195,36 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
+def store_sensor_runs(instance: dg.DagsterInstance, result: dg.SensorResult) -> list[dg.DagsterRun]:
+    """Create the runs of a tick's requests as the sensor daemon does (with its run-key and sensor tags), unlaunched."""
+    from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
+
+    from ocp_assets.defs.sensors import JOB_NAME, SENSOR_NAME
+
+    runs = []
+    for request in result.run_requests:
+        tags = {**request.tags, RUN_KEY_TAG: request.run_key, SENSOR_NAME_TAG: SENSOR_NAME}
+        if request.partition_key:
+            tags["dagster/partition"] = str(request.partition_key)
+        runs.append(instance.add_run(dg.DagsterRun(job_name=JOB_NAME, run_id=str(uuid.uuid4()), tags=tags)))
+    return runs
+
+
+def sensor_tick(env, cursor: str | None = None, *, store_runs: bool = True) -> dg.SensorResult:
+    """One evaluation of koku_parquet_sensor as the daemon runs it: its partitions added and (unless store_runs is
+    off, as when the daemon dies before creating them) its runs stored."""
+    from ocp_assets.defs.sensors import koku_parquet_sensor
+
+    # A context manager, as Dagster requires for resources with nested resources (koku_lake's S3 resource).
+    with dg.build_sensor_context(instance=env.instance, resources=env.resources, cursor=cursor) as context:
+        result = koku_parquet_sensor(context)
+    for request in result.dynamic_partitions_requests:
+        env.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    if store_runs:
+        store_sensor_runs(env.instance, result)
+    return result
+
+
 def touch_later(path: Path, seconds: int = 5) -> None:
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + seconds * 1_000_000_000))

@@ -21,28 +21,27 @@ from ocp_assets.defs.sensors import (
     RANGE_END_TAG,
     RANGE_START_TAG,
     contiguous_ranges,
-    koku_parquet_sensor,
 )
 from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (fixture)
     DAY,
     build_cluster,
     dagster_env_fixture,
+    sensor_tick,
     touch_later,
 )
 from ocp_assets_tests.reference.parquet_fixtures import KokuParquetBuilder
 
 
-def _tick(env) -> dg.SensorResult:
-    """One evaluation, with the cursor the previous one left (as the daemon keeps it)."""
-    # A context manager, as Dagster requires for resources with nested resources (koku_lake's S3 resource).
-    with dg.build_sensor_context(
-        instance=env.instance, resources=env.resources, cursor=getattr(env, "cursor", None)
-    ) as context:
-        result = koku_parquet_sensor(context)
+def _tick(env, *, store_runs: bool = True) -> dg.SensorResult:
+    """One evaluation, with the cursor the previous one left (as the daemon keeps it), its runs stored."""
+    result = sensor_tick(env, getattr(env, "cursor", None), store_runs=store_runs)
     env.cursor = result.cursor
-    for request in result.dynamic_partitions_requests:
-        env.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     return result
+
+
+def _state(result: dg.SensorResult) -> dict:
+    """The cursor without the file changes waiting for their runs (checked by the tests of requests not stored)."""
+    return {k: v for k, v in json.loads(result.cursor).items() if k != "pending"}
 
 
 def _requested(result: dg.SensorResult) -> list[tuple[str, str]]:
@@ -69,7 +68,8 @@ def test_sensor_discovers_clusters_and_requests_exactly_the_new_days(dagster_env
         ("cluster-b|2026-03-13", "cluster-b|2026-03-13"),
     ]
     assert all(r.run_key for r in first.run_requests)
-    assert json.loads(first.cursor) == {"start_date": "2026-01-01"}
+    assert _state(first) == {"start_date": "2026-01-01"}
+    assert sorted(json.loads(first.cursor)["pending"]) == ["cluster-a", "cluster-b"]  # stored once the runs exist
     db = dagster_env.resources["koku_db"]
     with db.connect() as conn:
         registry = {c.cluster_id: c for c in db.registry.clusters(conn)}
@@ -204,7 +204,7 @@ def test_data_before_the_start_date_is_reported_and_summarised_once_the_start_mo
     first = _tick(dagster_env)
 
     assert _requested(first) == [("cluster-old|2026-01-01", "cluster-old|2026-01-01")]
-    assert json.loads(first.cursor) == {"start_date": "2026-01-01"}  # the cursor holds only what the next tick reads
+    assert _state(first) == {"start_date": "2026-01-01"}  # the cursor holds only what the next tick reads
     quiet = _tick(dagster_env)  # nothing new: no run, but the tick still says what is left out and how to get it
     reason = quiet.skip_reason.skip_message
     assert quiet.run_requests == [] and "2 day(s) before the day partitions start" in reason
@@ -214,8 +214,10 @@ def test_data_before_the_start_date_is_reported_and_summarised_once_the_start_mo
     moved = _tick(dagster_env)
 
     assert _requested(moved) == [("cluster-old|2025-12-30", "cluster-old|2025-12-31")]
-    assert json.loads(moved.cursor) == {"start_date": "2025-12-01"}
-    assert _tick(dagster_env).run_requests == []
+    # The old start stays held until the runs for those days exist, then the next tick lets it go.
+    assert _state(moved) == {"start_date": "2025-12-01", "held_starts": {"cluster-old": "2026-01-01"}}
+    after = _tick(dagster_env)
+    assert after.run_requests == [] and _state(after) == {"start_date": "2025-12-01"}
 
 
 def test_days_a_moved_back_start_admits_while_a_cluster_is_refused_are_requested_once_corrected(
@@ -249,8 +251,8 @@ def test_days_a_moved_back_start_admits_while_a_cluster_is_refused_are_requested
 
     # 2025-12-30 and 2025-12-31 were seen before the start moved back and never requested; 2026-01-01 was requested.
     assert _requested(corrected) == [("cluster-old|2025-12-30", "cluster-old|2025-12-31")]
-    assert json.loads(corrected.cursor) == {"start_date": "2025-12-01"}
-    assert _tick(dagster_env).run_requests == []
+    after = _tick(dagster_env)
+    assert after.run_requests == [] and _state(after) == {"start_date": "2025-12-01"}
 
 
 @pytest.fixture(name="limited_env")

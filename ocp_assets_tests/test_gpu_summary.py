@@ -981,6 +981,7 @@ def test_frames_of_the_helper_roll_up_like_koku():
 
 def test_the_sensor_runs_a_day_whose_gpu_files_changed(dagster_env):
     from ocp_assets.defs.sensors import koku_parquet_sensor
+    from ocp_assets_tests.dagster_fixtures import store_sensor_runs
 
     identity = build_cluster(dagster_env.data_root, "cluster-a", [DAY])
 
@@ -991,6 +992,7 @@ def test_the_sensor_runs_a_day_whose_gpu_files_changed(dagster_env):
             result = koku_parquet_sensor(context)
         for request in result.dynamic_partitions_requests:
             dagster_env.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        store_sensor_runs(dagster_env.instance, result)  # as the daemon does: the next tick marks the files seen
         return result
 
     first = tick()

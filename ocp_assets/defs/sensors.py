@@ -14,6 +14,16 @@ cluster that got no run while the start moved (below), the start its days were l
 are requested once it gets runs again. A run's key ends with a hash of the file changes that caused it, so the same
 change never launches two runs.
 
+A cluster's file changes are marked seen (stored in the registry) only once Dagster has stored a run of this sensor
+for each of their run keys: the tick that finds them requests the runs, the next tick finds the runs and stores the
+file state. A tick whose runs were never created (the daemon died in between) thus leaves the changes unseen, and
+the next tick requests the same days under the same run keys (Dagster skips a run key it already has).
+
+A cluster whose every known file vanished at once (an unmounted volume, an emptied or mistyped S3 prefix) gets no
+run and keeps its file state: running those removals would empty every day it ever had. The tick warns, naming
+the cluster and the number of files, and how to confirm an intended removal (forget its file state in the
+registry); files that come back unchanged are not re-run. A partial removal (a rewritten month) runs as any change.
+
 A cluster record that gives a registered source another cluster id is not registered: the tick warns, naming the
 cluster id recorded for that source, and the source goes on under that id. A registered cluster whose source koku's
 ``reporting_ocp_clusters`` records under another id gets no run (each would be refused): the tick warns and says
@@ -25,9 +35,13 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import dagster as dg
 import psycopg
+
+# Dagster's tags on a sensor's runs, by which its daemon finds the run of a run key (dagster._daemon.sensor).
+from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
 from ocp_assets.core.errors import OcpAssetsError
 from ocp_assets.core.ingest import cluster_record_key, read_cluster_registry
@@ -48,6 +62,7 @@ from ocp_assets.defs.partitions import (
     first_day,
     last_day,
     partition_key,
+    split_key,
 )
 from ocp_assets.defs.resources import KokuDataLake, SummaryDatabase
 
@@ -107,6 +122,21 @@ def run_requests_for(
     return requests
 
 
+def requested_days(requests: Iterable[dg.RunRequest]) -> dict[str, set[dt.date]]:
+    """cluster_id -> the days a tick's run requests cover (a partition or a range of one cluster's days)."""
+    days: dict[str, set[dt.date]] = {}
+    for request in requests:
+        first, last = (
+            (request.partition_key, request.partition_key)
+            if request.partition_key
+            else (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG])
+        )
+        cluster_id, start = split_key(str(first))
+        end = split_key(str(last))[1]
+        days.setdefault(cluster_id, set()).update(start + dt.timedelta(n) for n in range((end - start).days + 1))
+    return days
+
+
 def discover_clusters(context, db: SummaryDatabase, conn, root: DataRoot) -> list[ClusterRecord]:
     """Register every cluster recorded under the data root; returns the registry rows of this data root."""
     registered_by_source = {c.source: c for c in db.registry.clusters(conn)}
@@ -139,11 +169,18 @@ def discover_clusters(context, db: SummaryDatabase, conn, root: DataRoot) -> lis
     return [c for c in db.registry.clusters(conn) if c.data_root == root.uri]
 
 
-def changed_days(
-    context, db: SummaryDatabase, conn, root: DataRoot, cluster: ClusterRecord
-) -> tuple[list[dt.date], list[tuple], list[str]]:
-    """Days touched by new, changed or removed files of one cluster; the file-state rows to store, the keys to "
-    "forget."""
+class FileChanges(NamedTuple):
+    """One cluster's files against the registry's file state."""
+
+    days: list[dt.date]  # days touched by new, changed or removed files
+    updates: list[tuple]  # file-state rows to store: (cluster_id, key, size, mtime_ns, days)
+    removed: list[str]  # keys of files seen before and gone now
+    known: dict[str, tuple]  # the registry's file state: key -> (size, mtime_ns, days)
+    present: int  # files listed now
+
+
+def changed_days(context, db: SummaryDatabase, conn, root: DataRoot, cluster: ClusterRecord) -> FileChanges:
+    """Days touched by new, changed or removed files of one cluster, and the file state to store for them."""
     known = db.registry.file_states(conn, cluster.cluster_id)
     touched: set[dt.date] = set()
     updates = []
@@ -172,11 +209,166 @@ def changed_days(
     removed = sorted(set(known) - present)
     for key in removed:
         touched.update(known[key][2])
-    return sorted(touched), updates, removed
+    return FileChanges(sorted(touched), updates, removed, known, len(present))
 
 
 def _span(days: list[dt.date]) -> str:
     return f"{len(days)} day(s), {days[0]} .. {days[-1]}"
+
+
+def cluster_refusal(db: SummaryDatabase, conn, cluster: ClusterRecord) -> str | None:
+    """Why the cluster's runs would be refused or fail (koku records its source under another cluster id, or the
+    sensor's role may not read koku's cluster table), or None."""
+    try:
+        contradiction = cluster_contradiction(conn, cluster.schema, cluster.source, cluster.cluster_id)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        # One tenant schema the sensor's role may not read does not stop the others (the failed query was rolled
+        # back in its own transaction, so the connection goes on); its runs would fail the same way.
+        return (
+            f"{cluster.cluster_id}: cannot read {cluster.schema}.reporting_ocp_clusters "
+            f"({exc.diag.message_primary or str(exc).splitlines()[0]}); no run requested for it until the "
+            "sensor's database role may read that table"
+        )
+    if contradiction is None:
+        return None
+    return (
+        f"{cluster.cluster_id}: {contradiction[1]}; no run requested for it until its cluster record and the "
+        f"registry's row ({db.registry_schema}.cluster_registry) name {contradiction[0]!r}, or koku's row names "
+        f"{cluster.cluster_id!r}"
+    )
+
+
+def mass_removal(db: SummaryDatabase, root: DataRoot, cluster: ClusterRecord, changes: FileChanges) -> str | None:
+    """The warning for a cluster whose every known file vanished at once (an unmounted volume, an emptied or wrong
+    S3 prefix), or None. Running those removals would empty every day the cluster ever had."""
+    if not changes.known or changes.present:
+        return None
+    days = sorted({d for _, _, covered in changes.known.values() for d in covered})
+    covered = f" covering {_span(days)}" if days else ""
+    return (
+        f"{cluster.cluster_id}: all {len(changes.known)} koku Parquet file(s) seen before{covered} are gone at once "
+        f"from {root.uri} (source {cluster.source}); no run requested and the registry keeps their file state, so "
+        "no summary is emptied. If the volume or S3 prefix is unmounted or wrong, restore it: files that come "
+        "back unchanged are not re-run. If the cluster's Parquet was removed on purpose, confirm it with "
+        f"DELETE FROM {db.registry_schema}.parquet_file_state WHERE cluster_id = '{cluster.cluster_id}'; "
+        "(koku keeps the cluster's summary rows until its source is removed in koku)"
+    )
+
+
+def runs_stored(instance: dg.DagsterInstance, run_keys: list[str]) -> bool:
+    """Whether Dagster has stored a run of this sensor for every run key (looked up as its sensor daemon does)."""
+    for run_key in run_keys:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key}))
+        if not any(run.tags.get(SENSOR_NAME_TAG) == SENSOR_NAME for run in runs):
+            return False
+    return True
+
+
+class ClusterTick(NamedTuple):
+    """What one tick decided for one cluster."""
+
+    requests: list[dg.RunRequest]  # runs to request; their file changes wait in the cursor until the runs exist
+    changes: FileChanges | None  # None: refused before its files were listed
+    early: list[dt.date]  # days of its files before the day partitions start
+    warning: str | None  # why it gets no run (refused, or every file vanished); its changes are not stored
+
+
+def cluster_tick(
+    context, db: SummaryDatabase, conn, root: DataRoot, cluster: ClusterRecord, cluster_start: dt.date | None
+) -> ClusterTick:
+    """The runs one cluster needs this tick.
+
+    cluster_start: the start date this cluster's seen days were last requested from (the last tick's, or an older
+    one the cursor held while the cluster got no run or its runs were not stored).
+    """
+    refusal = cluster_refusal(db, conn, cluster)
+    if refusal is not None:
+        # Its runs would be refused or fail: none is requested, and its files are not marked seen, so its days are
+        # requested once the registry, koku's cluster table or the privilege is corrected.
+        return ClusterTick([], None, [], refusal)
+    changes = changed_days(context, db, conn, root, cluster)
+    vanished = mass_removal(db, root, cluster, changes)
+    if vanished is not None:
+        return ClusterTick([], changes, [], vanished)
+    start, end = first_day(), last_day()
+    days = changes.days
+    known = db.registry.known_days(conn, cluster.cluster_id)
+    if cluster_start is not None and start < cluster_start:
+        # The start date moved back since this cluster's days were last requested: the days it now admits were seen
+        # before but never requested.
+        days = sorted(set(days) | {d for d in known if start <= d < cluster_start})
+    early = sorted({d for d in [*known, *days] if d < start})
+    days = [d for d in days if start <= d <= end]
+    if not days:
+        return ClusterTick([], changes, early, None)
+    described = sorted(
+        [(u[1], u[2], u[3]) for u in changes.updates]
+        + [(key, -1, -1) for key in changes.removed]
+        + [("start", str(start), 0)]
+    )
+    changes_hash = hashlib.sha1(json.dumps(described, default=str).encode()).hexdigest()[:12]
+    context.log.info(f"{cluster.cluster_id}: new or changed koku Parquet for {_span(days)}")
+    return ClusterTick(run_requests_for(cluster.cluster_id, days, changes_hash), changes, early, None)
+
+
+class Cursor(NamedTuple):
+    """What a tick leaves for the next: its start date, the older starts held for clusters whose days were not
+    requested yet, and per cluster the file changes whose runs it requested (stored once the runs exist)."""
+
+    start: dt.date | None
+    held_starts: dict[str, dt.date]
+    pending: dict[str, dict]  # cluster_id -> {"run_keys": [...], "updates": [[key, size, mtime_ns, [days]]], ...}
+
+    @classmethod
+    def read(cls, text: str | None) -> "Cursor":
+        previous = json.loads(text) if text and text.startswith("{") else {}
+        return cls(
+            dt.date.fromisoformat(previous["start_date"]) if previous.get("start_date") else None,
+            {c: dt.date.fromisoformat(d) for c, d in previous.get("held_starts", {}).items()},
+            previous.get("pending", {}),
+        )
+
+    def dumps(self) -> str:
+        state: dict = {"start_date": self.start.isoformat()}
+        if self.held_starts:
+            state["held_starts"] = {c: d.isoformat() for c, d in sorted(self.held_starts.items())}
+        if self.pending:
+            state["pending"] = self.pending
+        return json.dumps(state)
+
+
+def pending_entry(requests: list[dg.RunRequest], changes: FileChanges) -> dict:
+    return {
+        "run_keys": [r.run_key for r in requests],
+        "updates": [[key, size, mtime, [d.isoformat() for d in days]] for _, key, size, mtime, days in changes.updates],
+        "removed": changes.removed,
+    }
+
+
+def store_requested_changes(context, db: SummaryDatabase, conn, cursor: Cursor) -> None:
+    """Mark seen the file changes of the last tick's requests whose runs Dagster has stored; a cluster whose runs
+    are missing (the daemon died before creating them) keeps its files unseen and its start held, so this tick
+    requests the same days again, under the same run keys when nothing else changed."""
+    for cluster_id, entry in cursor.pending.items():
+        if not runs_stored(context.instance, entry["run_keys"]):
+            context.log.warning(
+                f"{cluster_id}: the runs the last tick requested were not created; its file changes stay unseen and "
+                "are requested again"
+            )
+            continue
+        updates = [
+            (cluster_id, k, size, mtime, [dt.date.fromisoformat(d) for d in days])
+            for k, size, mtime, days in entry["updates"]
+        ]
+        db.registry.store_file_states(conn, updates, [(cluster_id, key) for key in entry["removed"]])
+        cursor.held_starts.pop(cluster_id, None)
+
+
+def before_start_warning(cluster_id: str, early: list[dt.date]) -> str:
+    return (
+        f"{cluster_id}: koku data for {len(early)} day(s) before the day partitions start ({early[0]} .. "
+        f"{early[-1]}) gets no partition; set {START_DATE_ENV} to {early[0]} or earlier to summarise them"
+    )
 
 
 @dg.sensor(
@@ -191,95 +383,49 @@ def koku_parquet_sensor(
     context: dg.SensorEvaluationContext, koku_db: SummaryDatabase, koku_lake: KokuDataLake
 ) -> dg.SensorResult:
     root = koku_lake.root()
-    start, end = first_day(), last_day()
-    previous = json.loads(context.cursor) if context.cursor and context.cursor.startswith("{") else {}
-    previous_start = dt.date.fromisoformat(previous["start_date"]) if previous.get("start_date") else None
-    previous_held = {c: dt.date.fromisoformat(d) for c, d in previous.get("held_starts", {}).items()}
+    previous = Cursor.read(context.cursor)
+    cursor = Cursor(first_day(), {}, {})
+    requests: list[dg.RunRequest] = []
+    warnings: list[str] = []
+    early_days: list[str] = []
     with koku_db.connect() as conn:
         koku_db.registry.ensure(conn)
+        store_requested_changes(context, koku_db, conn, previous)
         try:
             clusters = discover_clusters(context, koku_db, conn, root)
         except OcpAssetsError as exc:
-            return dg.SensorResult(skip_reason=f"cluster records unreadable: {exc}")
+            return dg.SensorResult(skip_reason=f"cluster records unreadable: {exc}", cursor=previous.dumps())
         existing = set(context.instance.get_dynamic_partitions(CLUSTERS_PARTITIONS_NAME))
         new_clusters = sorted(c.cluster_id for c in clusters if c.cluster_id not in existing)
-        requests: list[dg.RunRequest] = []
-        all_updates: list[tuple] = []
-        all_removed: list[tuple[str, str]] = []
-        before_start: dict[str, tuple[dt.date, dt.date, int]] = {}
-        refused: list[str] = []
-        held_starts: dict[str, dt.date] = {}
+        updates: list[tuple] = []
+        removed: list[tuple[str, str]] = []
         for cluster in clusters:
-            # The start date this cluster's seen days were last requested from: the last tick's, or an older one
-            # the cursor held while the cluster got no run.
-            cluster_start = previous_held.get(cluster.cluster_id, previous_start)
-            message = None
-            try:
-                contradiction = cluster_contradiction(conn, cluster.schema, cluster.source, cluster.cluster_id)
-            except psycopg.errors.InsufficientPrivilege as exc:
-                # One tenant schema the sensor's role may not read does not stop the others (the failed query was
-                # rolled back in its own transaction, so the connection goes on); its runs would fail the same way.
-                message = (
-                    f"{cluster.cluster_id}: cannot read {cluster.schema}.reporting_ocp_clusters "
-                    f"({exc.diag.message_primary or str(exc).splitlines()[0]}); no run requested for it until the "
-                    "sensor's database role may read that table"
-                )
-            else:
-                if contradiction is not None:
-                    message = (
-                        f"{cluster.cluster_id}: {contradiction[1]}; no run requested for it until its cluster record "
-                        f"and the registry's row ({koku_db.registry_schema}.cluster_registry) name "
-                        f"{contradiction[0]!r}, or koku's row names {cluster.cluster_id!r}"
-                    )
-            if message is not None:
-                # Its runs would be refused or fail: none is requested, and its files are not marked seen, so its
-                # days are requested once the registry, koku's cluster table or the privilege is corrected. Days
-                # seen before and admitted only by a start date moved back meanwhile are in no file change: the
-                # cursor keeps this cluster's old start (rather than its file state being forgotten, which would
-                # re-run every day) until a tick requests them.
-                if cluster_start is not None and cluster_start != start:
-                    held_starts[cluster.cluster_id] = cluster_start
-                context.log.warning(message)
-                refused.append(message)
+            cluster_start = previous.held_starts.get(cluster.cluster_id, previous.start)
+            tick = cluster_tick(context, koku_db, conn, root, cluster, cluster_start)
+            if tick.warning is not None:
+                context.log.warning(tick.warning)
+                warnings.append(tick.warning)
+            if tick.early:
+                early_days.append(before_start_warning(cluster.cluster_id, tick.early))
+            if tick.requests:
+                requests.extend(tick.requests)
+                cursor.pending[cluster.cluster_id] = pending_entry(tick.requests, tick.changes)
+            elif tick.warning is None:
+                updates.extend(tick.changes.updates)
+                removed.extend((cluster.cluster_id, key) for key in tick.changes.removed)
                 continue
-            days, updates, removed = changed_days(context, koku_db, conn, root, cluster)
-            known = koku_db.registry.known_days(conn, cluster.cluster_id)
-            if cluster_start is not None and start < cluster_start:
-                # The start date moved back since this cluster's days were last requested: the days it now admits
-                # were seen before but never requested.
-                days = sorted(set(days) | {d for d in known if start <= d < cluster_start})
-            early = sorted({d for d in [*known, *days] if d < start})
-            if early:
-                before_start[cluster.cluster_id] = (early[0], early[-1], len(early))
-            days = [d for d in days if start <= d <= end]
-            if days:
-                changes = sorted(
-                    [(u[1], u[2], u[3]) for u in updates]
-                    + [(key, -1, -1) for key in removed]
-                    + [("start", str(start), 0)]
-                )
-                changes_hash = hashlib.sha1(json.dumps(changes, default=str).encode()).hexdigest()[:12]
-                requests.extend(run_requests_for(cluster.cluster_id, days, changes_hash))
-                context.log.info(f"{cluster.cluster_id}: new or changed koku Parquet for {_span(days)}")
-            all_updates.extend(updates)
-            all_removed.extend((cluster.cluster_id, key) for key in removed)
-        koku_db.registry.store_file_states(conn, all_updates, all_removed)
-    skip_reason = "; ".join(refused) if refused and not requests else None
-    for cluster_id, (first, last, count) in before_start.items():
-        message = (
-            f"{cluster_id}: koku data for {count} day(s) before the day partitions start ({first} .. {last}) "
-            f"gets no partition; set {START_DATE_ENV} to {first} or earlier to summarise them"
-        )
+            if cluster_start is not None and cluster_start != cursor.start:
+                # Days seen before and admitted only by a start date moved back meanwhile are in no file change: the
+                # cursor keeps this cluster's old start (rather than its file state being forgotten, which would
+                # re-run every day) until its runs for them exist.
+                cursor.held_starts[cluster.cluster_id] = cluster_start
+        koku_db.registry.store_file_states(conn, updates, removed)
+    for message in early_days:
         context.log.warning(message)
-        if not requests:
-            skip_reason = f"{skip_reason}; {message}" if skip_reason else message
-    state = {"start_date": start.isoformat()}
-    if held_starts:
-        state["held_starts"] = {c: d.isoformat() for c, d in sorted(held_starts.items())}
-    cursor = json.dumps(state)
+    skip_reason = "; ".join([*warnings, *early_days]) if not requests and not new_clusters else None
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[clusters_partitions.build_add_request(new_clusters)] if new_clusters else [],
-        cursor=cursor,
-        skip_reason=skip_reason if not new_clusters else None,
+        cursor=cursor.dumps(),
+        skip_reason=skip_reason or None,
     )
