@@ -12,14 +12,14 @@ from psycopg import sql
 
 from ocp_assets.core.engine import ClusterDay, connect, days_between
 from ocp_assets.core.errors import ConfigurationError, OcpAssetsError
-from ocp_assets.core.ingest import cluster_record_key, read_cluster_registry
+from ocp_assets.core.ingest import BadClusterRecord, cluster_record_key, key_segment_problem, read_cluster_registry
 from ocp_assets.core.layout import GPU_USAGE, POD_USAGE
 from ocp_assets.core.outcomes import DAILY_SUMMARY, GPU_SUMMARY
 from ocp_assets.core.pgschema import GPU_SUMMARY_TABLE, SUMMARY_TABLE, init_schema, koku_tables
 from ocp_assets.core.pipeline import DayResult, run_cluster_day
-from ocp_assets.core.reader import days_with_usage, months_with_usage_files
+from ocp_assets.core.reader import ClusterData, days_with_usage, look_for_cluster_data, months_with_usage_files
 from ocp_assets.core.registry import cluster_contradiction
-from ocp_assets.core.storage import DataRoot, open_data_root
+from ocp_assets.core.storage import DataRoot, absence, open_data_root
 from ocp_assets.progress import Progress
 
 # The files whose days the CLI summarises: a day with GPU data and no pod data still gets its GPU summary.
@@ -106,13 +106,19 @@ class ClusterToSummarise:
     schema: str
 
 
-def _clusters(args: argparse.Namespace, root: DataRoot) -> list[ClusterToSummarise]:
-    """Every cluster the command covers. With --source, the ingest's record of that source supplies the account and
-    cluster id left out, and a cluster id contradicting it is refused (rows under the wrong id would be koku's
-    rows of another cluster)."""
-    recorded = read_cluster_registry(root)
+def _clusters(args: argparse.Namespace, root: DataRoot) -> tuple[list[ClusterToSummarise], list[BadClusterRecord]]:
+    """Every cluster the command covers, and the cluster records that cannot be used (with --all-clusters: each fails
+    only its own cluster). With --source, the ingest's record of that source supplies the account and cluster id
+    left out, and a cluster id contradicting it is refused (rows under the wrong id would be koku's rows of another
+    cluster), as is a bad record of that source."""
+    if args.account is not None and (problem := key_segment_problem(args.account)):
+        raise ConfigurationError(f"--account {args.account!r} {problem}").with_hint(
+            "pass the account segment of the Parquet keys, e.g. 10001 (data/parquet/10001/OCP/...)"
+        )
+    bad: list[BadClusterRecord] = []
+    recorded = read_cluster_registry(root, bad.append)
     if args.all_clusters:
-        if not recorded:
+        if not recorded and not bad:
             raise ConfigurationError(f"no cluster recorded under {args.data_root}").with_hint(
                 "ingest or generate data into it first (ocp-assets ingest / generate)"
             )
@@ -123,6 +129,10 @@ def _clusters(args: argparse.Namespace, root: DataRoot) -> list[ClusterToSummari
                 "pass the koku source uuid of the cluster, or --all-clusters"
             )
         source = _checked_source(args.source)
+        for record in bad:
+            if record.source == source and args.account in (None, record.account):
+                raise record.with_hint("correct or remove the cluster record, or pass --account and --cluster-id")
+        bad = []  # other sources' records are not this command's business
         records = [c for c in recorded if c.source_uuid == source and args.account in (None, c.account)]
         record = records[0] if records else None
         if record is not None and args.cluster_id and args.cluster_id != record.cluster_id:
@@ -139,7 +149,7 @@ def _clusters(args: argparse.Namespace, root: DataRoot) -> list[ClusterToSummari
             ).with_hint("pass them, or ingest the cluster's data first")
         alias = args.cluster_alias or (record.cluster_alias if record else None) or cluster_id
         found = [(account, source, cluster_id, alias)]
-    return [ClusterToSummarise(a, s, c, alias, args.schema or a) for a, s, c, alias in found]
+    return [ClusterToSummarise(a, s, c, alias, args.schema or a) for a, s, c, alias in found], bad
 
 
 def _refuse_contradicted_clusters(conn: psycopg.Connection, clusters: list[ClusterToSummarise]) -> None:
@@ -212,14 +222,23 @@ def run_summarize(args: argparse.Namespace) -> int:
     recorded for its source is refused before anything is written.
     """
     root = open_data_root(args.data_root)
+    if not root.exists():
+        raise ConfigurationError(absence(root.uri)).with_hint("check --data-root (a directory, or s3://BUCKET/PREFIX)")
     failed: list[str] = []
     gpu_skipped: set[str] = set()  # the schemas whose missing GPU table was said (once per run, decision G6)
     with connect(_dsn(args)) as conn:
-        clusters = _clusters(args, root)
+        clusters, bad_records = _clusters(args, root)
+        for record in bad_records:
+            print(f"ocp-assets: error: {record} — that cluster is not summarised", file=sys.stderr)
+            failed.append(f"{record.file}: not summarised")
         _refuse_contradicted_clusters(conn, clusters)
-        plan: list[tuple[ClusterToSummarise, list[dt.date]]] = []
+        plan: list[tuple[ClusterToSummarise, list[dt.date], ClusterData]] = []
         for cluster in clusters:
             try:
+                # Its files must be there before any of its days may be summarised as empty (rows removed).
+                cluster_data = look_for_cluster_data(root, cluster.account, cluster.source)
+                if cluster_data.file is None:
+                    raise cluster_data.error()
                 days = _days(args, root, cluster.account, cluster.source, _summarised_days(conn, cluster))
                 if not days:
                     raise ConfigurationError(
@@ -227,19 +246,21 @@ def run_summarize(args: argparse.Namespace) -> int:
                         f"{args.data_root}"
                     )
             except OcpAssetsError as exc:
-                print(f"ocp-assets: error: {exc}", file=sys.stderr)
+                if not args.all_clusters:
+                    raise  # the command's one cluster: its error is the command's one line
+                print(f"ocp-assets: error: {exc}" + (f" — {exc.hint}" if exc.hint else ""), file=sys.stderr)
                 failed.append(f"{cluster.cluster_id}: nothing written")
                 continue
-            plan.append((cluster, days))
+            plan.append((cluster, days, cluster_data))
         written = 0
-        with Progress("summarize", sum(len(days) for _, days in plan), "days") as progress:
-            for cluster, days in plan:
+        with Progress("summarize", sum(len(days) for _, days, _ in plan), "days") as progress:
+            for cluster, days, cluster_data in plan:
                 progress.echo(f"cluster {cluster.cluster_id} (source {cluster.source}) -> schema {cluster.schema}")
                 for day in days:
                     task = ClusterDay(cluster.account, cluster.source, cluster.cluster_id, cluster.alias, day)
                     name = f"{cluster.cluster_id} {day.isoformat()}"
                     try:
-                        result = run_cluster_day(conn, cluster.schema, root, task)
+                        result = run_cluster_day(conn, cluster.schema, root, task, cluster_data)
                     except OcpAssetsError as exc:  # before either branch wrote (a schema or table missing)
                         progress.echo(f"ocp-assets: error: {name}: {exc}", sys.stderr)
                         failed.append(f"{name}: nothing written")

@@ -98,17 +98,71 @@ class ClusterIdentity:
         return (json.dumps(asdict(self), sort_keys=True, indent=2) + "\n").encode()
 
     @classmethod
-    def from_json(cls, data: bytes, *, file: str) -> "ClusterIdentity":
+    def from_json(cls, data: bytes, *, file: str, account: str, source: str) -> "ClusterIdentity":
+        """The record of `file`, which lies in the folder of `account` and `source`: every identifier must be one key
+        segment (none may lead out of the data root) and match that folder, else BadClusterRecord names the file."""
+
+        def bad(reason: str, column: str | None = None) -> BadClusterRecord:
+            return BadClusterRecord(f"not a usable cluster record: {reason}", file=file, column=column).of(
+                account, source
+            )
+
         try:
             fields = json.loads(data)
-            return cls(
-                cluster_id=str(fields["cluster_id"]),
-                source_uuid=str(fields["source_uuid"]),
-                account=str(fields["account"]),
-                cluster_alias=fields.get("cluster_alias"),
-            )
-        except (ValueError, TypeError, KeyError) as exc:
-            raise InputDataError(f"not a cluster record: {exc}", file=file) from exc
+        except ValueError as exc:
+            raise bad(f"not JSON ({exc})") from None
+        if not isinstance(fields, dict):
+            raise bad("not a JSON object")
+        values = {}
+        for name in ("cluster_id", "source_uuid", "account"):
+            value = fields.get(name)
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                raise bad("missing, or not a string", name)
+            problem = key_segment_problem(str(value))
+            if problem:
+                raise bad(f"{str(value)!r} {problem}", name)
+            values[name] = str(value)
+        alias = fields.get("cluster_alias")
+        if alias is not None and not isinstance(alias, str):
+            raise bad("not a string", "cluster_alias")
+        for name, expected in (("account", account), ("source_uuid", source)):
+            if values[name] != expected:
+                raise bad(f"{values[name]!r} is not {expected!r}, the folder the record lies in", name)
+        if _canonical_uuid(values["source_uuid"]) != values["source_uuid"]:
+            raise bad(f"{values['source_uuid']!r} is not a lowercase uuid (koku's provider uuid)", "source_uuid")
+        return cls(values["cluster_id"], values["source_uuid"], values["account"], alias)
+
+
+class BadClusterRecord(InputDataError):
+    """A cluster.json that cannot be used; `account` and `source` are those of the folder it lies in."""
+
+    account: str = ""
+    source: str = ""
+
+    def of(self, account: str, source: str) -> "BadClusterRecord":
+        self.account, self.source = account, source
+        return self
+
+
+def key_segment_problem(value: str) -> str | None:
+    """Why `value` cannot be one segment of a key below the data root (None when it can): empty, `.` or `..`, a path
+    separator or a control character would name another folder, or none, possibly outside the data root."""
+    if not value.strip():
+        return "is empty"
+    if value in (".", ".."):
+        return "is a relative path segment"
+    if "/" in value or "\\" in value:
+        return "holds a path separator"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "holds a control character"
+    return None
+
+
+def _canonical_uuid(text: str) -> str | None:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -159,19 +213,37 @@ def cluster_record_key(account: str, source_uuid: str) -> str:
     return f"data/parquet/{account}/OCP/clusters/source={source_uuid}/{CLUSTER_FILE_NAME}"
 
 
-def read_cluster_registry(data_root: DataRoot) -> list[ClusterIdentity]:
-    """Every cluster recorded under the data root, sorted by account, cluster id and source."""
+def read_cluster_registry(
+    data_root: DataRoot, on_bad_record: Callable[[BadClusterRecord], None] | None = None
+) -> list[ClusterIdentity]:
+    """Every cluster recorded under the data root, sorted by account, cluster id and source.
+
+    A record that cannot be used raises BadClusterRecord naming its file; with `on_bad_record`, it is handed to it
+    instead and the others are read, so one bad record affects only its own cluster.
+    """
     accounts = data_root.fs.get_file_info(
         pafs.FileSelector(data_root.path("data/parquet"), recursive=False, allow_not_found=True)
     )
     clusters = []
     for account_dir in accounts:
         account = account_dir.base_name
-        if account_dir.type != pafs.FileType.Directory or account == "daily":
+        if account_dir.type != pafs.FileType.Directory or account == "daily" or key_segment_problem(account):
             continue
-        for info in data_root.list_files(f"data/parquet/{account}/OCP/clusters", suffix=f"/{CLUSTER_FILE_NAME}"):
+        records = data_root.list_files(
+            f"data/parquet/{account}/OCP/clusters", suffix=f"/{CLUSTER_FILE_NAME}", partition_keys=("source",)
+        )
+        for info in records:
             key = data_root.key_of(info.path)
-            clusters.append(ClusterIdentity.from_json(data_root.read_bytes(key) or b"", file=data_root.display(key)))
+            source = key.split("/")[-2].removeprefix("source=")
+            data = data_root.read_bytes(key) or b""
+            try:
+                clusters.append(
+                    ClusterIdentity.from_json(data, file=data_root.display(key), account=account, source=source)
+                )
+            except BadClusterRecord as exc:
+                if on_bad_record is None:
+                    raise
+                on_bad_record(exc)
     return sorted(clusters, key=lambda c: (c.account, c.cluster_id, c.source_uuid))
 
 
@@ -239,8 +311,9 @@ def ingest(
 def _checked_account(account: str) -> str:
     # A tenant schema (acct10001) is accepted too and mapped to its key segment like koku does (1.6).
     account = account_from_schema(account.strip())
-    if not account or "/" in account or account in (".", "..", "daily"):
-        raise ConfigurationError(f"account {account!r} cannot be a key segment")
+    problem = "is reserved (data/parquet/daily)" if account == "daily" else key_segment_problem(account)
+    if problem:
+        raise ConfigurationError(f"account {account!r} cannot be a key segment: it {problem}")
     return account
 
 
@@ -282,7 +355,15 @@ def _resolve_identities(
         if len(cluster_ids) > 1:
             raise ConfigurationError(f"source {source} would hold several clusters: {', '.join(sorted(cluster_ids))}")
 
-    recorded = {(c.account, c.source_uuid): c for c in read_cluster_registry(data_root)}
+    written = {(identity.account, identity.source_uuid) for identity in identities.values()}
+
+    def refuse_own(record: BadClusterRecord) -> None:
+        # Another cluster's bad record is not this ingest's business; one of a source written here hides what
+        # was recorded for it (its cluster id), so it must be fixed or removed first.
+        if (record.account, record.source) in written:
+            raise record
+
+    recorded = {(c.account, c.source_uuid): c for c in read_cluster_registry(data_root, refuse_own)}
     for path, identity in identities.items():
         known = recorded.get((identity.account, identity.source_uuid))
         if known is None:

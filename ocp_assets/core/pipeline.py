@@ -17,7 +17,7 @@ import multiprocessing
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import psycopg
@@ -48,9 +48,11 @@ from ocp_assets.core.pgschema import (
     require_schema,
 )
 from ocp_assets.core.reader import (
+    ClusterData,
     DayTable,
     locate_row,
     locate_value,
+    look_for_cluster_data,
     read_label_rows,
     read_pod_usage,
     read_storage_usage,
@@ -101,6 +103,9 @@ class DayTask:
     # its checks are evaluated on the current Parquet and PostgreSQL keeps what it had (checks run on their own).
     # A collection of summary stages: those are committed, the others run are rehearsed.
     commit: bool | frozenset[str] = True
+    # The run's one look for the cluster's Parquet (run_days takes it per cluster); None: looked for when a day
+    # turns out empty. A day is summarised as empty (its rows removed) only when the cluster's data is there.
+    cluster_data: ClusterData | None = None
 
     @property
     def last_stages(self) -> tuple[str, ...]:
@@ -310,6 +315,21 @@ class _Day:
         self.result = DayResult(task.key, task.cluster_day)
         self.snapshots = open_data_root(snapshot_root, s3) if snapshot_root and task.snapshot_path else None
         self.clock = time.perf_counter()
+        self.cluster_data = task.cluster_data
+
+    def emptiness_unproven(self, root: DataRoot, check: str) -> bool:
+        """Whether the day, found without rows, may NOT be summarised as empty: none of its cluster's Parquet is
+        under the data root (a wrong root, account or prefix reads as "no rows" too). Then `check` fails naming
+        the data root, account and source, and the branch keeps its previous rows."""
+        if self.cluster_data is None:
+            cd = self.task.cluster_day
+            self.cluster_data = look_for_cluster_data(root, cd.account, cd.source)
+        if self.cluster_data.file is not None:
+            return False
+        exc = self.cluster_data.error()
+        self.fail(check, exc)
+        self.check(check, CheckOutcome(False, f"{exc} — {exc.hint}", {"data_root": self.cluster_data.data_root}))
+        return True
 
     def check(self, name: str, outcome: CheckOutcome) -> bool:
         self.result.checks[name] = outcome
@@ -437,6 +457,8 @@ def _usage_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", setting
         storage = None
         storage_error = exc
     if len(pods) == 0 and storage is not None and len(storage) == 0:
+        if day.emptiness_unproven(root, O.POD_USAGE_SCHEMA):
+            return
         rows_deleted = (
             delete_summary_rows(conn, task.schema, cd.source, cd.day) if day.commits(O.DAILY_SUMMARY) else None
         )
@@ -603,7 +625,8 @@ def _gpu_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", settings:
     if not day.check(O.GPU_USAGE_SCHEMA, validate_rows(V.RawGpuUsage, gpu)):
         return
     if gpu.table.num_rows == 0:
-        _no_gpu_data(conn, day)
+        if not day.emptiness_unproven(root, O.GPU_USAGE_SCHEMA):
+            _no_gpu_data(conn, day)
         return
     if not day.done(O.RAW_GPU_USAGE, gpu_summary.raw_facts(gpu), {"gpu_usage": gpu.table}):
         return
@@ -711,7 +734,7 @@ def run_days(tasks: Iterable[DayTask], where: Connections, workers: int = 1) -> 
     A worker's transient error (e.g. PostgreSQL restarting) is raised here, and the days not yet started are
     cancelled; the caller may retry the lot, since every cluster-day is replaced idempotently.
     """
-    tasks = list(tasks)
+    tasks = with_cluster_data(list(tasks), open_data_root(where.data_root, where.s3))
     if workers <= 1 or len(tasks) <= 1:
         for task in tasks:
             yield _run_task(task, where)
@@ -725,14 +748,32 @@ def run_days(tasks: Iterable[DayTask], where: Connections, workers: int = 1) -> 
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_cluster_day(conn: psycopg.Connection, schema: str, root: DataRoot, cluster_day: ClusterDay) -> DayResult:
+def with_cluster_data(tasks: list[DayTask], root: DataRoot) -> list[DayTask]:
+    """The tasks, each with the run's look for its cluster's Parquet: one per cluster, not one per day."""
+    looks: dict[tuple[str, str], ClusterData] = {}
+    out = []
+    for task in tasks:
+        cd = task.cluster_day
+        if task.cluster_data is None and (cd.account, cd.source) not in looks:
+            looks[cd.account, cd.source] = look_for_cluster_data(root, cd.account, cd.source)
+        out.append(task if task.cluster_data else replace(task, cluster_data=looks[cd.account, cd.source]))
+    return out
+
+
+def run_cluster_day(
+    conn: psycopg.Connection,
+    schema: str,
+    root: DataRoot,
+    cluster_day: ClusterDay,
+    cluster_data: ClusterData | None = None,
+) -> DayResult:
     """The CLI's cluster-day: every stage and check of both branches, in the caller's connection. A failed check does
     not raise: each branch is committed on its own, so ``result.failures()`` says which branch failed (and kept its
     previous rows) while the other's rows stand. The result holds the usage rows written (``outcome``) and each
-    stage's facts (the GPU summary's too)."""
-    result = summarize_cluster_day(
-        conn, root, DayTask(cluster_day.day.isoformat(), cluster_day, schema), create_tables=False
-    )
+    stage's facts (the GPU summary's too). `cluster_data`: the caller's look for the cluster's Parquet (else taken
+    when the day turns out empty)."""
+    task = DayTask(cluster_day.day.isoformat(), cluster_day, schema, cluster_data=cluster_data)
+    result = summarize_cluster_day(conn, root, task, create_tables=False)
     if result.outcome is not None:
         # Where the day's time went, as the CLI and the engine benchmark print it: each stage includes its checks.
         stage = result.seconds

@@ -14,18 +14,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ocp_assets.core.errors import InputDataError
+from ocp_assets.core.errors import ConfigurationError, InputDataError
 from ocp_assets.core.labels import LabelCatalog, MalformedLabelJSON
 from ocp_assets.core.layout import (
     GPU_USAGE,
+    NAMESPACE_LABELS,
     NODE_LABELS,
     POD_USAGE,
     STORAGE_USAGE,
     TIMESTAMP_TYPE,
+    dataset_prefix,
     days_outside_folder,
     month_prefix,
 )
-from ocp_assets.core.storage import DataRoot
+from ocp_assets.core.storage import DataRoot, absence
 
 STRING = pa.string()
 DOUBLE = pa.float64()
@@ -347,10 +349,74 @@ def file_days(root: DataRoot, path: str) -> list[dt.date]:
     return sorted(days)
 
 
+# koku's partition folders below a dataset prefix (data/parquet[/daily]/<acct>/OCP/<type>/source=<uuid>).
+MONTH_PARTITIONS = ("year", "month")
+# Where a cluster's Parquet is looked for, most likely first: any one file proves its data is under the data root.
+EVIDENCE_DATASETS = tuple(
+    (report_type, daily)
+    for report_type in (POD_USAGE, GPU_USAGE, STORAGE_USAGE, NODE_LABELS, NAMESPACE_LABELS)
+    for daily in (True, False)
+)
+
+
+def dataset_files(root: DataRoot, prefix: str, stray=None) -> list:
+    """Every file of one dataset (`prefix` is the folder above year=/month=), read as koku's Hive tables are: the
+    month folders' own files, nothing deeper or hidden. `stray(key, why)` hears of what is not read
+    (``DataRoot.list_files``)."""
+    return root.list_files(prefix, partition_keys=MONTH_PARTITIONS, stray=stray)
+
+
+class NoClusterDataError(ConfigurationError):
+    """A data root holding none of a cluster's Parquet: a mistyped, empty or unmounted data root, a wrong account or
+    S3 prefix. None of its days may be summarised as empty (their rows removed) on such evidence."""
+
+
+@dataclass(frozen=True)
+class ClusterData:
+    """One look for a cluster's Parquet under a data root: the evidence a day needs before it is summarised as empty.
+
+    An empty day removes its previous rows (koku's delete-then-insert), so "no rows for this day" must mean the day's
+    files are gone, not that the data root is the wrong one: the cluster's other files have to be there. Taken once
+    per cluster per run (not per day); picklable, so worker processes get it with their day.
+    """
+
+    data_root: str
+    account: str
+    source: str
+    file: str | None  # one of the cluster's files, as shown to people; None when there is none
+    root_exists: bool = True
+
+    def error(self) -> NoClusterDataError:
+        """Why no day of the cluster may be summarised as empty (only meaningful when `file` is None)."""
+        if not self.root_exists:
+            return NoClusterDataError(
+                f"{absence(self.data_root)} (looked for account {self.account}, source {self.source}); nothing removed"
+            ).with_hint("check --data-root (Dagster: OCP_ASSETS_DATA_ROOT) and the S3 bucket and prefix")
+        looked = f"{self.data_root.rstrip('/')}/" + dataset_prefix(self.account, "*", self.source, daily=False)
+        return NoClusterDataError(
+            f"no Parquet of source {self.source} (account {self.account}) under data root {self.data_root} "
+            f"(looked under {looked} and data/parquet/daily/…); no day summarised as empty, nothing removed"
+        ).with_hint(
+            "check --data-root, --account and the S3 prefix (Dagster: OCP_ASSETS_DATA_ROOT and the cluster record)"
+        )
+
+
+def look_for_cluster_data(root: DataRoot, account: str, source: str) -> ClusterData:
+    """Find one of the cluster's Parquet files (pod usage first: usually one listing) and read a few bytes of it, so
+    the data is known to be present and readable, not only listed."""
+    for report_type, daily in EVIDENCE_DATASETS:
+        files = dataset_files(root, dataset_prefix(account, report_type, source, daily=daily))
+        if files:
+            with root.fs.open_input_file(files[0].path) as handle:
+                handle.read(4)
+            return ClusterData(root.uri, account, source, root.display(root.key_of(files[0].path)))
+    return ClusterData(root.uri, account, source, None, root.exists())
+
+
 def _usage_prefix(account: str, source: str, report_type: str) -> str:
     """The folder above the year=/month= folders of the files a summary reads: pod usage's daily files, GPU usage's
     hourly ones (koku's GPU summary SQL reads the hourly table)."""
-    return month_prefix(account, report_type, source, 2000, 1, daily=report_type != GPU_USAGE).rsplit("/year=", 1)[0]
+    return dataset_prefix(account, report_type, source, daily=report_type != GPU_USAGE)
 
 
 def days_with_usage(
@@ -359,20 +425,46 @@ def days_with_usage(
     """Every day some file of the source covers (pod_daily by default), from footer statistics only (no data pages
     read). `report_types` (POD_USAGE, GPU_USAGE) widens it: a day with GPU data and no pod data is summarised too.
 
-    `warn` (a callable) hears of files holding rows dated outside their folder's month: those rows are not read.
+    A file whose footer cannot be read does not stop the others: its days are unknown, so it counts for the first
+    day of its month (when no other file names a day there), and reading that month's days fails naming it, in its
+    own summary only (an unreadable GPU file fails the GPU summaries, the usage summaries are written).
+
+    `warn` (a callable) hears of such files, of files holding rows dated outside their folder's month (those rows
+    are not read) and of files and folders that are not read because they are out of place.
     """
     days: set[dt.date] = set()
+    unreadable_months: set[dt.date] = set()
+    say = warn if warn is not None else (lambda message: None)
     for report_type in report_types:
-        for info in root.list_files(_usage_prefix(account, source, report_type)):
-            covered = file_days(root, info.path)
+        prefix = _usage_prefix(account, source, report_type)
+        for info in dataset_files(root, prefix, stray=lambda key, why: say(f"{root.display(key)}: not read ({why})")):
+            shown = root.display(root.key_of(info.path))
+            try:
+                covered = file_days(root, info.path)
+            except InputDataError as exc:
+                month = _folder_month(root.key_of(info.path))
+                say(
+                    f"{exc}; which days it holds is unknown, so the {report_type} days of its month fail until it "
+                    "is fixed"
+                )
+                if month is not None:
+                    unreadable_months.add(month)
+                continue
             outside = days_outside_folder(root.key_of(info.path), covered)
-            if outside and warn is not None:
-                warn(
-                    f"{root.display(root.key_of(info.path))}: rows dated {outside[0]} .. {outside[-1]} lie outside "
+            if outside:
+                say(
+                    f"{shown}: rows dated {outside[0]} .. {outside[-1]} lie outside "
                     "the month of their folder and are not summarised (koku reads a month's rows from its own folder)"
                 )
             days.update(d for d in covered if d not in outside)
+    days.update(m for m in unreadable_months if not any((d.year, d.month) == (m.year, m.month) for d in days))
     return sorted(days)
+
+
+def _folder_month(key: str) -> dt.date | None:
+    """The first day of the month a key's year=YYYY/month=MM folder names."""
+    found = re.search(r"/year=(\d{4})/month=(\d{2})/", "/" + key)
+    return dt.date(int(found.group(1)), int(found.group(2)), 1) if found else None
 
 
 def months_with_usage_files(
@@ -382,8 +474,8 @@ def months_with_usage_files(
     files hold."""
     months = set()
     for report_type in report_types:
-        for info in root.list_files(_usage_prefix(account, source, report_type)):
-            found = re.search(r"/year=(\d{4})/month=(\d{2})/", "/" + root.key_of(info.path))
-            if found:
-                months.add((int(found.group(1)), int(found.group(2))))
+        for info in dataset_files(root, _usage_prefix(account, source, report_type)):
+            month = _folder_month(root.key_of(info.path))
+            if month is not None:
+                months.add((month.year, month.month))
     return months

@@ -6,6 +6,7 @@ file; an S3 PUT is already all-or-nothing.
 
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
@@ -18,6 +19,8 @@ from ocp_assets.core.errors import ConfigurationError
 S3_ENDPOINT_ENV = ("OCP_ASSETS_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 S3_REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
 DEFAULT_S3_REGION = "us-east-1"
+# A path component starting with one of these is not data, for Hive and Trino (koku's readers) as here.
+HIDDEN_PREFIXES = (".", "_")
 
 
 @dataclass(frozen=True)
@@ -78,18 +81,72 @@ class DataRoot:
     def display(self, key: str) -> str:
         return f"{self.uri.rstrip('/')}/{key}"
 
-    def list_files(self, prefix: str, suffix: str = ".parquet") -> list[pafs.FileInfo]:
-        """Files below prefix (recursively), sorted by path; an absent prefix gives no files.
+    def exists(self) -> bool:
+        """Whether the root is there: a local directory, or an S3 prefix holding at least one object (or a bucket)."""
+        return self.fs.get_file_info(self.base).type == pafs.FileType.Directory
 
-        Names starting with "." or "_" are not data, as for Hive and Trino (which koku uses): temporary files of a
-        writer (ours are ``.tmp-…``), ``_SUCCESS`` markers and the like are never read.
+    def list_files(
+        self,
+        prefix: str,
+        suffix: str = ".parquet",
+        partition_keys: tuple[str, ...] = (),
+        stray: Callable[[str, str], None] | None = None,
+    ) -> list[pafs.FileInfo]:
+        """The data files of a Hive-partitioned table below `prefix`, read as Hive and Trino (koku's readers) read
+        them, sorted by path; an absent prefix gives no files.
+
+        Without `partition_keys`, `prefix` is one partition folder: only its own files are read. With them (e.g.
+        ("year", "month")), the files directly in each folder `prefix/year=…/month=…` are, one partition each.
+        Nothing deeper is ever read (a copy in `backup/` would double a day; a symlink loop cannot be followed), and a
+        path component below `prefix` starting with "." or "_" is not data at any level: a writer's temporary files
+        (ours are ``.tmp-…``), ``_temporary/``, ``.staging/``, ``_SUCCESS`` markers are never read.
+
+        `stray` (a callable) hears, once each, of what is not read though not hidden either: a folder inside a
+        partition, a folder not named for its partition level, a data file outside a partition folder, as (key below
+        the root, why).
         """
-        selector = pafs.FileSelector(self.path(prefix), recursive=True, allow_not_found=True)
-        infos = [i for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.File]
-        return sorted(
-            (i for i in infos if i.path.endswith(suffix) and not i.base_name.startswith((".", "_"))),
-            key=lambda i: i.path,
-        )
+        found = []
+        reported: set[tuple[str, ...]] = set()
+        for parts, info in self._entries_below(prefix, partition_keys):
+            if any(part.startswith(HIDDEN_PREFIXES) for part in parts):
+                continue
+            is_data = info.type == pafs.FileType.File and info.path.endswith(suffix)
+            where = _stray_part(parts, info.type == pafs.FileType.Directory, is_data, partition_keys)
+            if where is None:
+                if is_data and len(parts) == len(partition_keys) + 1:
+                    found.append(info)
+            elif stray is not None and parts[: where[0]] not in reported:
+                reported.add(parts[: where[0]])
+                stray("/".join([prefix.rstrip("/"), *parts[: where[0]]]), where[1])
+        return sorted(found, key=lambda i: i.path)
+
+    def _entries_below(
+        self, prefix: str, partition_keys: tuple[str, ...]
+    ) -> list[tuple[tuple[str, ...], pafs.FileInfo]]:
+        """(path components below prefix, info) of what a listing of the table sees. S3: one recursive listing (no
+        symlinks there; one request per 1,000 keys). Local: level by level, into partition folders only, so a
+        symlink loop or a large folder elsewhere is never walked."""
+        top = self.path(prefix).rstrip("/")
+        if self.is_s3:
+            selector = pafs.FileSelector(top, recursive=True, allow_not_found=True)
+            return [(tuple(i.path[len(top) + 1 :].split("/")), i) for i in self.fs.get_file_info(selector)]
+        entries: list[tuple[tuple[str, ...], pafs.FileInfo]] = []
+        folders: list[tuple[str, ...]] = [()]
+        for level in range(len(partition_keys) + 1):
+            below = []
+            for folder in folders:
+                selector = pafs.FileSelector("/".join([top, *folder]), recursive=False, allow_not_found=True)
+                for info in self.fs.get_file_info(selector):
+                    parts = (*folder, info.base_name)
+                    entries.append((parts, info))
+                    if (
+                        level < len(partition_keys)
+                        and info.type == pafs.FileType.Directory
+                        and _is_partition(info.base_name, partition_keys[level])
+                    ):
+                        below.append(parts)
+            folders = below
+        return entries
 
     def key_of(self, path: str) -> str:
         return path[len(self.base) + 1 :] if self.base else path
@@ -132,6 +189,32 @@ class DataRoot:
         info = self.fs.get_file_info(self.path(key))
         if info.type == pafs.FileType.File:
             self.fs.delete_file(self.path(key))
+
+
+def absence(uri: str) -> str:
+    """How a data root that is not there is said (an S3 prefix exists only while it holds objects)."""
+    return f"data root {uri} " + ("holds no object" if uri.startswith("s3://") else "does not exist")
+
+
+def _is_partition(name: str, key: str) -> bool:
+    return name.startswith(f"{key}=") and len(name) > len(key) + 1
+
+
+def _stray_part(
+    parts: tuple[str, ...], is_folder: bool, is_data: bool, partition_keys: tuple[str, ...]
+) -> tuple[int, str] | None:
+    """None for an entry in its place (a partition folder of its level, a file of a partition, or a file that is not
+    data); else (how many of its components name the misplaced entry, why it is not read)."""
+    depth = len(partition_keys)
+    folders = parts if is_folder else parts[:-1]
+    for level, name in enumerate(folders):
+        if level >= depth:
+            return level + 1, "a folder inside a partition folder: only a partition's own files are read"
+        if not _is_partition(name, partition_keys[level]):
+            return level + 1, f"not a {partition_keys[level]}=… partition folder"
+    if is_folder or not is_data or len(parts) == depth + 1:
+        return None
+    return len(parts), f"a data file outside a {partition_keys[-1]}=… partition folder"
 
 
 def open_data_root(uri: str, s3: S3Settings | None = None) -> DataRoot:

@@ -51,7 +51,7 @@ from ocp_assets.core.layout import (
     dataset_prefix,
     days_outside_folder,
 )
-from ocp_assets.core.reader import file_days
+from ocp_assets.core.reader import dataset_files, file_days
 from ocp_assets.core.registry import ClusterRecord, FileState, cluster_contradiction
 from ocp_assets.core.storage import DataRoot
 from ocp_assets.defs.assets import GROUP, MAX_PARTITIONS_PER_RUN
@@ -90,7 +90,8 @@ def cluster_files(root: DataRoot, cluster: ClusterRecord) -> list[tuple[FileStat
     found = []
     for report_type in WATCHED_REPORT_TYPES:
         for daily in (False, True):
-            for info in root.list_files(dataset_prefix(cluster.account, report_type.name, cluster.source, daily=daily)):
+            prefix = dataset_prefix(cluster.account, report_type.name, cluster.source, daily=daily)
+            for info in dataset_files(root, prefix):
                 mtime = info.mtime_ns if info.mtime_ns is not None else 0
                 found.append((FileState(root.key_of(info.path), int(info.size or 0), int(mtime)), info.path))
     return found
@@ -140,7 +141,7 @@ def requested_days(requests: Iterable[dg.RunRequest]) -> dict[str, set[dt.date]]
 def discover_clusters(context, db: SummaryDatabase, conn, root: DataRoot) -> list[ClusterRecord]:
     """Register every cluster recorded under the data root; returns the registry rows of this data root."""
     registered_by_source = {c.source: c for c in db.registry.clusters(conn)}
-    for identity in read_cluster_registry(root):
+    for identity in read_cluster_registry(root, lambda bad: context.log.warning(f"{bad}; that cluster is skipped")):
         if INVALID_KEY_CHARACTERS & set(identity.cluster_id) or not identity.cluster_id.strip():
             context.log.warning(f"cluster id {identity.cluster_id!r} cannot be a partition key; skipped")
             continue
