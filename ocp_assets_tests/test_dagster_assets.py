@@ -11,6 +11,7 @@ from ocp_assets.core import consistency, pipeline
 from ocp_assets.core import outcomes as O
 from ocp_assets.core import validation as V
 from ocp_assets.core.engine import ClusterDay
+from ocp_assets.core.errors import InputDataError
 from ocp_assets.core.pipeline import DayTask, summarize_cluster_day, summarize_day
 from ocp_assets.core.storage import open_data_root
 from ocp_assets.defs.assets import partition_events
@@ -495,3 +496,86 @@ def test_validate_frame_reports_every_failure_without_raising():
     assert "NodeCapacity" in report.description and "| failure_case |" in V.failure_cases_markdown(report)
     good = V.validate_frame(V.NodeCapacity, table.slice(1))
     assert good.passed and good.failure_cases is None
+
+
+def _raising_on(day: dt.date, error: Exception, marker=None):
+    """summarize_cluster_day raising `error` for `day` (once, when a marker file is given), running the others."""
+    real = pipeline.summarize_cluster_day
+
+    def summarize(conn, root, task, **kwargs):
+        if task.cluster_day.day == day and (marker is None or not marker.exists()):
+            if marker is not None:
+                marker.touch()  # a file, not a variable: the worker processes are forked
+            raise error
+        return real(conn, root, task, **kwargs)
+
+    return summarize
+
+
+def _step_failures(result) -> list[str]:
+    return [e.event_specific_data.error.message for e in result.all_events if e.is_step_failure]
+
+
+BAD_CELL = InputDataError(
+    "negative value", file="pod_usage.2026-03.1.0_daily_0.parquet", column="pod_usage_cpu_core_seconds", row=3
+)
+
+
+@pytest.mark.parametrize("failing", [0, 1, 2], ids=["first-day", "middle-day", "last-day"])
+@pytest.mark.parametrize("error", [BAD_CELL, ValueError("unexpected")], ids=["bad-input", "unexpected"])
+def test_a_day_that_raises_fails_once_red_and_every_day_written_is_recorded(dagster_env, monkeypatch, failing, error):
+    """A day whose error escapes the engine fails alone, without retry, its checks red naming the error; the days
+    the workers committed (before or after it) are recorded as materialized with their own figures."""
+    identity = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
+    dagster_env.register(identity)
+    assert dagster_env.materialize(tags=_range_tags("cluster-a", DAYS[0], DAYS[-1])).success
+    before = {d: [r for r in dagster_env.summary_rows() if r[1] == d] for d in DAYS}
+    for day in DAYS:  # new figures for every day: the written ones show them, the failed one keeps the old
+        change_day(dagster_env.data_root, identity, "pod_usage", "pod_usage_cpu_core_seconds", day, lambda v: 2 * v)
+    monkeypatch.setattr(pipeline, "summarize_cluster_day", _raising_on(DAYS[failing], error))
+
+    result = dagster_env.materialize(tags=_range_tags("cluster-a", DAYS[0], DAYS[-1]))
+
+    assert not result.success and not _retried(result)
+    keys = [f"cluster-a|{d.isoformat()}" for d in DAYS]
+    written = [k for n, k in enumerate(keys) if n != failing]
+    materialized = _materializations(result)
+    assert sorted(materialized) == written
+    for n, key in enumerate(keys):
+        if n != failing:
+            assert materialized[key]["cpu_usage_core_hours"] == pytest.approx(2 * CPU_CORE_HOURS[n])
+    evaluations = _evaluations(result)
+    red = {name for (name, key), e in evaluations.items() if key == keys[failing] and not e.passed}
+    assert red == {O.POD_USAGE_SCHEMA, O.GPU_USAGE_SCHEMA}  # the first check of each branch: neither was written
+    named = str(error)
+    assert all(named in evaluations[(name, keys[failing])].description for name in red)
+    if isinstance(error, InputDataError):
+        assert evaluations[(O.POD_USAGE_SCHEMA, keys[failing])].metadata["column"].value == "pod_usage_cpu_core_seconds"
+    (failure,) = _step_failures(result)
+    assert f"{keys[failing]}: not written" in failure and named in failure
+    after = dagster_env.summary_rows()
+    assert [r for r in after if r[1] == DAYS[failing]] == before[DAYS[failing]]
+    for n in range(3):
+        if n != failing:
+            assert [r for r in after if r[1] == DAYS[n]] != before[DAYS[n]] and len(
+                [r for r in after if r[1] == DAYS[n]]
+            ) == 7
+
+
+def test_a_transient_error_on_one_day_of_a_range_is_retried_after_the_others_are_recorded(
+    dagster_env, monkeypatch, tmp_path
+):
+    identity = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
+    dagster_env.register(identity)
+    lost = psycopg.OperationalError("server closed the connection unexpectedly")
+    monkeypatch.setattr(pipeline, "summarize_cluster_day", _raising_on(DAYS[0], lost, tmp_path / "failed-once"))
+
+    result = dagster_env.materialize(tags=_range_tags("cluster-a", DAYS[0], DAYS[-1]))
+
+    assert result.success and _retried(result)
+    recorded = [e.partition for e in result.get_asset_materialization_events() if e.asset_key.path == [O.DAILY_SUMMARY]]
+    # The first attempt recorded the two days it wrote; the retry wrote and recorded all three.
+    assert sorted(recorded) == sorted(
+        [f"cluster-a|{d.isoformat()}" for d in DAYS] + [f"cluster-a|{d.isoformat()}" for d in DAYS[1:]]
+    )
+    assert len(dagster_env.summary_rows()) == 3 * 7

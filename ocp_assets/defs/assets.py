@@ -23,8 +23,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import dagster as dg
+import psycopg
 
 from ocp_assets.core import outcomes as O
+from ocp_assets.core.errors import OcpAssetsError
 from ocp_assets.core.layout import (
     GPU_USAGE,
     NAMESPACE_LABELS,
@@ -40,7 +42,7 @@ from ocp_assets.defs.partitions import cluster_day_partitions, key_path, split_k
 from ocp_assets.defs.resources import KokuDataLake, SummaryDatabase, SummaryEngine
 
 if TYPE_CHECKING:
-    from ocp_assets.core.pipeline import DayResult
+    from ocp_assets.core.pipeline import Connections, DayResult, DayTask
 
 # backfill_policy on a multi-asset is beta in 1.13; the policy itself is what docs/dagster.md measured.
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
@@ -55,8 +57,11 @@ MAX_PARTITIONS_PER_RUN = 31
 # day fails only itself, and a run pays Dagster's start-up once (docs/dagster.md).
 BACKFILL_POLICY = dg.BackfillPolicy.single_run()
 # Transient failures only (PostgreSQL restarts, S3 hiccups): bad input and rows PostgreSQL rejects fail a check
-# instead of raising, and a failed blocking check is not retried.
+# instead of raising, a failed blocking check is not retried, and any other error the step raises names its day
+# and fails the step without retry (``day_error``).
 RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+# What a retry can fix: a lost or refused connection to PostgreSQL, storage (a local file system or S3) failing.
+TRANSIENT_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, OSError)
 
 # ------------------------------------------------------------------ koku's Parquet, read by the stages
 KOKU_DATASETS = {
@@ -182,6 +187,61 @@ def partition_events(
             yield C.evaluation(name, outcome, result.key, targets[stage])
 
 
+def settled_days(tasks: list["DayTask"], where: "Connections", workers: int) -> Iterator[tuple["DayTask", object]]:
+    """Each task with its DayResult, or with the error it raised: a day that raises does not stop the others.
+
+    run_days raises a worker's error at its day and cancels the days not started, while the days the other workers
+    finished meanwhile are committed in PostgreSQL without their result. The days after the one that raised are
+    run again (each cluster-day is replaced idempotently), so every committed day is recorded as materialized.
+    """
+    from ocp_assets.core.pipeline import run_days
+
+    done = 0
+    while done < len(tasks):
+        try:
+            for result in run_days(tasks[done:], where, workers=workers):
+                yield tasks[done], result
+                done += 1
+        except Exception as exc:  # every error is its day's: the caller reports it
+            yield tasks[done], exc
+            done += 1
+
+
+def day_error(exc: Exception) -> str:
+    """One line naming what stopped a cluster-day: the file, column and row of bad input, else the error."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text if isinstance(exc, OcpAssetsError) else f"{type(exc).__name__}: {text}"
+
+
+def failed_day_events(key: str, exc: Exception, stages: set[str], checks: set[str]) -> Iterator:
+    """A cluster-day that raised instead of returning its result, shown red: a failed evaluation of the first
+    selected check of each branch the run selected (the day's branches were not written), naming the error."""
+    from ocp_assets.core.pipeline import input_error_outcome
+
+    error = exc if isinstance(exc, OcpAssetsError) else OcpAssetsError(day_error(exc))
+    outcome = input_error_outcome(error)
+    outcome.description = f"not written, PostgreSQL keeps its previous rows: {day_error(exc)}"
+    for branch in O.BRANCHES:
+        selected = [name for stage in branch for name in O.CHECKS_BY_STAGE[stage] if name in checks]
+        if selected and (stages & set(branch) or checks & set(selected)):
+            yield C.evaluation(selected[0], outcome, key)
+
+
+def raise_for_failed_days(raised: dict[str, Exception], refusal: str | None) -> None:
+    """Fail the step, once all its days are recorded: retried for a transient error (the retry runs every day again,
+    each replaced idempotently), else at once, naming each day that raised or the refused clusters."""
+    transient = [exc for exc in raised.values() if isinstance(exc, TRANSIENT_ERRORS)]
+    if transient:
+        raise transient[0]
+    # Retrying cannot help bad input, an error a retry would meet again, or a refused cluster (its registry row or
+    # koku's cluster table must be corrected first).
+    lines = [f"{key}: not written, {day_error(exc)}" for key, exc in raised.items()]
+    if refusal is not None:
+        lines.append(refusal)
+    if lines:
+        raise dg.Failure(description="\n".join(lines), allow_retries=False)
+
+
 @dg.multi_asset(
     name=STEP_NAME,
     specs=stage_specs,
@@ -195,7 +255,7 @@ def summarize(
     context: dg.AssetExecutionContext, koku_db: SummaryDatabase, koku_lake: KokuDataLake, summary_engine: SummaryEngine
 ) -> Iterator:
     # The engine (pyarrow compute, pandas, pandera) is imported here, in the step, not when the code location loads.
-    from ocp_assets.core.pipeline import Connections, DayTask, run_days
+    from ocp_assets.core.pipeline import Connections, DayTask
 
     started = time.perf_counter()
     stages = {key.to_user_string() for key in context.selected_asset_keys}
@@ -228,9 +288,15 @@ def summarize(
     )
     workers = summary_engine.workers_now(context.instance, len(tasks))
     failed: list[str] = []
+    raised: dict[str, Exception] = {}
     empty = 0
     gpu_skipped: dict[str, int] = {}
-    for result in run_days(tasks, where, workers=workers):
+    for task, result in settled_days(tasks, where, workers):
+        if isinstance(result, Exception):
+            raised[task.key] = result
+            failed.append(f"{task.key}: not written, {day_error(result)}")
+            yield from failed_day_events(task.key, result, stages, checks)
+            continue
         yield from partition_events(result, stages, checks, context.instance)
         if not result.passed:
             failures = result.failures().items()
@@ -255,9 +321,7 @@ def summarize(
             "failed cluster-days (each failed summary keeps its previous rows; the day's other summary stands):\n"
             + "\n".join(failed)
         )
-    if refused:
-        # Retrying cannot help: the registry or koku's cluster table must be corrected first.
-        raise dg.Failure(description=refusal, allow_retries=False)
+    raise_for_failed_days(raised, refusal if refused else None)
 
 
 summary_assets = [summarize]
