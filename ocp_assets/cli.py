@@ -7,28 +7,27 @@ the traceback above it. A password of a DSN given on the command line or in OCP_
 """
 
 import argparse
+import io
+import os
 import sys
 import traceback
 from collections.abc import Callable
 from typing import ClassVar
 
-import psycopg
-
-from ocp_assets.core.errors import InputDataError, OcpAssetsError
-from ocp_assets.core.generate import SCALES, generate
-from ocp_assets.core.ingest import DEFAULT_ACCOUNT, describe, ingest
-from ocp_assets.core.storage import open_data_root
+# Only light modules here: the command's own (pyarrow, pandas, psycopg, pandera: about a second) are imported inside
+# main's try, so that Ctrl-C while they load is the one-line interruption, not a traceback.
+from ocp_assets.core.errors import DatabaseUnreachable, InputDataError, OcpAssetsError
 from ocp_assets.progress import Progress
-from ocp_assets.redaction import first_line, known_secrets, redact
-from ocp_assets.summary_commands import register_db, register_summarize
+from ocp_assets.redaction import first_line, known_dsns, redact
 
 EXIT_ERROR = 2  # bad input or configuration: fix it and run again
 EXIT_INFRASTRUCTURE = 1  # the database or storage failed: run again when it is back
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
-# postgresql://user:PASSWORD@host and password=PASSWORD (libpq's keyword form).
 
 
 def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    from ocp_assets.core.ingest import DEFAULT_ACCOUNT
+
     parser.add_argument("--out", required=True, metavar="DATA_ROOT", help="local directory or s3://bucket/prefix")
     parser.add_argument(
         "--account", default=DEFAULT_ACCOUNT, help=f"koku account key segment (default {DEFAULT_ACCOUNT})"
@@ -82,6 +81,9 @@ class PhaseProgress:
 
 
 def _run_ingest(args: argparse.Namespace) -> int:
+    from ocp_assets.core.ingest import describe, ingest
+    from ocp_assets.core.storage import open_data_root
+
     progress = PhaseProgress()
     try:
         result = ingest(
@@ -102,6 +104,8 @@ def _run_ingest(args: argparse.Namespace) -> int:
 
 
 def _register_generate(subparsers: argparse._SubParsersAction) -> None:
+    from ocp_assets.core.generate import SCALES
+
     parser = subparsers.add_parser(
         "generate",
         help="generate OCP data with nise (cached) and ingest it",
@@ -117,6 +121,10 @@ def _register_generate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_generate(args: argparse.Namespace) -> int:
+    from ocp_assets.core.generate import generate
+    from ocp_assets.core.ingest import describe
+    from ocp_assets.core.storage import open_data_root
+
     progress = PhaseProgress(nise_label=f"scale {args.scale}" if args.scale else args.yaml)
     try:
         result = generate(
@@ -141,12 +149,10 @@ def _run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMAND_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _register_ingest,
-    _register_generate,
-    register_db,
-    register_summarize,
-]
+def _command_registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
+    from ocp_assets.summary_commands import register_db, register_summarize
+
+    return [_register_ingest, _register_generate, register_db, register_summarize]
 
 
 def _accept_verbose_everywhere(parser: argparse.ArgumentParser) -> None:
@@ -160,11 +166,18 @@ def _accept_verbose_everywhere(parser: argparse.ArgumentParser) -> None:
                 _accept_verbose_everywhere(command)
 
 
+class RedactingParser(argparse.ArgumentParser):
+    """argparse quotes the arguments it refuses (`unrecognized arguments: --dns postgresql://u:pw@db`): masked."""
+
+    def error(self, message: str):
+        super().error(redact(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ocp-assets", description="koku OCP daily usage summary without Trino")
+    parser = RedactingParser(prog="ocp-assets", description="koku OCP daily usage summary without Trino")
     parser.add_argument("-v", "--verbose", action="store_true", help="show an error's traceback")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in COMMAND_REGISTRARS:
+    for register in _command_registrars():
         register(subparsers)
     _accept_verbose_everywhere(parser)
     return parser
@@ -201,29 +214,23 @@ def _written_before(exc: BaseException) -> str:
     return f" ({said})" if said else ""
 
 
+# Tables, columns or the schema missing or of another version: configuration, fixed by --schema or `db init`.
+SCHEMA_MISMATCH_SQLSTATES = {"42P01", "42703", "3F000", "42704", "42883"}
+
+
 def describe_error(exc: BaseException) -> tuple[str, str, int]:
     """(what happened, what to do, exit code) for an error ending a command."""
+    import psycopg
+
     if isinstance(exc, OcpAssetsError):
         hint = exc.hint or (
             "fix the named file, column or row (or the data that produced it) and run again"
             if isinstance(exc, InputDataError)
             else "see `ocp-assets COMMAND --help`"
         )
-        return f"error: {exc}", hint, EXIT_ERROR
-    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-        # Configuration, not infrastructure: running again changes nothing until the privilege is granted.
-        first = first_line(exc)
-        return f"database error ({type(exc).__name__}): {first}", privilege_hint(first), EXIT_ERROR
+        return f"error: {exc}", hint, EXIT_INFRASTRUCTURE if isinstance(exc, DatabaseUnreachable) else EXIT_ERROR
     if isinstance(exc, psycopg.Error):
-        # Infrastructure, not input (a lost connection, a restart, a full disk): the summary being written was not
-        # committed (summarize says before this what was). The message is PostgreSQL's, which never includes the DSN.
-        first = first_line(exc)
-        return (
-            f"database error ({type(exc).__name__}): {first}",
-            "run the same command again once PostgreSQL is back; the days not written keep their previous rows"
-            + _written_before(exc),
-            EXIT_INFRASTRUCTURE,
-        )
+        return _describe_database_error(exc)
     if isinstance(exc, OSError):
         # Storage out of reach (S3 endpoint down, a disk gone).
         first = first_line(exc)
@@ -239,27 +246,127 @@ def describe_error(exc: BaseException) -> tuple[str, str, int]:
     )
 
 
+def _describe_database_error(exc) -> tuple[str, str, int]:
+    """Only a lost or unready server is "run again once PostgreSQL is back"; a missing privilege or table is
+    configuration (exit 2), any other refused statement a bug. PostgreSQL's messages never include the DSN."""
+    import psycopg
+
+    what = f"database error ({type(exc).__name__}): {first_line(exc)}"
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        # Running again changes nothing until the privilege is granted.
+        return what, privilege_hint(first_line(exc)), EXIT_ERROR
+    if getattr(exc, "sqlstate", None) in SCHEMA_MISMATCH_SQLSTATES:
+        return (
+            what,
+            "the schema lacks a table or column ocp_assets writes: check --schema, or create koku's tables with "
+            "`ocp-assets db init --schema SCHEMA`, then run again" + _written_before(exc),
+            EXIT_ERROR,
+        )
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        # A lost connection, a restart, a full disk: the summary being written was not committed (summarize says
+        # before this what was).
+        return (
+            what,
+            "run the same command again once PostgreSQL is back; the days not written keep their previous rows"
+            + _written_before(exc),
+            EXIT_INFRASTRUCTURE,
+        )
+    return (
+        what,
+        "PostgreSQL refused a statement of ocp_assets: this is a bug; run again with --verbose and report the "
+        "traceback; the days not written keep their previous rows" + _written_before(exc),
+        EXIT_INFRASTRUCTURE,
+    )
+
+
+class ResultsOutput:
+    """stdout for a command's results, whose fate never decides the work's: a reader gone (`| head`) or a full
+    disk loses the results from then on, the work goes on and is written; main says so at the end."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.lost: OSError | None = None
+
+    def write(self, text: str) -> int:
+        if self.lost is None:
+            try:
+                self.stream.write(text)
+            except OSError as exc:
+                self._lose(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.lost is None:
+            try:
+                self.stream.flush()
+            except OSError as exc:
+                self._lose(exc)
+
+    def _lose(self, exc: OSError) -> None:
+        self.lost = exc
+        # The bytes still buffered would fail again when Python flushes stdout at exit (a second error message):
+        # the descriptor now points at /dev/null.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass  # not a real file (a test's capture): nothing is flushed at exit
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)  # encoding, isatty, fileno...: the real stdout's
+
+
+def _lost_output_line(lost: OSError) -> str:
+    """A full stdout is said (the results are gone); a reader that stopped reading (`| head`) wanted no more."""
+    return (
+        f"ocp-assets: error: the results could not be written to stdout ({lost.strerror or type(lost).__name__}) — "
+        "the command did its work regardless (what it wrote stands, as its exit status says); give stdout room or "
+        "send it elsewhere to see them"
+    )
+
+
+def _interrupted_line(exc: KeyboardInterrupt, args: argparse.Namespace | None) -> str:
+    if args is None or not getattr(args, "writing_started", True):
+        return "ocp-assets: interrupted before anything was written — run the same command again"
+    said = getattr(exc, "written_before", "")
+    return (
+        f"ocp-assets: interrupted{f' ({said})' if said else ''} — each summary of a day (usage, GPU) and each file "
+        "is written whole or not at all; run the same command again"
+    )
+
+
+def _report_error(exc: Exception, argv: list[str], verbose: bool) -> int:
+    what, hint, code = describe_error(exc)
+    dsns = known_dsns(argv)
+    if verbose:
+        traceback_text = "".join(traceback.format_exception(exc))
+        details = getattr(exc, "details", "")
+        print(redact(traceback_text + (f"{details}\n" if details else ""), dsns), file=sys.stderr, end="")
+    print(redact(f"ocp-assets: {_one_line(what)} — {hint}", dsns), file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
+    output = sys.stdout = ResultsOutput(sys.stdout)
+    args = None
     try:
-        return args.run(args)
-    except KeyboardInterrupt:
-        print(
-            "\nocp-assets: interrupted — each summary of a day (usage, GPU) and each file is written whole or not at "
-            "all; run the same command again",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
+        args = build_parser().parse_args(argv)
+        code = args.run(args)
+    except KeyboardInterrupt as exc:
+        # On a terminal the line starts below the ^C the terminal echoed.
+        print(("\n" if sys.stderr.isatty() else "") + _interrupted_line(exc, args), file=sys.stderr)
+        code = EXIT_INTERRUPTED
     except Exception as exc:
-        what, hint, code = describe_error(exc)
-        secrets = known_secrets(argv)
-        if args.verbose:
-            traceback_text = "".join(traceback.format_exception(exc))
-            details = getattr(exc, "details", "")
-            print(redact(traceback_text + (f"{details}\n" if details else ""), secrets), file=sys.stderr, end="")
-        print(redact(f"ocp-assets: {_one_line(what)} — {hint}", secrets), file=sys.stderr)
-        return code
+        code = _report_error(exc, argv, bool(getattr(args, "verbose", False)))
+    finally:
+        output.flush()
+        sys.stdout = output.stream
+    if output.lost is not None and not isinstance(output.lost, BrokenPipeError):
+        print(_lost_output_line(output.lost), file=sys.stderr)
+        code = code or EXIT_INFRASTRUCTURE
+    return code
 
 
 if __name__ == "__main__":

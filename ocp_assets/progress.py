@@ -1,12 +1,16 @@
-"""Progress of long command-line work on stderr: done/total, rate and ETA.
+"""Progress of long command-line work on stderr: done/total, rate and ETA, drawn by tqdm.
 
-On a terminal one line is redrawn in place (at most every REDRAW_SECONDS). Otherwise, so that logs stay readable,
-a line is written when another `every_percent` of the work is done and LOG_SECONDS have passed since the last
-one, plus one at the end if any was written: work shorter than LOG_SECONDS logs nothing. An error ending the work
-leaves no progress line behind, so it stays the command's last (and, in a log, only) line. stdout is left to the
-command's results. No dependency: the CLI needs only a counter, a clock and a line.
+On a terminal tqdm's bar is redrawn in place (at most every REDRAW_SECONDS). Otherwise, so that logs stay readable,
+a line (tqdm's format, without the bar) is written when another `every_percent` of the work is done and LOG_SECONDS
+have passed since the last one, plus one at the end if any was written: work shorter than LOG_SECONDS logs
+nothing. An error ending the work leaves no progress line behind, so it stays the command's last (and, in a log,
+only) line. stdout is left to the command's results.
+
+tqdm is imported when progress is first shown (measured in docs/benchmarks.md: 50-90 ms on its own, 6-10 ms after
+the CLI's own imports; rich.progress 41-52 ms after them), so `ocp-assets --help` and short work never load it.
 """
 
+import functools
 import sys
 import time
 from typing import TextIO
@@ -15,11 +19,21 @@ REDRAW_SECONDS = 0.2
 LOG_SECONDS = 10.0
 
 
-def format_duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+@functools.cache
+def _bar_class():
+    from tqdm import tqdm
+
+    class Bar(tqdm):
+        monitor_interval = 0  # no monitor thread: the benchmark forks worker processes while a bar is shown
+
+    return Bar
+
+
+def _log_format(unit: str, finished: bool) -> str:
+    """tqdm's fields, as a log line: `summarize: 5/40 days (12%), 0.50 days/s, ETA 01:10` (the end: elapsed)."""
+    unit = unit.replace("{", "{{").replace("}", "}}")
+    timing = "{elapsed}" if finished else "ETA {remaining}"
+    return f"{{desc}}: {{n_fmt}}/{{total_fmt}} {unit} ({{percentage:.0f}}%), {{rate_noinv_fmt}}, {timing}{{postfix}}"
 
 
 class Progress:
@@ -44,12 +58,25 @@ class Progress:
         self.done = 0
         self.note = ""
         self.started = clock()
-        self._drawn_at = float("-inf")
         self._logged_percent = 0
         self._logged_at = self.started
         self._logged_any = False
-        self._live = bool(getattr(self.stream, "isatty", lambda: False)())
         self._closed = False
+        live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._bar = self._terminal_bar() if live and self.total else None
+        self._live = live
+
+    def _terminal_bar(self):
+        return _bar_class()(
+            total=self.total,
+            desc=self.label,
+            unit=f" {self.unit}",
+            file=self.stream,
+            mininterval=REDRAW_SECONDS,
+            miniters=1,  # a redraw is due by time alone (tqdm's default skips updates once it has seen a rate)
+            dynamic_ncols=True,
+            leave=True,
+        )
 
     def __enter__(self) -> "Progress":
         return self
@@ -58,30 +85,29 @@ class Progress:
         self.close(finished=exc_type is None)
 
     def line(self) -> str:
-        elapsed = self.clock() - self.started
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        text = f"{self.label}: {self.done}/{self.total} {self.unit}"
-        if self.total:
-            text += f" ({100 * self.done // self.total}%)"
-        if self.done:
-            text += f", {rate:.2f} {self.unit}/s" if rate < 10 else f", {rate:.0f} {self.unit}/s"
-        if self.done >= self.total:
-            text += f", {format_duration(elapsed)}"
-        elif self.done and rate > 0:
-            text += f", ETA {format_duration((self.total - self.done) / rate)}"
-        return f"{text}  {self.note}" if self.note else text
+        """The progress as one log line (tqdm pads its numbers to a width: single spaces read better in a log)."""
+        text = _bar_class().format_meter(
+            self.done,
+            self.total or None,
+            self.clock() - self.started,
+            prefix=self.label,
+            unit=f" {self.unit}",
+            bar_format=_log_format(self.unit, finished=self.done >= self.total),
+            postfix=self.note or None,
+        )
+        return " ".join(text.split())
 
     def advance(self, count: int = 1, note: str = "") -> None:
+        before = self.done
         self.done = min(self.total, self.done + count) if self.total else self.done + count
         self.note = note
-        if self._live:
-            now = self.clock()
-            if now - self._drawn_at >= REDRAW_SECONDS or self.done >= self.total:
-                self._drawn_at = now
-                # \r and "erase to end of line": the line is redrawn in place.
-                self.stream.write(f"\r{self.line()}\x1b[K")
-                self.stream.flush()
-            return
+        if self._bar is not None:
+            self._bar.set_postfix_str(note, refresh=False)
+            self._bar.update(self.done - before)
+        elif not self._live:
+            self._log()
+
+    def _log(self) -> None:
         percent = 100 * self.done // self.total if self.total else 100
         step = max(1, self.every_percent)
         now = self.clock()
@@ -95,23 +121,22 @@ class Progress:
             self.stream.flush()
 
     def echo(self, text: str, stream: TextIO | None = None) -> None:
-        """Print a result line (stdout by default) above the progress line instead of through it."""
-        if self._live and self.done:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
+        """Print a result line (stdout by default) above the progress bar instead of through it."""
+        if self._bar is not None:
+            self._bar.clear()
         print(text, file=stream if stream is not None else sys.stdout, flush=True)
-        if self._live and self.done:
-            self.stream.write(f"\r{self.line()}\x1b[K")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.refresh()
 
     def close(self, finished: bool = True) -> None:
-        """Once: the final line if the work finished (on a terminal the redrawn line ends; in a log only if it had
-        progress lines), else the progress line is erased."""
+        """Once: the final line if the work finished (on a terminal the bar stays; in a log only if it had progress
+        lines), else the bar is erased."""
         if self._closed:
             return
         self._closed = True
-        if self._live and self.done:
-            self.stream.write(f"\r{self.line()}\x1b[K\n" if finished else "\r\x1b[K")
+        if self._bar is not None:
+            self._bar.leave = finished
+            self._bar.close()
         elif not self._live and finished and self._logged_any:
             self.stream.write(self.line() + "\n")
         self.stream.flush()

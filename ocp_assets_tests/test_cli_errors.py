@@ -50,11 +50,12 @@ def test_db_init_with_a_dsn_that_is_not_a_url_is_one_line_and_exit_2(capsys):
     ids=["url", "keywords"],
 )
 def test_an_unreachable_database_names_no_password_even_with_verbose(capsys, dsn):
-    assert main(["db", "init", "--dsn", dsn, "--schema", "x"]) == 2
+    # exit 1 (the database is out of reach, README "Errors"), no longer 2 as if the configuration were wrong
+    assert main(["db", "init", "--dsn", dsn, "--schema", "x"]) == 1
     line = _error_line(capsys)
     assert "cannot connect to PostgreSQL" in line and PASSWORD not in line
 
-    assert main(["--verbose", "db", "init", "--dsn", dsn, "--schema", "x"]) == 2
+    assert main(["--verbose", "db", "init", "--dsn", dsn, "--schema", "x"]) == 1
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and PASSWORD not in err
     assert err.strip().splitlines()[-1].startswith("ocp-assets: error: cannot connect to PostgreSQL")
@@ -230,18 +231,52 @@ def test_progress_in_a_log_is_silent_for_short_work_and_one_line_per_step_for_lo
             progress.advance()
     lines = log.getvalue().splitlines()
     # a line per 10 % once 10 s have passed since the last one (the first at 5 days = 12 %), then the end
-    assert lines[0] == "summarize: 5/40 days (12%), 0.50 days/s, ETA 1:10"
-    assert len(lines) == 8 and lines[-1] == "summarize: 40/40 days (100%), 0.50 days/s, 1:20"
+    assert lines[0] == "summarize: 5/40 days (12%), 0.50 days/s, ETA 01:10"
+    assert len(lines) == 8 and lines[-1] == "summarize: 40/40 days (100%), 0.50 days/s, 01:20"
 
 
-def test_progress_on_a_terminal_is_redrawn_in_place_and_erased_by_an_error():
-    clock, terminal = FakeClock(), Terminal()
-    with pytest.raises(RuntimeError), Progress("ingest", 4, "files", stream=terminal, clock=clock) as progress:
-        clock.now += 1
+@pytest.fixture
+def redraw_every_advance(monkeypatch):
+    from ocp_assets import progress
+
+    monkeypatch.setattr(progress, "REDRAW_SECONDS", 0.0)  # no clock in the test: each advance is drawn
+
+
+def test_progress_on_a_terminal_is_redrawn_in_place_and_erased_by_an_error(redraw_every_advance):
+    terminal = Terminal()
+    with pytest.raises(RuntimeError), Progress("ingest", 4, "files", stream=terminal) as progress:
         progress.advance(note="a.csv")
+        drawn = terminal.getvalue()
         raise RuntimeError("fails")
-    assert terminal.getvalue() == "\ringest: 1/4 files (25%), 1.00 files/s, ETA 0:03  a.csv\x1b[K\r\x1b[K"
+    # tqdm's bar: done/total, rate and ETA (elapsed<remaining), the note; every redraw starts with \r
+    assert drawn.startswith("\ringest:") and "1/4 [" in drawn and " files/s, a.csv]" in drawn, drawn
     assert "\n" not in terminal.getvalue()  # the error line that follows starts on a clean line
+    assert terminal.getvalue().rsplit("\r", 2)[-2].strip() == ""  # the bar was overwritten with blanks
+
+
+def test_progress_on_a_terminal_ends_with_its_final_line_and_keeps_results_above_it(capsys, redraw_every_advance):
+    terminal = Terminal()
+    with Progress("summarize", 2, "days", stream=terminal) as progress:
+        for day in ("2026-10-01", "2026-10-02"):
+            progress.echo(f"  {day}  Pod 3")
+            progress.advance(note=day)
+    assert capsys.readouterr().out == "  2026-10-01  Pod 3\n  2026-10-02  Pod 3\n"
+    final = terminal.getvalue().rsplit("\r", 1)[-1]
+    assert final.startswith("summarize: 100%") and "2/2 [" in final and final.endswith(", 2026-10-02]\n"), final
+
+
+def test_tqdm_is_loaded_only_when_progress_is_shown():
+    """`ocp-assets --help` and short work in a log never import it (the CLI's start-up time)."""
+    code = (
+        "import io, sys\n"
+        "from ocp_assets.cli import main\n"
+        "from ocp_assets.progress import Progress\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "with Progress('x', 3, 'days', stream=io.StringIO()) as progress:\n    progress.advance(3)\n"
+        "print('tqdm' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.splitlines()[-1] == "False", done.stdout
 
 
 def test_summarize_over_many_days_logs_progress_with_rate_and_eta(pg, tmp_path, capsys, dsn, monkeypatch):

@@ -33,4 +33,9 @@ class InputDataError(OcpAssetsError):
 
 
 class ConfigurationError(OcpAssetsError):
-    """A setting that cannot work (unknown schema, unreachable database, bad data-root URI)."""
+    """A setting that cannot work (unknown schema, a DSN PostgreSQL refuses or cannot parse, bad data-root URI)."""
+
+
+class DatabaseUnreachable(OcpAssetsError):
+    """PostgreSQL did not answer (refused, timed out, unknown host): not the input's fault, so the CLI exits 1 and
+    running again once it answers may succeed."""
