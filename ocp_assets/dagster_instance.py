@@ -13,16 +13,31 @@ run's time goes"); this module imports nothing of ocp_assets, so the webserver a
   backfill launched from the UI waited up to 30 s for its first run and as long again to be marked complete. The
   daemon builds the run coordinator before it starts its daemon threads, so the interval set here is the one the
   backfill loop reads.
+- ``DefaultRunLauncher``: Dagster's, plus the run worker health check that run monitoring needs. Dagster's own
+  DefaultRunLauncher (1.13) does not support ``check_run_worker_health``, so run monitoring never looks at a
+  STARTED run: when the daemon's process group died (crash, OOM kill, reboot) with a run in progress, the run stayed
+  STARTED for ever (and its backfill REQUESTED). The check reads the run worker's pid from the run's own event
+  ("Started process for run (pid: N)") and asks /proc whether that process still lives, started before that event
+  (not a later process that reuses the pid, e.g. after a reboot) and not a zombie. A dead worker is reported
+  FAILED, and run monitoring marks the run failed (a run is never resumed: ``max_resume_run_attempts: 0``); a re-run
+  replaces each cluster-day it wrote, so it converges. The check can only see processes of this machine: for a run
+  whose code server is not local (a gRPC server on another host) it reports the worker running.
 """
 
+import json
 import os
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from dagster import Field, IntSource
+from dagster import DagsterEventType, DagsterRun, Field, IntSource
+from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
+from dagster._core.launcher import DefaultRunLauncher as DagsterDefaultRunLauncher
 from dagster._core.run_coordinator import (
     QueuedRunCoordinator as DagsterQueuedRunCoordinator,
 )
+from dagster._core.storage.tags import GRPC_INFO_TAG
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import PostgresEventLogStorage
 from dagster_postgres.utils import (
@@ -107,3 +122,81 @@ class QueuedRunCoordinator(DagsterQueuedRunCoordinator):
     ) -> "QueuedRunCoordinator":
         # The config's keys are the constructor's arguments, Dagster's and the one added here.
         return cls(inst_data=inst_data, **config_value)
+
+
+# The engine event the run worker logs first, with its pid (dagster._grpc.impl).
+RUN_WORKER_STARTED = "Started process for run"
+# A code server reached on one of these runs its run workers on this machine.
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", ""}
+# /proc's process start time is in clock ticks since boot; a process that started later than the event that
+# names its pid (allowing for the tick and clock granularity) is another process reusing the pid.
+START_SLACK_SECONDS = 2.0
+
+
+def process_start_time(pid: int) -> tuple[float, str] | None:
+    """(start time as a Unix timestamp, state letter) of a live process of this machine, or None when there is none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name (field 2) may hold spaces and parentheses: the fields after it follow the last ")".
+    fields = stat[stat.rindex(")") + 2 :].split()
+    started_ticks = int(fields[19])  # field 22 of proc_pid_stat(5), counted from field 3
+    return int(boot.split()[1]) + started_ticks / os.sysconf("SC_CLK_TCK"), fields[0]
+
+
+class DefaultRunLauncher(DagsterDefaultRunLauncher):
+    """Dagster's DefaultRunLauncher, plus the run worker health check of run monitoring (see the module docstring)."""
+
+    @property
+    def supports_check_run_worker_health(self) -> bool:
+        return True
+
+    def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
+        grpc_info = json_tag(run.tags.get(GRPC_INFO_TAG))
+        if grpc_info.get("host", "") not in LOCAL_HOSTS:
+            return CheckRunHealthResult(WorkerStatus.RUNNING, "run worker on another machine: not checked")
+        started = self._run_worker_started(run.run_id)
+        if started is None:
+            return CheckRunHealthResult(WorkerStatus.RUNNING, "run worker has not logged its pid yet")
+        pid, logged_at = started
+        process = process_start_time(pid)
+        if process is None:
+            return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker process {pid} is gone")
+        start, state = process
+        if state == "Z":
+            return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker process {pid} has exited (zombie)")
+        if start > logged_at + START_SLACK_SECONDS:
+            return CheckRunHealthResult(
+                WorkerStatus.FAILED,
+                f"run worker process {pid} is gone (pid {pid} is now a process started "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(start))} UTC)",
+            )
+        return CheckRunHealthResult(WorkerStatus.RUNNING, f"run worker process {pid} is running")
+
+    def _run_worker_started(self, run_id: str) -> tuple[int, float] | None:
+        """(pid, timestamp) of the latest run worker the run logged."""
+        records = self._instance.get_records_for_run(run_id, of_type=DagsterEventType.ENGINE_EVENT).records
+        for record in reversed(records):
+            entry = record.event_log_entry
+            if entry.message and entry.message.startswith(RUN_WORKER_STARTED) and entry.dagster_event:
+                pid = entry.dagster_event.engine_event_data.metadata.get("pid")
+                if pid is not None:
+                    return int(pid.value), entry.timestamp
+        return None
+
+    @classmethod
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]
+    ) -> "DefaultRunLauncher":
+        return cls(inst_data=inst_data)
+
+
+def json_tag(text: str | None) -> dict:
+    """A tag holding a JSON object (Dagster's gRPC info), or {}."""
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

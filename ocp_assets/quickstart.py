@@ -164,6 +164,7 @@ class RunOutcome:
     checks_passed: int
     checks_total: int
     failed_checks: list[str]
+    warnings: list[str]  # failed checks of the warning tier: the summary was written all the same
 
 
 def materialize(progress: Progress) -> RunOutcome:
@@ -230,82 +231,132 @@ def materialize(progress: Progress) -> RunOutcome:
         materialized = {
             str(k) for k in instance.get_materialized_partitions(dg.AssetKey(DAILY_SUMMARY)) if str(k) in expected
         }
-    failed = sorted(f"{e.asset_check_key.name} [{e.partition}]" for e in evaluations if not e.passed)
+
+    def named(warning: bool) -> list[str]:
+        return sorted(
+            f"{e.asset_check_key.name} [{e.partition}]: {e.description}"
+            for e in evaluations
+            if not e.passed and (e.severity == dg.AssetCheckSeverity.WARN) == warning
+        )
+
     return RunOutcome(
         outcome_runs,
         expected,
         materialized,
         sum(1 for e in evaluations if e.passed),
         len(evaluations),
-        failed,
+        named(warning=False),
+        named(warning=True),
     )
 
 
-def report(dsn: str, outcome: RunOutcome) -> list[str]:
-    """The short report: rows per data source per cluster, top namespaces, partitions and checks."""
+def report_figures(dsn: str) -> dict[str, list[tuple]]:
+    """What the report shows, read from koku's tables: rows per data source, usage against capacity, top
+    namespaces by CPU and by memory, GPU rows, for the sample's clusters over all their days."""
     from psycopg import sql
 
     from ocp_assets.core.engine import connect
     from ocp_assets.core.pgschema import GPU_SUMMARY_TABLE, SUMMARY_TABLE
 
     table = sql.SQL("{}.{}").format(sql.Identifier(ACCOUNT), sql.Identifier(SUMMARY_TABLE))
-    gpu_table = sql.SQL("{}.{}").format(sql.Identifier(ACCOUNT), sql.Identifier(GPU_SUMMARY_TABLE))
-    sample = [c.cluster_id for c in SAMPLE]
+    queries = {
+        "rows": sql.SQL(
+            "SELECT cluster_id, data_source, count(*), min(usage_start), max(usage_start) FROM {table}"
+            " WHERE cluster_id = ANY(%(sample)s) GROUP BY 1, 2 ORDER BY 1, 2"
+        ),
+        # Per cluster-day, its pods' usage and the cluster's capacity (the same on each of the day's Pod rows).
+        "capacity": sql.SQL(
+            "SELECT cluster_id, sum(cpu), sum(cpu_capacity), sum(memory), sum(memory_capacity) FROM ("
+            " SELECT cluster_id, usage_start, sum(pod_usage_cpu_core_hours) FILTER (WHERE {pods}) AS cpu,"
+            " max(cluster_capacity_cpu_core_hours) AS cpu_capacity,"
+            " sum(pod_usage_memory_gigabyte_hours) FILTER (WHERE {pods}) AS memory,"
+            " max(cluster_capacity_memory_gigabyte_hours) AS memory_capacity"
+            " FROM {table} WHERE cluster_id = ANY(%(sample)s) AND data_source = 'Pod' GROUP BY 1, 2"
+            ") AS days GROUP BY 1 ORDER BY 1"
+        ),
+        **{
+            f"top {measure}": sql.SQL(
+                "SELECT cluster_id, namespace, sum(pod_usage_cpu_core_hours), sum(pod_usage_memory_gigabyte_hours)"
+                " FROM {table} WHERE cluster_id = ANY(%(sample)s) AND data_source = 'Pod' AND {pods}"
+                f" GROUP BY 1, 2 ORDER BY {column} DESC NULLS LAST, 1, 2 LIMIT %(top)s"
+            )
+            for measure, column in (("CPU", 3), ("memory", 4))
+        },
+        "gpus": sql.SQL(
+            "SELECT cluster_id, model_name, gpu_mode, count(*), sum(gpu_count), max(memory_capacity_gb)"
+            " FROM {gpu_table} WHERE cluster_id = ANY(%(sample)s) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        ),
+    }
+    names = {
+        "table": table,
+        "gpu_table": sql.SQL("{}.{}").format(sql.Identifier(ACCOUNT), sql.Identifier(GPU_SUMMARY_TABLE)),
+        "pods": sql.SQL("namespace NOT LIKE '%% unallocated' AND namespace NOT LIKE '%% unattributed'"),
+    }
+    parameters = {"sample": [c.cluster_id for c in SAMPLE], "top": TOP_NAMESPACES}
     with connect(dsn) as conn:
-        rows = conn.execute(
-            sql.SQL(
-                "SELECT cluster_id, data_source, count(*), min(usage_start), max(usage_start) FROM {}"
-                " WHERE cluster_id = ANY(%s) GROUP BY 1, 2 ORDER BY 1, 2"
-            ).format(table),
-            (sample,),
-        ).fetchall()
-        top = {
-            measure: conn.execute(
-                sql.SQL(
-                    "SELECT namespace, sum(pod_usage_cpu_core_hours), sum(pod_usage_memory_gigabyte_hours) FROM {}"
-                    " WHERE cluster_id = ANY(%s) AND data_source = 'Pod'"
-                    " AND namespace NOT LIKE '%% unallocated' AND namespace NOT LIKE '%% unattributed'"
-                    " GROUP BY 1 ORDER BY {} DESC NULLS LAST, 1"
-                    " LIMIT %s"
-                ).format(table, sql.SQL(column)),
-                (sample, TOP_NAMESPACES),
-            ).fetchall()
-            for measure, column in (("CPU", "2"), ("memory", "3"))
-        }
-        gpus = conn.execute(
-            sql.SQL(
-                "SELECT cluster_id, model_name, gpu_mode, count(*), sum(gpu_count), max(memory_capacity_gb) FROM {}"
-                " WHERE cluster_id = ANY(%s) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-            ).format(gpu_table),
-            (sample,),
-        ).fetchall()
+        return {key: conn.execute(query.format(**names), parameters).fetchall() for key, query in queries.items()}
+
+
+def report(dsn: str, outcome: RunOutcome) -> list[str]:
+    """The short report: rows per data source per cluster, usage against capacity, top namespaces, GPUs, partitions
+    and checks."""
+    from ocp_assets.core.pgschema import GPU_SUMMARY_TABLE, SUMMARY_TABLE
+
+    figures = report_figures(dsn)
     lines = ["", f"Report: koku's daily summary in {ACCOUNT}.{SUMMARY_TABLE}", ""]
     lines.append(f"  {'cluster':<12} {'data_source':<12} {'rows':>8}  days")
-    for cluster, source, count, first, last in rows:
+    for cluster, source, count, first, last in figures["rows"]:
         days = f"{first:%Y-%m-%d} .. {last:%Y-%m-%d}" if isinstance(first, dt.date) else ""
         lines.append(f"  {cluster:<12} {source:<12} {count:>8,}  {days}")
-    for measure, ranked in top.items():
-        lines += [
-            "",
-            f"  top {TOP_NAMESPACES} namespaces by {measure} usage (all clusters and days; unallocated rows left out)",
-        ]
-        lines.append(f"  {'namespace':<30} {'CPU core-hours':>15} {'memory GiB-hours':>17}")
-        for namespace, cpu, memory in ranked:
-            lines.append(f"  {namespace:<30} {float(cpu or 0):>15,.1f} {float(memory or 0):>17,.1f}")
+    lines += capacity_lines(figures["capacity"])
+    for measure in ("CPU", "memory"):
+        lines += ["", f"  top {TOP_NAMESPACES} namespaces by {measure} usage (all days; unallocated rows left out)"]
+        lines.append(f"  {'cluster':<12} {'namespace':<30} {'CPU core-hours':>15} {'memory GiB-hours':>17}")
+        for cluster, namespace, cpu, memory in figures[f"top {measure}"]:
+            lines.append(f"  {cluster:<12} {namespace:<30} {float(cpu or 0):>15,.1f} {float(memory or 0):>17,.1f}")
     lines += ["", f"  koku's GPU usage summary in {ACCOUNT}.{GPU_SUMMARY_TABLE}"]
     lines.append(f"  {'cluster':<12} {'model':<16} {'mode':<10} {'rows':>5} {'GPUs/slices':>12} {'GPU GB':>7}")
-    for cluster, model, mode, count, gpu_count, memory in gpus:
-        figures = f"{count:>5} {int(gpu_count or 0):>12} {float(memory or 0):>7.1f}"
-        lines.append(f"  {cluster:<12} {model or '':<16} {mode:<10} {figures}")
+    for cluster, model, mode, count, gpu_count, memory in figures["gpus"]:
+        figures_of = f"{count:>5} {int(gpu_count or 0):>12} {float(memory or 0):>7.1f}"
+        lines.append(f"  {cluster:<12} {model or '':<16} {mode:<10} {figures_of}")
+    return lines + outcome_lines(outcome)
+
+
+def outcome_lines(outcome: RunOutcome) -> list[str]:
+    """The runs, partitions and checks of the Dagster runs; each failed check and warning (the first ten)."""
     good_runs = sum(1 for r in outcome.runs if r[2])
-    lines += [
+    lines = [
         "",
         f"  Dagster runs succeeded: {good_runs}/{len(outcome.runs)}",
         f"  partitions materialized by Dagster: {len(outcome.partitions_materialized)}/"
         f"{len(outcome.partitions_expected)}",
         f"  checks passed: {outcome.checks_passed}/{outcome.checks_total}",
+        f"  warnings (legal but suspicious data; the summary was written): {len(outcome.warnings)}",
     ]
     lines += [f"  failed check: {name}" for name in outcome.failed_checks[:10]]
+    lines += [f"  warning: {name}" for name in outcome.warnings[:10]]
+    return lines
+
+
+def capacity_lines(capacity: list[tuple]) -> list[str]:
+    """Per cluster, its pods' CPU and memory usage against the cluster's capacity over the same days."""
+    from ocp_assets.core.warning_checks import percent
+
+    lines = ["", "  usage against capacity (all days; utilisation = pods' usage / the nodes' capacity)"]
+    lines.append(
+        f"  {'cluster':<12} {'CPU core-hours':>15} {'of capacity':>12} {'used':>6}"
+        f" {'memory GiB-hours':>17} {'of capacity':>12} {'used':>6}"
+    )
+    for cluster, cpu, cpu_capacity, memory, memory_capacity in capacity:
+        figures = []
+        for used, whole in ((cpu, cpu_capacity), (memory, memory_capacity)):
+            share = percent(float(used or 0), float(whole or 0))
+            figures.append((float(used or 0), float(whole or 0), "" if share is None else f"{share:.1f}%"))
+        (cpu, cpu_of, cpu_share), (memory, memory_of, memory_share) = figures
+        lines.append(
+            f"  {cluster:<12} {cpu:>15,.1f} {cpu_of:>12,.1f} {cpu_share:>6} {memory:>17,.1f} {memory_of:>12,.1f}"
+            f" {memory_share:>6}"
+        )
     return lines
 
 

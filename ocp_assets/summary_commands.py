@@ -278,6 +278,8 @@ def run_summarize(args: argparse.Namespace) -> int:
                             )
                         raise
                     progress.echo(f"  {day.isoformat()}  {_day_line(result)}")
+                    for check, warning in result.warnings.items():  # written all the same: a person should look
+                        progress.echo(f"ocp-assets: warning: {name}: {check}: {warning.description}", sys.stderr)
                     written += 1
                     if result.gpu_skipped and cluster.schema not in gpu_skipped:
                         gpu_skipped.add(cluster.schema)

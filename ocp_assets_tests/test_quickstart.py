@@ -102,6 +102,35 @@ def test_main_command_materializes_every_partition_through_dagster_on_embedded_p
     passed, total = map(int, re.search(r"checks passed: (\d+)/(\d+)", out).groups())
     assert passed == total > 0
     assert "top 5 namespaces by CPU" in out and "make ui" in out
+    # Usage against capacity, by hand from generate.scale_yaml (3 days of 24 h; pods' usage: cpu_usage x pod_seconds).
+    # demo-prod (100k): capacity 3 masters x 8 + 2 infra x 16 + 5 workers x 128 = 696 cores, x 72 h = 50,112
+    # core-hours; 3 x 32 + 2 x 64 + 5 x 512 = 2,784 GiB, x 72 = 200,448 GiB-hours. Usage an hour: masters
+    # 3 x (1.8 + 0.3 + 0.01) = 6.33 cores, infra 2 x (0.7 + 0.7 + 0.1 + 0.1 + 0.01) = 3.22, worker DNS 5 x 0.01;
+    # 1,365 application pods, 273 a worker, in namespaces of max(20, round(240 / (n + 1))) pods cut at a worker's
+    # end: 240, 33 | 80, 60, 48, 40, 34, 11 | 27, 24, 22, 10 x 20 | 13 x 20, 13 | 13 x 20, 13. Each takes rounds of
+    # web 6, api 6, batch 4, cache 2, db 2 (a round: 6 x 0.05 + 6 x 0.35 + 4 x 1.5 / 2 + 2 x 0.02 + 2 x 0.4 = 6.24
+    # cores, 6 x 0.2 + 6 x 0.75 + 4 x 0.5 / 2 + 2 x 1.5 + 2 x 3 = 15.7 GiB): 64 rounds and the partial ones 13 pods
+    # (web 6, api 6, batch 1: 3.15 cores) x 3, 8 (1.0), 14 (3.9), 11 (2.05), 7 (0.65), 4 (0.2), 2 (0.1) = 17.35.
+    # CPU: (6.33 + 3.22 + 0.05 + 64 x 6.24 + 17.35) x 72 = 426.31 x 72 = 30,694.32 core-hours, 61.3 % of 50,112.
+    # Memory: masters 3 x (5.5 + 2.5 + 0.05) = 24.15, infra 2 x (4 + 4 + 0.3 + 0.3 + 0.05) = 17.3, DNS 5 x 0.05,
+    # 64 x 15.7 + partial 3 x 5.95 + 2.7 + 6.2 + 4.95 + 1.95 + 0.8 + 0.4 = 1,039.65: 1,081.35 x 72 = 77,857.2, 38.8 %.
+    assert re.search(r"demo-prod\s+30,694\.3\s+50,112\.0\s+61\.3%\s+77,857\.2\s+200,448\.0\s+38\.8%", out), out
+    # demo-dev (20k, 64-core workers): 184 cores x 72 = 13,248; 257 application pods, namespaces 129 | 120, 8:
+    # 6 rounds + web 6, api 3 (1.35) = 38.79, 6 rounds = 37.44, web 6, api 2 = 1.0; with masters, infra and 2 DNS
+    # pods: 86.8 x 72 = 6,249.6 core-hours, 47.2 %.
+    assert re.search(r"demo-dev\s+6,249\.6\s+13,248\.0\s+47\.2%", out), out
+    # The top namespaces by CPU rank by size, none tied: demo-prod app-00000 12 rounds x 6.24 x 72 = 5,391.36;
+    # demo-dev app-00000 38.79 x 72 = 2,792.88 and app-00001 37.44 x 72 = 2,695.68; demo-prod app-00002 (4 rounds)
+    # 1,797.12 and app-00003 (3 rounds) 1,347.84.
+    block = out.split("top 5 namespaces by CPU usage", 1)[1].splitlines()[2:7]
+    assert [tuple(line.split()[:3]) for line in block] == [
+        ("demo-prod", "app-00000", "5,391.4"),
+        ("demo-dev", "app-00000", "2,792.9"),
+        ("demo-dev", "app-00001", "2,695.7"),
+        ("demo-prod", "app-00002", "1,797.1"),
+        ("demo-prod", "app-00003", "1,347.8"),
+    ]
+    assert "the summary was written): 0" in out  # a realistic sample: no warning
     # gpu_vm.yml by hand: a dedicated H100 (80 GiB = 85.9 GB), two MIG slices of an A100, a T4 koku treats as
     # dedicated: rows and GPUs (or slices) per model and mode.
     assert re.search(r"demo-gpu\s+H100\s+dedicated\s+1\s+1\s+85\.9", out), out

@@ -95,7 +95,7 @@ def usage_conserved(raw_pod_daily: pa.Table, summary: pa.Table) -> CheckOutcome:
     )
 
 
-def _node_capacity_hours(node_capacity: pa.Table) -> dict[str, tuple[float, float]]:
+def node_capacity_hours(node_capacity: pa.Table) -> dict[str, tuple[float, float]]:
     return {
         node: ((cpu or 0.0) / HOUR, (memory or 0.0) / HOUR * GIB)
         for node, cpu, memory in zip(
@@ -108,7 +108,7 @@ def _node_capacity_hours(node_capacity: pa.Table) -> dict[str, tuple[float, floa
 
 def unallocated_is_capacity_minus_pods(summary: pa.Table, node_capacity: pa.Table) -> CheckOutcome:
     """Per node: its one unallocated row = node capacity hours - sum of the node's Pod rows (not clamped)."""
-    capacity = _node_capacity_hours(node_capacity)
+    capacity = node_capacity_hours(node_capacity)
     pods = pod_rows(summary)
     pods = _rows(pods, pc.invert(pc.is_in(pods["namespace"], value_set=pa.array(UNALLOCATED_NAMESPACES))))
     measures = [m for m, _ in UNALLOCATED_MEASURES]
@@ -146,7 +146,7 @@ def unallocated_is_capacity_minus_pods(summary: pa.Table, node_capacity: pa.Tabl
 
 def cluster_capacity_is_node_sum(summary: pa.Table, node_capacity: pa.Table) -> CheckOutcome:
     """Every Pod row's cluster capacity = Σ of the day's node capacities (3.4)."""
-    capacity = _node_capacity_hours(node_capacity)
+    capacity = node_capacity_hours(node_capacity)
     expected_cpu = sum(c for c, _ in capacity.values())
     expected_memory = sum(m for _, m in capacity.values())
     pods = _rows(summary, pc.equal(summary["data_source"], "Pod"))

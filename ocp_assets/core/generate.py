@@ -197,11 +197,15 @@ class Scale:
     masters: int
     infra: int
     workers: int
+    # Sized so the workers' pods use about 60 % of their CPU (and 40 % of their memory): a worker holds
+    # (pods - platform pods) / workers application pods at 0.31 cores and 0.79 GiB each (a full round of
+    # APP_DEPLOYMENTS: 6.24 cores and 15.7 GiB for 20 pods).
+    worker_cores: int = 128
 
 
 # pods x 72 hours ~ the scale's name in hourly pod rows (1m: 13,889 pods on 66 nodes, like contract 7's run).
 SCALES = {
-    "20k": Scale(pods=278, masters=3, infra=2, workers=2),
+    "20k": Scale(pods=278, masters=3, infra=2, workers=2, worker_cores=64),  # 128 application pods a worker
     "100k": Scale(pods=1389, masters=3, infra=2, workers=5),
     "1m": Scale(pods=13889, masters=3, infra=3, workers=60),
     "10m": Scale(pods=138889, masters=3, infra=9, workers=648),
@@ -236,10 +240,16 @@ PROFILES = {
     "monitoring": Profile(0.5, 2, 0.7, 2, 8, 4),
     "router": Profile(0.2, 1, 0.1, 0.25, 1, 0.3),
 }
-# Pods of one application namespace, by deployment (20 at most; a smaller namespace takes a prefix).
+# One round of an application namespace's pods, by deployment. A namespace of n pods takes the first n of these
+# rounds repeated (replicas numbered on: web-0..5, then web-6..11 in the second round), so its usage grows with n.
 APP_DEPLOYMENTS = (("web", 6), ("api", 6), ("batch", 4), ("cache", 2), ("db", 2))
 APP_NAMESPACE_SIZE = sum(size for _, size in APP_DEPLOYMENTS)
-NODE_SIZES = {"master": (8, 32), "infra": (16, 64), "worker": (64, 256)}  # cores, GiB
+# Namespace n holds max(20, round(240 / (n + 1))) pods (240, 120, 80, 60, 48, 40, 34, 30, 27, 24, 22, then 20),
+# as clusters have a few large applications and a long tail, so the top namespaces rank by size, not by name. A
+# worker's last namespace takes the pods left (nise keeps a namespace of one generator on its one node).
+LARGEST_NAMESPACE = 240
+NODE_SIZES = {"master": (8, 32), "infra": (16, 64)}  # cores, GiB; workers: Scale.worker_cores
+MEMORY_GIB_PER_CORE = 4
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 TEAMS = ("payments", "search", "checkout", "catalog", "identity", "ml", "data", "edge")
 ENVIRONMENTS = ("prod", "stage", "dev")
@@ -305,16 +315,21 @@ def scale_yaml(name: str) -> str:
         unclaimed = writer.volume("openshift-dns", None, 50, 0, "standard") if index == 0 else []
         namespaces: list[NamespaceSpec] = [(dns_name, dns_labels, dns_pods, unclaimed)]
         while remaining:
-            size = min(remaining, APP_NAMESPACE_SIZE)
+            size = min(remaining, app_namespace_size(namespace_number))
             remaining -= size
             namespaces.append(writer.app_namespace(namespace_number, size))
             namespace_number += 1
-        writer.node(node, "worker", ZONES[index % 3], namespaces)
+        writer.node(node, "worker", ZONES[index % 3], namespaces, scale.worker_cores)
     header = [
         f"# {name}: {scale.pods} pods x {HOURS} hours = {scale.pods * HOURS} hourly pod rows; {scale.masters} masters,",
         f"# {scale.infra} infra and {scale.workers} worker nodes. Built by ocp_assets.core.generate.scale_yaml.",
     ]
     return "\n".join(header + _profile_anchors() + ["generators:"] + writer.lines) + "\n"
+
+
+def app_namespace_size(number: int) -> int:
+    """Pods of application namespace `number` (before a worker's last namespace is cut to the pods left)."""
+    return max(APP_NAMESPACE_SIZE, round(LARGEST_NAMESPACE / (number + 1)))
 
 
 def _yaml_string(text: str) -> str:
@@ -370,16 +385,17 @@ class _ScaleYamlWriter:
         namespace = f"app-{number:05d}"
         pods: list[str] = []
         volumes: list[str] = []
-        for deployment, replicas in APP_DEPLOYMENTS:
-            for replica in range(min(replicas, size - len(pods))):
-                pod = f"{namespace}-{deployment}-{replica}"
-                labels = (
-                    f"label_app:{namespace}-{deployment}|label_app_kubernetes_io_component:{deployment}"
-                    f"|label_app_kubernetes_io_version:1.{number % 9}.{number % 4}"
-                )
-                pods.append(self.pod(deployment, pod, f"pod_{namespace.replace('-', '_')}_{deployment}", labels))
-                if deployment == "db":
-                    volumes += self.volume(namespace, pod, 20, 7.25, "standard")
+        rounds = -(-size // APP_NAMESPACE_SIZE)  # the deployments' rounds it needs, the last one cut at `size`
+        replicas = [(d, r * n + i) for r in range(rounds) for d, n in APP_DEPLOYMENTS for i in range(n)][:size]
+        for deployment, replica in replicas:
+            pod = f"{namespace}-{deployment}-{replica}"
+            labels = (
+                f"label_app:{namespace}-{deployment}|label_app_kubernetes_io_component:{deployment}"
+                f"|label_app_kubernetes_io_version:1.{number % 9}.{number % 4}"
+            )
+            pods.append(self.pod(deployment, pod, f"pod_{namespace.replace('-', '_')}_{deployment}", labels))
+            if deployment == "db":
+                volumes += self.volume(namespace, pod, 20, 7.25, "standard")
         labels = self.namespace_labels(TEAMS[number % len(TEAMS)], ENVIRONMENTS[number % len(ENVIRONMENTS)])
         return (namespace, labels, pods, volumes)
 
@@ -408,8 +424,8 @@ class _ScaleYamlWriter:
             f"                      volume_claim_usage_gig: {{full_period: {usage_gig}}}",
         ]
 
-    def node(self, name: str, role: str, zone: str, namespaces: list[NamespaceSpec]) -> None:
-        cores, memory = NODE_SIZES[role]
+    def node(self, name: str, role: str, zone: str, namespaces: list[NamespaceSpec], cores: int = 0) -> None:
+        cores, memory = NODE_SIZES[role] if role in NODE_SIZES else (cores, cores * MEMORY_GIB_PER_CORE)
         labels = (
             f"label_node_role_kubernetes_io:{role}|label_kubernetes_io_hostname:{name}"
             f"|label_topology_kubernetes_io_zone:{zone}|label_node_kubernetes_io_instance_type:m6i.{cores // 4}xlarge"

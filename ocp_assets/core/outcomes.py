@@ -47,6 +47,13 @@ NO_DUPLICATE_KEYS = "no_duplicate_keys"
 LABEL_KEYS_ALLOWED = "label_keys_allowed"
 STORAGE_MONTHS_FORMULA = "storage_months_formula"
 ROWS_IN_POSTGRESQL = "rows_in_postgresql"
+# ------------------------------------------------------------- warnings: legal but suspicious (core.warning_checks)
+USAGE_WITHIN_CAPACITY = "usage_within_capacity"
+UNALLOCATED_NOT_NEGATIVE = "unallocated_not_negative"
+ROWS_LIKE_RECENT_DAYS = "rows_like_recent_days"
+# A failed warning never stops its summary (the rows are written and the materialization succeeds); Dagster shows it
+# as a warning (severity WARN, not blocking) and the CLI prints it on stderr.
+WARNING_CHECKS = frozenset({USAGE_WITHIN_CAPACITY, UNALLOCATED_NOT_NEGATIVE, ROWS_LIKE_RECENT_DAYS})
 # ------------------------------------------------------------------ the GPU summary's
 GPU_USAGE_SCHEMA = "gpu_usage_schema"
 GPU_COUNTS_CONSERVED = "gpu_counts_conserved"
@@ -69,11 +76,24 @@ CHECKS_BY_STAGE: dict[str, tuple[str, ...]] = {
         LABEL_KEYS_ALLOWED,
         STORAGE_MONTHS_FORMULA,
         ROWS_IN_POSTGRESQL,
+        USAGE_WITHIN_CAPACITY,
+        UNALLOCATED_NOT_NEGATIVE,
+        ROWS_LIKE_RECENT_DAYS,
     ),
     RAW_GPU_USAGE: (GPU_USAGE_SCHEMA,),
     GPU_SUMMARY: (GPU_COUNTS_CONSERVED, GPU_ONE_ROW_PER_KEY, GPU_CAPACITY_NOT_NEGATIVE, GPU_ROWS_IN_POSTGRESQL),
 }
 STAGE_OF_CHECK = {name: stage for stage, names in CHECKS_BY_STAGE.items() for name in names}
+
+
+def blocks(name: str, outcome: CheckOutcome) -> bool:
+    """Whether the outcome of check `name` fails its branch: a failed check that is not a warning."""
+    return not outcome.passed and name not in WARNING_CHECKS
+
+
+def warns(name: str, outcome: CheckOutcome) -> bool:
+    """Whether the outcome of check `name` is a warning to show (the summary was written all the same)."""
+    return not outcome.passed and name in WARNING_CHECKS
 
 
 def last_stages(stages: set[str] | frozenset[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -107,6 +127,14 @@ CHECK_DESCRIPTIONS = {
     "day's month, in GiB, shared among the volume's nodes.",
     ROWS_IN_POSTGRESQL: "What PostgreSQL holds for the cluster-day after the write equals what was computed: rows per "
     "data source and every measure's total.",
+    USAGE_WITHIN_CAPACITY: "Warning only: the pods' CPU and memory usage stays within capacity, for the cluster "
+    "and for each node (more usage than capacity means a wrong capacity or doubled usage in the report). Records the "
+    "cluster's utilisation either way.",
+    UNALLOCATED_NOT_NEGATIVE: "Warning only: no node's unallocated row is negative (its pods used or requested more "
+    "than the node's capacity; koku keeps such a figure as it is).",
+    ROWS_LIKE_RECENT_DAYS: "Warning only: the day has at least half the median row count of the cluster's days "
+    "in PostgreSQL over the 7 days before it (fewer suggests a lost or partial upload). Passes, saying so, without "
+    "such a day.",
     GPU_USAGE_SCHEMA: "The day's GPU usage files are readable and valid: GPU memory and MIG sizes are not negative, "
     "MIG slice counts are whole numbers, and names fit koku's column lengths.",
     GPU_COUNTS_CONSERVED: "Every GPU (or MIG instance) the raw rows show in a namespace is counted once: per "

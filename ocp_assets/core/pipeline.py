@@ -13,6 +13,7 @@ usage) is summarised as empty: its previous rows (GPU rows) are removed, as koku
 its own PostgreSQL connection; results come back in the order asked.
 """
 
+import datetime as dt
 import multiprocessing
 import time
 from collections.abc import Iterable, Iterator
@@ -24,7 +25,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ocp_assets.core import consistency, gpu_summary
+from ocp_assets.core import consistency, gpu_summary, warning_checks
 from ocp_assets.core import outcomes as O
 from ocp_assets.core import validation as V
 from ocp_assets.core.consistency import column_total, distinct_count
@@ -162,14 +163,20 @@ class DayResult:
 
     @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.checks.values())
+        """No check failed its branch (a warning does not: ``warnings``)."""
+        return not any(O.blocks(n, c) for n, c in self.checks.items())
+
+    @property
+    def warnings(self) -> dict[str, CheckOutcome]:
+        """The day's warnings: legal but suspicious data, its summary written all the same."""
+        return {n: c for n, c in self.checks.items() if O.warns(n, c)}
 
     def failures(self) -> dict[str, OcpAssetsError]:
         """Every failed branch (keyed by its summary stage, in branch order) and what stopped it: the input error
         naming file, column and row, else its first failed check. A failed branch kept its previous rows."""
         found: dict[str, OcpAssetsError] = {}
         for summary_stage in O.SUMMARY_STAGES:
-            failed = [n for n, c in self.checks.items() if not c.passed and _branch_of_check(n) == summary_stage]
+            failed = [n for n, c in self.checks.items() if O.blocks(n, c) and _branch_of_check(n) == summary_stage]
             if failed:
                 found[summary_stage] = self.errors.get(summary_stage) or CheckFailedError(
                     f"check {failed[0]}: {self.checks[failed[0]].description}"
@@ -178,7 +185,7 @@ class DayResult:
 
     @property
     def failed_checks(self) -> list[str]:
-        return [name for name, c in self.checks.items() if not c.passed]
+        return [name for name, c in self.checks.items() if O.blocks(name, c)]
 
     def first_failure(self) -> str:
         name = next(iter(self.failed_checks), None)
@@ -584,7 +591,8 @@ def _usage_stages(conn: psycopg.Connection, root: DataRoot, day: "_Day", setting
         shared = prepare_shared_rows(conn, task.schema, cd, inventory)
         with conn.transaction():
             outcome = publish_summary(conn, task.schema, cd, chunks, capacity, shared, settings)
-            for name, check in summary_checks(outcome, pods.table, capacity, merged_storage, settings).items():
+            recent = warning_checks.recent_day_rows(conn, task.schema, cd.source, cd.day)
+            for name, check in summary_checks(outcome, pods.table, capacity, merged_storage, settings, recent).items():
                 day.check(name, check)
             if not day.result.passed or not day.commits(O.DAILY_SUMMARY):
                 raise _RolledBack()
@@ -690,11 +698,19 @@ def _has_settings(conn: psycopg.Connection, schema: str) -> bool:
 
 
 def summary_checks(
-    outcome: DayOutcome, raw_pods: pa.Table, capacity: pa.Table, storage: pa.Table | None, settings: KokuSettings
+    outcome: DayOutcome,
+    raw_pods: pa.Table,
+    capacity: pa.Table,
+    storage: pa.Table | None,
+    settings: KokuSettings,
+    recent_rows: dict[dt.date, int] | None = None,
 ) -> dict[str, CheckOutcome]:
+    """The usage summary's checks, blocking ones first, then the warnings (``O.WARNING_CHECKS``); `recent_rows`:
+    the cluster's rows per day in PostgreSQL over the days before this one (``warning_checks.recent_day_rows``)."""
     # The summary's invariants are checked on the rows as aggregated; the tag mapping only renames label keys
     # (core/tagmapping.py), so the label-key and PostgreSQL checks look at the rows written.
     rows, written, write = outcome.summarised_rows, outcome.rows, outcome.write
+    day = outcome.cluster_day.day
     return {
         O.SUMMARY_SCHEMA: V.validate_frame(V.SummaryRows, rows),
         O.USAGE_CONSERVED: consistency.usage_conserved(raw_pods, rows),
@@ -702,10 +718,13 @@ def summary_checks(
         O.CLUSTER_CAPACITY_IS_NODE_SUM: consistency.cluster_capacity_is_node_sum(rows, capacity),
         O.NO_DUPLICATE_KEYS: consistency.no_duplicate_keys(rows),
         O.LABEL_KEYS_ALLOWED: consistency.label_keys_allowed(written, settings.enabled_keys, settings.tag_mappings),
-        O.STORAGE_MONTHS_FORMULA: consistency.storage_months_formula(storage, rows, outcome.cluster_day.day),
+        O.STORAGE_MONTHS_FORMULA: consistency.storage_months_formula(storage, rows, day),
         O.ROWS_IN_POSTGRESQL: consistency.rows_written_match(
             written, write.rows_written, write.rows_by_data_source, write.totals_read_back
         ),
+        O.USAGE_WITHIN_CAPACITY: warning_checks.usage_within_capacity(rows, capacity),
+        O.UNALLOCATED_NOT_NEGATIVE: warning_checks.unallocated_not_negative(rows),
+        O.ROWS_LIKE_RECENT_DAYS: warning_checks.rows_like_recent_days(day, written.num_rows, recent_rows or {}),
     }
 
 

@@ -1,4 +1,4 @@
-"""The validation suite as asset checks: one partitioned, blocking check spec per check, evaluated per partition.
+"""The validation suite as asset checks: one partitioned check spec per check, evaluated per partition.
 
 The check names, what each verifies and which stage it judges are ``ocp_assets.core.outcomes``; the checks
 themselves are pure functions (``core.validation``: pandera models; ``core.consistency``: koku's invariants)
@@ -6,7 +6,9 @@ that ``core.pipeline`` runs inside the step of the stage they judge (a separate 
 step per run). Every spec carries the assets' partitions, so each cluster-day gets its own evaluation, shown on
 that partition's page. A failed one means that cluster-day's summary of the check's branch was not written and
 koku keeps its previous rows there; the other branch (usage or GPU summary) is committed in its own transaction,
-and its result stands.
+and its result stands. The warning tier (``outcomes.WARNING_CHECKS``: usage above capacity, negative unallocated
+rows, a thin day) is not blocking: a failed one is recorded with severity WARN (a warning in the UI) and the
+summary is written and materialized all the same.
 """
 
 import warnings
@@ -34,7 +36,7 @@ with warnings.catch_warnings():
             name=name,
             asset=stage,
             description=O.CHECK_DESCRIPTIONS[name],
-            blocking=True,
+            blocking=name not in O.WARNING_CHECKS,
             partitions_def=cluster_day_partitions,
         )
         for stage, names in O.CHECKS_BY_STAGE.items()
@@ -56,6 +58,7 @@ def evaluation(
     name: str, outcome: CheckOutcome, partition: str, target: Target | None = None
 ) -> dg.AssetCheckEvaluation:
     """One check's outcome on one cluster-day, as the evaluation Dagster records for that partition."""
+    warning = name in O.WARNING_CHECKS
     return dg.AssetCheckEvaluation(
         target_materialization_data=target,
         asset_key=dg.AssetKey(O.STAGE_OF_CHECK[name]),
@@ -63,6 +66,7 @@ def evaluation(
         passed=outcome.passed,
         metadata=check_metadata(outcome),
         description=outcome.description[:MAX_DESCRIPTION],
-        blocking=True,
+        blocking=not warning,
+        severity=dg.AssetCheckSeverity.WARN if warning else dg.AssetCheckSeverity.ERROR,
         partition=partition,
     )

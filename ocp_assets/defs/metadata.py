@@ -12,6 +12,7 @@ import dagster as dg
 from ocp_assets.core import outcomes as O
 from ocp_assets.core.outcomes import CheckOutcome
 from ocp_assets.core.pgschema import GPU_SUMMARY_COLUMNS, GPU_SUMMARY_TABLE, SUMMARY_COLUMNS, SUMMARY_TABLE
+from ocp_assets.core.warning_checks import percent
 
 MAX_TABLE_ROWS = 50
 DECIMALS = 6
@@ -194,6 +195,13 @@ def _frame_table(frame) -> dg.MetadataValue:
 
 
 # ------------------------------------------------------------------ assets
+# capacity fact -> (usage fact, utilisation shown after the capacity): usage / capacity as a percentage.
+UTILISATION = {
+    "cpu_capacity_core_hours": ("cpu_usage_core_hours", "cpu_utilisation_percent"),
+    "memory_capacity_gigabyte_hours": ("memory_usage_gigabyte_hours", "memory_utilisation_percent"),
+}
+
+
 def stage_metadata(stage: str, facts: dict, seconds: float | None) -> dict:
     """One partition's materialization metadata for a stage asset."""
     metadata: dict[str, object] = {}
@@ -205,6 +213,10 @@ def stage_metadata(stage: str, facts: dict, seconds: float | None) -> dict:
         if key in ("rows", "no_data", "preview", "top_namespaces"):
             continue
         metadata[key] = _value(value)
+        if key in UTILISATION:  # right after the capacity, as the UI lists metadata in order
+            usage, name = UTILISATION[key]
+            if (share := percent(facts.get(usage) or 0.0, value)) is not None:
+                metadata[name] = dg.MetadataValue.float(share)
     if facts.get("top_namespaces"):
         metadata["top_namespaces"] = dg.MetadataValue.md(top_namespaces_chart(facts["top_namespaces"]))
     if facts.get("preview"):
