@@ -52,8 +52,9 @@ benchmark-dagster: setup
 	$(VENV)/bin/python scripts/benchmark_ui.py --repeat 3
 
 # Dagster's own storage goes to database $(DAGSTER_DB) on the same server as koku's tables (created if missing), never
-# koku's tenant schemas. The day partitions start on the first day of the demo data's month.
+# koku's tenant schemas. The day partitions start on the first day of the demo data's month. Dagster's own output
+# goes to $(DAGSTER_HOME_DIR)/ui-console.log; `make ui VERBOSE=1` shows it on the terminal.
 ui: setup
 	[ -d $(DEMO_DATA)/data ] || $(MAKE) demo
 	$(VENV)/bin/python -m ocp_assets.ui --data-root $(DEMO_DATA) --home $(DAGSTER_HOME_DIR) --database $(DAGSTER_DB) \
-	  --start-date $(DEMO_START_DATE) --port $(UI_PORT) --state-dir $(STATE_DIR)
+	  --start-date $(DEMO_START_DATE) --port $(UI_PORT) --state-dir $(STATE_DIR) $(if $(VERBOSE),--verbose)

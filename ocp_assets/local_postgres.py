@@ -54,6 +54,7 @@ class LocalPostgres:
     started_here: bool = False
     pgdata: Path | None = None
     _server: object | None = None
+    left_running: str | None = None  # why `stop` did not stop the server (None: it stopped it, or had none)
 
     def describe(self) -> str:
         if not self.embedded:
@@ -77,6 +78,8 @@ class LocalPostgres:
             others = [pid for pid in holders if pid != os.getpid() and psutil.pid_exists(pid)]
             by_hand = (self.pgdata.parent / BY_HAND_MARKER).exists()
             stop = force or not (others or by_hand)
+            if not stop:
+                self.left_running = _left_running_because(by_hand, others)
             if stop:
                 server._stop()  # stop() without taking the lock again: pg_ctl stop -w, waits until the server is gone
                 (self.pgdata.parent / BY_HAND_MARKER).unlink(missing_ok=True)
@@ -86,11 +89,34 @@ class LocalPostgres:
         type(server)._instances.pop(self.pgdata, None)
         return stop
 
+    def stop_and_say(self) -> bool:
+        """`stop`, then one line on stdout when the embedded server stays up (started by hand, or still in use)."""
+        stopped = self.stop()
+        note = self.left_running_note()
+        if note:
+            print(note, flush=True)
+        return stopped
+
+    def left_running_note(self) -> str | None:
+        """One line after `stop` left the server running: why, and how to stop it."""
+        if self.left_running is None:
+            return None
+        return (
+            f"the embedded PostgreSQL in {self.pgdata} is left running: {self.left_running}; "
+            f"python -m ocp_assets.local_postgres stop --state-dir {self.pgdata.parent} stops it now"
+        )
+
     def __enter__(self) -> "LocalPostgres":
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _left_running_because(by_hand: bool, others: list[int]) -> str:
+    if by_hand:
+        return "it was started by hand (python -m ocp_assets.local_postgres start), so it is stopped by hand"
+    return f"process {', '.join(map(str, sorted(others)))} still uses it and stops it when it ends"
 
 
 def _import_pgserver():

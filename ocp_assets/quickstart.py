@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ocp_assets import local_postgres
+from ocp_assets.dagster_console import console_log as new_console_log
+from ocp_assets.dagster_console import console_to
 
 ACCOUNT = "org1234567"  # the tenant schema koku would use for this account
 DAGSTER_DATABASE = "dagster"
@@ -56,25 +58,6 @@ SAMPLE = (
     SampleCluster("demo-edge", yaml="smoke.yml", about="3 nodes, 3 pods, 2 days across a month end"),
     SampleCluster("demo-gpu", yaml="gpu_vm.yml", about="GPUs (dedicated and MIG) and a virtual machine, 1 day"),
 )
-
-
-@contextmanager
-def console_to(path: Path) -> Iterator[None]:
-    """Standard error (file descriptor 2, inherited by forked step processes) appended to `path` meanwhile.
-
-    The step process logs its start at DEBUG through a console logger of its own that ignores the run's logger
-    config (Dagster's context-free log manager); the events themselves are in the instance, which the UI reads.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "ab") as log:
-        os.dup2(log.fileno(), 2)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 class Progress:
@@ -210,8 +193,7 @@ def materialize(progress: Progress) -> RunOutcome:
             f"Dagster runs of {JOB_NAME} ({EXECUTOR} executor): {len(expected)} partitions of {len(days)} clusters"
         )
         outcome_runs, evaluations = [], []
-        console_log = Path(instance.root_directory) / "quickstart-console.log"
-        console_log.write_text("")  # this command's runs only
+        console_log = new_console_log(Path(instance.root_directory), "quickstart")
         for cluster_id, cluster_days in days.items():
             for request in run_requests_for(cluster_id, cluster_days, "quickstart"):
                 tags = dict(request.tags)
@@ -437,7 +419,7 @@ def run(state: Path, *, ui: bool = False, port: int = 3000) -> int:
                 return dagster_ui.serve(pg, data_root, home, DAGSTER_DATABASE, START_DATE, port)
         return 0 if ok else 2
     finally:
-        pg.stop()
+        pg.stop_and_say()
 
 
 def main(argv: list[str] | None = None) -> int:

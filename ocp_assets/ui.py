@@ -4,6 +4,11 @@ PostgreSQL is ``OCP_ASSETS_DSN`` when set, else the embedded server under the pr
 and stopped when the UI stops; ocp_assets.local_postgres). Dagster's runs and events go to their own database
 (default ``dagster``, created if missing) on that server; koku's tables stay in the DSN's database.
 ``DAGSTER_HOME`` gets the repository's dagster.yaml.
+
+The terminal gets a few lines: where the UI is, where Dagster's output goes, the webserver's address once it serves,
+errors, and on stop whether the embedded PostgreSQL was left running. Everything Dagster prints (its processes' step
+events at DEBUG among it) goes to ``<DAGSTER_HOME>/ui-console.log`` (ocp_assets.dagster_console); ``--verbose``
+shows it on the terminal instead. The day partitions end today, or on ``$OCP_ASSETS_END_DATE`` when set.
 """
 
 import argparse
@@ -12,18 +17,21 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import psycopg
 
 from ocp_assets import local_postgres
 from ocp_assets.core.errors import OcpAssetsError
+from ocp_assets.dagster_console import console_log, relay
 from ocp_assets.defs.partitions import START_DATE_ENV
 from ocp_assets.defs.resources import DATA_ROOT_ENV, DSN_ENV, dagster_instance_env
 from ocp_assets.redaction import first_line
 
 REPO = local_postgres.REPO
 SHUTDOWN_SECONDS = 60  # dagster dev stops its webserver, daemon and code servers within a few seconds
+RELAY_DRAIN_SECONDS = 10  # after dagster dev exits, for its last lines to reach the log file
 
 
 def serve(
@@ -33,6 +41,8 @@ def serve(
     database: str,
     start_date: str | None,
     port: int,
+    *,
+    verbose: bool = False,
 ) -> int:
     """Run `dagster dev` until it exits (Ctrl-C); returns its exit code. The caller stops `pg` afterwards."""
     local_postgres.ensure_database(pg.dsn, database)
@@ -55,11 +65,37 @@ def serve(
         " Ctrl-C stops it",
         flush=True,
     )
-    # A child, not exec: the embedded PostgreSQL must be stopped after dagster dev has shut down. dagster dev runs in
-    # DAGSTER_HOME because it warns about the repository's dagster.yaml when started next to it.
+    # dagster dev runs in DAGSTER_HOME because it warns about the repository's dagster.yaml when started next to it.
+    command = [dagster, "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
+    log = None if verbose else console_log(home, "ui")
+    if log is not None:
+        print(f"Dagster's output goes to {log} (errors are shown here too; --verbose shows all of it)", flush=True)
+    return run_until_stopped(command, env, home, log)
+
+
+def run_until_stopped(command: list[str], env: dict[str, str], cwd: Path, log: Path | None) -> int:
+    """Run `command` until it exits; Ctrl-C or SIGTERM stop it. Its output goes to `log` through
+    dagster_console.relay (errors on stderr too), or to the terminal when `log` is None. Returns its exit code."""
+    # A child, not exec: the embedded PostgreSQL must be stopped after dagster dev has shut down.
+    quiet = log is not None
     child = subprocess.Popen(
-        [dagster, "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)], env=env, cwd=home
+        command,
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE if quiet else None,
+        stderr=subprocess.STDOUT if quiet else None,
     )
+    relaying = threading.Thread(target=relay, args=(child.stdout, log, sys.stderr), daemon=True) if quiet else None
+    if relaying is not None:
+        relaying.start()
+    try:
+        return _wait(child)
+    finally:
+        if relaying is not None:
+            relaying.join(timeout=RELAY_DRAIN_SECONDS)
+
+
+def _wait(child: subprocess.Popen) -> int:
     terminated = []
 
     def on_sigterm(signum, frame):
@@ -100,21 +136,27 @@ def main(argv: list[str] | None = None) -> int:
         " or the repository's var/)",
     )
     parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show all of Dagster's output here (default: in DAGSTER_HOME/ui-console.log)",
+    )
     args = parser.parse_args(argv)
     try:
         pg = local_postgres.resolve(args.state_dir)
     except (RuntimeError, OSError, psycopg.Error) as exc:
         print(f"error: cannot start the embedded PostgreSQL ({first_line(exc)}); or set {DSN_ENV}", file=sys.stderr)
         return 2
-    with pg:
-        try:
-            return serve(pg, args.data_root, args.home, args.database, args.start_date, args.port)
-        except (psycopg.Error, OcpAssetsError) as exc:
-            print(
-                f"error: cannot reach PostgreSQL for Dagster's database ({first_line(exc)}); check {DSN_ENV}",
-                file=sys.stderr,
-            )
-            return 2
+    try:
+        return serve(pg, args.data_root, args.home, args.database, args.start_date, args.port, verbose=args.verbose)
+    except (psycopg.Error, OcpAssetsError) as exc:
+        print(
+            f"error: cannot reach PostgreSQL for Dagster's database ({first_line(exc)}); check {DSN_ENV}",
+            file=sys.stderr,
+        )
+        return 2
+    finally:
+        pg.stop_and_say()
 
 
 if __name__ == "__main__":
