@@ -28,6 +28,7 @@ class Case:
     change: Callable[[pa.Table], pa.Table]
     column: str | None  # the column the error must name (None: the file alone)
     row: bool = True  # whether the error must name the row
+    statistics: bool = True  # False: the file is rewritten without footer statistics (as some writers leave it)
 
 
 def _set_first(column: str, value, type_: pa.DataType | None = None) -> Callable[[pa.Table], pa.Table]:
@@ -36,6 +37,17 @@ def _set_first(column: str, value, type_: pa.DataType | None = None) -> Callable
         values[0] = value
         field = table.schema.field(column)
         return table.set_column(table.schema.get_field_index(column), column, pa.array(values, type_ or field.type))
+
+    return change
+
+
+def _set_first_bytes(column: str, raw: bytes) -> Callable[[pa.Table], pa.Table]:
+    """The first cell of a text column holding bytes that are not UTF-8, as Parquet lets a writer mark any bytes."""
+
+    def change(table: pa.Table) -> pa.Table:
+        values = [raw, *(v.encode() if v is not None else None for v in table[column].to_pylist()[1:])]
+        as_text = pa.Array.from_buffers(pa.string(), len(values), pa.array(values, pa.binary()).buffers())
+        return table.set_column(table.schema.get_field_index(column), column, as_text)
 
     return change
 
@@ -50,6 +62,8 @@ def _cast(column: str, type_: pa.DataType) -> Callable[[pa.Table], pa.Table]:
 
 CORRUPT = object()  # not a table change: the file's bytes are broken
 DEEP_JSON = '{"app": ' + "[" * 5000 + "]" * 5000 + "}"
+ZERO_TIME = dt.datetime(1, 1, 1)  # Go's zero time.Time
+AFTER_NANOSECONDS = dt.datetime(9999, 12, 31)  # beyond timestamp[ns] (2262): pandas cannot hold it
 
 BAD = [
     # pod usage, daily rows
@@ -158,6 +172,96 @@ BAD = [
         row=False,
     ),
     Case("pod daily file corrupt", "pod_usage", True, CORRUPT, None, row=False),
+    # interval_start NULL or implausible, with and without footer statistics (B3, C4)
+    Case(
+        "pod NULL interval_start, no statistics",
+        "pod_usage",
+        True,
+        _set_first("interval_start", None),
+        "interval_start",
+        statistics=False,
+    ),
+    Case(
+        "pod interval_start at Go's zero time",
+        "pod_usage",
+        True,
+        _set_first("interval_start", ZERO_TIME),
+        "interval_start",
+    ),
+    Case(
+        "pod interval_start at Go's zero time, no statistics",
+        "pod_usage",
+        True,
+        _set_first("interval_start", ZERO_TIME),
+        "interval_start",
+        statistics=False,
+    ),
+    Case(
+        "pod interval_start in year 9999",
+        "pod_usage",
+        True,
+        _set_first("interval_start", AFTER_NANOSECONDS),
+        "interval_start",
+    ),
+    Case(
+        "pod interval_start at the Unix epoch",
+        "pod_usage",
+        True,
+        _set_first("interval_start", dt.datetime(1970, 1, 1)),
+        "interval_start",
+    ),
+    Case(
+        "pod interval_start two months after its folder",
+        "pod_usage",
+        True,
+        _set_first("interval_start", dt.datetime.combine(DAY, dt.time()) + dt.timedelta(days=70)),
+        "interval_start",
+    ),
+    Case(
+        "pod interval_start in microseconds at year 1",
+        "pod_usage",
+        True,
+        _set_first("interval_start", ZERO_TIME, pa.timestamp("us")),
+        "interval_start",
+    ),
+    Case(
+        "pod interval_start as a date in year 9999",
+        "pod_usage",
+        True,
+        _set_first("interval_start", AFTER_NANOSECONDS.date(), pa.date32()),
+        "interval_start",
+    ),
+    # text that is not UTF-8, and label JSON koku's ::jsonb refuses (C5, C12)
+    Case("pod namespace not UTF-8", "pod_usage", True, _set_first_bytes("namespace", b"shop\xff"), "namespace"),
+    Case(
+        "pod labels not UTF-8",
+        "pod_usage",
+        True,
+        _set_first_bytes("pod_labels", b'{"app": "\xc3\x28"}'),
+        "pod_labels",
+    ),
+    Case(
+        "pod labels with a lone surrogate",
+        "pod_usage",
+        True,
+        _set_first("pod_labels", '{"app": "we\\ud800b"}'),
+        "pod_labels",
+    ),
+    Case("pod labels with NaN", "pod_usage", True, _set_first("pod_labels", '{"app": NaN}'), "pod_labels"),
+    Case(
+        "pod labels with Infinity under a key not enabled",
+        "pod_usage",
+        True,
+        _set_first("pod_labels", '{"app": "web", "replicas": -Infinity}'),
+        "pod_labels",
+    ),
+    Case(
+        "pod labels with a number beyond numeric",
+        "pod_usage",
+        True,
+        _set_first("pod_labels", '{"app": 1e131072}'),
+        "pod_labels",
+    ),
     # pod usage, hourly rows (node capacity)
     Case(
         "capacity negative",
@@ -182,6 +286,23 @@ BAD = [
         row=False,
     ),
     Case("pod hourly file corrupt", "pod_usage", False, CORRUPT, None, row=False),
+    Case(
+        "capacity NULL interval_start, no statistics",
+        "pod_usage",
+        False,
+        _set_first("interval_start", None),
+        "interval_start",
+        statistics=False,
+    ),
+    Case(
+        "capacity interval_start in year 9999, no statistics",
+        "pod_usage",
+        False,
+        _set_first("interval_start", AFTER_NANOSECONDS),
+        "interval_start",
+        statistics=False,
+    ),
+    Case("capacity node not UTF-8", "pod_usage", False, _set_first_bytes("node", b"\xed\xa0\x80"), "node"),
     # storage usage
     Case(
         "storage negative capacity",
@@ -235,6 +356,35 @@ BAD = [
     ),
     Case("storage column missing", "storage_usage", True, _drop("persistentvolume"), "persistentvolume", row=False),
     Case("storage file corrupt", "storage_usage", True, CORRUPT, None, row=False),
+    Case(
+        "storage NULL interval_start, no statistics",
+        "storage_usage",
+        True,
+        _set_first("interval_start", None),
+        "interval_start",
+        statistics=False,
+    ),
+    Case(
+        "storage interval_start at Go's zero time",
+        "storage_usage",
+        True,
+        _set_first("interval_start", ZERO_TIME),
+        "interval_start",
+    ),
+    Case(
+        "storage claim not UTF-8",
+        "storage_usage",
+        True,
+        _set_first_bytes("persistentvolumeclaim", b"data-\x80"),
+        "persistentvolumeclaim",
+    ),
+    Case(
+        "storage PV labels with a lone low surrogate key",
+        "storage_usage",
+        True,
+        _set_first("persistentvolume_labels", '{"\\udc00": "disk"}'),
+        "persistentvolume_labels",
+    ),
     # node labels
     Case("node labels not JSON", "node_labels", True, _set_first("node_labels", '{"team": '), "node_labels"),
     Case("node labels a JSON string", "node_labels", True, _set_first("node_labels", '"platform"'), "node_labels"),
@@ -247,6 +397,30 @@ BAD = [
     ),
     Case("node labels column missing", "node_labels", True, _drop("node_labels"), "node_labels", row=False),
     Case("node labels hourly file corrupt", "node_labels", False, CORRUPT, None, row=False),
+    Case(
+        "node labels NULL interval_start, no statistics",
+        "node_labels",
+        True,
+        _set_first("interval_start", None),
+        "interval_start",
+        statistics=False,
+    ),
+    Case(
+        "node labels hourly interval_start at Go's zero time, no statistics",
+        "node_labels",
+        False,
+        _set_first("interval_start", ZERO_TIME),
+        "interval_start",
+        statistics=False,
+    ),
+    Case("node labels not UTF-8", "node_labels", True, _set_first_bytes("node_labels", b"\xff\xfe{}"), "node_labels"),
+    Case(
+        "node labels with a NaN nested",
+        "node_labels",
+        True,
+        _set_first("node_labels", '{"team": {"size": [1, NaN]}}'),
+        "node_labels",
+    ),
     # namespace labels
     Case(
         "namespace labels not JSON",
@@ -260,6 +434,27 @@ BAD = [
         "namespace_labels",
         True,
         _set_first("namespace_labels", DEEP_JSON),
+        "namespace_labels",
+    ),
+    Case(
+        "namespace labels hourly NULL interval_start",
+        "namespace_labels",
+        False,
+        _set_first("interval_start", None),
+        "interval_start",
+    ),
+    Case(
+        "namespace labels with Infinity",
+        "namespace_labels",
+        True,
+        _set_first("namespace_labels", '{"team": Infinity}'),
+        "namespace_labels",
+    ),
+    Case(
+        "namespace labels with a lone surrogate",
+        "namespace_labels",
+        False,
+        _set_first("namespace_labels", '{"team": "\\ud83d"}'),
         "namespace_labels",
     ),
     Case(
@@ -291,6 +486,11 @@ ODD_BUT_VALID = [
             "{" + ", ".join(f'"key_{i}": "value {i} ü \\" \\\\"' for i in range(2000)) + ', "app": "web-0"}',
         ),
     ),
+    (
+        "label values that are numbers, booleans, null, nested or escaped surrogate pairs",
+        "pod_usage",
+        _set_first("pod_labels", '{"app": 1E2, "team": [1.50, true, null, {"b": -0}], "env": "\\ud83d\\ude00"}'),
+    ),
 ]
 
 
@@ -300,12 +500,12 @@ def _daily_or_hourly_file(data_root: Path, identity, report_type: str, daily: bo
     return path
 
 
-def _break(path: Path, change) -> None:
+def _break(path: Path, change, statistics: bool = True) -> None:
     if change is CORRUPT:
         data = path.read_bytes()
         path.write_bytes(data[: len(data) // 2] + b"\0" * 16)
     else:
-        pq.write_table(change(pq.read_table(path)), path)
+        pq.write_table(change(pq.read_table(path)), path, write_statistics=statistics)
 
 
 def _expect_named(message: str, case: Case, path: Path) -> None:
@@ -329,7 +529,7 @@ def corpus_cluster_fixture(dagster_env):
 def test_bad_input_is_named_and_changes_nothing(corpus_cluster, pg, case):
     env, identity, key, before = corpus_cluster
     path = _daily_or_hourly_file(env.data_root, identity, case.report_type, case.daily)
-    _break(path, case.change)
+    _break(path, case.change, case.statistics)
 
     # The CLI's path: one error naming file, column and row; the day's rows as they were.
     conn, schema = pg
@@ -363,3 +563,16 @@ def test_odd_but_valid_input_is_summarised_the_same_by_both_paths(corpus_cluster
     summarize_day(conn, schema, open_data_root(str(env.data_root)), cluster_day)
     assert env.summary_rows() == through_dagster
     assert dt.date(2026, 3, 3) in {r[1] for r in through_dagster}
+
+
+def test_files_without_footer_statistics_give_the_same_rows(corpus_cluster, pg):
+    """Every file of the cluster rewritten without statistics: both paths read the data instead and write the same."""
+    env, identity, key, before = corpus_cluster
+    for path in sorted(Path(env.data_root, "data").rglob(f"source={identity.source_uuid}/**/*.parquet")):
+        _break(path, lambda table: table, statistics=False)
+    conn, schema = pg
+    cluster_day = ClusterDay(identity.account, identity.source_uuid, "corpus", identity.cluster_alias, DAY)
+    summarize_day(conn, schema, open_data_root(str(env.data_root)), cluster_day)
+    assert env.summary_rows() == before
+    assert env.materialize(partition_key=key).success
+    assert env.summary_rows() == before

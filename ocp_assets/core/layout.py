@@ -397,14 +397,19 @@ def month_prefix(account: str, report_type: str, source: str, year: int, month: 
     return f"{dataset_prefix(account, report_type, source, daily=daily)}/year={year:04d}/month={month:02d}"
 
 
+def folder_month(key: str) -> tuple[int, int] | None:
+    """(year, month) of the `year=YYYY/month=MM` folder a file's key lies in, or None."""
+    match = re.search(r"/year=(\d{4})/month=(\d{2})/", key)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
 def days_outside_folder(key: str, days: list[dt.date]) -> list[dt.date]:
     """Days of a file that lie outside the month its `year=YYYY/month=MM` folder names (koku, and ocp_assets after
     it, read a day's rows from its own month's folder only, so those rows are never summarised)."""
-    match = re.search(r"/year=(\d{4})/month=(\d{2})/", key)
-    if not match:
+    month = folder_month(key)
+    if month is None:
         return []
-    year, month = int(match.group(1)), int(match.group(2))
-    return [d for d in days if (d.year, d.month) != (year, month)]
+    return [d for d in days if (d.year, d.month) != month]
 
 
 def month_start(day: dt.date) -> dt.date:

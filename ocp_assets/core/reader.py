@@ -1,8 +1,9 @@
 """Read one cluster-day of koku-layout Parquet (D3): only that month's files, only row groups that hold the day.
 
-Per file: the footer is checked (readable, columns present with usable types, no NULL interval_start) before
-any data is read, and row groups whose interval_start statistics miss the day are skipped, so a day costs
-the same whatever else the month holds. Errors name the file, column and row.
+Per file: the footer is checked (readable, columns present with usable types, no NULL or implausible
+interval_start) before any data is read, and row groups whose interval_start statistics miss the day are skipped,
+so a day costs the same whatever else the month holds; a writer that kept no statistics costs one read of its
+interval_start column. Text that is not UTF-8 is found in the day's rows. Errors name the file, column and row.
 """
 
 import datetime as dt
@@ -25,7 +26,10 @@ from ocp_assets.core.layout import (
     TIMESTAMP_TYPE,
     dataset_prefix,
     days_outside_folder,
+    folder_month,
     month_prefix,
+    month_start,
+    next_month_start,
 )
 from ocp_assets.core.storage import DataRoot, absence
 
@@ -115,22 +119,122 @@ def _compatible(actual: pa.DataType, wanted: pa.DataType) -> bool:
     return actual == wanted
 
 
-def _first_null_row(parquet: pq.ParquetFile, column: str) -> int:
-    values = parquet.read(columns=[column])[column]
-    return int(np.argmax(values.is_null().to_numpy(zero_copy_only=False))) + 1
+# interval_start outside these is no usage hour of a cluster but a zero or sentinel value (Go's zero time 0001-01-01,
+# the Unix epoch, 9999-12-31); the later bound is also the end of timestamp[ns], which the checks' pandas frames use.
+EARLIEST_START = dt.datetime(1970, 1, 2)
+LATEST_START = dt.datetime(2262, 4, 11)
 
 
-def _row_groups_for_day(parquet: pq.ParquetFile, column_index: int, start: dt.datetime, end: dt.datetime) -> list[int]:
-    keep = []
+@dataclass(frozen=True)
+class StartBounds:
+    """The interval_start values a file may hold: [low, high), and how to say so in an error."""
+
+    low: dt.datetime
+    high: dt.datetime
+    why: str
+
+
+def plausible_starts(key: str) -> StartBounds:
+    """A file in a year=/month= folder holds its month's rows; the neighbouring months' are tolerated (koku ignores
+    them, days_with_usage warns), anything further away is bad input. Elsewhere only the global bounds apply."""
+    month = folder_month(key)
+    if month is None or not EARLIEST_START.year < month[0] < LATEST_START.year:
+        return StartBounds(EARLIEST_START, LATEST_START, "the dates koku's usage can have")
+    first = dt.date(*month, 1)
+    low = month_start(first - dt.timedelta(days=1))
+    high = next_month_start(next_month_start(first))
+    why = f"the month of its folder ({month[0]:04d}-{month[1]:02d}) and the months either side"
+    return StartBounds(dt.datetime.combine(low, dt.time()), dt.datetime.combine(high, dt.time()), why)
+
+
+def _open_parquet(root: DataRoot, path: str, shown: str) -> pq.ParquetFile:
+    try:
+        # INT96 timestamps (old writers) read in ms: in ns a year-1 or year-9999 value would wrap around silently.
+        parquet = pq.ParquetFile(root.fs.open_input_file(path), coerce_int96_timestamp_unit="ms")
+        parquet.schema_arrow  # noqa: B018 (a footer that cannot be turned into a schema fails here)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputDataError(f"not a readable Parquet file ({exc})", file=shown) from None
+    return parquet
+
+
+def _statistics_range(stats, num_rows: int) -> tuple[dt.datetime, dt.datetime] | None:
+    """(min, max) interval_start of a row group from its footer statistics; None when they cannot vouch for every
+    row (missing, no NULL count, NULLs present, or a value Python's datetime cannot hold)."""
+    if stats is None or not stats.has_null_count or stats.null_count or not stats.has_min_max:
+        return None
+    try:
+        low, high = _as_datetime(stats.min), _as_datetime(stats.max)
+    except (ValueError, OverflowError, TypeError):
+        return None
+    return (low, high) if isinstance(low, dt.datetime) and isinstance(high, dt.datetime) else None
+
+
+def _column_range(
+    parquet: pq.ParquetFile, rg: int, offset: int, shown: str, bounds: StartBounds
+) -> tuple[dt.datetime, dt.datetime]:
+    """(min, max) interval_start of a row group read from its data; a NULL or implausible value is an InputDataError
+    naming its row in the file (`offset`: the rows of the row groups before)."""
+    try:
+        starts = parquet.read_row_group(rg, columns=["interval_start"])["interval_start"]
+    except (pa.ArrowException, OSError) as exc:
+        raise InputDataError(f"cannot read Parquet data ({exc})", file=shown, column="interval_start") from None
+    starts = pc.cast(starts, TIMESTAMP_TYPE, safe=False)
+    outside = pc.invert(_in_range(starts, bounds.low, bounds.high))
+    bad = pc.indices_nonzero(pc.fill_null(outside, True))
+    if len(bad):
+        position = bad[0].as_py()
+        row = offset + position + 1
+        if not starts[position].is_valid:
+            raise InputDataError("interval_start is NULL", file=shown, column="interval_start", row=row)
+        value = pc.cast(starts.slice(position, 1), pa.string())[0].as_py()
+        last = (bounds.high - dt.timedelta(days=1)).date()
+        raise InputDataError(
+            f"interval_start {value} lies outside {bounds.low.date()} .. {last}, {bounds.why}",
+            file=shown,
+            column="interval_start",
+            row=row,
+        )
+    bounds_of_group = pc.min_max(starts).as_py()
+    return bounds_of_group["min"], bounds_of_group["max"]
+
+
+def start_ranges(parquet: pq.ParquetFile, shown: str, key: str) -> list[tuple[dt.datetime, dt.datetime] | None]:
+    """Per row group, (min, max) of interval_start (None: no rows), after proving no value is NULL or implausible
+    (``plausible_starts``): from the footer statistics where they vouch for it, else from the column's data. A bad
+    value is an InputDataError naming file, column and row, whatever statistics the writer kept."""
+    bounds = plausible_starts(key)
+    index = parquet.schema_arrow.get_field_index("interval_start")
     metadata = parquet.metadata
+    ranges: list[tuple[dt.datetime, dt.datetime] | None] = []
+    offset = 0
     for rg in range(metadata.num_row_groups):
-        stats = metadata.row_group(rg).column(column_index).statistics
-        if stats is not None and stats.has_min_max:
-            low, high = _naive_utc(stats.min), _naive_utc(stats.max)
-            if isinstance(low, dt.datetime) and (high < start or low >= end):
-                continue
-        keep.append(rg)
-    return keep
+        group = metadata.row_group(rg)
+        found = None
+        if group.num_rows:
+            found = _statistics_range(group.column(index).statistics, group.num_rows)
+            if found is None or found[0] < bounds.low or found[1] >= bounds.high:
+                found = _column_range(parquet, rg, offset, shown, bounds)
+        ranges.append(found)
+        offset += group.num_rows
+    return ranges
+
+
+def _present_columns(parquet: pq.ParquetFile, columns: list[ColumnSpec], shown: str) -> list[str]:
+    """The wanted columns the file has; a required one missing or one of an unusable type is an InputDataError."""
+    present = []
+    for spec in columns:
+        index = parquet.schema_arrow.get_field_index(spec.name)
+        if index < 0:
+            if spec.name in parquet.schema_arrow.names:  # get_field_index is -1 for a name given twice too
+                raise InputDataError("duplicate column: the file holds it more than once", file=shown, column=spec.name)
+            if spec.required:
+                raise InputDataError("required column is missing", file=shown, column=spec.name)
+            continue
+        actual = parquet.schema_arrow.field(index).type
+        if not _compatible(actual, spec.type):
+            raise InputDataError(f"has type {actual}, expected {spec.type}", file=shown, column=spec.name)
+        present.append(spec.name)
+    return present
 
 
 def read_day_rows(root: DataRoot, prefix: str, columns: list[ColumnSpec], day: dt.date) -> DayTable:
@@ -142,67 +246,96 @@ def read_day_rows(root: DataRoot, prefix: str, columns: list[ColumnSpec], day: d
     files: list[str] = []
     paths: list[str] = []
     for info in root.list_files(prefix):
-        shown = root.display(root.key_of(info.path))
-        try:
-            parquet = pq.ParquetFile(root.fs.open_input_file(info.path))
-            file_schema = parquet.schema_arrow
-        except (pa.ArrowException, OSError) as exc:
-            raise InputDataError(f"not a readable Parquet file ({exc})", file=shown) from None
-        present = []
-        for spec in columns:
-            index = file_schema.get_field_index(spec.name)
-            if index < 0:
-                if spec.required:
-                    raise InputDataError("required column is missing", file=shown, column=spec.name)
-                continue
-            actual = file_schema.field(index).type
-            if not _compatible(actual, spec.type):
-                raise InputDataError(f"has type {actual}, expected {spec.type}", file=shown, column=spec.name)
-            present.append(spec.name)
-        start_index = parquet.schema_arrow.get_field_index("interval_start")
-        metadata = parquet.metadata
-        nulls = 0
-        for rg in range(metadata.num_row_groups):
-            stats = metadata.row_group(rg).column(start_index).statistics
-            nulls += stats.null_count if stats is not None and stats.has_null_count else 0
-        if nulls:
-            raise InputDataError(
-                "interval_start is NULL",
-                file=shown,
-                column="interval_start",
-                row=_first_null_row(parquet, "interval_start"),
-            )
-        row_groups = _row_groups_for_day(parquet, start_index, start, end)
+        key = root.key_of(info.path)
+        shown = root.display(key)
+        parquet = _open_parquet(root, info.path, shown)
+        present = _present_columns(parquet, columns, shown)
+        ranges = start_ranges(parquet, shown, key)
+        row_groups = [
+            rg for rg, found in enumerate(ranges) if found is not None and found[0] < end and found[1] >= start
+        ]
         if not row_groups:
             continue
-        try:
-            table = parquet.read_row_groups(row_groups, columns=present)
-        except (pa.ArrowException, OSError) as exc:
-            raise InputDataError(f"cannot read Parquet data ({exc})", file=shown) from None
-        if table.schema.field("interval_start").type != TIMESTAMP_TYPE:
-            # Other units, a time zone (kept as UTC wall time) or dates are normalised to koku's naive ms.
-            starts = pc.cast(table["interval_start"], TIMESTAMP_TYPE, safe=False)
-            table = table.set_column(table.schema.get_field_index("interval_start"), "interval_start", starts)
-        table = table.filter(_in_day(table["interval_start"], start, end))
-        if table.num_rows == 0:
-            continue
-        arrays = []
-        for spec in columns:
-            if spec.name in present:
-                column = table[spec.name]
-                if pa.types.is_dictionary(column.type):
-                    column = pc.cast(column, column.type.value_type)
-                arrays.append(pc.cast(column, spec.type) if column.type != spec.type else column)
-            else:
-                arrays.append(pa.nulls(table.num_rows, spec.type))
-        pieces.append(pa.Table.from_arrays(arrays, schema=schema))
-        files.append(shown)
-        paths.append(info.path)
+        piece = _read_day_of_file(parquet, row_groups, present, columns, schema, (start, end), shown)
+        if piece.num_rows:
+            pieces.append(piece)
+            files.append(shown)
+            paths.append(info.path)
     table = pa.concat_tables(pieces) if pieces else schema.empty_table()
     return DayTable(table, files, paths, root, [p.num_rows for p in pieces], day)
 
 
-def _in_day(starts: pa.ChunkedArray, start: dt.datetime, end: dt.datetime) -> pa.ChunkedArray:
+def _read_day_of_file(
+    parquet: pq.ParquetFile,
+    row_groups: list[int],
+    present: list[str],
+    columns: list[ColumnSpec],
+    schema: pa.Schema,
+    day: tuple[dt.datetime, dt.datetime],
+    shown: str,
+) -> pa.Table:
+    """The day's rows of some row groups of one file, as `schema`; text that is not UTF-8 is an InputDataError."""
+    try:
+        table = parquet.read_row_groups(row_groups, columns=present)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputDataError(f"cannot read Parquet data ({exc})", file=shown) from None
+    # Other units, a time zone (kept as UTC wall time) or dates are normalised to koku's naive ms.
+    starts = pc.cast(table["interval_start"], TIMESTAMP_TYPE, safe=False)
+    in_day = _in_range(starts, *day)
+    table = table.set_column(table.schema.get_field_index("interval_start"), "interval_start", starts).filter(in_day)
+    arrays = []
+    for spec in columns:
+        if spec.name not in present:
+            arrays.append(pa.nulls(table.num_rows, spec.type))
+            continue
+        column = table[spec.name]
+        if pa.types.is_dictionary(column.type):
+            column = pc.cast(column, column.type.value_type)
+        column = pc.cast(column, spec.type) if column.type != spec.type else column
+        if spec.type == STRING:
+            bad = _first_invalid_utf8(column)
+            if bad is not None:
+                row = _file_row(parquet, row_groups, pc.indices_nonzero(in_day)[bad].as_py())
+                raise InputDataError("text is not valid UTF-8", file=shown, column=spec.name, row=row)
+        arrays.append(column)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _first_invalid_utf8(column: pa.ChunkedArray) -> int | None:
+    """Position of the first value that is not UTF-8 (Parquet can mark any bytes as text; Arrow checks only when
+    asked, and Python fails on it far from the file), or None. A bisection of full validations."""
+    offset = 0
+    for chunk in column.chunks:
+        if not _valid_utf8(chunk):
+            low, high = 0, len(chunk)  # the first bad value lies in [low, high)
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (middle, high) if _valid_utf8(chunk.slice(low, middle - low)) else (low, middle)
+            return offset + low
+        offset += len(chunk)
+    return None
+
+
+def _valid_utf8(values: pa.Array) -> bool:
+    try:
+        values.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _file_row(parquet: pq.ParquetFile, row_groups: list[int], position: int) -> int:
+    """The 1-based row in the file of row `position` of the row groups `row_groups` read together."""
+    starts = np.cumsum([0] + [parquet.metadata.row_group(rg).num_rows for rg in range(parquet.metadata.num_row_groups)])
+    for rg in row_groups:
+        size = int(starts[rg + 1] - starts[rg])
+        if position < size:
+            return int(starts[rg]) + position + 1
+        position -= size
+    raise IndexError(position)
+
+
+def _in_range(starts: pa.ChunkedArray, start: dt.datetime, end: dt.datetime) -> pa.ChunkedArray:
     return pc.and_(
         pc.greater_equal(starts, pa.scalar(start, TIMESTAMP_TYPE)),
         pc.less(starts, pa.scalar(end, TIMESTAMP_TYPE)),
@@ -290,7 +423,7 @@ def locate_row(rows: DayTable, index: int, column: str | None, reason: str) -> I
             starts = pq.read_table(rows.root.fs.open_input_file(path), columns=["interval_start"])["interval_start"]
             starts = pc.cast(starts, TIMESTAMP_TYPE, safe=False)
             start = dt.datetime.combine(rows.day, dt.time())
-            positions = pc.indices_nonzero(_in_day(starts, start, start + dt.timedelta(days=1)))
+            positions = pc.indices_nonzero(_in_range(starts, start, start + dt.timedelta(days=1)))
             return InputDataError(reason, file=shown, column=column, row=positions[index - offset].as_py() + 1)
         offset += count
     return InputDataError(reason, file=rows.files[0] if rows.files else None, column=column)
@@ -303,46 +436,29 @@ def _naive_utc(value):
     return value
 
 
-def _as_date(value) -> dt.date:
+def _as_datetime(value) -> dt.datetime:
+    """A footer statistic (datetime, aware datetime or date) as a naive UTC datetime."""
     value = _naive_utc(value)
-    return value.date() if isinstance(value, dt.datetime) else value
+    return value if isinstance(value, dt.datetime) else dt.datetime.combine(value, dt.time())
 
 
 def file_days(root: DataRoot, path: str) -> list[dt.date]:
-    """Days a Parquet file covers, from the interval_start min/max of each row group's footer (no data pages read).
+    """Days a Parquet file covers, from the interval_start min/max of each row group's footer (data pages are read
+    only where a writer kept no statistics).
 
-    A file that cannot tell (unreadable, no interval_start, or one typed as anything but a timestamp or date) is an
-    InputDataError naming it, never a library traceback.
+    A file that cannot tell is an InputDataError naming it, never a library traceback or a long loop: unreadable,
+    no interval_start, one typed as anything but a timestamp or date, or a NULL or implausible value (named by its
+    row; ``plausible_starts``), so the days listed lie within its folder's month and the months either side.
     """
-    shown = root.display(root.key_of(path))
-    try:
-        parquet = pq.ParquetFile(root.fs.open_input_file(path))
-    except (pa.ArrowException, OSError) as exc:
-        raise InputDataError(f"not a readable Parquet file ({exc})", file=shown) from None
-    index = parquet.schema_arrow.get_field_index("interval_start")
-    if index < 0:
-        raise InputDataError("required column is missing", file=shown, column="interval_start")
-    if not _compatible(parquet.schema_arrow.field(index).type, TIMESTAMP_TYPE):
-        raise InputDataError(
-            f"has type {parquet.schema_arrow.field(index).type}, expected {TIMESTAMP_TYPE}",
-            file=shown,
-            column="interval_start",
-        )
+    key = root.key_of(path)
+    shown = root.display(key)
+    parquet = _open_parquet(root, path, shown)
+    _present_columns(parquet, [ColumnSpec("interval_start", TIMESTAMP_TYPE)], shown)
     days: set[dt.date] = set()
-    for rg in range(parquet.metadata.num_row_groups):
-        stats = parquet.metadata.row_group(rg).column(index).statistics
-        if parquet.metadata.row_group(rg).num_rows == 0:
+    for found in start_ranges(parquet, shown, key):
+        if found is None:
             continue
-        if stats is not None and stats.has_min_max:
-            low, high = stats.min, stats.max
-        else:
-            # A writer that keeps no statistics: read this row group's interval_start instead of losing its days.
-            starts = parquet.read_row_group(rg, columns=["interval_start"])["interval_start"]
-            bounds = pc.min_max(starts).as_py()
-            if bounds["min"] is None:
-                continue
-            low, high = bounds["min"], bounds["max"]
-        day, last = _as_date(low), _as_date(high)
+        day, last = found[0].date(), found[1].date()
         while day <= last:
             days.add(day)
             day += dt.timedelta(days=1)
