@@ -94,7 +94,8 @@ def register_summarize(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--end", type=_date, help="last day, inclusive (default: last day with data)")
     parser.add_argument("--dsn", help=f"PostgreSQL URL (default: ${DSN_ENV})")
     parser.add_argument("--schema", help="koku tenant schema (default: the account)")
-    parser.set_defaults(run=run_summarize)
+    # writing_started: Ctrl-C before the first day is "nothing was written" (cli.main)
+    parser.set_defaults(run=run_summarize, writing_started=False)
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,10 @@ def run_summarize(args: argparse.Namespace) -> int:
     error. Exit 2 when anything failed, after the rest have been written. A cluster id that contradicts the one
     recorded for its source is refused before anything is written.
     """
+    if args.start and args.end and args.start > args.end:  # refused whole: no cluster's days are "the others"
+        raise ConfigurationError(f"--start {args.start} is after --end {args.end}; nothing was written").with_hint(
+            "pass a --start on or before --end"
+        )
     root = open_data_root(args.data_root)
     if not root.exists():
         raise ConfigurationError(absence(root.uri)).with_hint("check --data-root (a directory, or s3://BUCKET/PREFIX)")
@@ -253,6 +258,7 @@ def run_summarize(args: argparse.Namespace) -> int:
                 continue
             plan.append((cluster, days, cluster_data))
         written = 0
+        args.writing_started = True
         with Progress("summarize", sum(len(days) for _, days, _ in plan), "days") as progress:
             for cluster, days, cluster_data in plan:
                 progress.echo(f"cluster {cluster.cluster_id} (source {cluster.source}) -> schema {cluster.schema}")
@@ -266,14 +272,15 @@ def run_summarize(args: argparse.Namespace) -> int:
                         failed.append(f"{name}: nothing written")
                         progress.advance(note=name)
                         continue
-                    except (psycopg.Error, OSError) as exc:
+                    except (psycopg.Error, OSError, KeyboardInterrupt) as exc:
                         # Infrastructure: the command stops (cli.py says so in one line), after saying what this
                         # run wrote; the usage summary of this very day may be among it (committed before the GPU
                         # branch failed).
                         partial = getattr(exc, "day_result", None)
                         this_day = [s for s in _branch_outcomes(partial) if "written" in s] if partial else []
                         if written or this_day:  # said on the error's own line (cli.describe_error)
-                            exc.written_before = f"{written} cluster-day(s) written before the error" + (
+                            stop = "interrupt" if isinstance(exc, KeyboardInterrupt) else "error"
+                            exc.written_before = f"{written} cluster-day(s) written before the {stop}" + (
                                 f", and {name}'s {', '.join(this_day)} (its GPU summary not)" if this_day else ""
                             )
                         raise
@@ -296,7 +303,7 @@ def run_summarize(args: argparse.Namespace) -> int:
     if failed:
         raise SummarizeFailed(
             f"{len(failed)} failed ({', '.join(failed[:5])}{' …' if len(failed) > 5 else ''}); "
-            "every other cluster-day was written"
+            + ("every other cluster-day was written" if plan else "nothing was written")
         ).with_hint("the lines above name each failure; fix it and run the same command again")
     return 0
 
