@@ -442,7 +442,8 @@ def test_a_run_through_raw_gpu_usage_only_never_touches_the_gpu_rows(pg, tmp_pat
 
     write_gpu_parquet(tmp_path, source, gpu_rows(DAY, range(5), gpu_uuid="G2", **gpu))
     changed = run_gpu(conn, schema, tmp_path, source, DAY, through=O.RAW_GPU_USAGE)
-    write_gpu_parquet(tmp_path, source, [])
+    # DAY's files gone, the cluster's other files there (a data root without any would fail, deleting nothing)
+    write_gpu_parquet(tmp_path, source, gpu_rows(DAY + dt.timedelta(days=1), range(5), gpu_uuid="G2", **gpu))
     emptied = run_gpu(conn, schema, tmp_path, source, DAY, through=O.RAW_GPU_USAGE)
 
     assert set(changed.stages) == {O.RAW_GPU_USAGE} and set(changed.checks) == {O.GPU_USAGE_SCHEMA}
