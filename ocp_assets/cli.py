@@ -216,6 +216,7 @@ def _written_before(exc: BaseException) -> str:
 
 # Tables, columns or the schema missing or of another version: configuration, fixed by --schema or `db init`.
 SCHEMA_MISMATCH_SQLSTATES = {"42P01", "42703", "3F000", "42704", "42883"}
+INVALID_NAME_SQLSTATE = "42602"  # e.g. a --schema PostgreSQL cannot read as a name
 
 
 def describe_error(exc: BaseException) -> tuple[str, str, int]:
@@ -262,6 +263,8 @@ def _describe_database_error(exc) -> tuple[str, str, int]:
             "`ocp-assets db init --schema SCHEMA`, then run again" + _written_before(exc),
             EXIT_ERROR,
         )
+    if getattr(exc, "sqlstate", None) == INVALID_NAME_SQLSTATE:
+        return what, "a name given (--schema) is not one PostgreSQL accepts: correct it and run again", EXIT_ERROR
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         # A lost connection, a restart, a full disk: the summary being written was not committed (summarize says
         # before this what was).

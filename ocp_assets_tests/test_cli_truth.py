@@ -238,11 +238,20 @@ def _real_error(dsn: str, statement: str) -> psycopg.Error:
         ("SELECT * FROM no_such_table_here", EXIT_ERROR, "ocp-assets db init --schema SCHEMA"),
         ("SELECT no_such_column FROM pg_class", EXIT_ERROR, "ocp-assets db init --schema SCHEMA"),
         ("SELECT * FROM no_such_schema_here.t", EXIT_ERROR, "ocp-assets db init --schema SCHEMA"),
+        ("SELECT '\"'::regclass", EXIT_ERROR, "a name given (--schema) is not one PostgreSQL accepts"),
         ("SELEC 1", EXIT_INFRASTRUCTURE, "this is a bug"),
         ("SELECT 1/0", EXIT_INFRASTRUCTURE, "this is a bug"),
         ("SELECT pg_terminate_backend(pg_backend_pid())", EXIT_INFRASTRUCTURE, "once PostgreSQL is back"),
     ],
-    ids=["undefined-table", "undefined-column", "undefined-schema", "syntax", "division-by-zero", "terminated"],
+    ids=[
+        "undefined-table",
+        "undefined-column",
+        "undefined-schema",
+        "invalid-name",
+        "syntax",
+        "division-by-zero",
+        "terminated",
+    ],
 )
 def test_each_database_error_gets_the_hint_and_exit_code_of_its_class(dsn, statement, code, hint):
     exc = _real_error(dsn, statement)

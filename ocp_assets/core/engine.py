@@ -131,8 +131,7 @@ def _connection_error(exc: psycopg.OperationalError) -> OcpAssetsError:
             "check the user, password, database and options of --dsn or OCP_ASSETS_DSN"
         )
     return DatabaseUnreachable(f"cannot connect to PostgreSQL ({reason})").with_hint(
-        "is the server running and are the host and port right? run the same command again once it answers; "
-        "nothing was written"
+        "is the server running and are the host and port right? run the same command again once it answers"
     )
 
 
