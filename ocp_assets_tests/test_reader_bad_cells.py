@@ -119,3 +119,39 @@ def test_text_not_utf8_on_a_day_not_read_does_not_fail_the_day_read(tmp_path):
     assert len(read_day_rows(root, FOLDER, NODE_LABEL_COLUMNS, MARCH_5.date())) == 8
     with pytest.raises(InputDataError, match=r"row 9: text is not valid UTF-8"):
         read_day_rows(root, FOLDER, NODE_LABEL_COLUMNS, MARCH_5.date() + dt.timedelta(days=1))
+
+
+@pytest.mark.parametrize(
+    ("value", "statistics", "reason"),
+    [
+        (dt.datetime(1, 1, 1), True, "interval_start 0001-01-01 00:00:00.000 lies outside 2026-09-01 .. 2026-11-30"),
+        (dt.datetime(9999, 12, 31), False, "interval_start 9999-12-31 00:00:00.000 lies outside"),
+        (None, False, "interval_start is NULL"),
+    ],
+)
+def test_the_cli_names_the_cell_at_once_from_day_discovery_on(pg, dsn, tmp_path, capsys, value, statistics, reason):
+    """`summarize` without --start/--end finds the days from the files' footers first: the bad cell ends the run with
+    exit 2 and one line naming it (before: hours of day-by-day looping from year 1, or "unexpected error")."""
+    from ocp_assets.cli import main
+    from ocp_assets_tests.reference.parquet_fixtures import KokuParquetBuilder
+
+    conn, schema = pg
+    account, source, day = "10001", "6b1e7c1e-0c1d-4d3e-9a55-0f6f3b0e2a11", dt.date(2026, 10, 5)
+    builder = KokuParquetBuilder(tmp_path, account=account, source=source)
+    builder.pod(day, pod="p1", namespace="app", node="worker-1", resource_id="i-1", labels={"app": "web"})
+    builder.node_labels(day, node="worker-1", labels={})
+    builder.write()
+    [path] = (tmp_path / "data/parquet/daily").rglob("pod_usage/**/*.parquet")
+    table = pq.read_table(path)
+    starts = [value, *table["interval_start"].to_pylist()[1:]]
+    column = table.schema.get_field_index("interval_start")
+    table = table.set_column(column, "interval_start", pa.array(starts, pa.timestamp("ms")))
+    pq.write_table(table, path, write_statistics=statistics)
+
+    command = ["summarize", "--data-root", str(tmp_path), "--account", account, "--source", source]
+    code = main([*command, "--cluster-id", "c1", "--dsn", dsn, "--schema", schema])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"file {path}, column 'interval_start', row 1: {reason}" in err
+    assert "unexpected" not in err and "Traceback" not in err
+    assert conn.execute(f'SELECT count(*) FROM "{schema}".reporting_ocpusagelineitem_daily_summary').fetchone()[0] == 0
