@@ -171,3 +171,17 @@ def test_a_dsn_on_the_command_line_is_masked_in_any_message(monkeypatch):
     argv = ["summarize", "--dsn=postgresql://u:a b@db/x", "--schema", "postgresql"]
     assert known_dsns(argv) == ["postgresql://u:a b@db/x"]
     assert redact("failed: postgresql://u:a b@db/x", known_dsns(argv)) == "failed: postgresql://u:***@db/x"
+
+
+@pytest.mark.parametrize(("dsn", "code"), list(DSN_FORMS.values()), ids=list(DSN_FORMS))
+def test_dagsters_database_resource_fails_without_a_piece_of_the_password(dsn, code):
+    """What a Dagster step logs when koku_db cannot connect: the error's message and traceback."""
+    import traceback
+
+    from ocp_assets.core.errors import OcpAssetsError
+    from ocp_assets.defs.resources import SummaryDatabase
+
+    with pytest.raises(OcpAssetsError) as failed, SummaryDatabase(dsn=dsn).connect():
+        pass
+    _shows_no_piece("".join(traceback.format_exception(failed.value)))
+    assert "PostgreSQL" in str(failed.value)
