@@ -357,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         code = args.run(args)
+    except SystemExit as exc:  # argparse's end: --help (its text, like results, may meet a full stdout) or usage
+        code = exc.code if isinstance(exc.code, int) else EXIT_ERROR if exc.code else 0
     except KeyboardInterrupt as exc:
         # On a terminal the line starts below the ^C the terminal echoed.
         print(("\n" if sys.stderr.isatty() else "") + _interrupted_line(exc, args), file=sys.stderr)

@@ -134,6 +134,23 @@ def test_a_full_stdout_is_one_line_and_changes_nothing_written(cluster, fails):
     assert _days_written(conn, schema, identity.source_uuid) == ([] if fails else DAYS)
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_help_into_a_full_stdout_says_so_and_into_a_closed_pipe_says_nothing():
+    command = [str(Path(sys.executable).parent / "ocp-assets"), "--help"]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    assert done.returncode == EXIT_INFRASTRUCTURE and "could not be written to stdout" in done.stderr, done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(command, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
 # ------------------------------------------------------------------ Ctrl-C
 
 INTERRUPT_ON_IMPORT = """
