@@ -2,8 +2,9 @@
 
 Each registrar adds its subparser and sets `run` to a handler taking the parsed arguments and returning the
 exit code. Every error ends the command with one line on stderr, `ocp-assets: <what> — <hint>`, and exit code 2
-(bad input or configuration: OcpAssetsError) or 1 (PostgreSQL, storage, anything unexpected); `--verbose` adds
-the traceback above it. A password of a DSN given on the command line or in OCP_ASSETS_DSN is never printed.
+(bad input or configuration: OcpAssetsError) or 1 (PostgreSQL unreachable or lost, storage, anything unexpected);
+`--verbose` adds the traceback above it. No piece of a DSN's password is ever printed (redaction.py). Results go to
+stdout, whose failure (`| head`, a full disk) never changes what the command writes.
 """
 
 import argparse
