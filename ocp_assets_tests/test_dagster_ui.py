@@ -148,14 +148,29 @@ class Browser:
         self.page.screenshot(path=str(self.shots / f"{self.count:02d}-{name}.png"), full_page=True)
 
 
-def _launch_all(page: Page) -> None:
-    """In the launch dialog: All clusters, All days, Launch backfill (the README's route)."""
+SELECT_ATTEMPTS = 3
+
+
+def _launch_all(page: Page, partitions: int) -> None:
+    """In the launch dialog: All clusters, All days, Launch backfill (the README's route).
+
+    A click on All before the dialog has loaded its partitions selects nothing (seen on a loaded machine: Launch
+    backfill stayed disabled over 0 partitions); the clicks are repeated until the dialog counts `partitions`.
+    """
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_text("Partition selection")).to_be_visible(timeout=UI_TIMEOUT_MS)
     alls = dialog.get_by_role("button", name="All", exact=True)
     expect(alls).to_have_count(2, timeout=UI_TIMEOUT_MS)  # one per dimension: cluster, day
-    alls.nth(0).click()
-    alls.nth(1).click()
+    selected = dialog.get_by_text(f"{partitions} partitions", exact=True)
+    for attempt in range(SELECT_ATTEMPTS):
+        alls.nth(0).click()
+        alls.nth(1).click()
+        try:
+            expect(selected).to_be_visible(timeout=UI_TIMEOUT_MS // SELECT_ATTEMPTS)
+            break
+        except AssertionError:
+            if attempt == SELECT_ATTEMPTS - 1:
+                raise
     dialog.get_by_role("button", name="Launch backfill").click()
     expect(dialog).to_be_hidden(timeout=UI_TIMEOUT_MS)
 
@@ -197,7 +212,7 @@ def test_readme_route_in_the_ui_every_partition_green_with_its_own_numbers_and_c
                 step = "daily_summary Materialize..."
                 page.goto(f"{base}/assets/{DAILY_SUMMARY}")
                 page.get_by_role("button", name="Materialize…").first.click()
-                _launch_all(page)
+                _launch_all(page, DAYS)
                 backfill = dev.wait("the backfill", lambda: _backfills_done(dev, 1), timeout=240)
                 assert [b["status"] for b in backfill] == ["COMPLETED_SUCCESS"], dev.log.read_text()[-3000:]
                 _backfill_page(
@@ -208,7 +223,7 @@ def test_readme_route_in_the_ui_every_partition_green_with_its_own_numbers_and_c
                 step = "group Materialize all"
                 page.goto(f"{base}/asset-groups/{GROUP}")
                 page.get_by_role("button", name="Materialize all").first.click()
-                _launch_all(page)
+                _launch_all(page, DAYS)
                 backfills = dev.wait("the second backfill", lambda: _backfills_done(dev, 2), timeout=240)
                 assert [b["status"] for b in backfills] == ["COMPLETED_SUCCESS"] * 2, dev.log.read_text()[-3000:]
                 group = next(b["id"] for b in backfills if b["id"] != backfill[0]["id"])
