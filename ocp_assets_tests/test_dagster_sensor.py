@@ -17,11 +17,7 @@ from ocp_assets.core.storage import open_data_root
 from ocp_assets.defs import partitions
 from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, partition_key
 from ocp_assets.defs.resources import KokuDataLake, SummaryDatabase
-from ocp_assets.defs.sensors import (
-    RANGE_END_TAG,
-    RANGE_START_TAG,
-    contiguous_ranges,
-)
+from ocp_assets.defs.sensors import contiguous_ranges, request_span
 from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (fixture)
     DAY,
     build_cluster,
@@ -45,13 +41,19 @@ def _state(result: dg.SensorResult) -> dict:
 
 
 def _requested(result: dg.SensorResult) -> list[tuple[str, str]]:
-    spans = []
-    for request in result.run_requests:
-        if request.partition_key:
-            spans.append((str(request.partition_key), str(request.partition_key)))
-        else:
-            spans.append((request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]))
-    return sorted(spans)
+    return sorted(request_span(r) for r in result.run_requests)
+
+
+def _koku_records_source_as(env, source: str, cluster_id: str) -> None:
+    """koku's reporting_ocp_clusters row of the source, naming `cluster_id` (added, or its id changed)."""
+    with psycopg.connect(env.dsn, autocommit=True) as conn:
+        table = f'"{env.schema}".reporting_ocp_clusters'
+        if conn.execute(f"UPDATE {table} SET cluster_id = %s WHERE provider_id = %s", (cluster_id, source)).rowcount:
+            return
+        conn.execute(
+            f"INSERT INTO {table} (cluster_id, cluster_alias, provider_id) VALUES (%s, %s, %s)",
+            (cluster_id, cluster_id, source),
+        )
 
 
 def test_sensor_discovers_clusters_and_requests_exactly_the_new_days(dagster_env):
@@ -158,12 +160,7 @@ def test_a_source_recorded_again_under_another_cluster_id_is_not_registered_twic
 def test_a_cluster_whose_source_koku_records_under_another_id_gets_no_run_until_corrected(dagster_env):
     days = [DAY, DAY + dt.timedelta(days=1)]
     a = build_cluster(dagster_env.data_root, "cluster-a", days)
-    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
-        conn.execute(
-            f'INSERT INTO "{dagster_env.schema}".reporting_ocp_clusters (cluster_id, cluster_alias, provider_id)'
-            " VALUES ('koku-a', 'koku-a', %s)",
-            (a.source_uuid,),
-        )
+    _koku_records_source_as(dagster_env, a.source_uuid, "koku-a")
 
     refused = _tick(dagster_env)
 
@@ -179,11 +176,7 @@ def test_a_cluster_whose_source_koku_records_under_another_id_gets_no_run_until_
     )
 
     # koku's row corrected: every day of its files is requested (none was marked seen while refused).
-    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
-        conn.execute(
-            f'UPDATE "{dagster_env.schema}".reporting_ocp_clusters SET cluster_id = %s WHERE provider_id = %s',
-            ("cluster-a", a.source_uuid),
-        )
+    _koku_records_source_as(dagster_env, a.source_uuid, "cluster-a")
     corrected = _tick(dagster_env)
     assert _requested(corrected) == [("cluster-a|2026-03-03", "cluster-a|2026-03-04")]
 
@@ -229,12 +222,7 @@ def test_days_a_moved_back_start_admits_while_a_cluster_is_refused_are_requested
     assert _requested(first) == [("cluster-old|2026-01-01", "cluster-old|2026-01-01")]  # its files are now seen
 
     # koku records the source under another id, and the start date moves back while the cluster is refused.
-    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
-        conn.execute(
-            f'INSERT INTO "{dagster_env.schema}".reporting_ocp_clusters (cluster_id, cluster_alias, provider_id)'
-            " VALUES ('koku-old', 'koku-old', %s)",
-            (old.source_uuid,),
-        )
+    _koku_records_source_as(dagster_env, old.source_uuid, "koku-old")
     monkeypatch.setattr(partitions, "START_DATE", "2025-12-01")
     refused = _tick(dagster_env)
     assert refused.run_requests == []
@@ -242,11 +230,7 @@ def test_days_a_moved_back_start_admits_while_a_cluster_is_refused_are_requested
     assert json.loads(refused.cursor) == {"start_date": "2025-12-01", "held_starts": {"cluster-old": "2026-01-01"}}
     assert json.loads(_tick(dagster_env).cursor)["held_starts"] == {"cluster-old": "2026-01-01"}  # still refused
 
-    with psycopg.connect(dagster_env.dsn, autocommit=True) as conn:
-        conn.execute(
-            f'UPDATE "{dagster_env.schema}".reporting_ocp_clusters SET cluster_id = %s WHERE provider_id = %s',
-            ("cluster-old", old.source_uuid),
-        )
+    _koku_records_source_as(dagster_env, old.source_uuid, "cluster-old")
     corrected = _tick(dagster_env)
 
     # 2025-12-30 and 2025-12-31 were seen before the start moved back and never requested; 2026-01-01 was requested.

@@ -1,11 +1,17 @@
-"""koku_parquet_sensor's safety: a mass removal (unmounted root, emptied prefix) is refused, and a tick whose runs were
-never stored is requested again."""
+"""koku_parquet_sensor's safety: a mass removal (unmounted root, emptied prefix) is refused, a tick whose runs were
+never stored is requested again, and a file whose days cannot be read runs the days it stands for (red, named)."""
 
 import datetime as dt
 
 import dagster as dg
 import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
 
+from ocp_assets.core.errors import InputDataError
+from ocp_assets.defs import sensors
+from ocp_assets.defs.sensors import request_span
 from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (fixture)
     DAY,
     build_cluster,
@@ -26,15 +32,7 @@ def _tick(env, *, store_runs: bool = True) -> dg.SensorResult:
 
 
 def _spans(result: dg.SensorResult) -> list[tuple[str, str]]:
-    spans = []
-    for request in result.run_requests:
-        if request.partition_key:
-            spans.append((str(request.partition_key), str(request.partition_key)))
-        else:
-            spans.append(
-                (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"])
-            )
-    return sorted(spans)
+    return sorted(request_span(r) for r in result.run_requests)
 
 
 def _source_files(env, identity) -> list:
@@ -223,3 +221,180 @@ def test_a_tick_evaluated_again_with_the_old_cursor_asks_for_the_runs_already_st
     assert [r.run_key for r in repeated.run_requests] == [r.run_key for r in stored.run_requests]
     assert sensor_tick(dagster_env, repeated.cursor).run_requests == []
     assert _file_state(dagster_env)
+
+
+# ---------------------------------------------------------------- a file whose days cannot be read
+
+
+def _set_second_start(value):
+    """A rewrite of the file with `value` as its second row's interval_start (footer statistics kept)."""
+
+    def rewrite(path) -> None:
+        table = pq.read_table(path)
+        starts = table["interval_start"].to_pylist()
+        starts[1] = value
+        column = pa.array(starts, table.schema.field("interval_start").type)
+        pq.write_table(table.set_column(table.schema.get_field_index("interval_start"), "interval_start", column), path)
+
+    return rewrite
+
+
+def _cut_in_half(path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+# How a file is broken, and what the error must say of it (derived from the reader's contract: file, column, row).
+BREAKS = {
+    "NULL interval_start": (_set_second_start(None), "column 'interval_start', row 2: interval_start is NULL"),
+    "year 9999": (_set_second_start(dt.datetime(9999, 12, 31)), "column 'interval_start', row 2: interval_start 9999"),
+    "Go's zero time": (_set_second_start(dt.datetime(1, 1, 1)), "column 'interval_start', row 2: interval_start 0001"),
+    "unreadable footer": (_cut_in_half, ": not a readable Parquet file"),
+}
+SPAN = [("cluster-a|2026-03-03", "cluster-a|2026-03-05")]
+
+
+def _unknown_days_warnings(capfd) -> list[str]:
+    """The sensor's warnings about files whose days cannot be read, since the last call (the sensor context's log
+    goes to stderr)."""
+    return [line for line in capfd.readouterr().err.splitlines() if "which days it holds is unknown" in line]
+
+
+def _run(env, result: dg.SensorResult) -> list[dg.ExecuteInProcessResult]:
+    """Execute a tick's requested runs as the daemon would launch them (one partition, or a range by its tags)."""
+    return [env.materialize(partition_key=r.partition_key, tags=r.tags) for r in result.run_requests]
+
+
+@pytest.mark.parametrize("report_type", ["pod_usage", "node_labels"])
+@pytest.mark.parametrize("broken", BREAKS)
+def test_a_known_file_rewritten_unreadable_runs_the_days_it_covered_once_and_warns_once(
+    dagster_env, capfd, broken, report_type
+):
+    a = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
+    _tick(dagster_env)
+    _tick(dagster_env)
+    (path,) = daily_files(dagster_env.data_root, a, report_type)
+    good = path.read_bytes()
+    capfd.readouterr()
+
+    BREAKS[broken][0](path)
+    assert _spans(_tick(dagster_env)) == SPAN  # the days it covered before, once
+    for _ in range(3):
+        assert _tick(dagster_env).run_requests == []
+    (said,) = _unknown_days_warnings(capfd)
+    assert f"file {path}" in said and BREAKS[broken][1] in said
+    assert "the days it covered before (3 day(s), 2026-03-03 .. 2026-03-05)" in said
+
+    # Another bad version of the file: its days again, and one more warning.
+    path.write_bytes(good[: len(good) // 3])
+    assert _spans(_tick(dagster_env)) == SPAN
+    assert _tick(dagster_env).run_requests == []
+    assert len(_unknown_days_warnings(capfd)) == 1
+
+    # Fixed: the days run again, and nothing is left to say.
+    path.write_bytes(good)
+    touch_later(path)
+    assert _spans(_tick(dagster_env)) == SPAN
+    assert _tick(dagster_env).run_requests == []
+    assert _unknown_days_warnings(capfd) == []
+    assert "unreadable" not in dagster_env.cursor
+
+
+@pytest.mark.parametrize("broken", ["NULL interval_start", "unreadable footer"])
+def test_the_days_of_a_bad_file_fail_naming_it_keep_their_rows_and_succeed_once_it_is_fixed(dagster_env, broken):
+    a = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
+    assert all(run.success for run in _run(dagster_env, _tick(dagster_env)))
+    _tick(dagster_env)
+    before = dagster_env.summary_rows()
+    assert {row[1] for row in before} == set(DAYS)
+    (path,) = daily_files(dagster_env.data_root, a, "pod_usage")
+    good = path.read_bytes()
+
+    BREAKS[broken][0](path)
+    (failed_run,) = _run(dagster_env, _tick(dagster_env))
+
+    assert not failed_run.success
+    failed = [e for e in failed_run.get_asset_check_evaluations() if not e.passed]
+    assert {e.partition for e in failed} == {f"cluster-a|{day}" for day in DAYS}  # every day red, not one log line
+    for evaluation in failed:
+        assert f"file {path}" in evaluation.description and BREAKS[broken][1] in evaluation.description
+    assert dagster_env.summary_rows() == before  # a failed day keeps its rows
+    assert _tick(dagster_env).run_requests == []  # not retried every tick
+
+    path.write_bytes(good)
+    touch_later(path)
+    (fixed_run,) = _run(dagster_env, _tick(dagster_env))
+    assert fixed_run.success
+    assert dagster_env.summary_rows() == before
+
+
+def test_a_new_unreadable_file_stands_for_its_months_days_or_its_first_day(dagster_env, capfd):
+    a = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
+    _tick(dagster_env)
+    _tick(dagster_env)
+    capfd.readouterr()
+
+    # In a month the cluster has days of: those days (one warning for each of the hourly and daily files).
+    late = _late_pod_file(dagster_env, a, DAYS[1])
+    for path in late:
+        _cut_in_half(path)
+    assert _spans(_tick(dagster_env)) == SPAN
+    said = _unknown_days_warnings(capfd)
+    assert len(said) == len(late) == 2
+    assert all("the days of its folder's month (3 day(s), 2026-03-03 .. 2026-03-05)" in line for line in said)
+
+    # In a new month, beside a readable file of that month: the days that file covers.
+    april = _late_pod_file(dagster_env, a, dt.date(2026, 4, 10))
+    (april_daily,) = [p for p in april if "/daily/" in str(p)]
+    _cut_in_half(april_daily)
+    assert _spans(_tick(dagster_env)) == [("cluster-a|2026-04-10", "cluster-a|2026-04-10")]
+
+    # In a new month with no readable file: the month's first day, as the CLI's day discovery counts it.
+    may = _late_pod_file(dagster_env, a, dt.date(2026, 5, 20))
+    for path in may:
+        _cut_in_half(path)
+    assert _spans(_tick(dagster_env)) == [("cluster-a|2026-05-01", "cluster-a|2026-05-01")]
+    assert _tick(dagster_env).run_requests == []
+    assert len(_unknown_days_warnings(capfd)) == 1 + len(may)  # april's daily file, may's two
+
+
+def test_a_bad_file_whose_runs_were_lost_is_requested_again_without_a_second_warning(dagster_env, capfd):
+    a = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
+    _tick(dagster_env)
+    _tick(dagster_env)
+    (path,) = daily_files(dagster_env.data_root, a, "storage_usage")
+    capfd.readouterr()
+
+    _cut_in_half(path)
+    lost = _tick(dagster_env, store_runs=False)
+    again = _tick(dagster_env)
+
+    assert _spans(lost) == _spans(again) == SPAN
+    assert [r.run_key for r in again.run_requests] == [r.run_key for r in lost.run_requests]
+    assert _tick(dagster_env).run_requests == []
+    assert len(_unknown_days_warnings(capfd)) == 1
+
+
+def test_a_read_error_that_passes_with_the_file_unchanged_gets_its_real_days_requested(dagster_env, monkeypatch):
+    """A storage error while reading a new file's footer: its month's days are run; once it reads, the days it really
+    covers are too, though its size and mtime never changed."""
+    a = build_cluster(dagster_env.data_root, "cluster-a", DAYS)
+    _tick(dagster_env)
+    _tick(dagster_env)
+    late = _late_pod_file(dagster_env, a, dt.date(2026, 3, 20))
+    read_days = sensors.file_days
+
+    def failing_for_the_late_files(root, path):
+        if any(path.endswith(p.name) for p in late):
+            raise InputDataError("not a readable Parquet file (connection reset)", file=path)
+        return read_days(root, path)
+
+    monkeypatch.setattr(sensors, "file_days", failing_for_the_late_files)
+    assert _spans(_tick(dagster_env)) == SPAN  # the cluster's days of its month
+    assert _tick(dagster_env).run_requests == []
+
+    monkeypatch.setattr(sensors, "file_days", read_days)
+    # Its real day and the days it stood for (run while it could not be read) run again.
+    assert _spans(_tick(dagster_env)) == [*SPAN, ("cluster-a|2026-03-20", "cluster-a|2026-03-20")]
+    assert _tick(dagster_env).run_requests == []
+    assert "unreadable" not in dagster_env.cursor

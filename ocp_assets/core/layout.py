@@ -6,6 +6,7 @@ Dagster layer cannot drift apart.
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -398,9 +399,23 @@ def month_prefix(account: str, report_type: str, source: str, year: int, month: 
 
 
 def folder_month(key: str) -> tuple[int, int] | None:
-    """(year, month) of the `year=YYYY/month=MM` folder a file's key lies in, or None."""
-    match = re.search(r"/year=(\d{4})/month=(\d{2})/", key)
-    return (int(match.group(1)), int(match.group(2))) if match else None
+    """(year, month) of the `year=YYYY/month=MM` folder a file's key lies in, or None (also for a folder naming no
+    month a date can have, such as month=13 or year=0000: its files are held to no month)."""
+    match = re.search(r"(?:^|/)year=(\d{4})/month=(\d{2})/", key)
+    if match is None:
+        return None
+    year, month = int(match.group(1)), int(match.group(2))
+    return (year, month) if year >= dt.MINYEAR and 1 <= month <= 12 else None
+
+
+def folder_month_days(key: str, days: Iterable[dt.date]) -> list[dt.date]:
+    """The days a file whose own days cannot be read stands for: those of `days` in its folder's month, else that
+    month's first day ([] outside a month folder). Reading any day of that month reads the file, so each fails
+    naming it until it is fixed."""
+    month = folder_month(key)
+    if month is None:
+        return []
+    return sorted({d for d in days if (d.year, d.month) == month}) or [dt.date(*month, 1)]
 
 
 def days_outside_folder(key: str, days: list[dt.date]) -> list[dt.date]:

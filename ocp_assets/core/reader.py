@@ -7,7 +7,6 @@ interval_start column. Text that is not UTF-8 is found in the day's rows. Errors
 """
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +26,7 @@ from ocp_assets.core.layout import (
     dataset_prefix,
     days_outside_folder,
     folder_month,
+    folder_month_days,
     month_prefix,
     month_start,
     next_month_start,
@@ -549,7 +549,7 @@ def days_with_usage(
     are not read) and of files and folders that are not read because they are out of place.
     """
     days: set[dt.date] = set()
-    unreadable_months: set[dt.date] = set()
+    unreadable: list[str] = []  # keys of files whose days are unknown
     say = warn if warn is not None else (lambda message: None)
     for report_type in report_types:
         prefix = _usage_prefix(account, source, report_type)
@@ -558,13 +558,11 @@ def days_with_usage(
             try:
                 covered = file_days(root, info.path)
             except InputDataError as exc:
-                month = _folder_month(root.key_of(info.path))
                 say(
                     f"{exc}; which days it holds is unknown, so the {report_type} days of its month fail until it "
                     "is fixed"
                 )
-                if month is not None:
-                    unreadable_months.add(month)
+                unreadable.append(root.key_of(info.path))
                 continue
             outside = days_outside_folder(root.key_of(info.path), covered)
             if outside:
@@ -573,14 +571,9 @@ def days_with_usage(
                     "the month of their folder and are not summarised (koku reads a month's rows from its own folder)"
                 )
             days.update(d for d in covered if d not in outside)
-    days.update(m for m in unreadable_months if not any((d.year, d.month) == (m.year, m.month) for d in days))
+    for key in unreadable:
+        days.update(folder_month_days(key, days))
     return sorted(days)
-
-
-def _folder_month(key: str) -> dt.date | None:
-    """The first day of the month a key's year=YYYY/month=MM folder names."""
-    found = re.search(r"/year=(\d{4})/month=(\d{2})/", "/" + key)
-    return dt.date(int(found.group(1)), int(found.group(2)), 1) if found else None
 
 
 def months_with_usage_files(
@@ -591,7 +584,7 @@ def months_with_usage_files(
     months = set()
     for report_type in report_types:
         for info in dataset_files(root, _usage_prefix(account, source, report_type)):
-            month = _folder_month(root.key_of(info.path))
+            month = folder_month(root.key_of(info.path))
             if month is not None:
-                months.add((month.year, month.month))
+                months.add(month)
     return months

@@ -14,6 +14,13 @@ cluster that got no run while the start moved (below), the start its days were l
 are requested once it gets runs again. A run's key ends with a hash of the file changes that caused it, so the same
 change never launches two runs.
 
+A file whose days cannot be read (an unreadable footer, a NULL or implausible interval_start) stands for the days
+it covered before, or, new, for the cluster's days of its folder's month (that month's first day when it has none,
+as the CLI's day discovery counts it): those days are requested, and as every day of its month reads the file, each
+fails naming file, column and row, a red partition with a failed check rather than a log line. The tick warns once
+per version (size, mtime) of such a file; fixing it re-runs those days. It is read again each tick (the cursor lists
+it), so a read error that passes with the file unchanged still gets its real days requested.
+
 A cluster's file changes are marked seen (stored in the registry) only once Dagster has stored a run of this sensor
 for each of their run keys: the tick that finds them requests the runs, the next tick finds the runs and stores the
 file state. A tick whose runs were never created (the daemon died in between) thus leaves the changes unseen, and
@@ -43,13 +50,14 @@ import psycopg
 # Dagster's tags on a sensor's runs, by which its daemon finds the run of a run key (dagster._daemon.sensor).
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
-from ocp_assets.core.errors import OcpAssetsError
+from ocp_assets.core.errors import InputDataError, OcpAssetsError
 from ocp_assets.core.ingest import cluster_record_key, read_cluster_registry
 from ocp_assets.core.layout import (
     GPU,
     SUMMARY_REPORT_TYPES,
     dataset_prefix,
     days_outside_folder,
+    folder_month_days,
 )
 from ocp_assets.core.reader import dataset_files, file_days
 from ocp_assets.core.registry import ClusterRecord, FileState, cluster_contradiction
@@ -123,17 +131,20 @@ def run_requests_for(
     return requests
 
 
+def request_span(request: dg.RunRequest) -> tuple[str, str]:
+    """The first and last partition key a run request covers (one partition, or a range of one cluster's days)."""
+    if request.partition_key:
+        return str(request.partition_key), str(request.partition_key)
+    return request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]
+
+
 def requested_days(requests: Iterable[dg.RunRequest]) -> dict[str, set[dt.date]]:
-    """cluster_id -> the days a tick's run requests cover (a partition or a range of one cluster's days)."""
+    """cluster_id -> the days a tick's run requests cover."""
     days: dict[str, set[dt.date]] = {}
     for request in requests:
-        first, last = (
-            (request.partition_key, request.partition_key)
-            if request.partition_key
-            else (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG])
-        )
-        cluster_id, start = split_key(str(first))
-        end = split_key(str(last))[1]
+        first, last = request_span(request)
+        cluster_id, start = split_key(first)
+        end = split_key(last)[1]
         days.setdefault(cluster_id, set()).update(start + dt.timedelta(n) for n in range((end - start).days + 1))
     return days
 
@@ -178,39 +189,85 @@ class FileChanges(NamedTuple):
     removed: list[str]  # keys of files seen before and gone now
     known: dict[str, tuple]  # the registry's file state: key -> (size, mtime_ns, days)
     present: int  # files listed now
+    unreadable: dict[str, list[int]]  # key -> [size, mtime_ns] of present files whose days cannot be read
 
 
-def changed_days(context, db: SummaryDatabase, conn, root: DataRoot, cluster: ClusterRecord) -> FileChanges:
-    """Days touched by new, changed or removed files of one cluster, and the file state to store for them."""
+def changed_days(
+    context, db: SummaryDatabase, conn, root: DataRoot, cluster: ClusterRecord, unreadable_before: dict[str, list[int]]
+) -> FileChanges:
+    """Days touched by new, changed or removed files of one cluster, and the file state to store for them.
+
+    unreadable_before: the files the last tick could not read the days of (key -> [size, mtime_ns]): read again each
+    tick (a passing storage error must not leave their real days unrequested) but not warned about again.
+    """
     known = db.registry.file_states(conn, cluster.cluster_id)
     touched: set[dt.date] = set()
     updates = []
     present = set()
+    unreadable: dict[str, list[int]] = {}
+    unknown_days: list[tuple[FileState, tuple | None, InputDataError]] = []
     for state, path in cluster_files(root, cluster):
         present.add(state.key)
         previous = known.get(state.key)
-        if previous is not None and previous[:2] == (state.size, state.mtime_ns):
+        version = [state.size, state.mtime_ns]
+        stored = previous is not None and list(previous[:2]) == version
+        if stored and unreadable_before.get(state.key) != version:
             continue
         try:
             covered = file_days(root, path)
-        except OcpAssetsError as exc:
-            # Retried every tick; the run that reads it would fail the same way, naming the file.
-            context.log.warning(f"{exc}; will retry")
+        except InputDataError as exc:
+            unreadable[state.key] = version
+            if not stored:
+                unknown_days.append((state, previous, exc))
             continue
-        outside = days_outside_folder(state.key, covered)
-        if outside:
-            context.log.warning(
-                f"{root.display(state.key)}: rows dated {outside[0]} .. {outside[-1]} lie outside the month "
-                "of their folder and are not summarised (koku reads a month's rows from its own folder)"
-            )
-            covered = [d for d in covered if d not in outside]
+        covered = days_inside_folder(context, root, state.key, covered)
         # A rewritten file may have lost days: those are re-run too.
         touched.update(covered, previous[2] if previous is not None else ())
         updates.append((cluster.cluster_id, state.key, state.size, state.mtime_ns, covered))
+    cluster_days = touched.union(*(days for _, _, days in known.values()))
+    for state, previous, error in unknown_days:
+        days = stand_in_days(state.key, previous, cluster_days)
+        if unreadable_before.get(state.key) != [state.size, state.mtime_ns]:
+            context.log.warning(unreadable_warning(error, days, previous))
+        touched.update(days)
+        updates.append((cluster.cluster_id, state.key, state.size, state.mtime_ns, days))
     removed = sorted(set(known) - present)
     for key in removed:
         touched.update(known[key][2])
-    return FileChanges(sorted(touched), updates, removed, known, len(present))
+    return FileChanges(sorted(touched), updates, removed, known, len(present), unreadable)
+
+
+def days_inside_folder(context, root: DataRoot, key: str, covered: list[dt.date]) -> list[dt.date]:
+    """The file's days in its folder's month (koku reads a month's rows from its own folder); the others are warned
+    about."""
+    outside = days_outside_folder(key, covered)
+    if not outside:
+        return covered
+    context.log.warning(
+        f"{root.display(key)}: rows dated {outside[0]} .. {outside[-1]} lie outside the month "
+        "of their folder and are not summarised (koku reads a month's rows from its own folder)"
+    )
+    return [d for d in covered if d not in outside]
+
+
+def stand_in_days(key: str, previous: tuple | None, cluster_days: set[dt.date]) -> list[dt.date]:
+    """The days to run for a file whose own days cannot be read (a bad footer or interval_start): those it covered
+    before, else the cluster's days of its folder's month, else that month's first day, as the CLI's day discovery
+    does. Each run fails naming its file, column and row (reading any day of the month reads the file), and fixing
+    the file runs them again, as days it covered before."""
+    if previous is not None and previous[2]:
+        return sorted(previous[2])
+    return folder_month_days(key, cluster_days)
+
+
+def unreadable_warning(error: InputDataError, days: list[dt.date], previous: tuple | None) -> str:
+    if not days:
+        return f"{error}; which days it holds is unknown and it is in no month folder, so no day is run for it"
+    which = "the days it covered before" if previous is not None and previous[2] else "the days of its folder's month"
+    return (
+        f"{error}; which days it holds is unknown, so {which} ({_span(days)}) are requested and fail naming it "
+        "until it is fixed (said once for this version of the file)"
+    )
 
 
 def _span(days: list[dt.date]) -> str:
@@ -275,19 +332,26 @@ class ClusterTick(NamedTuple):
 
 
 def cluster_tick(
-    context, db: SummaryDatabase, conn, root: DataRoot, cluster: ClusterRecord, cluster_start: dt.date | None
+    context,
+    db: SummaryDatabase,
+    conn,
+    root: DataRoot,
+    cluster: ClusterRecord,
+    cluster_start: dt.date | None,
+    unreadable_before: dict[str, list[int]],
 ) -> ClusterTick:
     """The runs one cluster needs this tick.
 
     cluster_start: the start date this cluster's seen days were last requested from (the last tick's, or an older
-    one the cursor held while the cluster got no run or its runs were not stored).
+    one the cursor held while the cluster got no run or its runs were not stored). unreadable_before: the files whose
+    days the last tick could not read (``changed_days``).
     """
     refusal = cluster_refusal(db, conn, cluster)
     if refusal is not None:
         # Its runs would be refused or fail: none is requested, and its files are not marked seen, so its days are
         # requested once the registry, koku's cluster table or the privilege is corrected.
         return ClusterTick([], None, [], refusal)
-    changes = changed_days(context, db, conn, root, cluster)
+    changes = changed_days(context, db, conn, root, cluster, unreadable_before)
     vanished = mass_removal(db, root, cluster, changes)
     if vanished is not None:
         return ClusterTick([], changes, [], vanished)
@@ -314,11 +378,13 @@ def cluster_tick(
 
 class Cursor(NamedTuple):
     """What a tick leaves for the next: its start date, the older starts held for clusters whose days were not
-    requested yet, and per cluster the file changes whose runs it requested (stored once the runs exist)."""
+    requested yet, per cluster the file changes whose runs it requested (stored once the runs exist), and per
+    cluster the files whose days it could not read (read again, warned about once)."""
 
     start: dt.date | None
     held_starts: dict[str, dt.date]
     pending: dict[str, dict]  # cluster_id -> {"run_keys": [...], "updates": [[key, size, mtime_ns, [days]]], ...}
+    unreadable: dict[str, dict[str, list[int]]]  # cluster_id -> {key: [size, mtime_ns]}
 
     @classmethod
     def read(cls, text: str | None) -> "Cursor":
@@ -327,14 +393,16 @@ class Cursor(NamedTuple):
             dt.date.fromisoformat(previous["start_date"]) if previous.get("start_date") else None,
             {c: dt.date.fromisoformat(d) for c, d in previous.get("held_starts", {}).items()},
             previous.get("pending", {}),
+            previous.get("unreadable", {}),
         )
 
     def dumps(self) -> str:
         state: dict = {"start_date": self.start.isoformat()}
         if self.held_starts:
             state["held_starts"] = {c: d.isoformat() for c, d in sorted(self.held_starts.items())}
-        if self.pending:
-            state["pending"] = self.pending
+        for name in ("pending", "unreadable"):
+            if getattr(self, name):
+                state[name] = getattr(self, name)
         return json.dumps(state)
 
 
@@ -385,7 +453,7 @@ def koku_parquet_sensor(
 ) -> dg.SensorResult:
     root = koku_lake.root()
     previous = Cursor.read(context.cursor)
-    cursor = Cursor(first_day(), {}, {})
+    cursor = Cursor(first_day(), {}, {}, {})
     requests: list[dg.RunRequest] = []
     warnings: list[str] = []
     early_days: list[str] = []
@@ -402,7 +470,12 @@ def koku_parquet_sensor(
         removed: list[tuple[str, str]] = []
         for cluster in clusters:
             cluster_start = previous.held_starts.get(cluster.cluster_id, previous.start)
-            tick = cluster_tick(context, koku_db, conn, root, cluster, cluster_start)
+            unreadable_before = previous.unreadable.get(cluster.cluster_id, {})
+            tick = cluster_tick(context, koku_db, conn, root, cluster, cluster_start, unreadable_before)
+            # A cluster refused before its files were listed keeps what the last tick knew of them.
+            unreadable = tick.changes.unreadable if tick.changes is not None else unreadable_before
+            if unreadable:
+                cursor.unreadable[cluster.cluster_id] = unreadable
             if tick.warning is not None:
                 context.log.warning(tick.warning)
                 warnings.append(tick.warning)
