@@ -182,7 +182,7 @@ def ensure_database(dsn: str, database: str) -> None:
     """Create ``database`` on ``dsn``'s server if missing (Dagster's instance lives in a database of its own)."""
     from psycopg import sql
 
-    from ocp_assets.core.engine import connect  # its errors never quote the DSN (a password stays out of them)
+    from ocp_assets.core.database import connect  # its errors never quote the DSN (a password stays out of them)
 
     with connect(dsn) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():

@@ -100,7 +100,7 @@ def generate_sample(data_root: Path, cache_dir: Path, progress: Progress) -> Non
 def init_tables(dsn: str) -> list[str]:
     from psycopg import sql
 
-    from ocp_assets.core.engine import connect
+    from ocp_assets.core.database import connect
     from ocp_assets.core.pgschema import init_schema
 
     with connect(dsn) as conn:
@@ -237,7 +237,7 @@ def report_figures(dsn: str) -> dict[str, list[tuple]]:
     namespaces by CPU and by memory, GPU rows, for the sample's clusters over all their days."""
     from psycopg import sql
 
-    from ocp_assets.core.engine import connect
+    from ocp_assets.core.database import connect
     from ocp_assets.core.pgschema import GPU_SUMMARY_TABLE, SUMMARY_TABLE
 
     table = sql.SQL("{}.{}").format(sql.Identifier(ACCOUNT), sql.Identifier(SUMMARY_TABLE))
@@ -382,7 +382,7 @@ def run(state: Path, *, ui: bool = False, port: int = 3000) -> int:
     pg = local_postgres.resolve(state)
     try:
         if not pg.embedded:
-            from ocp_assets.core.engine import connect
+            from ocp_assets.core.database import connect
 
             with connect(pg.dsn):  # a configured server that does not answer stops the command here, in one line
                 pass

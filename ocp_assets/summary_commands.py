@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from ocp_assets.core.engine import ClusterDay, connect, days_between
+from ocp_assets.core.database import connect
 from ocp_assets.core.errors import ConfigurationError, OcpAssetsError
+from ocp_assets.core.identity import ClusterDay, days_between
 from ocp_assets.core.ingest import BadClusterRecord, cluster_record_key, key_segment_problem, read_cluster_registry
 from ocp_assets.core.layout import GPU_USAGE, POD_USAGE
 from ocp_assets.core.outcomes import DAILY_SUMMARY, GPU_SUMMARY
@@ -214,7 +215,7 @@ def _summarised_days(conn, cluster: ClusterToSummarise) -> list[dt.date]:
     return sorted(days)
 
 
-def run_summarize(args: argparse.Namespace) -> int:
+def run_summarize(args: argparse.Namespace) -> int:  # noqa: C901 - split in issue 16
     """Every requested cluster-day; each failure is reported on its own line and the others go on.
 
     A cluster-day's usage summary and its GPU summary are committed separately (decision G3): a failed branch keeps

@@ -9,7 +9,7 @@ import psycopg
 from psycopg import sql
 
 from ocp_assets.core import pgschema
-from ocp_assets.core.engine import ClusterDay
+from ocp_assets.core.identity import ClusterDay
 from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.storage import open_data_root
 from ocp_assets_tests.reference.koku_sql import SUMMARY_COLUMNS, _to_frame

@@ -28,8 +28,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ocp_assets.core.engine import ClusterDay
 from ocp_assets.core.generate import CACHE_ENV, generate, nise_payload
+from ocp_assets.core.identity import ClusterDay
 from ocp_assets.core.ingest import derive_source_uuid, ingest
 from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.storage import open_data_root

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ocp_assets.core.engine import ClusterDay
 from ocp_assets.core.errors import OcpAssetsError
+from ocp_assets.core.identity import ClusterDay
 from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.storage import open_data_root
 from ocp_assets.defs.partitions import partition_key

@@ -6,7 +6,7 @@ import threading
 import psycopg
 import pytest
 
-from ocp_assets.core.engine import ClusterDay
+from ocp_assets.core.identity import ClusterDay
 from ocp_assets.core.pipeline import DayTask, summarize_cluster_day
 from ocp_assets.core.storage import open_data_root
 from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (dagster_home_fixture is the dagster_home fixture)

@@ -19,11 +19,11 @@ import psycopg
 import pytest
 
 from ocp_assets.core import consistency
-from ocp_assets.core.engine import ClusterDay
+from ocp_assets.core.identity import ClusterDay
 from ocp_assets.core.pgschema import SUMMARY_TABLE, init_schema
 from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.storage import open_data_root
-from ocp_assets.core.writer import lock_cluster_day
+from ocp_assets.core.transaction import lock_cluster_day
 from ocp_assets_tests.dagster_fixtures import ENABLED_KEYS, build_cluster, change_day
 from ocp_assets_tests.engine_support import day_hashes, enable_keys, summarize_command
 from ocp_assets_tests.private_postgres import as_server_user, private_postgres

@@ -10,8 +10,8 @@ import pytest
 from ocp_assets.core import consistency, pipeline
 from ocp_assets.core import outcomes as O
 from ocp_assets.core import validation as V
-from ocp_assets.core.engine import ClusterDay
 from ocp_assets.core.errors import InputDataError
+from ocp_assets.core.identity import ClusterDay
 from ocp_assets.core.pipeline import DayTask, summarize_cluster_day, summarize_day
 from ocp_assets.core.storage import open_data_root
 from ocp_assets.defs.assets import partition_events

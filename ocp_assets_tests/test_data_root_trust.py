@@ -11,7 +11,7 @@ import pytest
 
 from ocp_assets.cli import main
 from ocp_assets.core import outcomes as O
-from ocp_assets.core.engine import ClusterDay
+from ocp_assets.core.identity import ClusterDay
 from ocp_assets.core.ingest import (
     BadClusterRecord,
     ClusterIdentity,

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from ocp_assets.cli import main
-from ocp_assets.core.engine import ClusterDay
 from ocp_assets.core.errors import ConfigurationError, InputDataError
+from ocp_assets.core.identity import ClusterDay
 from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.storage import open_data_root
 from ocp_assets_tests.engine_support import engine_rows
@@ -224,7 +224,7 @@ def test_files_whose_names_start_with_a_dot_or_underscore_are_not_read(summarize
 
 
 def test_a_malformed_dsn_is_refused_without_showing_the_password():
-    from ocp_assets.core.engine import connect
+    from ocp_assets.core.database import connect
 
     with pytest.raises(ConfigurationError) as error, connect("postgresql://user:s3cr3t@host/db?sslmod=require"):
         pass
@@ -442,7 +442,7 @@ def limited_user(dsn):
 
 
 def test_db_init_and_the_registry_need_no_create_on_the_database_for_an_existing_schema(limited_user, capsys):
-    from ocp_assets.core.engine import connect
+    from ocp_assets.core.database import connect
     from ocp_assets.core.registry import Registry
 
     user_dsn, database = limited_user

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from psycopg import sql
 
 from ocp_assets.core import outcomes as O
-from ocp_assets.core.engine import ClusterDay
 from ocp_assets.core.generate import generate
+from ocp_assets.core.identity import ClusterDay
 from ocp_assets.core.pipeline import DayTask, summarize_cluster_day, summarize_day
 from ocp_assets.core.storage import open_data_root
 from ocp_assets.defs.partitions import partition_key

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from psycopg import sql
 
-from ocp_assets.core.engine import ClusterDay
 from ocp_assets.core.generate import SCENARIO_DIR, generate
+from ocp_assets.core.identity import ClusterDay
 from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.storage import open_data_root
 from ocp_assets_tests.engine_support import enable_keys, engine_rows, koku_settings_for_reference, map_tag_keys

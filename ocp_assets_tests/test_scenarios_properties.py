@@ -11,7 +11,7 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
-from ocp_assets.core.engine import ClusterDay
+from ocp_assets.core.identity import ClusterDay
 from ocp_assets.core.ingest import ingest
 from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.storage import open_data_root

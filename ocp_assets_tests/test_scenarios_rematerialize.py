@@ -6,8 +6,8 @@ import json
 import pytest
 from psycopg import sql
 
-from ocp_assets.core.engine import ClusterDay
 from ocp_assets.core.generate import generate, nise_payload
+from ocp_assets.core.identity import ClusterDay
 from ocp_assets.core.ingest import ingest
 from ocp_assets.core.pipeline import summarize_day
 from ocp_assets.core.storage import open_data_root

@@ -53,7 +53,8 @@ def _high_water_mb() -> float:
 
 def _one_repetition(data_root: str, dsn: str, schema: str) -> dict:
     """Runs in the child process: summarise every day of every cluster once, report seconds and peak RSS."""
-    from ocp_assets.core.engine import ClusterDay, connect
+    from ocp_assets.core.database import connect
+    from ocp_assets.core.identity import ClusterDay
     from ocp_assets.core.ingest import read_cluster_registry
     from ocp_assets.core.pipeline import summarize_day
     from ocp_assets.core.reader import days_with_usage
@@ -106,7 +107,7 @@ def _hourly_rows(root, cluster, day) -> int:
 
 def prepare(scale: str, data_root: Path, dsn: str, schema: str) -> None:
     from ocp_assets.cli import PhaseProgress
-    from ocp_assets.core.engine import connect
+    from ocp_assets.core.database import connect
     from ocp_assets.core.generate import generate
     from ocp_assets.core.pgschema import init_schema
     from ocp_assets.core.storage import open_data_root
@@ -262,7 +263,7 @@ def _start_date(data_root: Path) -> str:
 
 def prepare_dagster(dsn: str, schema: str) -> None:
     """The benchmark's Dagster database (created if missing), an empty tenant schema and registry."""
-    from ocp_assets.core.engine import connect
+    from ocp_assets.core.database import connect
     from ocp_assets.core.pgschema import init_schema
 
     with connect(dsn) as conn:
@@ -275,7 +276,7 @@ def prepare_dagster(dsn: str, schema: str) -> None:
 
 def rows_differ(dsn: str, schema_a: str, schema_b: str) -> int:
     """Rows of one summary table missing from the other, both ways (all columns but uuid and report_period_id)."""
-    from ocp_assets.core.engine import connect
+    from ocp_assets.core.database import connect
     from ocp_assets.core.pgschema import SUMMARY_COLUMNS, SUMMARY_TABLE
 
     columns = ", ".join(

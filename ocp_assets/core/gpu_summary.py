@@ -1,4 +1,4 @@
-"""koku's GPU usage summary of one cluster-day (``reporting_ocp_gpu_summary_p``): read, compute, write and check.
+"""koku's GPU usage summary of one cluster-day (``reporting_ocp_gpu_summary_p``): read, compute, check, facts.
 
 The semantics are koku's self-hosted ``ui_summary/reporting_ocp_gpu_summary_p_usage_only.sql`` (D1): it reads the
 hourly ``openshift_gpu_usage_line_items`` of the source's month folder, one output row per (namespace, node,
@@ -13,27 +13,23 @@ One deliberate difference: koku groups on the raw ``mig_profile`` but writes ``N
 reported with both '' and NULL profiles on one day would give two identical-looking rows and count twice; here the
 group key is the NULLIF'd profile (D2's no double counting), which is the same wherever the input is consistent.
 
-Everything is computed on whole Arrow columns (pyarrow compute); the write replaces the cluster-day's rows in one
-transaction (COPY into a temporary float8 table, delete, insert with koku's column types, read back).
+Everything is computed on whole Arrow columns (pyarrow compute); the rows are written by ``writer.replace_gpu_rows``
+in the GPU summary's own transaction (``transaction.commit_or_rehearse``), as the usage summary's are.
 """
 
 import datetime as dt
 from dataclasses import dataclass, field
 
-import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-from psycopg import sql
 
 from ocp_assets.core import outcomes as O
 from ocp_assets.core.consistency import close, column_total, distinct_count, duplicate_keys
 from ocp_assets.core.layout import GPU_USAGE, month_prefix
 from ocp_assets.core.outcomes import CheckOutcome
-from ocp_assets.core.pgschema import GPU_SUMMARY_TABLE
 from ocp_assets.core.reader import DOUBLE, STRING, ColumnSpec, DayTable, read_day_rows
 from ocp_assets.core.storage import DataRoot
 from ocp_assets.core.summary import constant_column, cost_category_ids
-from ocp_assets.core.writer import csv_bytes
 
 MIB_TO_GB = 0.001048576  # koku's factor: 2^20 bytes per MiB / 10^9 bytes per GB
 MODE_MIG = "MIG"
@@ -94,7 +90,6 @@ GPU_ROWS_SCHEMA = pa.schema(
         ("cost_category_id", pa.int32()),
     ]
 )
-_PG_TYPES = {pa.int32(): "integer", pa.string(): "text", pa.date32(): "date", pa.float64(): "double precision"}
 # The measures whose totals prove the write (read back from PostgreSQL after the insert).
 WRITE_TOTALS = ("gpu_count", "memory_capacity_gb", "mig_memory_capacity_gb")
 NOT_NEGATIVE = ("memory_capacity_gb", "mig_memory_capacity_gb", "gpu_count", "mig_slice_count", "gpu_max_slices")
@@ -194,72 +189,6 @@ def compute_gpu_summary(gpu: pa.Table, ctx: GpuContext) -> pa.Table:
         {name: pa.chunked_array([columns[name]], GPU_ROWS_SCHEMA.field(name).type) for name in GPU_ROWS_SCHEMA.names},
         schema=GPU_ROWS_SCHEMA,
     )
-
-
-# ------------------------------------------------------------------ write
-def _lock(conn: psycopg.Connection, schema: str, source: str, day: dt.date) -> None:
-    # Its own key: the GPU write of a cluster-day never waits for the usage summary's transaction.
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{schema}/{source}/{day.isoformat()}/gpu",))
-
-
-def _delete_day(conn: psycopg.Connection, schema: str, source: str, day: dt.date) -> int:
-    """koku's DELETE of the window (by source_uuid and usage_start), for one day."""
-    return conn.execute(
-        sql.SQL("DELETE FROM {}.{} WHERE source_uuid = %s AND usage_start = %s").format(
-            sql.Identifier(schema), sql.Identifier(GPU_SUMMARY_TABLE)
-        ),
-        (source, day),
-    ).rowcount
-
-
-def delete_gpu_rows(conn: psycopg.Connection, schema: str, source: str, day: dt.date) -> int:
-    """Remove the cluster-day's GPU rows (a day without GPU data), in their own transaction."""
-    with conn.transaction():
-        _lock(conn, schema, source, day)
-        return _delete_day(conn, schema, source, day)
-
-
-def replace_gpu_rows(conn: psycopg.Connection, schema: str, source: str, day: dt.date, rows: pa.Table) -> GpuWrite:
-    """Replace the cluster-day's GPU rows with `rows`, inside the caller's transaction, and read the result back.
-
-    The float8 measures become numeric(33,15) in the INSERT ... SELECT, as koku's float8 x numeric products do.
-    """
-    if rows.schema != GPU_ROWS_SCHEMA:
-        raise ValueError("GPU summary rows do not have GPU_ROWS_SCHEMA")
-    ident, table = sql.Identifier(schema), sql.Identifier(GPU_SUMMARY_TABLE)
-    staging = sql.Identifier("ocp_assets_gpu_summary_staging")
-    _lock(conn, schema, source, day)
-    conn.execute(
-        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(
-            staging,
-            sql.SQL(", ").join(
-                sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(_PG_TYPES[f.type])) for f in GPU_ROWS_SCHEMA
-            ),
-        )
-    )
-    conn.execute(sql.SQL("TRUNCATE {}").format(staging))  # a caller replacing two days in one transaction
-    names = sql.SQL(", ").join(sql.Identifier(f.name) for f in GPU_ROWS_SCHEMA)
-    with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(staging, names)) as copy:
-        copy.write(csv_bytes(rows))
-    deleted = _delete_day(conn, schema, source, day)
-    projections = sql.SQL(", ").join(
-        sql.SQL("{}::uuid").format(sql.Identifier(f.name)) if f.name == "source_uuid" else sql.Identifier(f.name)
-        for f in GPU_ROWS_SCHEMA
-    )
-    written = conn.execute(
-        sql.SQL("INSERT INTO {}.{} (id, {}) SELECT gen_random_uuid(), {} FROM {}").format(
-            ident, table, names, projections, staging
-        )
-    ).rowcount
-    read_back = conn.execute(
-        sql.SQL("SELECT count(*), {} FROM {}.{} WHERE source_uuid = %s AND usage_start = %s").format(
-            sql.SQL(", ").join(sql.SQL("coalesce(sum({}), 0)::float8").format(sql.Identifier(c)) for c in WRITE_TOTALS),
-            ident,
-            table,
-        ),
-        (source, day),
-    ).fetchone()
-    return GpuWrite(written, deleted, int(read_back[0]), dict(zip(WRITE_TOTALS, (float(v) for v in read_back[1:]))))
 
 
 # ------------------------------------------------------------------ checks (recomputed independently of the above)

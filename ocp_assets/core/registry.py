@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from ocp_assets.core.engine import ClusterDay
 from ocp_assets.core.errors import ConfigurationError
+from ocp_assets.core.identity import ClusterDay
 
 REGISTRY_TABLE = "cluster_registry"
 FILE_STATE_TABLE = "parquet_file_state"

@@ -185,11 +185,6 @@ class DataRoot:
         with self.fs.open_input_stream(self.path(key)) as stream:
             return stream.read()
 
-    def delete(self, key: str) -> None:
-        info = self.fs.get_file_info(self.path(key))
-        if info.type == pafs.FileType.File:
-            self.fs.delete_file(self.path(key))
-
 
 def absence(uri: str) -> str:
     """How a data root that is not there is said (an S3 prefix exists only while it holds objects)."""

@@ -18,6 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ocp_assets.core import consistency
+from ocp_assets.core.consistency import column_total, distinct_count
 from ocp_assets.core.labels import (
     LabelCatalog,
     allowed_label_keys,
@@ -559,3 +561,78 @@ def _architecture(label_json: str | None) -> str | None:
     except (json.JSONDecodeError, AttributeError):
         return None
     return value.lower() if isinstance(value, str) else None
+
+
+# ------------------------------------------------------------------ what a cluster-day's summary holds
+PREVIEW_ROWS = 5
+TOP_NAMESPACES = 10
+PREVIEW_COLUMNS = (
+    "data_source",
+    "namespace",
+    "node",
+    "pod_usage_cpu_core_hours",
+    "pod_request_cpu_core_hours",
+    "pod_usage_memory_gigabyte_hours",
+    "node_capacity_cpu_core_hours",
+    "persistentvolumeclaim_capacity_gigabyte_months",
+    "all_labels",
+)
+
+
+def rows_by_kind(rows: pa.Table) -> dict[str, int]:
+    """Counts per kind of row; unallocated rows are the Pod rows without pod_labels (3.7)."""
+    is_pod = pc.equal(rows["data_source"], "Pod")
+    unallocated = pc.sum(pc.and_(is_pod, pc.is_null(rows["pod_labels"]))).as_py() or 0
+    return {
+        "Pod": (pc.sum(is_pod).as_py() or 0) - unallocated,
+        "Storage": pc.sum(pc.equal(rows["data_source"], "Storage")).as_py() or 0,
+        "unallocated": unallocated,
+    }
+
+
+def summary_facts(rows: pa.Table, raw_pods: pa.Table, capacity: pa.Table) -> dict:
+    """Totals of the cluster-day as a cost engineer reads them: pod usage without unallocated rows, capacity per
+    node."""
+    pods = consistency.pod_rows(rows)
+    unallocated = consistency.unallocated_rows(rows)
+    storage = consistency.storage_rows(rows)
+    with_node = raw_pods.filter(pc.fill_null(pc.not_equal(raw_pods["node"], ""), False))
+    facts = {
+        "rows": rows.num_rows,
+        "rows_by_data_source": {"Pod": pods.num_rows + unallocated.num_rows, "Storage": storage.num_rows},
+        "unallocated_rows": unallocated.num_rows,
+        "pods": distinct_count(with_node, "namespace", "pod"),
+        "namespaces": distinct_count(pods, "namespace"),
+        "nodes": capacity.num_rows,
+        "cpu_usage_core_hours": column_total(pods["pod_usage_cpu_core_hours"]),
+        "cpu_request_core_hours": column_total(pods["pod_request_cpu_core_hours"]),
+        "cpu_limit_core_hours": column_total(pods["pod_limit_cpu_core_hours"]),
+        "cpu_effective_usage_core_hours": column_total(pods["pod_effective_usage_cpu_core_hours"]),
+        "cpu_capacity_core_hours": column_total(capacity["node_capacity_cpu_core_seconds"]) / consistency.HOUR,
+        "memory_usage_gigabyte_hours": column_total(pods["pod_usage_memory_gigabyte_hours"]),
+        "memory_request_gigabyte_hours": column_total(pods["pod_request_memory_gigabyte_hours"]),
+        "memory_limit_gigabyte_hours": column_total(pods["pod_limit_memory_gigabyte_hours"]),
+        "memory_effective_usage_gigabyte_hours": column_total(pods["pod_effective_usage_memory_gigabyte_hours"]),
+        "memory_capacity_gigabyte_hours": column_total(capacity["node_capacity_memory_byte_seconds"])
+        / consistency.HOUR
+        * consistency.GIB,
+        "storage_capacity_gigabyte_months": column_total(storage["persistentvolumeclaim_capacity_gigabyte_months"]),
+        "storage_request_gigabyte_months": column_total(storage["volume_request_storage_gigabyte_months"]),
+        "storage_usage_gigabyte_months": column_total(storage["persistentvolumeclaim_usage_gigabyte_months"]),
+    }
+    if pods.num_rows:
+        by_namespace = (
+            pods.group_by("namespace", use_threads=False)
+            .aggregate([("pod_usage_cpu_core_hours", "sum"), ("pod_usage_memory_gigabyte_hours", "sum")])
+            .sort_by([("pod_usage_cpu_core_hours_sum", "descending"), ("namespace", "ascending")])
+        )
+        facts["top_namespaces"] = [
+            {
+                "namespace": r["namespace"],
+                "cpu_usage_core_hours": r["pod_usage_cpu_core_hours_sum"] or 0.0,
+                "memory_usage_gigabyte_hours": r["pod_usage_memory_gigabyte_hours_sum"] or 0.0,
+            }
+            for r in by_namespace.slice(0, TOP_NAMESPACES).to_pylist()
+        ]
+    facts["preview"] = rows.select(list(PREVIEW_COLUMNS)).slice(0, PREVIEW_ROWS).to_pylist()
+    return facts

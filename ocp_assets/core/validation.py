@@ -8,6 +8,7 @@ it into a failed blocking asset check and write nothing for the partition).
 
 import functools
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
@@ -15,8 +16,10 @@ import pyarrow.compute as pc
 from pandera.errors import SchemaError, SchemaErrors
 from pandera.typing import Series
 
+from ocp_assets.core.errors import InputDataError, OcpAssetsError
 from ocp_assets.core.labels import MalformedLabelJSON, parse_label_object
 from ocp_assets.core.outcomes import CheckOutcome
+from ocp_assets.core.reader import DayTable, locate_row, locate_value
 
 ALLOWED_DATA_SOURCES = ("Pod", "Storage")
 MAX_FAILURE_CASES = 20
@@ -453,3 +456,75 @@ def failure_cases_markdown(report: CheckOutcome) -> str:
         for row in frame.itertuples(index=False)
     ]
     return "\n".join([header, rule, *lines])
+
+
+# ------------------------------------------------------------------ inputs read from koku's Parquet
+# pandera's check names as a person reads them, for the error that names a bad cell's file and row.
+READABLE_CHECKS = {
+    "label_json_object": "label text is not a JSON object",
+    "greater_than_or_equal_to(0)": "negative value",
+    "not_nullable": "missing value (NULL)",
+    "str_length(None, 253)": "longer than koku's 253 characters",
+    "str_length(None, 128)": "longer than koku's 128 characters",
+    "str_length(None, 64)": "longer than koku's 64 characters",
+    "str_length(None, 10)": "longer than koku's 10 characters",
+    "whole_number": "not a whole number",
+}
+
+
+def input_error_outcome(exc: OcpAssetsError, rows: int = 0) -> CheckOutcome:
+    """Input that cannot even be read, as a failed check naming file, column and row."""
+    cases = pd.DataFrame(
+        [
+            {
+                "schema_context": type(exc).__name__,
+                "column": getattr(exc, "column", None),
+                "check": getattr(exc, "reason", str(exc)),
+                "failure_case": getattr(exc, "file", None),
+                "index": getattr(exc, "row", None),
+            }
+        ]
+    )
+    metadata = {k: v for k in ("file", "column", "row") if (v := getattr(exc, k, None)) is not None}
+    return CheckOutcome(False, str(exc), metadata, failure_cases=cases, rows=rows, failures=1)
+
+
+def validate_rows(model: type[pa.DataFrameModel], rows: DayTable) -> CheckOutcome:
+    """Validate a table read from koku's Parquet; the first bad text cell is located back to its file and row."""
+    report = validate_frame(model, rows.table)
+    if report.passed or not rows.files:
+        return report
+    for case in report.failure_cases.itertuples(index=False):
+        located = _locate_case(rows, case)
+        if located is None:
+            continue
+        report.description += f" (first at {located})"
+        report.metadata.update(
+            {"file": located.file, "column": located.column, "row": located.row, "reason": located.reason}
+        )
+        return report
+    if len(rows.files) == 1:
+        report.description += f" (in {rows.files[0]})"
+        report.metadata["file"] = rows.files[0]
+    else:
+        report.description += f" (in the day's rows of {len(rows.files)} files: {', '.join(rows.files)})"
+        report.metadata["files"] = list(rows.files)
+    return report
+
+
+def _locate_case(rows: DayTable, case) -> InputDataError | None:
+    """The file, column and row of one failure case: by its text value, else by its row index; None when neither."""
+    value, column, index = case.failure_case, case.column, case.index
+    reason = READABLE_CHECKS.get(str(case.check), str(case.check))
+    if str(case.check) != "label_json_object":
+        shown = repr(value)
+        reason += f": {shown[:80]}…" if len(shown) > 80 else f": {shown}"
+    if (
+        isinstance(value, str)
+        and column in rows.table.column_names
+        and pa_arrow.types.is_string(rows.table.schema.field(column).type)
+    ):
+        return locate_value(rows, column, value, reason)
+    if isinstance(index, (int, np.integer)) and 0 <= index < len(rows):
+        return locate_row(rows, int(index), column, reason)
+    return None

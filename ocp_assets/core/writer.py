@@ -1,9 +1,9 @@
-"""PostgreSQL side of a cluster-day: koku's settings in, summary rows out (D4, D5).
+"""The SQL of a cluster-day: koku's settings in; shared rows, usage summary rows and GPU summary rows out (D4, D5).
 
-All writes of one cluster-day happen in one transaction, serialised per (schema, source, day) by an
-advisory lock: report period, cluster and node rows, then the summary rows are replaced with one COPY
-into a temporary float8 table and one INSERT ... SELECT that casts float8 to numeric(33,15) exactly as
-koku's staging-to-summary copy does. A failure anywhere rolls back and leaves the previous rows.
+Each summary is replaced the same way: its rows are COPYed into a temporary float8 table, the day's previous rows
+deleted, the new ones inserted with one INSERT ... SELECT that casts float8 to koku's numeric types, and read back
+(counts and totals) for the checks. The transactions and their locks are core/transaction.py's; these functions
+run inside them.
 """
 
 import datetime as dt
@@ -16,9 +16,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
 
+from ocp_assets.core.gpu_summary import GPU_ROWS_SCHEMA, WRITE_TOTALS, GpuWrite
+from ocp_assets.core.identity import ClusterDay
 from ocp_assets.core.layout import month_start, next_month_start
-from ocp_assets.core.pgschema import SUMMARY_TABLE
+from ocp_assets.core.pgschema import GPU_SUMMARY_TABLE, SUMMARY_TABLE, ensure_month_partition
 from ocp_assets.core.summary import MEASURE_COLUMNS, SUMMARY_SCHEMA
+from ocp_assets.core.transaction import locked_transaction, shared_rows_key
 
 JSON_COLUMNS = ("pod_labels", "volume_labels", "all_labels", "infrastructure_usage_cost")
 _PG_TYPES = {pa.int32(): "integer", pa.string(): "text", pa.date32(): "date", pa.float64(): "double precision"}
@@ -118,28 +121,7 @@ def upsert_cluster_nodes(
     A node row is added when (node, resource_id, cores, cluster) is new; an existing one gets role and
     architecture only when one of them is NULL. Cores are compared at the column's two decimals.
     """
-    ident = sql.Identifier(schema)
-    cluster = conn.execute(
-        sql.SQL(
-            "SELECT uuid, cluster_alias FROM {}.reporting_ocp_clusters WHERE provider_id = %s ORDER BY uuid LIMIT 1"
-        ).format(ident),
-        (source,),
-    ).fetchone()
-    if cluster is None:
-        cluster_uuid = conn.execute(
-            sql.SQL(
-                "INSERT INTO {}.reporting_ocp_clusters (cluster_id, cluster_alias, provider_id) VALUES (%s, "
-                "%s, %s) RETURNING uuid"
-            ).format(ident),
-            (cluster_id, cluster_alias, source),
-        ).fetchone()[0]
-    else:
-        cluster_uuid = cluster[0]
-        if cluster[1] != cluster_alias:
-            conn.execute(
-                sql.SQL("UPDATE {}.reporting_ocp_clusters SET cluster_alias = %s WHERE uuid = %s").format(ident),
-                (cluster_alias, cluster_uuid),
-            )
+    cluster_uuid = _cluster_uuid(conn, schema, cluster_id=cluster_id, cluster_alias=cluster_alias, source=source)
     if inventory.num_rows == 0:
         return
     arrays = (
@@ -157,6 +139,7 @@ def upsert_cluster_nodes(
         "n.node = v.node AND n.resource_id IS NOT DISTINCT FROM v.resource_id"
         " AND n.node_capacity_cpu_cores IS NOT DISTINCT FROM round(v.cores, 2) AND n.cluster_id = %s"
     )
+    ident = sql.Identifier(schema)
     conn.execute(
         sql.SQL(
             "UPDATE {s}.reporting_ocp_nodes AS n SET node_role = v.node_role, architecture = v.architecture"
@@ -173,6 +156,65 @@ def upsert_cluster_nodes(
         ).format(s=ident, incoming=incoming, same=same_node),
         (cluster_uuid, *arrays, cluster_uuid),
     )
+
+
+def _cluster_uuid(conn: psycopg.Connection, schema: str, *, cluster_id: str, cluster_alias: str, source: str) -> str:
+    """The source's reporting_ocp_clusters row (created when missing, its alias brought up to date)."""
+    ident = sql.Identifier(schema)
+    cluster = conn.execute(
+        sql.SQL(
+            "SELECT uuid, cluster_alias FROM {}.reporting_ocp_clusters WHERE provider_id = %s ORDER BY uuid LIMIT 1"
+        ).format(ident),
+        (source,),
+    ).fetchone()
+    if cluster is None:
+        return conn.execute(
+            sql.SQL(
+                "INSERT INTO {}.reporting_ocp_clusters (cluster_id, cluster_alias, provider_id) VALUES (%s, "
+                "%s, %s) RETURNING uuid"
+            ).format(ident),
+            (cluster_id, cluster_alias, source),
+        ).fetchone()[0]
+    if cluster[1] != cluster_alias:
+        conn.execute(
+            sql.SQL("UPDATE {}.reporting_ocp_clusters SET cluster_alias = %s WHERE uuid = %s").format(ident),
+            (cluster_alias, cluster[0]),
+        )
+    return cluster[0]
+
+
+@dataclass(frozen=True)
+class SharedRows:
+    """What the days of one cluster (and month) share: koku's report period, and whether the month partition exists."""
+
+    report_period_id: int
+    in_month_partition: bool
+
+
+def prepare_shared_rows(
+    conn: psycopg.Connection, schema: str, cluster_day: ClusterDay, inventory: pa.Table
+) -> SharedRows:
+    """Report period, cluster and node rows, and the month's partition, each created once however many days run at once.
+
+    They are written in their own short transaction under the source's lock (the partition under the schema's),
+    before the day's own transaction: concurrent days of one cluster then neither duplicate them nor hit a unique
+    violation, and do not wait for each other's summary. They stay when a day's summary is rolled back, as koku
+    creates them at ingest whether or not the summary follows.
+    """
+    cd = cluster_day
+    with locked_transaction(conn, shared_rows_key(schema, cd.source)):
+        period = report_period(
+            conn, schema, cluster_id=cd.cluster_id, cluster_alias=cd.cluster_alias, source=cd.source, day=cd.day
+        )
+        upsert_cluster_nodes(
+            conn,
+            schema,
+            cluster_id=cd.cluster_id,
+            cluster_alias=cd.cluster_alias,
+            source=cd.source,
+            inventory=inventory,
+        )
+    return SharedRows(period, ensure_month_partition(conn, schema, cd.day))
 
 
 def node_roles(conn: psycopg.Connection, schema: str, nodes: list[str]) -> pa.Table:
@@ -193,10 +235,7 @@ def node_roles(conn: psycopg.Connection, schema: str, nodes: list[str]) -> pa.Ta
     )
 
 
-def lock_cluster_day(conn: psycopg.Connection, schema: str, source: str, day: dt.date) -> None:
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{schema}/{source}/{day.isoformat()}",))
-
-
+# ------------------------------------------------------------------ replacing a summary's rows
 def csv_bytes(rows: pa.Table) -> bytes:
     """Rows as COPY's CSV. Valid values quoted, NULLs left empty: PostgreSQL's CSV COPY then tells '' (a dedicated
     GPU's MIG id, an empty label) from NULL."""
@@ -208,64 +247,82 @@ def csv_bytes(rows: pa.Table) -> bytes:
     return buffer.getvalue()
 
 
+def _copy_to_staging(conn: psycopg.Connection, staging: str, rows: pa.Table) -> None:
+    """COPY rows into the session's temporary float8 table `staging`, created like the rows' schema.
+
+    ON COMMIT DELETE ROWS empties it only at commit: it is truncated first, or a caller replacing two days in one
+    transaction would copy the first day's rows into the second.
+    """
+    table = sql.Identifier(staging)
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(_PG_TYPES[f.type])) for f in rows.schema
+    )
+    conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(table, columns))
+    conn.execute(sql.SQL("TRUNCATE {}").format(table))
+    names = sql.SQL(", ").join(sql.Identifier(name) for name in rows.schema.names)
+    with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(table, names)) as copy:
+        copy.write(csv_bytes(rows))
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A summary table of the tenant, its id column, and the SQL type of each column whose text becomes another type."""
+
+    schema: str
+    table: str
+    id_column: str
+    casts: dict[str, str]
+
+
+def _insert_from_staging(conn: psycopg.Connection, staging: str, fields: pa.Schema, into: _Target) -> int:
+    """INSERT ... SELECT the staged rows (`fields`) into the tenant's table, a new uuid in its id column for each."""
+    names = sql.SQL(", ").join(sql.Identifier(name) for name in fields.names)
+    projections = sql.SQL(", ").join(
+        sql.SQL("{}::{}").format(sql.Identifier(name), sql.SQL(into.casts[name]))
+        if name in into.casts
+        else sql.Identifier(name)
+        for name in fields.names
+    )
+    target = sql.SQL("{}.{} ({}, {})").format(
+        sql.Identifier(into.schema), sql.Identifier(into.table), sql.Identifier(into.id_column), names
+    )
+    return conn.execute(
+        sql.SQL("INSERT INTO {} SELECT gen_random_uuid(), {} FROM {}").format(
+            target, projections, sql.Identifier(staging)
+        )
+    ).rowcount
+
+
+# The rows koku's cost steps added (infrastructure_raw_cost > 0) are not the usage summary's: they stay (D5).
+_USAGE_DAY = (
+    "source_uuid = %s AND usage_start = %s AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0)"
+)
+_USAGE_CASTS = {**dict.fromkeys(JSON_COLUMNS, "jsonb"), "source_uuid": "uuid"}
+
+
 def replace_summary_rows(
     conn: psycopg.Connection, schema: str, source: str, day: dt.date, rows: pa.Table, in_month_partition: bool
 ) -> WriteResult:
-    """Replace the cluster-day's summary rows with rows (D5); rows carrying infrastructure_raw_cost > 0 are kept,
-    like koku.
+    """Replace the cluster-day's usage summary rows with `rows` (D5), inside the caller's transaction, and read them
+    back; rows carrying infrastructure_raw_cost > 0 are kept, like koku.
 
-    in_month_partition: whether the day's month partition exists (engine.prepare_shared_rows made sure of it).
+    in_month_partition: whether the day's month partition exists (prepare_shared_rows made sure of it).
     """
     if rows.schema != SUMMARY_SCHEMA:
         raise ValueError("summary rows do not have SUMMARY_SCHEMA")
-    ident = sql.Identifier(schema)
-    staging = sql.Identifier("ocp_assets_summary_staging")
-    conn.execute(
-        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(
-            staging,
-            sql.SQL(", ").join(
-                sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(_PG_TYPES[f.type])) for f in SUMMARY_SCHEMA
-            ),
-        )
-    )
-    # ON COMMIT DELETE ROWS empties it only at commit: a caller replacing two days in one transaction would
-    # otherwise copy the first day's rows into the second.
-    conn.execute(sql.SQL("TRUNCATE {}").format(staging))
-    names = sql.SQL(", ").join(sql.Identifier(f.name) for f in SUMMARY_SCHEMA)
-    with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(staging, names)) as copy:
-        copy.write(csv_bytes(rows))
-    deleted = _delete_day_rows(conn, schema, source, day)
-    projections = [
-        sql.SQL("{}::jsonb").format(sql.Identifier(f.name))
-        if f.name in JSON_COLUMNS
-        else sql.SQL("{}::uuid").format(sql.Identifier(f.name))
-        if f.name == "source_uuid"
-        else sql.Identifier(f.name)
-        for f in SUMMARY_SCHEMA
-    ]
-    written = conn.execute(
-        sql.SQL("INSERT INTO {}.{} (uuid, {}) SELECT gen_random_uuid(), {} FROM {}").format(
-            ident, sql.Identifier(SUMMARY_TABLE), names, sql.SQL(", ").join(projections), staging
-        )
-    ).rowcount
+    staging = "ocp_assets_summary_staging"
+    _copy_to_staging(conn, staging, rows)
+    deleted = delete_summary_rows(conn, schema, source, day)
+    written = _insert_from_staging(conn, staging, SUMMARY_SCHEMA, _Target(schema, SUMMARY_TABLE, "uuid", _USAGE_CASTS))
+    ident, table = sql.Identifier(schema), sql.Identifier(SUMMARY_TABLE)
     read_back = conn.execute(
-        sql.SQL(
-            "SELECT data_source, count(*) FROM {}.{} WHERE source_uuid = %s AND usage_start = %s"
-            " AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0) GROUP BY data_source"
-        ).format(ident, sql.Identifier(SUMMARY_TABLE)),
+        sql.SQL("SELECT data_source, count(*) FROM {}.{} WHERE " + _USAGE_DAY + " GROUP BY data_source").format(
+            ident, table
+        ),
         (source, day),
     ).fetchall()
     totals = conn.execute(
-        sql.SQL(
-            "SELECT {} FROM {}.{} WHERE source_uuid = %s AND usage_start = %s"
-            " AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0)"
-        ).format(
-            sql.SQL(", ").join(
-                sql.SQL("coalesce(sum({}), 0)::float8").format(sql.Identifier(c)) for c in MEASURE_COLUMNS
-            ),
-            ident,
-            sql.Identifier(SUMMARY_TABLE),
-        ),
+        sql.SQL("SELECT {} FROM {}.{} WHERE " + _USAGE_DAY).format(_sums(MEASURE_COLUMNS), ident, table),
         (source, day),
     ).fetchone()
     return WriteResult(
@@ -279,20 +336,46 @@ def replace_summary_rows(
     )
 
 
+def _sums(columns: tuple[str, ...]) -> sql.Composable:
+    return sql.SQL(", ").join(sql.SQL("coalesce(sum({}), 0)::float8").format(sql.Identifier(c)) for c in columns)
+
+
 def delete_summary_rows(conn: psycopg.Connection, schema: str, source: str, day: dt.date) -> int:
-    """Remove the cluster-day's summary rows (a day without koku data), as koku's delete-then-insert leaves it."""
-    with conn.transaction():
-        lock_cluster_day(conn, schema, source, day)
-        return _delete_day_rows(conn, schema, source, day)
-
-
-def _delete_day_rows(conn: psycopg.Connection, schema: str, source: str, day: dt.date) -> int:
-    """koku's delete of a cluster-day (D5): rows carrying infrastructure_raw_cost > 0 stay."""
+    """koku's delete of a cluster-day's usage summary (D5): rows carrying infrastructure_raw_cost > 0 stay."""
     return conn.execute(
-        sql.SQL(
-            "DELETE FROM {}.{} WHERE source_uuid = %s AND usage_start = %s"
-            " AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0)"
-        ).format(sql.Identifier(schema), sql.Identifier(SUMMARY_TABLE)),
+        sql.SQL("DELETE FROM {}.{} WHERE " + _USAGE_DAY).format(sql.Identifier(schema), sql.Identifier(SUMMARY_TABLE)),
+        (source, day),
+    ).rowcount
+
+
+def replace_gpu_rows(conn: psycopg.Connection, schema: str, source: str, day: dt.date, rows: pa.Table) -> GpuWrite:
+    """Replace the cluster-day's GPU summary rows with `rows`, inside the caller's transaction, and read them back.
+
+    The float8 measures become numeric(33,15) in the INSERT ... SELECT, as koku's float8 x numeric products do.
+    """
+    if rows.schema != GPU_ROWS_SCHEMA:
+        raise ValueError("GPU summary rows do not have GPU_ROWS_SCHEMA")
+    staging = "ocp_assets_gpu_summary_staging"
+    _copy_to_staging(conn, staging, rows)
+    deleted = delete_gpu_rows(conn, schema, source, day)
+    written = _insert_from_staging(
+        conn, staging, GPU_ROWS_SCHEMA, _Target(schema, GPU_SUMMARY_TABLE, "id", {"source_uuid": "uuid"})
+    )
+    read_back = conn.execute(
+        sql.SQL("SELECT count(*), {} FROM {}.{} WHERE source_uuid = %s AND usage_start = %s").format(
+            _sums(WRITE_TOTALS), sql.Identifier(schema), sql.Identifier(GPU_SUMMARY_TABLE)
+        ),
+        (source, day),
+    ).fetchone()
+    return GpuWrite(written, deleted, int(read_back[0]), dict(zip(WRITE_TOTALS, (float(v) for v in read_back[1:]))))
+
+
+def delete_gpu_rows(conn: psycopg.Connection, schema: str, source: str, day: dt.date) -> int:
+    """koku's DELETE of the GPU summary's window (by source_uuid and usage_start), for one day."""
+    return conn.execute(
+        sql.SQL("DELETE FROM {}.{} WHERE source_uuid = %s AND usage_start = %s").format(
+            sql.Identifier(schema), sql.Identifier(GPU_SUMMARY_TABLE)
+        ),
         (source, day),
     ).rowcount
 

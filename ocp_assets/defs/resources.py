@@ -12,7 +12,7 @@ import psycopg
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
-from ocp_assets.core.engine import connect
+from ocp_assets.core.database import connect
 from ocp_assets.core.registry import ClusterRecord, Registry
 from ocp_assets.core.storage import S3_ENDPOINT_ENV, S3_REGION_ENV, DataRoot, S3Settings, open_data_root
 

@@ -958,7 +958,7 @@ def _records(df: pd.DataFrame, columns: list[str]) -> list[dict]:
     return out
 
 
-def compare_summaries(expected: pd.DataFrame, actual: pd.DataFrame, rel_tol: float = 1e-9) -> list[str]:
+def compare_summaries(expected: pd.DataFrame, actual: pd.DataFrame, rel_tol: float = 1e-9) -> list[str]:  # noqa: C901 - split in issue 16
     """Every difference between two summaries, as readable lines ([] when they match).
 
     Rows are matched on :data:`KEY_COLUMNS` (labels as canonical JSON). Compared columns are those both frames
