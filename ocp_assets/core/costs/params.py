@@ -1,0 +1,116 @@
+"""koku's parameter dict of one cost-model file call (contract 8.3), parsed and checked.
+
+koku renders its files with jinjasql; a PARAMS.json holds the same dict as JSON. Numbers that the SQL casts to
+DECIMAL(33,15) (``hourly_rate``, ``rate``) are kept as Decimal when given as text or parsed with Decimal, so a
+28-digit Python Decimal survives the trip; floats are read as koku's psycopg literal (their ``repr``).
+"""
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from ocp_assets.core.errors import ConfigurationError
+
+# PostgreSQL's numeric rounding (half away from zero) to numeric(33,15)'s scale.
+DECIMAL_15 = Decimal("1e-15")
+
+BASE_KEYS = ("start_date", "end_date", "year", "month", "schema", "source_uuid")
+REQUIRED_KEYS = {
+    "hourly_cost_virtual_machine.sql": (*BASE_KEYS, "report_period_id", "rate_type", "hourly_rate"),
+    "hourly_vm_core.sql": (*BASE_KEYS, "report_period_id", "rate_type", "hourly_rate"),
+    "monthly_vm_core.sql": (*BASE_KEYS, "report_period_id", "rate_type", "rate", "cost_type"),
+    "populate_vm_tmp_table_with_vm_report.sql": (*BASE_KEYS, "uuid"),
+    "populate_vm_tmp_table.sql": (*BASE_KEYS, "uuid"),
+}
+
+
+@dataclass(frozen=True)
+class CallParams:
+    """One call's parameters with their SQL meaning: dates, the year/month of the line items read, the rates."""
+
+    file: str
+    start_date: dt.date
+    end_date: dt.date
+    year: str
+    month: str
+    schema: str
+    source_uuid: str
+    report_period_id: int | None = None
+    rate_type: str | None = None
+    hourly_rate: Decimal | None = None
+    rate: Decimal | None = None
+    cost_type: str | None = None
+    use_fractional_hours: bool = True
+    uuid: str | None = None
+
+    def decimal_rate(self, name: str) -> float:
+        """The rate as the SQL uses it: CAST(param AS DECIMAL(33,15)), then float8 in a float8 product."""
+        value = getattr(self, name)
+        return float(value.quantize(DECIMAL_15, rounding=ROUND_HALF_UP))
+
+
+def _date(file: str, key: str, value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise _bad(file, key, value, "a date YYYY-MM-DD") from None
+
+
+def _decimal(file: str, key: str, value: Any) -> Decimal:
+    # A float goes to PostgreSQL as its repr (psycopg's literal), so that is the decimal the SQL sees.
+    text = repr(value) if isinstance(value, float) else str(value)
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise _bad(file, key, value, "a number") from None
+    if not number.is_finite() or isinstance(value, bool):
+        raise _bad(file, key, value, "a finite number")
+    return number
+
+
+def _bad(file: str, key: str, value: Any, wanted: str) -> ConfigurationError:
+    return ConfigurationError(f"parameter {key!r} of {file} is {value!r}, not {wanted}").with_hint(
+        "pass koku's parameter dict for this file (contract 8.3)"
+    )
+
+
+def parse_params(file: str, raw: Mapping[str, Any]) -> CallParams:
+    """koku's parameter dict for `file` as CallParams; a missing or malformed parameter is a ConfigurationError."""
+    if file not in REQUIRED_KEYS:
+        raise ConfigurationError(f"unknown koku file {file!r}").with_hint(f"one of {', '.join(sorted(REQUIRED_KEYS))}")
+    missing = [key for key in REQUIRED_KEYS[file] if raw.get(key) is None]
+    if missing:
+        raise ConfigurationError(f"{file} needs parameter(s) {', '.join(missing)}").with_hint(
+            "pass koku's parameter dict for this file (contract 8.3)"
+        )
+    start, end = _date(file, "start_date", raw["start_date"]), _date(file, "end_date", raw["end_date"])
+    year, month = str(raw["year"]), str(raw["month"])
+    if not (year.isdigit() and len(year) == 4):
+        raise _bad(file, "year", raw["year"], "a four-digit year")
+    if not (month.isdigit() and len(month) == 2 and 1 <= int(month) <= 12):
+        raise _bad(file, "month", raw["month"], "a zero-padded month '01'..'12'")
+    period = raw.get("report_period_id")
+    if period is not None and (isinstance(period, bool) or not str(period).lstrip("-").isdigit()):
+        raise _bad(file, "report_period_id", period, "an integer")
+    return CallParams(
+        file=file,
+        start_date=start,
+        end_date=end,
+        year=year,
+        month=month,
+        schema=str(raw["schema"]),
+        source_uuid=str(raw["source_uuid"]),
+        report_period_id=None if period is None else int(period),
+        rate_type=None if raw.get("rate_type") is None else str(raw["rate_type"]),
+        hourly_rate=None if raw.get("hourly_rate") is None else _decimal(file, "hourly_rate", raw["hourly_rate"]),
+        rate=None if raw.get("rate") is None else _decimal(file, "rate", raw["rate"]),
+        cost_type=None if raw.get("cost_type") is None else str(raw["cost_type"]),
+        use_fractional_hours=bool(raw.get("use_fractional_hours", True)),
+        uuid=None if raw.get("uuid") is None else str(raw["uuid"]),
+    )
