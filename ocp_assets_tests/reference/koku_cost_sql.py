@@ -223,15 +223,13 @@ class KokuCostDatabase:
             )
 
     def insert_summary_rows(self, rows: Iterable[Mapping]) -> None:
-        """Summary rows given as dicts of summary columns (labels as dicts or JSON text); uuid added when absent."""
+        """Summary rows given as dicts of summary columns (JSON columns as dicts or text); uuid added when absent."""
         known = {name for name, _ in SUMMARY_COLUMNS}
         with self.conn.cursor() as cur:
             for row in rows:
                 row = {k: v for k, v in row.items() if k in known}
                 row.setdefault("uuid", str(uuidlib.uuid4()))
-                for key in ("pod_labels", "volume_labels", "all_labels"):
-                    if isinstance(row.get(key), Mapping):
-                        row[key] = json.dumps(row[key])
+                row = {k: json.dumps(v) if isinstance(v, Mapping) else v for k, v in row.items()}
                 cur.execute(
                     sql.SQL("INSERT INTO reporting_ocpusagelineitem_daily_summary ({}) VALUES ({})").format(
                         sql.SQL(", ").join(map(sql.Identifier, row)), sql.SQL(", ").join(sql.Placeholder() * len(row))
