@@ -1,7 +1,8 @@
-"""Classes dagster.yaml names for the Dagster instance: event storage that keeps its connection, and the run queue.
+"""The Dagster instance of ocp_assets: its dagster.yaml (package data, ``write_instance_yaml``), the environment
+that file reads (``dagster_instance_env``), and the classes it names.
 
-Both are small adjustments of Dagster's own classes, measured necessary on two cores (docs/dagster.md, "Where a
-run's time goes"); this module imports nothing of ocp_assets, so the webserver and daemon load it cheaply.
+The classes are small adjustments of Dagster's own (docs/decisions.md, "Dagster machinery", has the measurements);
+this module imports nothing of ocp_assets, so the webserver and daemon load it cheaply.
 
 - ``PooledPostgresEventLogStorage``: dagster-postgres opens a new connection for every event it stores (NullPool),
   and each materialization or check evaluation takes three or four of them: about 13 ms an event, most of a
@@ -26,25 +27,72 @@ run's time goes"); this module imports nothing of ocp_assets, so the webserver a
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from dagster import DagsterEventType, DagsterRun, Field, IntSource
+from dagster import DefaultRunLauncher as DagsterDefaultRunLauncher
+from dagster import QueuedRunCoordinator as DagsterQueuedRunCoordinator
+
+# Private: the result type of RunLauncher.check_run_worker_health, the hook run monitoring calls; Dagster exports
+# neither it nor WorkerStatus, and a launcher that supports the check must return them.
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
-from dagster._core.launcher import DefaultRunLauncher as DagsterDefaultRunLauncher
-from dagster._core.run_coordinator import (
-    QueuedRunCoordinator as DagsterQueuedRunCoordinator,
-)
+
+# Private: the tag under which Dagster records the code server a run was launched from (host, port, socket); no
+# public API reads it, and it tells a local run worker (checkable in /proc) from a remote one.
 from dagster._core.storage.tags import GRPC_INFO_TAG
-from dagster._serdes import ConfigurableClassData
 from dagster_postgres import PostgresEventLogStorage
 from dagster_postgres.utils import (
     create_pg_engine,
     get_token_provider_from_config,
     pg_url_from_config,
 )
+
+INSTANCE_YAML = "dagster.yaml"  # ocp_assets' instance settings, shipped in the package
+STORAGE_URL_ENV = "OCP_ASSETS_DAGSTER_STORAGE_URL"
+# Dagster writes the events it plans for a run (one per asset and check) in one statement instead of one each.
+EVENT_BATCH_ENV = "DAGSTER_EVENT_BATCH_SIZE"
+EVENT_BATCH_SIZE = "100"
+
+
+def write_instance_yaml(home: str | Path) -> Path:
+    """Put ocp_assets' dagster.yaml into DAGSTER_HOME `home` (created if missing); returns the file written."""
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    with resources.as_file(resources.files(__package__) / INSTANCE_YAML) as source:
+        return Path(shutil.copy(source, home / INSTANCE_YAML))
+
+
+def dagster_instance_env(dsn: str, database: str) -> dict[str, str]:
+    """The environment of dagster.yaml: Dagster's runs and events in `database` on `dsn`'s server, one URL.
+
+    Only the database changes: every other libpq setting of the DSN (sslmode, sslrootcert, options, ...) is carried
+    into the URL's query, which SQLAlchemy hands to libpq, and what the DSN leaves out (host, port, user) stays
+    libpq's default (PGHOST, the local socket, ...) rather than a guess.
+    """
+    import psycopg  # imported here: the webserver and the daemon load this module for its classes only
+
+    info = {k: str(v) for k, v in psycopg.conninfo.conninfo_to_dict(dsn).items()}
+    info.pop("dbname", None)
+    user, password = info.pop("user", ""), info.pop("password", "")
+    host, port = info.get("host", ""), info.get("port", "")
+    netloc = ""
+    if host and not host.startswith("/") and "," not in host:
+        # A single TCP host goes in the URL's authority; a Unix-socket directory or a host list stays in the query.
+        netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")  # an IPv6 address in brackets
+        info.pop("host")
+        info.pop("port", None)
+    auth = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+    authority = f"{auth}@{netloc}" if auth else netloc
+    query = f"?{urlencode(info)}" if info else ""
+    url = f"postgresql+psycopg2://{authority}/{quote(database)}{query}"
+    return {STORAGE_URL_ENV: url, EVENT_BATCH_ENV: EVENT_BATCH_SIZE}
+
 
 # One open connection per process, more only while a process stores events from several threads at once.
 POOL_SIZE = 1
@@ -59,7 +107,7 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
         self,
         postgres_url: str,
         should_autocreate_tables: bool = True,
-        inst_data: ConfigurableClassData | None = None,
+        inst_data=None,
         token_provider=None,
     ):
         super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
@@ -83,9 +131,7 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
         self._engine.dispose()
 
     @classmethod
-    def from_config_value(
-        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
-    ) -> "PooledPostgresEventLogStorage":
+    def from_config_value(cls, inst_data, config_value: Mapping[str, Any]) -> "PooledPostgresEventLogStorage":
         return cls(
             inst_data=inst_data,
             postgres_url=pg_url_from_config(config_value),
@@ -117,9 +163,7 @@ class QueuedRunCoordinator(DagsterQueuedRunCoordinator):
         }
 
     @classmethod
-    def from_config_value(
-        cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]
-    ) -> "QueuedRunCoordinator":
+    def from_config_value(cls, inst_data, config_value: Mapping[str, Any]) -> "QueuedRunCoordinator":
         # The config's keys are the constructor's arguments, Dagster's and the one added here.
         return cls(inst_data=inst_data, **config_value)
 
@@ -187,9 +231,7 @@ class DefaultRunLauncher(DagsterDefaultRunLauncher):
         return None
 
     @classmethod
-    def from_config_value(
-        cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]
-    ) -> "DefaultRunLauncher":
+    def from_config_value(cls, inst_data, config_value: Mapping[str, Any]) -> "DefaultRunLauncher":
         return cls(inst_data=inst_data)
 
 

@@ -18,7 +18,6 @@
 import argparse
 import datetime as dt
 import os
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -38,8 +37,7 @@ SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 # Label keys enabled in koku's settings (reporting_enabledtagkeys): the summary keeps only these labels.
 ENABLED_KEYS = ("app", "team", "env", "node_role_kubernetes_io", "storage_tier")
 TOP_NAMESPACES = 5
-JOB_NAME = "summarize_cluster_days"  # ocp_assets.defs.sensors.JOB_NAME, named here to print before Dagster loads
-EXECUTOR = os.environ.get("OCP_ASSETS_EXECUTOR", "multiprocess")  # read by ocp_assets.definitions the same way
+JOB_NAME = "summarize_cluster_days"  # ocp_assets.defs.jobs.JOB_NAME, named here to print before Dagster loads
 # The runs' events go to the instance (the UI shows them); the terminal gets warnings and errors only.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -118,25 +116,33 @@ def init_tables(dsn: str) -> list[str]:
 
 
 def dagster_env(dsn: str, data_root: Path, home: Path) -> dict[str, str]:
-    """What the code location reads from the environment, the same for this process and `make ui`."""
-    from ocp_assets.defs.partitions import START_DATE_ENV
-    from ocp_assets.defs.resources import DATA_ROOT_ENV, DSN_ENV, dagster_instance_env
+    """What a run resolves from the environment: the instance (DAGSTER_HOME, its storage URL) and the resources'
+    DSN and data root (``dg.EnvVar``s, resolved in the run's processes). The code location's settings are given
+    explicitly (``definitions``)."""
+    from ocp_assets.dagster_instance import dagster_instance_env
+    from ocp_assets.defs.resources import DATA_ROOT_ENV, DSN_ENV
 
     return {
         "DAGSTER_HOME": str(home),
         DSN_ENV: dsn,
         DATA_ROOT_ENV: str(data_root),
-        START_DATE_ENV: START_DATE,
         **dagster_instance_env(dsn, DAGSTER_DATABASE),
     }
 
 
+def definitions():
+    """The code location with the sample's settings: its day partitions start on the sample's first day."""
+    from ocp_assets.definitions import build_definitions
+    from ocp_assets.defs.settings import Settings
+
+    return build_definitions(Settings(start_date=START_DATE))
+
+
 def summary_job():
     """The job as the code location defines it (with its executor), rebuilt by Dagster in each process."""
-    from ocp_assets.definitions import defs
-    from ocp_assets.defs.sensors import JOB_NAME
+    from ocp_assets.defs.jobs import JOB_NAME
 
-    return defs.resolve_job_def(JOB_NAME)
+    return definitions().resolve_job_def(JOB_NAME)
 
 
 @dataclass
@@ -150,6 +156,66 @@ class RunOutcome:
     warnings: list[str]  # failed checks of the warning tier: the summary was written all the same
 
 
+def sensor_days(instance, resources: dict, progress: Progress) -> dict[str, list[dt.date]]:
+    """One sensor tick (registration, partitions); then every day the registry knows of each sample cluster."""
+    import dagster as dg
+
+    from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME
+    from ocp_assets.defs.sensors import koku_parquet_sensor, requested_days
+
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
+        tick = koku_parquet_sensor(context)
+    for request in tick.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    clusters = sorted(instance.get_dynamic_partitions(CLUSTERS_PARTITIONS_NAME))
+    progress.done(
+        f"sensor tick: clusters registered and partitioned: {', '.join(clusters)}"
+        + (f"; {tick.skip_reason}" if tick.skip_reason else "")
+    )
+    first_day = resources["day_partitions"].first_day()
+    days: dict[str, list[dt.date]] = {}
+    # The resource as a run resolves it (its DSN comes from the environment).
+    with dg.build_resources({"koku_db": resources["koku_db"]}) as built, built.koku_db.connect() as conn:
+        db = built.koku_db
+        # The registry's days, and the tick's: its file changes are marked seen only once a later tick finds
+        # its runs, and this one's runs are this command's own.
+        requested = requested_days(tick.run_requests)
+        for cluster in SAMPLE:
+            known = set(db.registry.known_days(conn, cluster.cluster_id)) | requested.get(cluster.cluster_id, set())
+            days[cluster.cluster_id] = sorted(d for d in known if d >= first_day)
+    return days
+
+
+def run_days(instance, days: dict[str, list[dt.date]], progress: Progress) -> tuple[list[tuple], list]:
+    """The sensor's run requests for every day of each cluster, each run through execute_job: (runs, evaluations)."""
+    import dagster as dg
+
+    # By module path, not __main__'s function: Dagster reloads the job from it in the step process.
+    from ocp_assets import quickstart
+    from ocp_assets.defs.sensors import run_requests_for
+
+    job = dg.reconstructable(quickstart.summary_job)
+    runs, evaluations = [], []
+    console_log = new_console_log(Path(instance.root_directory), "quickstart")
+    for cluster_id, cluster_days in days.items():
+        for request in run_requests_for(cluster_id, cluster_days, "quickstart"):
+            tags = dict(request.tags)
+            if request.partition_key:
+                tags["dagster/partition"] = str(request.partition_key)
+            started = time.monotonic()
+            with console_to(console_log):
+                result = dg.execute_job(job, instance, tags=tags, run_config=QUIET_CONSOLE, raise_on_error=False)
+            seconds = time.monotonic() - started
+            runs.append((cluster_id, result.run_id, result.success, seconds))
+            evaluations += [
+                e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+            ]
+            span = f"{cluster_days[0]} .. {cluster_days[-1]}" if len(cluster_days) > 1 else str(cluster_days[0])
+            status = "succeeded" if result.success else f"FAILED (Dagster's log: {console_log})"
+            progress.done(f"run {result.run_id[:8]} {status}: {cluster_id} {span} in {seconds:.1f} s")
+    return runs, evaluations
+
+
 def materialize(progress: Progress) -> RunOutcome:
     """One sensor tick (registration, partitions), then every day of every sample cluster through execute_job.
 
@@ -159,57 +225,19 @@ def materialize(progress: Progress) -> RunOutcome:
     """
     import dagster as dg
 
-    # By module path, not __main__'s function: Dagster reloads the job from it in the step process.
-    from ocp_assets import quickstart
     from ocp_assets.core.outcomes import DAILY_SUMMARY
-    from ocp_assets.definitions import defs
-    from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, first_day, partition_key
-    from ocp_assets.defs.sensors import koku_parquet_sensor, requested_days, run_requests_for
+    from ocp_assets.defs.partitions import partition_key
 
-    job = dg.reconstructable(quickstart.summary_job)
+    defs = definitions()
+    resources = {k: v for k, v in defs.resources.items() if k in ("koku_db", "koku_lake", "day_partitions")}
     with dg.DagsterInstance.get() as instance:
-        resources = {k: v for k, v in defs.resources.items() if k in ("koku_db", "koku_lake")}
-        with dg.build_sensor_context(instance=instance, resources=resources) as context:
-            tick = koku_parquet_sensor(context)
-        for request in tick.dynamic_partitions_requests:
-            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-        clusters = sorted(instance.get_dynamic_partitions(CLUSTERS_PARTITIONS_NAME))
-        progress.done(
-            f"sensor tick: clusters registered and partitioned: {', '.join(clusters)}"
-            + (f"; {tick.skip_reason}" if tick.skip_reason else "")
-        )
-        days: dict[str, list[dt.date]] = {}
-        # The resource as a run resolves it (its DSN and schemas come from the environment).
-        with dg.build_resources({"koku_db": resources["koku_db"]}) as built, built.koku_db.connect() as conn:
-            db = built.koku_db
-            # The registry's days, and the tick's: its file changes are marked seen only once a later tick finds
-            # its runs, and this one's runs are this command's own.
-            requested = requested_days(tick.run_requests)
-            for cluster in SAMPLE:
-                known = set(db.registry.known_days(conn, cluster.cluster_id)) | requested.get(cluster.cluster_id, set())
-                days[cluster.cluster_id] = sorted(d for d in known if d >= first_day())
+        days = sensor_days(instance, resources, progress)
         expected = {str(partition_key(c, d)) for c, ds in days.items() for d in ds}
+        executor = defs.resolve_job_def(JOB_NAME).executor_def.name
         progress.start(
-            f"Dagster runs of {JOB_NAME} ({EXECUTOR} executor): {len(expected)} partitions of {len(days)} clusters"
+            f"Dagster runs of {JOB_NAME} ({executor} executor): {len(expected)} partitions of {len(days)} clusters"
         )
-        outcome_runs, evaluations = [], []
-        console_log = new_console_log(Path(instance.root_directory), "quickstart")
-        for cluster_id, cluster_days in days.items():
-            for request in run_requests_for(cluster_id, cluster_days, "quickstart"):
-                tags = dict(request.tags)
-                if request.partition_key:
-                    tags["dagster/partition"] = str(request.partition_key)
-                started = time.monotonic()
-                with console_to(console_log):
-                    result = dg.execute_job(job, instance, tags=tags, run_config=QUIET_CONSOLE, raise_on_error=False)
-                seconds = time.monotonic() - started
-                outcome_runs.append((cluster_id, result.run_id, result.success, seconds))
-                evaluations += [
-                    e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-                ]
-                span = f"{cluster_days[0]} .. {cluster_days[-1]}" if len(cluster_days) > 1 else str(cluster_days[0])
-                status = "succeeded" if result.success else f"FAILED (Dagster's log: {console_log})"
-                progress.done(f"run {result.run_id[:8]} {status}: {cluster_id} {span} in {seconds:.1f} s")
+        runs, evaluations = run_days(instance, days, progress)
         materialized = {
             str(k) for k in instance.get_materialized_partitions(dg.AssetKey(DAILY_SUMMARY)) if str(k) in expected
         }
@@ -222,7 +250,7 @@ def materialize(progress: Progress) -> RunOutcome:
         )
 
     return RunOutcome(
-        outcome_runs,
+        runs,
         expected,
         materialized,
         sum(1 for e in evaluations if e.passed),
@@ -398,9 +426,10 @@ def run(state: Path, *, ui: bool = False, port: int = 3000) -> int:
         progress.done(f"{len(created)} table(s) created" if created else "already there")
 
         progress.start("Dagster instance and the sensor's registration")
+        from ocp_assets.dagster_instance import write_instance_yaml
+
         local_postgres.ensure_database(pg.dsn, DAGSTER_DATABASE)
-        home.mkdir(parents=True, exist_ok=True)
-        shutil.copy(local_postgres.REPO / "dagster.yaml", home / "dagster.yaml")
+        write_instance_yaml(home)
         with environment(dagster_env(pg.dsn, data_root.resolve(), home.resolve())):
             outcome = materialize(progress)  # steps 4 and 5
             progress.start("report")

@@ -3,7 +3,8 @@
 PostgreSQL is ``OCP_ASSETS_DSN`` when set, else the embedded server under the project's state folder (started here
 and stopped when the UI stops; ocp_assets.local_postgres). Dagster's runs and events go to their own database
 (default ``dagster``, created if missing) on that server; koku's tables stay in the DSN's database.
-``DAGSTER_HOME`` gets the repository's dagster.yaml.
+``DAGSTER_HOME`` gets ocp_assets' dagster.yaml and a workspace.yaml loading ``ocp_assets.definitions`` (both from the
+installed package, never from a repository around it).
 
 The terminal gets a few lines: where the UI is, where Dagster's output goes, the webserver's address once it serves,
 errors, and on stop whether the embedded PostgreSQL was left running. Everything Dagster prints (its processes' step
@@ -13,7 +14,6 @@ shows it on the terminal instead. The day partitions end today, or on ``$OCP_ASS
 
 import argparse
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,11 +25,17 @@ import psycopg
 from ocp_assets import local_postgres
 from ocp_assets.core.errors import OcpAssetsError
 from ocp_assets.dagster_console import console_log, relay
+from ocp_assets.dagster_instance import dagster_instance_env, write_instance_yaml
 from ocp_assets.defs.partitions import START_DATE_ENV
-from ocp_assets.defs.resources import DATA_ROOT_ENV, DSN_ENV, dagster_instance_env
+from ocp_assets.defs.resources import DATA_ROOT_ENV, DSN_ENV
 from ocp_assets.redaction import first_line
 
-REPO = local_postgres.REPO
+# The code location `dagster dev` serves, under the name the UI's addresses use.
+WORKSPACE_YAML = """load_from:
+  - python_module:
+      module_name: ocp_assets.definitions
+      location_name: ocp_assets
+"""
 SHUTDOWN_SECONDS = 60  # dagster dev stops its webserver, daemon and code servers within a few seconds
 RELAY_DRAIN_SECONDS = 10  # after dagster dev exits, for its last lines to reach the log file
 
@@ -47,8 +53,8 @@ def serve(
     """Run `dagster dev` until it exits (Ctrl-C); returns its exit code. The caller stops `pg` afterwards."""
     local_postgres.ensure_database(pg.dsn, database)
     home = Path(home).resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    write_instance_yaml(home)
+    (home / "workspace.yaml").write_text(WORKSPACE_YAML)
     data_root = str(data_root) if "://" in str(data_root) else str(Path(data_root).resolve())
     env = {
         **os.environ,
@@ -65,8 +71,7 @@ def serve(
         " Ctrl-C stops it",
         flush=True,
     )
-    # dagster dev runs in DAGSTER_HOME because it warns about the repository's dagster.yaml when started next to it.
-    command = [dagster, "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
+    command = [dagster, "dev", "-w", str(home / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
     log = None if verbose else console_log(home, "ui")
     if log is not None:
         print(f"Dagster's output goes to {log} (errors are shown here too; --verbose shows all of it)", flush=True)

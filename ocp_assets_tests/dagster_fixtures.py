@@ -3,7 +3,6 @@
 import dataclasses
 import datetime as dt
 import os
-import shutil
 import uuid
 from pathlib import Path
 
@@ -19,14 +18,10 @@ from ocp_assets.core.ingest import (
     derive_source_uuid,
 )
 from ocp_assets.core.storage import open_data_root
-from ocp_assets.defs.assets import koku_parquet_specs, summary_assets
-from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME
-from ocp_assets.defs.resources import (
-    KokuDataLake,
-    SummaryDatabase,
-    SummaryEngine,
-    dagster_instance_env,
-)
+from ocp_assets.dagster_instance import dagster_instance_env, write_instance_yaml
+from ocp_assets.defs.assets import koku_parquet_specs, summary_asset
+from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, DayPartitions
+from ocp_assets.defs.resources import KokuDataLake, SummaryDatabase, SummaryEngine
 from ocp_assets_tests.engine_support import enable_keys
 from ocp_assets_tests.reference.parquet_fixtures import KokuParquetBuilder
 
@@ -188,6 +183,7 @@ def resources(
         "koku_db": SummaryDatabase(dsn=dsn, schema_name=schema, registry_schema=registry_schema),
         "koku_lake": KokuDataLake(data_root=str(data_root)),
         "summary_engine": SummaryEngine(workers=workers, snapshot_root=str(snapshot_root)),
+        "day_partitions": DayPartitions(),  # from 2026-01-01 (the deployment's default) to today
     }
 
 
@@ -199,7 +195,8 @@ def store_sensor_runs(instance: dg.DagsterInstance, result: dg.SensorResult) -> 
     """Create the runs of a tick's requests as the sensor daemon does (with its run-key and sensor tags), unlaunched."""
     from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
-    from ocp_assets.defs.sensors import JOB_NAME, SENSOR_NAME
+    from ocp_assets.defs.jobs import JOB_NAME
+    from ocp_assets.defs.sensors import SENSOR_NAME
 
     runs = []
     for request in result.run_requests:
@@ -258,8 +255,9 @@ class DagsterEnv:
         self.instance.add_dynamic_partitions(CLUSTERS_PARTITIONS_NAME, [identity.cluster_id])
 
     def materialize(self, partition_key=None, tags=None, selection=None) -> dg.ExecuteInProcessResult:
+        partitions = self.resources["day_partitions"].definition()
         return dg.materialize(
-            [*koku_parquet_specs, *summary_assets],
+            [*koku_parquet_specs(partitions), summary_asset(partitions)],
             partition_key=partition_key,
             tags=tags,
             resources=self.resources,
@@ -283,7 +281,7 @@ class DagsterEnv:
 
 @pytest.fixture(name="dagster_home")
 def dagster_home_fixture(pg, dsn, tmp_path, monkeypatch):
-    """DAGSTER_HOME with the repo's dagster.yaml, its storage in a PostgreSQL database made for this test."""
+    """DAGSTER_HOME with ocp_assets' dagster.yaml, its storage in a PostgreSQL database made for this test."""
     conn, schema = pg
     enable_keys(conn, schema, ENABLED_KEYS)
     database = unique_name("ocp_dagster")
@@ -291,7 +289,7 @@ def dagster_home_fixture(pg, dsn, tmp_path, monkeypatch):
     conn.execute(f'CREATE DATABASE "{database}"')
     home = tmp_path / "home"
     home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    write_instance_yaml(home)
     env = {
         "DAGSTER_HOME": str(home),
         **dagster_instance_env(dsn, database),

@@ -30,9 +30,9 @@ CHECKS = sum(len(names) for names in O.CHECKS_BY_STAGE.values())
 def summary_job():
     """The job as the code location defines it (multiprocess executor, forked step), rebuilt in each process."""
     from ocp_assets.definitions import defs
-    from ocp_assets.defs.sensors import JOB_NAME
+    from ocp_assets.defs.jobs import JOB_NAME
 
-    return defs.resolve_job_def(JOB_NAME)
+    return defs().resolve_job_def(JOB_NAME)
 
 
 def _rows(dsn: str, schema: str) -> list[tuple]:
@@ -57,6 +57,7 @@ def test_sensor_runs_and_backfill_on_a_postgres_instance(dagster_home, dsn):
     from ocp_assets.definitions import defs
     from ocp_assets.defs.sensors import koku_parquet_sensor
 
+    definitions = defs()  # as Dagster loads it, from the environment dagster_home set
     data = Path(dagster_home["OCP_ASSETS_DATA_ROOT"])
     days = [DAY + dt.timedelta(days=n) for n in range(3)]
     build_cluster(data, "cluster-a", days[:2])
@@ -66,7 +67,7 @@ def test_sensor_runs_and_backfill_on_a_postgres_instance(dagster_home, dsn):
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "PooledPostgresEventLogStorage"
-        resources = {k: v for k, v in defs.resources.items() if k in ("koku_db", "koku_lake")}
+        resources = {k: v for k, v in definitions.resources.items() if k in ("koku_db", "koku_lake", "day_partitions")}
 
         # Sensor: both clusters become partitions; cluster-a's two days are one range run, cluster-b one partition.
         with dg.build_sensor_context(instance=instance, resources=resources) as context:
@@ -99,7 +100,7 @@ def test_sensor_runs_and_backfill_on_a_postgres_instance(dagster_home, dsn):
         # Late data for a third day; a backfill of cluster-a's three days as the backfill daemon would cut it
         # (its own run-request builder with our BackfillPolicy): one range run, not one run per partition.
         build_cluster(data, "cluster-a", days)
-        graph = defs.resolve_asset_graph()
+        graph = definitions.resolve_asset_graph()
         wanted = [
             AssetKeyPartitionKey(dg.AssetKey(k), f"cluster-a|{d.isoformat()}") for k in SUMMARY_KEYS for d in days
         ]

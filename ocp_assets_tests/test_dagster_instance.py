@@ -3,7 +3,7 @@
 import pytest
 import sqlalchemy
 
-from ocp_assets.defs.resources import STORAGE_URL_ENV, dagster_instance_env
+from ocp_assets.dagster_instance import STORAGE_URL_ENV, dagster_instance_env
 
 
 def storage_url(dsn: str) -> sqlalchemy.engine.URL:

@@ -14,9 +14,10 @@ import dagster as dg
 import psycopg
 import pytest
 
+from ocp_assets.defs.jobs import JOB_NAME
 from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME
 from ocp_assets.defs.resources import SummaryDatabase
-from ocp_assets.defs.sensors import JOB_NAME, RANGE_END_TAG, RANGE_START_TAG
+from ocp_assets.defs.sensors import RANGE_END_TAG, RANGE_START_TAG
 from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (fixture)
     DAY,
     REPO,

@@ -174,7 +174,7 @@ def test_a_local_data_root_never_looks_for_aws_credentials(monkeypatch):
 
 def test_the_code_location_shows_the_s3_settings_the_environment_gives(tmp_path):
     code = (
-        "import json; from ocp_assets.definitions import defs; r = defs.resources; "
+        "import json; from ocp_assets.definitions import defs; r = defs().resources; "
         "print(json.dumps([type(r['s3']).__name__, str(r['s3'].endpoint_url.env_var_name), "
         "str(r['s3'].region_name.env_var_name), r['s3'].profile_name, r['koku_lake'].s3 is r['s3']]))"
     )

@@ -14,8 +14,7 @@ from psycopg.conninfo import make_conninfo
 
 from ocp_assets.core.ingest import ClusterIdentity, cluster_record_key
 from ocp_assets.core.storage import open_data_root
-from ocp_assets.defs import partitions
-from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, partition_key
+from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, DayPartitions, partition_key
 from ocp_assets.defs.resources import KokuDataLake, SummaryDatabase
 from ocp_assets.defs.sensors import contiguous_ranges, request_span
 from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (fixture)
@@ -203,7 +202,7 @@ def test_data_before_the_start_date_is_reported_and_summarised_once_the_start_mo
     assert quiet.run_requests == [] and "2 day(s) before the day partitions start" in reason
     assert "OCP_ASSETS_START_DATE to 2025-12-30" in reason
 
-    monkeypatch.setattr(partitions, "START_DATE", "2025-12-01")
+    monkeypatch.setitem(dagster_env.resources, "day_partitions", DayPartitions(start_date="2025-12-01"))
     moved = _tick(dagster_env)
 
     assert _requested(moved) == [("cluster-old|2025-12-30", "cluster-old|2025-12-31")]
@@ -223,7 +222,7 @@ def test_days_a_moved_back_start_admits_while_a_cluster_is_refused_are_requested
 
     # koku records the source under another id, and the start date moves back while the cluster is refused.
     _koku_records_source_as(dagster_env, old.source_uuid, "koku-old")
-    monkeypatch.setattr(partitions, "START_DATE", "2025-12-01")
+    monkeypatch.setitem(dagster_env.resources, "day_partitions", DayPartitions(start_date="2025-12-01"))
     refused = _tick(dagster_env)
     assert refused.run_requests == []
     # The cursor keeps the start the refused cluster's days were last requested from.
@@ -271,6 +270,7 @@ def limited_env_fixture(dsn, tmp_path):
                 resources={
                     "koku_db": SummaryDatabase(dsn=limited_dsn, schema_name="", registry_schema="ocp_reg"),
                     "koku_lake": KokuDataLake(data_root=str(tmp_path / "data")),
+                    "day_partitions": DayPartitions(),
                 },
             )
             yield env

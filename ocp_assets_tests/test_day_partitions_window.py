@@ -1,4 +1,5 @@
-"""The day partitions' window: $OCP_ASSETS_END_DATE pins it whatever the clock says; unset, it ends today (UTC)."""
+"""The day partitions' window: an end date (OCP_ASSETS_END_DATE) pins it whatever the clock says; unset, it ends
+today (UTC); the code location reads it when Dagster builds the definitions."""
 
 import datetime as dt
 import os
@@ -8,8 +9,7 @@ import sys
 import dagster as dg
 import pytest
 
-from ocp_assets.defs import partitions
-from ocp_assets.defs.partitions import END_DATE_ENV, START_DATE_ENV, day_partitions
+from ocp_assets.defs.partitions import END_DATE_ENV, START_DATE_ENV, DayPartitions, day_partitions
 from ocp_assets.defs.sensors import RANGE_END_TAG, RANGE_START_TAG, koku_parquet_sensor
 from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (fixture)
     DAY,
@@ -56,14 +56,14 @@ def test_without_an_end_date_the_days_grow_with_the_clock():
     assert counts == [31 + 30 + 7, 31 + 30 + 7 + 365]
 
 
-def test_last_day_is_the_end_date_or_today_whichever_comes_first(monkeypatch):
-    monkeypatch.setattr(partitions, "END_DATE", "2026-11-30")
-    assert partitions.last_day(dt.date(2027, 12, 7)) == dt.date(2026, 11, 30)
-    assert partitions.last_day(dt.date(2026, 11, 1)) == dt.date(2026, 11, 1)
-    monkeypatch.setattr(partitions, "END_DATE", None)
-    assert partitions.last_day(dt.date(2027, 12, 7)) == dt.date(2027, 12, 7)
+def test_last_day_is_the_end_date_or_today_whichever_comes_first():
+    pinned = DayPartitions(start_date="2026-10-01", end_date="2026-11-30")
+    assert pinned.last_day(dt.date(2027, 12, 7)) == dt.date(2026, 11, 30)
+    assert pinned.last_day(dt.date(2026, 11, 1)) == dt.date(2026, 11, 1)
+    assert pinned.first_day() == dt.date(2026, 10, 1)
+    assert DayPartitions().last_day(dt.date(2027, 12, 7)) == dt.date(2027, 12, 7)
     before = dt.datetime.now(dt.UTC).date()
-    unpinned = partitions.last_day()
+    unpinned = DayPartitions().last_day()
     assert unpinned in (before, dt.datetime.now(dt.UTC).date())  # today's, even across a midnight in between
 
 
@@ -71,23 +71,34 @@ def test_last_day_is_the_end_date_or_today_whichever_comes_first(monkeypatch):
 def test_a_bad_end_date_names_the_variable(bad):
     with pytest.raises(ValueError, match=rf"\${END_DATE_ENV} is '{bad}', not a day YYYY-MM-DD"):
         day_partitions("2026-10-01", bad)
+    with pytest.raises(ValueError, match=rf"\${END_DATE_ENV} is '{bad}', not a day YYYY-MM-DD"):
+        DayPartitions(end_date=bad).definition()
 
 
-def test_the_code_location_reads_the_window_from_the_environment():
-    """As `dagster dev` loads it: the module-level definition takes $OCP_ASSETS_START_DATE and $OCP_ASSETS_END_DATE."""
+@pytest.mark.parametrize("bad", ["01.10.2026", "2026-02-30", "first"])
+def test_a_bad_start_date_names_the_variable(bad):
+    with pytest.raises(ValueError, match=rf"\${START_DATE_ENV} is '{bad}', not a day YYYY-MM-DD"):
+        DayPartitions(start_date=bad).definition()
+
+
+def test_the_code_location_reads_the_window_from_the_environment_when_dagster_loads_it():
+    """As `dagster dev` loads it: `defs()` takes $OCP_ASSETS_START_DATE and $OCP_ASSETS_END_DATE, for the assets'
+    partitions and the sensor's resource alike."""
     env = {**os.environ, START_DATE_ENV: "2026-10-01", END_DATE_ENV: "2026-11-30"}
     code = (
-        "from ocp_assets.defs.partitions import days_partitions as d, last_day;"
-        "k = d.get_partition_keys(); print(len(k), k[0], k[-1], last_day())"
+        "from ocp_assets.definitions import defs; d = defs();"
+        "days = d.resolve_assets_def('daily_summary').partitions_def.get_partitions_def_for_dimension('day');"
+        "k = days.get_partition_keys(); p = d.resources['day_partitions'];"
+        "print(len(k), k[0], k[-1], p.first_day(), p.last_day())"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True)
-    assert out.stdout.split() == ["61", "2026-10-01", "2026-11-30", "2026-11-30"]
+    assert out.stdout.split() == ["61", "2026-10-01", "2026-11-30", "2026-10-01", "2026-11-30"]
 
 
 def test_the_sensor_requests_no_day_after_the_end_date(dagster_env, monkeypatch):
     days = [DAY + dt.timedelta(days=n) for n in range(4)]  # 2026-03-03 .. 2026-03-06
     build_cluster(dagster_env.data_root, "cluster-a", days)
-    monkeypatch.setattr(partitions, "END_DATE", "2026-03-04")
+    monkeypatch.setitem(dagster_env.resources, "day_partitions", DayPartitions(end_date="2026-03-04"))
     with dg.build_sensor_context(instance=dagster_env.instance, resources=dagster_env.resources) as context:
         result = koku_parquet_sensor(context)
     spans = [(r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG]) for r in result.run_requests]

@@ -17,7 +17,7 @@ import pytest
 
 from ocp_assets import local_postgres, quickstart
 from ocp_assets.core.generate import cache_root
-from ocp_assets.defs.resources import STORAGE_URL_ENV, dagster_instance_env
+from ocp_assets.dagster_instance import STORAGE_URL_ENV, dagster_instance_env
 
 REPO = Path(__file__).resolve().parents[1]
 ROW_LINE = re.compile(r"^  (demo-\S+)\s+(Pod|Storage)\s+([\d,]+)\s", re.MULTILINE)

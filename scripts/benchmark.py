@@ -1,7 +1,8 @@
 """The project's benchmark: engine time and peak memory from koku Parquet to committed PostgreSQL rows.
 
     python scripts/benchmark.py --scale 1m [--repeat 5] [--dsn URL]
-    python scripts/benchmark.py --scale 1m --dagster [--executor multiprocess,in_process] [--repeat 3]
+    python scripts/benchmark.py --scale 1m --dagster [--executor in_process,multiprocess] [--workers 2]
+        [--event-storage pooled,dagster] [--repeat 3]
 
 Data comes from `ocp-assets generate` (nise output is cached, so only the first call pays for nise). Each
 repetition summarises every day of the cluster in a fresh subprocess, so its peak RSS is that run's own;
@@ -10,17 +11,21 @@ the report gives medians over repetitions and the spread, never a single run.
 ``--dagster`` measures the same input through Dagster instead: each repetition is one run of the job
 ``summarize_cluster_days`` over the cluster's whole day range (the range tags the backfill policy and the
 sensor use), started with ``dagster.execute_job`` in a fresh process against a PostgreSQL-backed instance
-(the repo's dagster.yaml in a temporary DAGSTER_HOME, database ``ocp_assets_bench_dagster``), with the
-code location's executor (``OCP_ASSETS_EXECUTOR``, default multiprocess with a forked step). It reports the wall
-time from launch to run end, the time before the first step started, each step's duration (the run's
-step stats), the peak RSS of the step processes and the rows written, and checks that the rows equal
-the engine's rows for the same input.
+(ocp_assets' dagster.yaml in a temporary DAGSTER_HOME, database ``ocp_assets_bench_dagster``). Each variant is an
+executor (``in_process``: the code location's; ``multiprocess``: Dagster's ``dg.multiprocess_executor``, the step in
+a spawned process) with an event log storage (``pooled``: ocp_assets' pooled one; ``dagster``:
+dagster-postgres' own), every variant with the same number of day workers (``--workers``, OCP_ASSETS_WORKERS), so
+only the machinery differs. The variants are interleaved (one run of each, then again), as the machine's load
+drifts. It reports the wall time from launch to run end, the time before the first step started, each step's
+duration (the run's step stats), the peak RSS of the step processes and the rows written, each variant's median
+against the first variant's, and checks that the rows equal the engine's rows for the same input.
 
-It lives outside the installed package: it is a tool of this repository (it reads the repository's dagster.yaml),
-not something a deployment runs. Progress (rate and ETA over the repetitions) goes to stderr, the report to stdout.
+It lives outside the installed package: it is a tool of this repository, not something a deployment runs.
+Progress (rate and ETA over the repetitions) goes to stderr, the report to stdout.
 """
 
 import argparse
+import importlib.resources
 import json
 import os
 import resource
@@ -36,10 +41,14 @@ from ocp_assets.progress import Progress
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 BENCH_SCHEMA = "ocp_assets_benchmark"
-REPO = Path(__file__).resolve().parents[1]
 DAGSTER_DATABASE = "ocp_assets_bench_dagster"  # Dagster's runs and events of the benchmark, created if missing
 DAGSTER_REGISTRY_SCHEMA = "ocp_assets_benchmark_registry"
-EXECUTORS = ("multiprocess", "forkserver", "in_process")
+EXECUTORS = ("in_process", "multiprocess")
+EVENT_STORAGES = ("pooled", "dagster")
+BENCH_EXECUTOR_ENV = "OCP_ASSETS_BENCH_EXECUTOR"  # the executor of a variant, for its child process
+# dagster.yaml's event log storage, and dagster-postgres' own in its place for the "dagster" variants.
+POOLED_EVENT_STORAGE = "  module: ocp_assets.dagster_instance\n  class: PooledPostgresEventLogStorage\n"
+DAGSTER_EVENT_STORAGE = "  module: dagster_postgres.event_log\n  class: PostgresEventLogStorage\n"
 
 
 def _high_water_mb() -> float:
@@ -127,28 +136,20 @@ def prepare(scale: str, data_root: Path, dsn: str, schema: str) -> None:
 
 
 # ------------------------------------------------------------------ --dagster: one range run of the job
+def _executor(name: str):
+    """The run executor a variant measures: the code location's (in_process) or Dagster's multiprocess (spawn)."""
+    import dagster as dg
+
+    return {"multiprocess": dg.multiprocess_executor, "in_process": dg.in_process_executor}[name]
+
+
 def _summary_job():
-    """The job as the code location defines it (its executor from OCP_ASSETS_EXECUTOR), rebuilt in each process."""
+    """The job as the code location defines it, with the variant's executor (BENCH_EXECUTOR_ENV), rebuilt in each
+    process (the step process of a spawning executor rebuilds it from this function)."""
     from ocp_assets.definitions import defs
-    from ocp_assets.defs.sensors import JOB_NAME
+    from ocp_assets.defs.jobs import JOB_NAME
 
-    return defs.resolve_job_def(JOB_NAME)
-
-
-def _stop_forkserver() -> None:
-    """Stop multiprocessing's forkserver (it reaps the step processes), so their peak RSS reaches RUSAGE_CHILDREN.
-
-    Private on purpose: multiprocessing has no public way to stop its forkserver, and the step processes are the
-    forkserver's children, so until it is reaped their peak RSS is nobody's. The public alternatives were worse:
-    finding our children in /proc and signalling them races with the forkserver's own exit, and letting this
-    process exit first orphans the forkserver (its usage then goes to init). A benchmark script may rely on this;
-    the package does not (only forkserver runs call it, and getattr keeps a Python without it measuring the rest).
-    """
-    from multiprocessing import forkserver
-
-    stop = getattr(forkserver._forkserver, "_stop", None)
-    if stop is not None:
-        stop()
+    return defs().resolve_job_def(JOB_NAME).with_executor_def(_executor(os.environ[BENCH_EXECUTOR_ENV]))
 
 
 def _dagster_repetition(data_root: str, dsn: str, schema: str) -> dict:
@@ -189,8 +190,6 @@ def _dagster_repetition(data_root: str, dsn: str, schema: str) -> dict:
         ready = time.time()
         result = dg.execute_job(job, instance, tags=tags, raise_on_error=False)
         ended = time.time()
-        if os.environ.get("OCP_ASSETS_EXECUTOR") == "forkserver":
-            _stop_forkserver()
         steps = instance.get_run_step_stats(result.run_id)
         checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
         # Each partition's own seconds per stage (the stages run in the worker processes, days in parallel).
@@ -207,12 +206,13 @@ def _dagster_repetition(data_root: str, dsn: str, schema: str) -> dict:
         ).fetchone()[0]
     first_start = min((s.start_time for s in steps if s.start_time), default=ended)
     last_end = max((s.end_time for s in steps if s.end_time), default=ended)
-    executor = os.environ.get("OCP_ASSETS_EXECUTOR", "multiprocess")
+    executor = os.environ[BENCH_EXECUTOR_ENV]
     in_process = executor == "in_process"
     return {
         "success": result.success,
         "run_id": result.run_id,
         "executor": executor,
+        "workers": int(os.environ["OCP_ASSETS_WORKERS"]),
         "partitions": len(days),
         "import_seconds": ready - process_started,
         "wall_seconds": ended - ready,
@@ -224,8 +224,8 @@ def _dagster_repetition(data_root: str, dsn: str, schema: str) -> dict:
         "checks": len(checks),
         "checks_passed": sum(1 for c in checks if c.passed),
         "rows_written": rows,
-        # The largest step process (forked from the forkserver, so it counts the pages shared with it), or this
-        # process itself when the steps ran in it (in_process: its children are only Dagster's log tails).
+        # The largest step process (a forked one counts the pages it shares with this process), or this process
+        # itself when the steps ran in it (in_process: its children are only Dagster's log tails).
         "peak_step_rss_mb": _high_water_mb()
         if in_process
         else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
@@ -234,7 +234,7 @@ def _dagster_repetition(data_root: str, dsn: str, schema: str) -> dict:
 
 
 def _dagster_env(dsn: str, schema: str, data_root: Path, home: Path) -> dict[str, str]:
-    from ocp_assets.defs.resources import dagster_instance_env
+    from ocp_assets.dagster_instance import dagster_instance_env
 
     return {
         "DAGSTER_HOME": str(home),
@@ -309,10 +309,11 @@ def _spread(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def dagster_report(runs: list[dict]) -> dict:
+def dagster_report(variant: str, runs: list[dict]) -> dict:
     step_keys = list(runs[0]["steps"])
     return {
-        "executor": runs[0]["executor"],
+        "variant": variant,
+        "workers": runs[0]["workers"],
         "repetitions": len(runs),
         "all_succeeded": all(r["success"] for r in runs),
         "partitions": runs[0]["partitions"],
@@ -330,31 +331,50 @@ def dagster_report(runs: list[dict]) -> dict:
     }
 
 
+def variant_home(root: Path, storage: str) -> Path:
+    """A DAGSTER_HOME with ocp_assets' dagster.yaml, its event log storage the variant's."""
+    home = root / storage
+    home.mkdir()
+    text = importlib.resources.files("ocp_assets").joinpath("dagster.yaml").read_text()
+    if POOLED_EVENT_STORAGE not in text:
+        raise SystemExit("dagster.yaml no longer names the pooled event log storage: update the benchmark")
+    if storage == "dagster":
+        text = text.replace(POOLED_EVENT_STORAGE, DAGSTER_EVENT_STORAGE)
+    (home / "dagster.yaml").write_text(text)
+    return home
+
+
 def run_dagster(args, data_root: Path) -> list[dict]:
-    """The --dagster mode: the engine once (reference rows), then --repeat runs per executor."""
+    """The --dagster mode: the engine once (reference rows), then --repeat rounds of one run per variant."""
     dagster_schema = f"{args.schema}_dagster"
     prepare(args.scale, data_root, args.dsn, args.schema)
     reference = _run_child(["--child", "--data-root", str(data_root), "--dsn", args.dsn, "--schema", args.schema])
     prepare_dagster(args.dsn, dagster_schema)
-    reports = []
-    home = Path(tempfile.mkdtemp(prefix="ocp_assets_bench_dagster_"))
+    variants = [(e, s) for e in args.executor for s in args.event_storage]
+    runs: dict[tuple[str, str], list[dict]] = {v: [] for v in variants}
+    root = Path(tempfile.mkdtemp(prefix="ocp_assets_bench_dagster_"))
     try:
-        shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-        env = _dagster_env(args.dsn, dagster_schema, data_root, home)
-        for executor in args.executor:
-            with Progress(f"dagster runs ({executor})", args.repeat, "runs") as progress:
-                runs = []
-                for _ in range(args.repeat):
-                    child_args = ["--data-root", str(data_root), "--dsn", args.dsn, "--schema", dagster_schema]
-                    runs.append(_run_child(["--dagster-child", *child_args], {**env, "OCP_ASSETS_EXECUTOR": executor}))
-                    progress.advance()
-            report = dagster_report(runs)
-            report["rows_differing_from_engine"] = rows_differ(args.dsn, args.schema, dagster_schema)
-            report["engine_seconds_same_input"] = reference["engine_seconds"]
-            report["hourly_pod_rows"] = reference["hourly_pod_rows"]
-            reports.append(report)
+        homes = {s: variant_home(root, s) for s in args.event_storage}
+        child_args = ["--dagster-child", "--data-root", str(data_root), "--dsn", args.dsn, "--schema", dagster_schema]
+        with Progress("dagster runs", args.repeat * len(variants), "runs") as progress:
+            for _ in range(args.repeat):
+                for executor, storage in variants:
+                    env = {
+                        **_dagster_env(args.dsn, dagster_schema, data_root, homes[storage]),
+                        BENCH_EXECUTOR_ENV: executor,
+                        "OCP_ASSETS_WORKERS": str(args.workers),
+                    }
+                    runs[executor, storage].append(_run_child(child_args, env))
+                    progress.advance(note=f"{executor}/{storage} {runs[executor, storage][-1]['wall_seconds']:.2f}s")
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
+    reports = [dagster_report(f"{e} executor, {s} event storage", runs[e, s]) for e, s in variants]
+    first = reports[0]["wall_seconds"]["median"]
+    for report in reports:
+        report["wall_ratio_to_first"] = report["wall_seconds"]["median"] / first
+        report["rows_differing_from_engine"] = rows_differ(args.dsn, args.schema, dagster_schema)
+        report["engine_seconds_same_input"] = reference["engine_seconds"]
+        report["hourly_pod_rows"] = reference["hourly_pod_rows"]
     return reports
 
 
@@ -363,11 +383,14 @@ def print_dagster(report: dict) -> None:
         return f"median {d['median']:.2f}s (min {d['min']:.2f}, max {d['max']:.2f})"
 
     print(
-        f"dagster, executor {report['executor']}: {report['hourly_pod_rows']:,} hourly pod rows, "
-        f"{report['partitions']} partitions in one run, {report['repetitions']} runs, "
+        f"dagster, {report['variant']}, {report['workers']} day workers: {report['hourly_pod_rows']:,} hourly pod "
+        f"rows, {report['partitions']} partitions in one run, {report['repetitions']} runs, "
         f"all succeeded: {report['all_succeeded']}, checks {report['checks']}"
     )
-    print(f"  run wall (launch -> run end): {spread(report['wall_seconds'])}")
+    print(
+        f"  run wall (launch -> run end): {spread(report['wall_seconds'])}; "
+        f"{report['wall_ratio_to_first']:.2f}x the first variant's median"
+    )
     print(
         f"  before the first step started: {spread(report['before_first_step_seconds'])}; "
         f"after the last step ended: {spread(report['after_last_step_seconds'])}"
@@ -388,6 +411,14 @@ def print_dagster(report: dict) -> None:
     )
 
 
+def _choices(parser, option: str, text: str, allowed: tuple[str, ...]) -> list[str]:
+    chosen = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = sorted(set(chosen) - set(allowed))
+    if unknown or not chosen:
+        parser.error(f"{option}: unknown {', '.join(unknown) or 'nothing'}; choose from {', '.join(allowed)}")
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python scripts/benchmark.py", description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="1m", help="generate scale (20k, 100k, 1m, 10m)")
@@ -400,8 +431,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--executor",
-        default="multiprocess",
-        help="with --dagster: comma-separated OCP_ASSETS_EXECUTOR values (multiprocess, forkserver, in_process)",
+        default="in_process,multiprocess",
+        help="with --dagster: comma-separated executors: in_process (the code location's), multiprocess (Dagster's, "
+        "the step in a spawned process)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="with --dagster: day workers of every variant (OCP_ASSETS_WORKERS)"
+    )
+    parser.add_argument(
+        "--event-storage",
+        default="pooled",
+        help="with --dagster: comma-separated event log storages: pooled (ocp_assets'), dagster (dagster-postgres')",
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--dagster-child", action="store_true", help=argparse.SUPPRESS)
@@ -415,10 +455,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_dagster_repetition(str(data_root), args.dsn, args.schema)))
         return 0
     if args.dagster:
-        args.executor = [e.strip() for e in args.executor.split(",") if e.strip()]
-        unknown = sorted(set(args.executor) - set(EXECUTORS))
-        if unknown:
-            parser.error(f"--executor: unknown {', '.join(unknown)}; choose from {', '.join(EXECUTORS)}")
+        args.executor = _choices(parser, "--executor", args.executor, EXECUTORS)
+        args.event_storage = _choices(parser, "--event-storage", args.event_storage, EVENT_STORAGES)
         reports = run_dagster(args, data_root)
         if args.json:
             print(json.dumps(reports, indent=2))

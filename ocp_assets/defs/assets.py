@@ -20,7 +20,8 @@ recorded as materialized).
 import time
 import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple
 
 import dagster as dg
 import psycopg
@@ -38,7 +39,7 @@ from ocp_assets.core.pgschema import GPU_SUMMARY_TABLE, SUMMARY_TABLE
 from ocp_assets.core.registry import ClusterRecord, UnknownClusterError, cluster_contradiction
 from ocp_assets.defs import checks as C
 from ocp_assets.defs import metadata as M
-from ocp_assets.defs.partitions import cluster_day_partitions, key_path, split_key
+from ocp_assets.defs.partitions import key_path, split_key
 from ocp_assets.defs.resources import KokuDataLake, SummaryDatabase, SummaryEngine
 
 if TYPE_CHECKING:
@@ -71,16 +72,22 @@ KOKU_DATASETS = {
     NAMESPACE_LABELS: "namespace labels, hourly and daily",
     GPU_USAGE: "GPU usage, hourly (data/parquet/<account>/OCP/gpu_usage/source=<uuid>/...)",
 }
-koku_parquet_specs = [
-    dg.AssetSpec(
-        key=["koku", name],
-        description=f"koku's OpenShift Parquet, written by koku's processor or `ocp-assets ingest`: {text}",
-        group_name=KOKU_GROUP,
-        kinds={"parquet", "s3"},
-        partitions_def=cluster_day_partitions,
-    )
-    for name, text in KOKU_DATASETS.items()
-]
+
+
+def koku_parquet_specs(partitions: dg.PartitionsDefinition) -> list[dg.AssetSpec]:
+    """koku's datasets, external: Dagster shows them as the stages' sources and never runs them."""
+    return [
+        dg.AssetSpec(
+            key=["koku", name],
+            description=f"koku's OpenShift Parquet, written by koku's processor or `ocp-assets ingest`: {text}",
+            group_name=KOKU_GROUP,
+            kinds={"parquet", "s3"},
+            partitions_def=partitions,
+        )
+        for name, text in KOKU_DATASETS.items()
+    ]
+
+
 KOKU_KEY = {name: dg.AssetKey(["koku", name]) for name in KOKU_DATASETS}
 
 STAGE_DEPS = {
@@ -97,19 +104,22 @@ SUMMARY_TABLE_METADATA = {
     O.DAILY_SUMMARY: {"dagster/column_schema": M.summary_column_schema(), "dagster/table_name": SUMMARY_TABLE},
     O.GPU_SUMMARY: {"dagster/column_schema": M.gpu_summary_column_schema(), "dagster/table_name": GPU_SUMMARY_TABLE},
 }
-stage_specs = [
-    dg.AssetSpec(
-        key=stage,
-        description=M.STAGE_DESCRIPTIONS[stage],
-        deps=STAGE_DEPS[stage],
-        group_name=GROUP,
-        partitions_def=cluster_day_partitions,
-        skippable=True,  # each partition is recorded by its own AssetMaterialization, never by an output value
-        kinds={"postgres"} if stage in O.SUMMARY_STAGES else {"pyarrow"},
-        metadata=SUMMARY_TABLE_METADATA.get(stage, {}),
-    )
-    for stage in O.STAGES
-]
+
+
+def stage_specs(partitions: dg.PartitionsDefinition) -> list[dg.AssetSpec]:
+    return [
+        dg.AssetSpec(
+            key=stage,
+            description=M.STAGE_DESCRIPTIONS[stage],
+            deps=STAGE_DEPS[stage],
+            group_name=GROUP,
+            partitions_def=partitions,
+            skippable=True,  # each partition is recorded by its own AssetMaterialization, never by an output value
+            kinds={"postgres"} if stage in O.SUMMARY_STAGES else {"pyarrow"},
+            metadata=SUMMARY_TABLE_METADATA.get(stage, {}),
+        )
+        for stage in O.STAGES
+    ]
 
 
 def run_partition_keys(context: dg.AssetExecutionContext) -> list[str]:
@@ -242,22 +252,16 @@ def raise_for_failed_days(raised: dict[str, Exception], refusal: str | None) -> 
         raise dg.Failure(description="\n".join(lines), allow_retries=False)
 
 
-@dg.multi_asset(
-    name=STEP_NAME,
-    specs=stage_specs,
-    check_specs=C.CHECK_SPECS,
-    can_subset=True,
-    partitions_def=cluster_day_partitions,
-    backfill_policy=BACKFILL_POLICY,
-    retry_policy=RETRY_POLICY,
-)
-def summarize(
-    context: dg.AssetExecutionContext, koku_db: SummaryDatabase, koku_lake: KokuDataLake, summary_engine: SummaryEngine
-) -> Iterator:
-    # The engine (pyarrow compute, pandas, pandera) is imported here, in the step, not when the code location loads.
-    from ocp_assets.core.pipeline import Connections, DayTask
+class RunSelection(NamedTuple):
+    """What a run asked for: assets and checks by name, each branch's last stage to run, the summaries to commit."""
 
-    started = time.perf_counter()
+    stages: set[str]
+    checks: set[str]
+    through: tuple[str, ...]
+    commit: frozenset[str]
+
+
+def run_selection(context: dg.AssetExecutionContext) -> RunSelection:
     stages = {key.to_user_string() for key in context.selected_asset_keys}
     checks = {key.name for key in context.selected_asset_check_keys}
     through = O.last_stages(stages | {O.STAGE_OF_CHECK[name] for name in checks})
@@ -265,18 +269,41 @@ def summarize(
     # a branch's summary is committed only when its asset is selected for a partition.
     partitioned = context.has_partition_key or context.has_partition_key_range
     commit = frozenset(s for s in O.SUMMARY_STAGES if s in stages) if partitioned else frozenset()
-    snapshot_root = summary_engine.snapshot_root or None
-    resolved, refused = resolve_partitions(context, koku_db)
-    refusal = (
+    return RunSelection(stages, checks, through, commit)
+
+
+def refusal_text(refused: list[str], registry_schema: str) -> str:
+    return (
         "\n".join(refused) + "\nCorrect the cluster record (cluster.json) to the recorded cluster id and delete the "
-        f"other id's row from {koku_db.registry_schema}.cluster_registry (the sensor then registers the source "
+        f"other id's row from {registry_schema}.cluster_registry (the sensor then registers the source "
         "again), or correct koku's row if it is the wrong one"
     )
-    if refused and not resolved:
+
+
+def day_tasks(
+    context: dg.AssetExecutionContext,
+    selection: RunSelection,
+    koku_db: SummaryDatabase,
+    koku_lake: KokuDataLake,
+    summary_engine: SummaryEngine,
+) -> "tuple[list[DayTask], Connections, str | None]":
+    """The run's cluster-days as engine tasks, where they read and write, and what refuses the others (or None)."""
+    # The engine (pyarrow compute, pandas, pandera) is imported here, in the step, not when the code location loads.
+    from ocp_assets.core.pipeline import Connections, DayTask
+
+    snapshot_root = summary_engine.snapshot_root or None
+    resolved, refused = resolve_partitions(context, koku_db)
+    refusal = refusal_text(refused, koku_db.registry_schema) if refused else None
+    if refusal is not None and not resolved:
         raise dg.Failure(description=refusal, allow_retries=False)
     tasks = [
         DayTask(
-            key, record.day(split_key(key)[1]), record.schema, through, key_path(key) if snapshot_root else None, commit
+            key,
+            record.day(split_key(key)[1]),
+            record.schema,
+            selection.through,
+            key_path(key) if snapshot_root else None,
+            selection.commit,
         )
         for key, record in resolved
     ]
@@ -286,42 +313,87 @@ def summarize(
         snapshot_root=snapshot_root,
         s3=koku_lake.s3_settings(koku_lake.data_root, snapshot_root),
     )
-    workers = summary_engine.workers_now(context.instance, len(tasks))
-    failed: list[str] = []
-    raised: dict[str, Exception] = {}
-    empty = 0
-    gpu_skipped: dict[str, int] = {}
+    return tasks, where, refusal
+
+
+@dataclass
+class RunTally:
+    """What the run's cluster-days came to, for its closing log lines and its failure."""
+
+    failed: list[str] = field(default_factory=list)  # one line per failed cluster-day
+    raised: dict[str, Exception] = field(default_factory=dict)  # partition key -> the error its day raised
+    empty: int = 0  # days without koku data (summarised as empty)
+    gpu_skipped: dict[str, int] = field(default_factory=dict)  # why a GPU branch was skipped -> cluster-days
+
+
+def day_events(
+    context: dg.AssetExecutionContext,
+    tasks: "list[DayTask]",
+    where: "Connections",
+    selection: RunSelection,
+    workers: int,
+) -> Iterator:
+    """Run the cluster-days and yield each one's events as it finishes; returns the run's tally."""
+    tally = RunTally()
+    context.log.info(f"{len(tasks)} cluster-day(s) through {', '.join(selection.through)}, {workers} at a time")
+    stages, checks = selection.stages, selection.checks
     for task, result in settled_days(tasks, where, workers):
         if isinstance(result, Exception):
-            raised[task.key] = result
-            failed.append(f"{task.key}: not written, {day_error(result)}")
+            tally.raised[task.key] = result
+            tally.failed.append(f"{task.key}: not written, {day_error(result)}")
             yield from failed_day_events(task.key, result, stages, checks)
             continue
         yield from partition_events(result, stages, checks, context.instance)
         if not result.passed:
             failures = result.failures().items()
-            failed.append(f"{result.key}: " + "; ".join(f"{stage} not written, {exc}" for stage, exc in failures))
-        empty += result.no_data and result.passed  # a day without usage data whose GPU branch failed is a failure
+            tally.failed.append(f"{result.key}: " + "; ".join(f"{stage} not written, {exc}" for stage, exc in failures))
+        tally.empty += result.no_data and result.passed  # a day without usage data whose GPU branch failed fails
         if result.gpu_skipped:
-            gpu_skipped[result.gpu_skipped] = gpu_skipped.get(result.gpu_skipped, 0) + 1
-    for reason, count in gpu_skipped.items():  # once per run, not per partition (decision G6)
+            tally.gpu_skipped[result.gpu_skipped] = tally.gpu_skipped.get(result.gpu_skipped, 0) + 1
+    return tally
+
+
+def log_tally(context: dg.AssetExecutionContext, tally: RunTally, days: int, seconds: float) -> None:
+    for reason, count in tally.gpu_skipped.items():  # once per run, not per partition (decision G6)
         context.log.warning(f"{reason} for {count} cluster-day(s)")
+    summarised = days - len(tally.failed) - tally.empty
     context.log.info(
-        f"{len(tasks)} cluster-day(s) through {', '.join(through)} in {time.perf_counter() - started:.2f}s "
-        f"({workers} at a time): "
-        f"{len(tasks) - len(failed) - empty} summarised, {empty} without koku data, {len(failed)} failed"
+        f"{days} cluster-day(s) in {seconds:.2f}s: {summarised} summarised, {tally.empty} without koku data, "
+        f"{len(tally.failed)} failed"
     )
+    if tally.failed:
+        # The failed blocking evaluations fail the step after this; the partitions recorded above stay materialized.
+        context.log.error(
+            "failed cluster-days (each failed summary keeps its previous rows; the day's other summary stands):\n"
+            + "\n".join(tally.failed)
+        )
+
+
+def summarize(
+    context: dg.AssetExecutionContext, koku_db: SummaryDatabase, koku_lake: KokuDataLake, summary_engine: SummaryEngine
+) -> Iterator:
+    """The step: every cluster-day of the run through each selected branch, recorded partition by partition."""
+    started = time.perf_counter()
+    selection = run_selection(context)
+    tasks, where, refusal = day_tasks(context, selection, koku_db, koku_lake, summary_engine)
+    workers = summary_engine.workers_now(context.instance, len(tasks))
+    tally = yield from day_events(context, tasks, where, selection, workers)
+    log_tally(context, tally, len(tasks), time.perf_counter() - started)
     # Each selected check's output, once: the evaluations above are per partition, these only tell the step that
     # every check it was asked for ran (without them Dagster logs that the step "did not yield expected outputs").
     for key in context.selected_asset_check_keys:
         yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))
-    if failed:
-        # The failed blocking evaluations fail the step after this; the partitions recorded above stay materialized.
-        context.log.error(
-            "failed cluster-days (each failed summary keeps its previous rows; the day's other summary stands):\n"
-            + "\n".join(failed)
-        )
-    raise_for_failed_days(raised, refusal if refused else None)
+    raise_for_failed_days(tally.raised, refusal)
 
 
-summary_assets = [summarize]
+def summary_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The stages and both summaries as one multi-asset step over `partitions` (built with the code location)."""
+    return dg.multi_asset(
+        name=STEP_NAME,
+        specs=stage_specs(partitions),
+        check_specs=C.check_specs(partitions),
+        can_subset=True,
+        partitions_def=partitions,
+        backfill_policy=BACKFILL_POLICY,
+        retry_policy=RETRY_POLICY,
+    )(summarize)

@@ -24,24 +24,26 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 from ocp_assets.core import outcomes as O
 from ocp_assets.core.outcomes import CheckOutcome
 from ocp_assets.defs.metadata import check_metadata
-from ocp_assets.defs.partitions import cluster_day_partitions
 
 MAX_DESCRIPTION = 2000
 
-with warnings.catch_warnings():
-    # partitions_def on an AssetCheckSpec is a preview in Dagster 1.13: it is what scopes an evaluation to a partition.
-    warnings.simplefilter("ignore")
-    CHECK_SPECS = [
-        dg.AssetCheckSpec(
-            name=name,
-            asset=stage,
-            description=O.CHECK_DESCRIPTIONS[name],
-            blocking=name not in O.WARNING_CHECKS,
-            partitions_def=cluster_day_partitions,
-        )
-        for stage, names in O.CHECKS_BY_STAGE.items()
-        for name in names
-    ]
+
+def check_specs(partitions: dg.PartitionsDefinition) -> list[dg.AssetCheckSpec]:
+    """One spec per check, with the assets' partitions (built with them, ``ocp_assets.definitions``)."""
+    with warnings.catch_warnings():
+        # partitions_def on an AssetCheckSpec is a preview in Dagster 1.13: it scopes an evaluation to a partition.
+        warnings.simplefilter("ignore")
+        return [
+            dg.AssetCheckSpec(
+                name=name,
+                asset=stage,
+                description=O.CHECK_DESCRIPTIONS[name],
+                blocking=name not in O.WARNING_CHECKS,
+                partitions_def=partitions,
+            )
+            for stage, names in O.CHECKS_BY_STAGE.items()
+            for name in names
+        ]
 
 
 def latest_materialization(instance: dg.DagsterInstance, asset: str, partition: str) -> Target | None:

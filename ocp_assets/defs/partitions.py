@@ -1,10 +1,15 @@
-"""The one partitioning of every ocp_assets asset: cluster (dynamic, readable cluster_id) x day (UTC)."""
+"""The one partitioning of every ocp_assets asset: cluster (dynamic, readable cluster_id) x day (UTC).
+
+The day window (first and last day) is a setting: ``DayPartitions`` holds it, builds the partitions definition
+when the code location is built (``ocp_assets.definitions``) and is the resource the sensor reads it from, so the
+assets and the sensor always see the same days.
+"""
 
 import datetime as dt
-import os
 from urllib.parse import quote
 
 import dagster as dg
+from pydantic import Field
 
 CLUSTER_DIMENSION = "cluster"
 DAY_DIMENSION = "day"
@@ -14,11 +19,6 @@ END_DATE_ENV = "OCP_ASSETS_END_DATE"
 DEFAULT_START_DATE = "2026-01-01"
 DAY_FORMAT = "%Y-%m-%d"
 
-START_DATE = os.environ.get(START_DATE_ENV, DEFAULT_START_DATE)
-# The last day partition, YYYY-MM-DD (unset: today, UTC). A later date changes nothing: no partition lies ahead of
-# today. It pins the partitions to a fixed window, e.g. for a test whose counts must not grow with the calendar.
-END_DATE = os.environ.get(END_DATE_ENV) or None
-
 clusters_partitions = dg.DynamicPartitionsDefinition(name=CLUSTERS_PARTITIONS_NAME)
 
 
@@ -26,7 +26,8 @@ def _day(text: str) -> dt.date:
     return dt.datetime.strptime(text, DAY_FORMAT).date()
 
 
-def _configured_day(env: str, text: str) -> dt.date:
+def configured_day(env: str, text: str) -> dt.date:
+    """A setting's day, YYYY-MM-DD; a ValueError naming the variable otherwise."""
     try:
         return _day(text)
     except ValueError:
@@ -38,7 +39,8 @@ def day_partitions(start: str, end: str | None = None) -> dg.DailyPartitionsDefi
 
     end_offset=1: today is a partition too, as koku summarises the current day while data keeps arriving.
     """
-    day_after_end = _configured_day(END_DATE_ENV, end) + dt.timedelta(days=1) if end else None
+    configured_day(START_DATE_ENV, start)
+    day_after_end = configured_day(END_DATE_ENV, end) + dt.timedelta(days=1) if end else None
     return dg.DailyPartitionsDefinition(
         start_date=start,
         end_date=day_after_end.strftime(DAY_FORMAT) if day_after_end else None,  # Dagster's end_date is exclusive
@@ -48,10 +50,32 @@ def day_partitions(start: str, end: str | None = None) -> dg.DailyPartitionsDefi
     )
 
 
-days_partitions = day_partitions(START_DATE, END_DATE)
-cluster_day_partitions = dg.MultiPartitionsDefinition(
-    {CLUSTER_DIMENSION: clusters_partitions, DAY_DIMENSION: days_partitions}
-)
+class DayPartitions(dg.ConfigurableResource):
+    """The day dimension's window: its first day, and its last (unset: today, UTC).
+
+    A later end date changes nothing (no partition lies ahead of today); it pins the partitions to a fixed window,
+    e.g. for a test whose counts must not grow with the calendar.
+    """
+
+    start_date: str = Field(
+        default=DEFAULT_START_DATE, description=f"first day partition, YYYY-MM-DD (env {START_DATE_ENV})"
+    )
+    end_date: str = Field(
+        default="", description=f"last day partition, YYYY-MM-DD; empty: today, UTC (env {END_DATE_ENV})"
+    )
+
+    def definition(self) -> dg.MultiPartitionsDefinition:
+        """cluster x day, the partitions of every asset and check."""
+        days = day_partitions(self.start_date, self.end_date or None)
+        return dg.MultiPartitionsDefinition({CLUSTER_DIMENSION: clusters_partitions, DAY_DIMENSION: days})
+
+    def first_day(self) -> dt.date:
+        return configured_day(START_DATE_ENV, self.start_date)
+
+    def last_day(self, today: dt.date | None = None) -> dt.date:
+        """The last day partition: today (UTC), or the end date when that is earlier."""
+        today = today or dt.datetime.now(dt.UTC).date()
+        return min(today, configured_day(END_DATE_ENV, self.end_date)) if self.end_date else today
 
 
 def partition_key(cluster_id: str, day: dt.date) -> dg.MultiPartitionKey:
@@ -72,13 +96,3 @@ def key_path(key: str | dg.MultiPartitionKey) -> str:
     """A filesystem/S3-safe relative path for one partition: cluster=<quoted id>/day=<YYYY-MM-DD>."""
     cluster, day = split_key(key)
     return f"cluster={quote(cluster, safe='')}/day={day.strftime(DAY_FORMAT)}"
-
-
-def first_day() -> dt.date:
-    return _day(START_DATE)
-
-
-def last_day(today: dt.date | None = None) -> dt.date:
-    """The last day partition: today (UTC), or $OCP_ASSETS_END_DATE when that is earlier."""
-    today = today or dt.datetime.now(dt.UTC).date()
-    return min(today, _day(END_DATE)) if END_DATE else today

@@ -2,10 +2,9 @@
 resource for S3), and how a run computes."""
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from urllib.parse import quote, urlencode
 
 import dagster as dg
 import psycopg
@@ -14,42 +13,11 @@ from pydantic import Field
 
 from ocp_assets.core.database import connect
 from ocp_assets.core.registry import ClusterRecord, Registry
-from ocp_assets.core.storage import S3_ENDPOINT_ENV, S3_REGION_ENV, DataRoot, S3Settings, open_data_root
+from ocp_assets.core.storage import DataRoot, S3Settings, open_data_root
 
 DSN_ENV = "OCP_ASSETS_DSN"
 DATA_ROOT_ENV = "OCP_ASSETS_DATA_ROOT"
 REGISTRY_SCHEMA = "ocp_assets"
-S3_PROFILE_ENV = "AWS_PROFILE"
-
-
-STORAGE_URL_ENV = "OCP_ASSETS_DAGSTER_STORAGE_URL"
-# Dagster writes the events it plans for a run (one per asset and check) in one statement instead of one each.
-EVENT_BATCH_ENV = "DAGSTER_EVENT_BATCH_SIZE"
-EVENT_BATCH_SIZE = "100"
-
-
-def dagster_instance_env(dsn: str, database: str) -> dict[str, str]:
-    """The environment of dagster.yaml: Dagster's runs and events in `database` on `dsn`'s server, one URL.
-
-    Only the database changes: every other libpq setting of the DSN (sslmode, sslrootcert, options, ...) is carried
-    into the URL's query, which SQLAlchemy hands to libpq, and what the DSN leaves out (host, port, user) stays
-    libpq's default (PGHOST, the local socket, ...) rather than a guess.
-    """
-    info = {k: str(v) for k, v in psycopg.conninfo.conninfo_to_dict(dsn).items()}
-    info.pop("dbname", None)
-    user, password = info.pop("user", ""), info.pop("password", "")
-    host, port = info.get("host", ""), info.get("port", "")
-    netloc = ""
-    if host and not host.startswith("/") and "," not in host:
-        # A single TCP host goes in the URL's authority; a Unix-socket directory or a host list stays in the query.
-        netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")  # an IPv6 address in brackets
-        info.pop("host")
-        info.pop("port", None)
-    auth = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
-    authority = f"{auth}@{netloc}" if auth else netloc
-    query = f"?{urlencode(info)}" if info else ""
-    url = f"postgresql+psycopg2://{authority}/{quote(database)}{query}"
-    return {STORAGE_URL_ENV: url, EVENT_BATCH_ENV: EVENT_BATCH_SIZE}
 
 
 class SummaryDatabase(dg.ConfigurableResource):
@@ -95,25 +63,15 @@ class SummaryDatabase(dg.ConfigurableResource):
         )
 
 
-def s3_resource_from_environment() -> S3Resource:
-    """dagster-aws's S3 resource, with each S3 setting the environment holds as a dg.EnvVar (the UI shows where
+def s3_resource(variables: Mapping[str, str]) -> S3Resource:
+    """dagster-aws's S3 resource, each field given as a dg.EnvVar of the variable named for it (the UI shows where
     the value comes from, and each process resolves it when the resource is built).
 
-    Only the variables that are set become EnvVars: Dagster fails a code location on an unset one, and an unset
-    endpoint, region or profile means "AWS's default" here. Credentials are never put in the config: boto3's
-    session finds them (environment, profile, web identity, instance metadata).
+    Only variables that are set are named (``Settings.s3_variables``): Dagster fails a code location on an unset
+    one, and an unset endpoint, region or profile means "AWS's default" here. Credentials are never put in the
+    config: boto3's session finds them (environment, profile, web identity, instance metadata).
     """
-    settings = {
-        "endpoint_url": S3_ENDPOINT_ENV,
-        "region_name": S3_REGION_ENV,
-        "profile_name": (S3_PROFILE_ENV,),
-    }
-    config = {}
-    for field_name, names in settings.items():
-        name = next((n for n in names if os.environ.get(n)), None)
-        if name is not None:
-            config[field_name] = dg.EnvVar(name)
-    return S3Resource(**config)
+    return S3Resource(**{field_name: dg.EnvVar(variable) for field_name, variable in variables.items()})
 
 
 def pyarrow_s3_settings(s3: S3Resource) -> S3Settings:

@@ -62,32 +62,24 @@ from ocp_assets.core.layout import (
 from ocp_assets.core.reader import dataset_files, file_days
 from ocp_assets.core.registry import ClusterRecord, FileState, cluster_contradiction
 from ocp_assets.core.storage import DataRoot
-from ocp_assets.defs.assets import GROUP, MAX_PARTITIONS_PER_RUN
+from ocp_assets.defs.assets import MAX_PARTITIONS_PER_RUN
+from ocp_assets.defs.jobs import summary_job
 from ocp_assets.defs.partitions import (
     CLUSTERS_PARTITIONS_NAME,
     START_DATE_ENV,
+    DayPartitions,
     clusters_partitions,
-    first_day,
-    last_day,
     partition_key,
     split_key,
 )
 from ocp_assets.defs.resources import KokuDataLake, SummaryDatabase
 
 SENSOR_NAME = "koku_parquet_sensor"
-JOB_NAME = "summarize_cluster_days"
 INVALID_KEY_CHARACTERS = set("|,[]*\n")
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 # Listing a cluster's files is cheap (one footer read per new or changed file): late data waits at most this long.
 SENSOR_INTERVAL_SECONDS = 10
-
-summary_job = dg.define_asset_job(
-    JOB_NAME,
-    selection=dg.AssetSelection.groups(GROUP),
-    description="The cluster-day summary: read koku's Parquet, deduplicate and merge labels, write koku's PostgreSQL, "
-    "run every check.",
-)
 
 
 # The report types whose files feed a summary: the daily summary's four and the GPU summary's gpu_usage.
@@ -339,6 +331,7 @@ def cluster_tick(
     cluster: ClusterRecord,
     cluster_start: dt.date | None,
     unreadable_before: dict[str, list[int]],
+    days_window: DayPartitions,
 ) -> ClusterTick:
     """The runs one cluster needs this tick.
 
@@ -355,7 +348,7 @@ def cluster_tick(
     vanished = mass_removal(db, root, cluster, changes)
     if vanished is not None:
         return ClusterTick([], changes, [], vanished)
-    start, end = first_day(), last_day()
+    start, end = days_window.first_day(), days_window.last_day()
     days = changes.days
     known = db.registry.known_days(conn, cluster.cluster_id)
     if cluster_start is not None and start < cluster_start:
@@ -449,11 +442,14 @@ def before_start_warning(cluster_id: str, early: list[dt.date]) -> str:
     default_status=dg.DefaultSensorStatus.STOPPED,
 )
 def koku_parquet_sensor(
-    context: dg.SensorEvaluationContext, koku_db: SummaryDatabase, koku_lake: KokuDataLake
+    context: dg.SensorEvaluationContext,
+    koku_db: SummaryDatabase,
+    koku_lake: KokuDataLake,
+    day_partitions: DayPartitions,
 ) -> dg.SensorResult:
     root = koku_lake.root()
     previous = Cursor.read(context.cursor)
-    cursor = Cursor(first_day(), {}, {}, {})
+    cursor = Cursor(day_partitions.first_day(), {}, {}, {})
     requests: list[dg.RunRequest] = []
     warnings: list[str] = []
     early_days: list[str] = []
@@ -471,7 +467,7 @@ def koku_parquet_sensor(
         for cluster in clusters:
             cluster_start = previous.held_starts.get(cluster.cluster_id, previous.start)
             unreadable_before = previous.unreadable.get(cluster.cluster_id, {})
-            tick = cluster_tick(context, koku_db, conn, root, cluster, cluster_start, unreadable_before)
+            tick = cluster_tick(context, koku_db, conn, root, cluster, cluster_start, unreadable_before, day_partitions)
             # A cluster refused before its files were listed keeps what the last tick knew of them.
             unreadable = tick.changes.unreadable if tick.changes is not None else unreadable_before
             if unreadable:
