@@ -6,6 +6,7 @@ Stages, each a pure function over Arrow tables (the Dagster assets are thin wrap
   aggregate_usage -> the Pod and Storage summary rows (3.5, 3.6)
   unallocated_rows-> one row per node: capacity minus pod sums (3.7)
 Measures are float64 here, as in koku's float8 staging table; the writer casts them to numeric(33,15).
+``summary_facts`` and ``rows_by_kind`` say what a cluster-day's summary holds (shown per partition and by the CLI).
 """
 
 import datetime as dt

@@ -4,6 +4,8 @@ Each model states types, nullability, non-negative seconds/bytes, the allowed da
 label cells are JSON objects. ``validate_frame`` runs a model lazily (every failure, not the first) and
 returns a report instead of raising, so the caller decides what a failure means (the Dagster assets turn
 it into a failed blocking asset check and write nothing for the partition).
+``validate_rows`` does the same for a table read from koku's Parquet and names the file, column and row of the
+first bad cell; ``input_error_outcome`` turns input that cannot be read at all into such a failed check.
 """
 
 import functools
