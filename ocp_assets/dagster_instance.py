@@ -9,11 +9,6 @@ this module imports nothing of ocp_assets, so the webserver and daemon load it c
   run's time once every partition records its own events. Keeping one connection per process (as dagster-postgres
   itself does for the webserver) cuts that by about two thirds. A forked process (the step, the worker processes)
   drops the inherited connections without closing them and opens its own.
-- ``QueuedRunCoordinator``: Dagster's, plus ``backfill_interval_seconds``. The backfill daemon sleeps a fixed 30 s
-  between iterations (``dagster._daemon.controller.DEFAULT_DAEMON_INTERVAL_SECONDS``, not a setting in 1.13), so a
-  backfill launched from the UI waited up to 30 s for its first run and as long again to be marked complete. The
-  daemon builds the run coordinator before it starts its daemon threads, so the interval set here is the one the
-  backfill loop reads.
 - ``DefaultRunLauncher``: Dagster's, plus the run worker health check that run monitoring needs. Dagster's own
   DefaultRunLauncher (1.13) does not support ``check_run_worker_health``, so run monitoring never looks at a
   STARTED run: when the daemon's process group died (crash, OOM kill, reboot) with a run in progress, the run stayed
@@ -35,9 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from dagster import DagsterEventType, DagsterRun, Field, IntSource
+from dagster import DagsterEventType, DagsterRun
 from dagster import DefaultRunLauncher as DagsterDefaultRunLauncher
-from dagster import QueuedRunCoordinator as DagsterQueuedRunCoordinator
 
 # Private: the result type of RunLauncher.check_run_worker_health, the hook run monitoring calls; Dagster exports
 # neither it nor WorkerStatus, and a launcher that supports the check must return them.
@@ -138,34 +132,6 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
             should_autocreate_tables=config_value.get("should_autocreate_tables", True),
             token_provider=get_token_provider_from_config(config_value),
         )
-
-
-class QueuedRunCoordinator(DagsterQueuedRunCoordinator):
-    """Dagster's queued run coordinator, plus the backfill daemon's interval (see the module docstring)."""
-
-    def __init__(self, backfill_interval_seconds: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        if backfill_interval_seconds is not None:
-            # Private: the only place the interval lives; read by the backfill loop when its thread starts.
-            import dagster._daemon.controller as controller
-
-            controller.DEFAULT_DAEMON_INTERVAL_SECONDS = backfill_interval_seconds
-
-    @classmethod
-    def config_type(cls):
-        return {
-            **DagsterQueuedRunCoordinator.config_type(),
-            "backfill_interval_seconds": Field(
-                IntSource,
-                is_required=False,
-                description="Seconds between the backfill daemon's iterations (Dagster's fixed default: 30).",
-            ),
-        }
-
-    @classmethod
-    def from_config_value(cls, inst_data, config_value: Mapping[str, Any]) -> "QueuedRunCoordinator":
-        # The config's keys are the constructor's arguments, Dagster's and the one added here.
-        return cls(inst_data=inst_data, **config_value)
 
 
 # The engine event the run worker logs first, with its pid (dagster._grpc.impl).

@@ -1,7 +1,7 @@
 """The Dagster UI's timings, measured as a user meets them: `dagster dev` (webserver + daemon) over a month of two
 clusters.
 
-    python scripts/benchmark_ui.py [--repeat 3] [--coordinator ocp,dagster] [--dsn URL]
+    python scripts/benchmark_ui.py [--repeat 3] [--dsn URL]
 
 Data: two nise clusters over the 31 days of October 2026, `month-a` (1,389 pods, ~33K hourly pod rows a day) and
 `month-b` (960 pods, ~23K), generated once and cached like every `ocp-assets generate` output. Each repetition
@@ -16,15 +16,13 @@ starts from a fresh Dagster database, tenant schema and registry, and measures:
 - peak memory: RSS of any single process of the `dagster dev` tree, and PSS of the whole tree (shared pages of
   forked processes counted once), sampled every 0.25 s.
 
-Medians over the repetitions; each figure is printed with its spread. ``--coordinator ocp,dagster`` measures the
-ocp_assets' dagster.yaml (``ocp``: ocp_assets' run coordinator, the backfill daemon every 5 s) against the same file
-with Dagster's public ``QueuedRunCoordinator`` (``dagster``: the backfill daemon's fixed 30 s), interleaved (one
-repetition of each, then again), and gives each figure's median against the first variant's.
+Medians over the repetitions; each figure is printed with its spread. (At 04a7e6b this script also compared a run
+coordinator subclass with a 5 s backfill interval against Dagster's own, ``--coordinator ocp,dagster``; Dagster's
+won, docs/decisions.md "Dagster machinery", and the subclass was removed.)
 """
 
 import argparse
 import datetime as dt
-import importlib.resources
 import json
 import os
 import shutil
@@ -51,7 +49,7 @@ sys.path.insert(0, str(REPO))
 from ocp_assets.core import generate as G  # noqa: E402 (after the path set-up above)
 from ocp_assets.core.outcomes import STAGES  # noqa: E402
 from ocp_assets.core.storage import open_data_root  # noqa: E402
-from ocp_assets.dagster_instance import dagster_instance_env  # noqa: E402
+from ocp_assets.dagster_instance import dagster_instance_env, write_instance_yaml  # noqa: E402
 
 DATA = REPO / "var" / "benchmark-month"
 DAGSTER_DB = "ocp_assets_bench_ui"
@@ -62,21 +60,6 @@ CLUSTERS = {
     "month-a": G.Scale(pods=1389, masters=3, infra=2, workers=5),
     "month-b": G.Scale(pods=960, masters=3, infra=2, workers=4),
 }
-COORDINATORS = ("ocp", "dagster")
-# dagster.yaml's run coordinator, and Dagster's public one with the same queue settings for the "dagster" variant.
-OCP_COORDINATOR = """run_coordinator:
-  module: ocp_assets.dagster_instance
-  class: QueuedRunCoordinator
-  config:
-    dequeue_interval_seconds: 1
-    backfill_interval_seconds: 5
-"""
-DAGSTER_COORDINATOR = """run_coordinator:
-  module: dagster
-  class: QueuedRunCoordinator
-  config:
-    dequeue_interval_seconds: 1
-"""
 SENSOR = {
     "repositoryLocationName": "ocp_assets",
     "repositoryName": "__repository__",
@@ -104,11 +87,11 @@ def prepare_data() -> None:
 class Dev:
     """`dagster dev` on a free port with ocp_assets' dagster.yaml in a fresh DAGSTER_HOME."""
 
-    def __init__(self, dsn: str, home: Path, coordinator: str = "ocp"):
+    def __init__(self, dsn: str, home: Path):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        (home / "dagster.yaml").write_text(instance_yaml(coordinator))
+        write_instance_yaml(home)
         self.home = home
         env = {
             **os.environ,
@@ -191,16 +174,6 @@ class Dev:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
-
-
-def instance_yaml(coordinator: str) -> str:
-    """ocp_assets' dagster.yaml, with Dagster's public run coordinator in place of ocp_assets' for "dagster"."""
-    text = importlib.resources.files("ocp_assets").joinpath("dagster.yaml").read_text()
-    if coordinator == "dagster":
-        if OCP_COORDINATOR not in text:
-            raise SystemExit("dagster.yaml no longer has ocp_assets' run coordinator as expected: update the benchmark")
-        text = text.replace(OCP_COORDINATOR, DAGSTER_COORDINATOR)
-    return text
 
 
 def tree_rss_mb(root: int) -> list[tuple[float, float]]:
@@ -323,10 +296,10 @@ MEASURES = {
 }
 
 
-def one_repetition(dsn: str, coordinator: str, results: dict[str, list[float]]) -> None:
+def one_repetition(dsn: str, results: dict[str, list[float]]) -> None:
     reset(dsn)
     home = Path(tempfile.mkdtemp(prefix="ocp_assets_bench_ui_"))
-    dev = Dev(dsn, home, coordinator)
+    dev = Dev(dsn, home)
     try:
         results["sensor"].append(sensor_first_pass(dev))
         results["backfill"].append(backfill_30_days(dev))
@@ -336,18 +309,16 @@ def one_repetition(dsn: str, coordinator: str, results: dict[str, list[float]]) 
         results["process_mb"].append(dev.peak_process_mb)
         results["tree_mb"].append(dev.peak_tree_mb)
         shutil.rmtree(home, ignore_errors=True)
-    print(json.dumps({"coordinator": coordinator, **{k: v[-1] for k, v in results.items()}}), file=sys.stderr)
+    print(json.dumps({k: v[-1] for k, v in results.items()}), file=sys.stderr)
     for rss, pss, command in dev.peak_tree:
         print(f"  at the peak: RSS {rss:5.0f} MB  PSS {pss:5.0f} MB  {command}", file=sys.stderr)
 
 
-def print_results(coordinator: str, results: dict[str, list[float]], first: dict[str, list[float]]) -> None:
-    print(f"run coordinator: {coordinator}")
+def print_results(results: dict[str, list[float]]) -> None:
     for key, text in MEASURES.items():
-        ratio = statistics.median(results[key]) / statistics.median(first[key])
-        print(f"  {text}: {spread(results[key])}; {ratio:.2f}x the first variant's median")
+        print(f"{text}: {spread(results[key])}")
     print(
-        f"  peak RSS of one process: median {statistics.median(results['process_mb']):.0f} MB; the whole dagster "
+        f"peak RSS of one process: median {statistics.median(results['process_mb']):.0f} MB; the whole dagster "
         "dev tree "
         f"(PSS, shared pages counted once): median {statistics.median(results['tree_mb']):.0f} MB (max "
         f"{max(results['tree_mb']):.0f})"
@@ -358,25 +329,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
-        "--coordinator",
-        default="ocp",
-        help="comma-separated run coordinators: ocp (dagster.yaml's), dagster (Dagster's public QueuedRunCoordinator)",
-    )
-    parser.add_argument(
         "--dsn", default=os.environ.get("OCP_ASSETS_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
     )
     args = parser.parse_args()
-    coordinators = [c.strip() for c in args.coordinator.split(",") if c.strip()]
-    if not coordinators or set(coordinators) - set(COORDINATORS):
-        parser.error(f"--coordinator: choose from {', '.join(COORDINATORS)}")
     prepare_data()
     os.environ.update(dagster_instance_env(args.dsn, DAGSTER_DB))  # for reading the event log from this process
-    results = {c: {k: [] for k in (*MEASURES, "process_mb", "tree_mb")} for c in coordinators}
+    results: dict[str, list[float]] = {k: [] for k in (*MEASURES, "process_mb", "tree_mb")}
     for _ in range(args.repeat):
-        for coordinator in coordinators:
-            one_repetition(args.dsn, coordinator, results[coordinator])
-    for coordinator in coordinators:
-        print_results(coordinator, results[coordinator], results[coordinators[0]])
+        one_repetition(args.dsn, results)
+    print_results(results)
     return 0
 
 
