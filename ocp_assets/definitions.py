@@ -25,9 +25,8 @@ from ocp_assets.defs.settings import Settings
 def build_definitions(settings: Settings) -> dg.Definitions:
     """The code location built from `settings`: the day window of every asset's partitions, the resources' values.
 
-    Runs execute in process: the run worker runs the one step itself, and the step forks its day workers
-    (``SummaryEngine``). Measured faster than a step in a process of its own, forked or spawned, with the same day
-    workers (docs/decisions.md, "Dagster machinery").
+    The executor is the setting's (``executor_for``); either way the one step forks its day workers
+    (``SummaryEngine``).
     """
     day_partitions = DayPartitions(start_date=settings.start_date, end_date=settings.end_date)
     partitions = day_partitions.definition()
@@ -47,7 +46,21 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "summary_engine": SummaryEngine(workers=settings.workers, snapshot_root=settings.snapshot_root),
             "day_partitions": day_partitions,
         },
-        executor=dg.in_process_executor,
+        executor=executor_for(settings.executor),
+    )
+
+
+# The engine's heavy modules, imported once by the forkserver so that each step process starts from them.
+STEP_PRELOAD_MODULES = ["ocp_assets.definitions", "ocp_assets.core.pipeline"]
+
+
+def executor_for(name: str) -> dg.ExecutorDefinition:
+    """multiprocess (default): Dagster's own multiprocess executor, its step processes started by a forkserver that
+    has imported the engine once (Dagster's public start_method setting); in_process: the step in the run worker."""
+    if name == "in_process":
+        return dg.in_process_executor
+    return dg.multiprocess_executor.configured(
+        {"start_method": {"forkserver": {"preload_modules": STEP_PRELOAD_MODULES}}}, name="multiprocess"
     )
 
 

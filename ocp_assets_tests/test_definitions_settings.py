@@ -1,5 +1,5 @@
 """The code location's settings: read when Dagster builds the definitions, never at import; given explicitly, they
-need no environment; the job module, the in-process executor and the instance file shipped in the package."""
+need no environment; the job module, the executor and the instance file shipped in the package."""
 
 import importlib
 import importlib.resources
@@ -133,14 +133,22 @@ def test_definitions_built_from_explicit_settings_need_no_environment(
 
 
 @pytest.mark.parametrize(("workers", "day_workers"), [(None, 2), (1, 1), (3, 3)])
-def test_runs_execute_in_process_with_the_day_workers_of_the_settings(workers, day_workers):
-    """The one step runs in the run worker; its cluster-days go to that many forked workers (docs/decisions.md)."""
+def test_the_executor_and_day_workers_come_from_the_settings(workers, day_workers):
+    """Dagster's multiprocess executor by default, in_process on request; the cluster-days of the one step go to that
+    many forked workers either way (docs/decisions.md)."""
     settings = Settings() if workers is None else Settings(workers=workers)
     defs = build_definitions(settings)
-    assert defs.resolve_job_def(JOB_NAME).executor_def is dg.in_process_executor
+    executor = defs.resolve_job_def(JOB_NAME).executor_def
+    assert executor.name == "multiprocess"
+    assert executor.executor_creation_fn is dg.multiprocess_executor.executor_creation_fn  # Dagster's own, configured
     assert defs.resources["summary_engine"].workers == day_workers
-    # The environment's OCP_ASSETS_EXECUTOR (a setting of earlier versions) chooses nothing any more.
-    assert Settings.from_environment({"OCP_ASSETS_EXECUTOR": "multiprocess"}) == Settings()
+    in_process = build_definitions(Settings.from_environment({"OCP_ASSETS_EXECUTOR": "in_process"}))
+    assert in_process.resolve_job_def(JOB_NAME).executor_def is dg.in_process_executor
+
+
+def test_an_unknown_executor_is_refused_naming_its_variable():
+    with pytest.raises(ValueError, match="OCP_ASSETS_EXECUTOR is 'fork'"):
+        Settings.from_environment({"OCP_ASSETS_EXECUTOR": "fork"})
 
 
 def test_the_job_module_holds_the_sensors_job_over_the_summary_group():

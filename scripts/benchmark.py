@@ -1,7 +1,7 @@
 """The project's benchmark: engine time and peak memory from koku Parquet to committed PostgreSQL rows.
 
     python scripts/benchmark.py --scale 1m [--repeat 5] [--dsn URL]
-    python scripts/benchmark.py --scale 1m --dagster [--executor in_process,multiprocess] [--workers 2]
+    python scripts/benchmark.py --scale 1m --dagster [--executor multiprocess,in_process,spawn] [--workers 2]
         [--event-storage pooled,dagster] [--repeat 3]
 
 Data comes from `ocp-assets generate` (nise output is cached, so only the first call pays for nise). Each
@@ -12,8 +12,9 @@ the report gives medians over repetitions and the spread, never a single run.
 ``summarize_cluster_days`` over the cluster's whole day range (the range tags the backfill policy and the
 sensor use), started with ``dagster.execute_job`` in a fresh process against a PostgreSQL-backed instance
 (ocp_assets' dagster.yaml in a temporary DAGSTER_HOME, database ``ocp_assets_bench_dagster``). Each variant is an
-executor (``in_process``: the code location's; ``multiprocess``: Dagster's ``dg.multiprocess_executor``, the step in
-a spawned process) with an event log storage (``pooled``: ocp_assets' pooled one; ``dagster``:
+executor (the code location's two: ``multiprocess``, Dagster's multiprocess executor with its step processes started
+by a forkserver that imported the engine once, and ``in_process``; and ``spawn``, Dagster's multiprocess executor as it
+comes) with an event log storage (``pooled``: ocp_assets' pooled one; ``dagster``:
 dagster-postgres' own), every variant with the same number of day workers (``--workers``, OCP_ASSETS_WORKERS), so
 only the machinery differs. The variants are interleaved (one run of each, then again), as the machine's load
 drifts. It reports the wall time from launch to run end, the time before the first step started, each step's
@@ -43,7 +44,7 @@ DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 BENCH_SCHEMA = "ocp_assets_benchmark"
 DAGSTER_DATABASE = "ocp_assets_bench_dagster"  # Dagster's runs and events of the benchmark, created if missing
 DAGSTER_REGISTRY_SCHEMA = "ocp_assets_benchmark_registry"
-EXECUTORS = ("in_process", "multiprocess")
+EXECUTORS = ("multiprocess", "in_process", "spawn")
 EVENT_STORAGES = ("pooled", "dagster")
 BENCH_EXECUTOR_ENV = "OCP_ASSETS_BENCH_EXECUTOR"  # the executor of a variant, for its child process
 # dagster.yaml's event log storage, and dagster-postgres' own in its place for the "dagster" variants.
@@ -137,10 +138,13 @@ def prepare(scale: str, data_root: Path, dsn: str, schema: str) -> None:
 
 # ------------------------------------------------------------------ --dagster: one range run of the job
 def _executor(name: str):
-    """The run executor a variant measures: the code location's (in_process) or Dagster's multiprocess (spawn)."""
+    """The run executor a variant measures: the code location's two (multiprocess: Dagster's, started by a
+    forkserver holding the engine; in_process) or Dagster's multiprocess executor as it comes (spawn)."""
     import dagster as dg
 
-    return {"multiprocess": dg.multiprocess_executor, "in_process": dg.in_process_executor}[name]
+    from ocp_assets.definitions import executor_for
+
+    return dg.multiprocess_executor if name == "spawn" else executor_for(name)
 
 
 def _summary_job():
@@ -431,9 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--executor",
-        default="in_process,multiprocess",
-        help="with --dagster: comma-separated executors: in_process (the code location's), multiprocess (Dagster's, "
-        "the step in a spawned process)",
+        default="multiprocess,in_process",
+        help="with --dagster: comma-separated executors: multiprocess (the code location's default: Dagster's, "
+        "forkserver with the engine preloaded), in_process, spawn (Dagster's multiprocess as it comes)",
     )
     parser.add_argument(
         "--workers", type=int, default=2, help="with --dagster: day workers of every variant (OCP_ASSETS_WORKERS)"

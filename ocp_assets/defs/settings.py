@@ -17,6 +17,10 @@ SCHEMA_ENV = "OCP_ASSETS_SCHEMA"  # one tenant schema for every cluster (default
 REGISTRY_SCHEMA_ENV = "OCP_ASSETS_REGISTRY_SCHEMA"  # where the cluster registry lives
 SNAPSHOT_ROOT_ENV = "OCP_ASSETS_SNAPSHOT_ROOT"  # keep each stage's tables as Parquet there
 WORKERS_ENV = "OCP_ASSETS_WORKERS"
+EXECUTOR_ENV = "OCP_ASSETS_EXECUTOR"
+# multiprocess: Dagster's multiprocess executor, the step in a process of its own (the default the product promises);
+# in_process: the step in the run worker itself (one process fewer per run; docs/decisions.md, "Dagster machinery").
+EXECUTORS = ("multiprocess", "in_process")
 S3_PROFILE_ENV = ("AWS_PROFILE",)
 DEFAULT_WORKERS = 2  # cluster-days computed at once in a run, each in a process forked from the step
 # The S3 resource's fields and the variables each is taken from, the first one set (unset: AWS's default).
@@ -33,6 +37,7 @@ class Settings:
     registry_schema: str = REGISTRY_SCHEMA
     snapshot_root: str = ""  # where each stage's tables are kept as Parquet; empty: not kept
     workers: int = DEFAULT_WORKERS
+    executor: str = EXECUTORS[0]
     # S3 resource field -> the environment variable it is resolved from (dg.EnvVar), for those that are set.
     s3_variables: Mapping[str, str] = field(default_factory=dict)
 
@@ -42,6 +47,8 @@ class Settings:
             configured_day(END_DATE_ENV, self.end_date)
         if self.workers < 1:
             raise ValueError(f"{WORKERS_ENV} is {self.workers}: expected a whole number, 1 or more")
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"{EXECUTOR_ENV} is {self.executor!r}: expected one of {', '.join(EXECUTORS)}")
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -54,6 +61,7 @@ class Settings:
                 ("schema_name", SCHEMA_ENV),
                 ("registry_schema", REGISTRY_SCHEMA_ENV),
                 ("snapshot_root", SNAPSHOT_ROOT_ENV),
+                ("executor", EXECUTOR_ENV),
             )
             if environ.get(variable)
         }
