@@ -11,7 +11,7 @@ DAGSTER_HOME_DIR ?= $(abspath $(STATE_DIR))/dagster-home
 DAGSTER_DB ?= dagster
 DEMO_START_DATE ?= 2026-10-01
 
-.PHONY: setup demo test browser lint benchmark benchmark-dagster ui
+.PHONY: setup demo test test-fast test-db browser lint benchmark benchmark-dagster ui
 
 setup: $(VENV)/.installed
 
@@ -37,6 +37,15 @@ lint: setup
 # test-postgres/ under $OCP_ASSETS_STATE_DIR or var/ (ocp_assets_tests/shared_postgres.py).
 test: setup browser
 	$(VENV)/bin/python -m pytest -q
+
+# The test layers (ocp_assets_tests/conftest.py): the fast one has no PostgreSQL and no process (seconds); test-db adds
+# PostgreSQL and Dagster in process, everything but the end-to-end tests (slow: processes, browser, nise); `make test`
+# runs all three.
+test-fast: setup
+	$(VENV)/bin/python -m pytest -q -m fast
+
+test-db: setup
+	$(VENV)/bin/python -m pytest -q -m "not slow"
 
 # The UI test's Chromium: found, or installed from Debian's packages when root with apt-get, or one line saying how.
 browser:
