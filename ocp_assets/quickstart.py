@@ -1,16 +1,17 @@
 """`python -m ocp_assets.quickstart` (`make demo`): sample koku data summarised through Dagster, then a short report.
 
 1. PostgreSQL: ``$OCP_ASSETS_DSN`` if set, else the embedded server in ``<state>/pgdata`` (ocp_assets.local_postgres).
-2. A sample of three clusters with nise (pod and storage usage, node and namespace labels), cached: the nise
-   payloads in ``<state>/nise-cache`` (or ``$OCP_ASSETS_CACHE``), the Parquet in ``<state>/demo-data``.
+2. A sample of four clusters with nise (pod and storage usage, node and namespace labels; GPU and VM usage on one),
+   cached: the nise payloads in ``<state>/nise-cache`` (or ``$OCP_ASSETS_CACHE``), the Parquet in
+   ``<state>/demo-data``.
 3. koku's tables (``db init``) in the tenant schema, with a few label keys enabled as koku's settings would.
 4. One tick of ``koku_parquet_sensor``, as the UI's sensor would run it: it registers the clusters (the cluster
    registry, the Parquet file state) and adds their ``cluster`` partitions.
 5. Every day of every sample cluster through Dagster, in the runs the sensor requests (one range run per cluster's
-   contiguous days): the ``summarize_cluster_days`` job of ``ocp_assets.definitions`` with its executor (multiprocess,
-   forked step), started with ``execute_job`` on the PostgreSQL-stored instance in ``<state>/dagster-home`` that
-   ``make ui`` opens. Measured: about 1-2.5 s a run here, against 3.8 s for ``dagster asset materialize`` of the same
-   range, which loads the code location again in a process of its own.
+   contiguous days): the ``summarize_cluster_days`` job of ``ocp_assets.definitions`` with its executor (Dagster's
+   multiprocess executor by default), started with ``execute_job`` on the PostgreSQL-stored instance in
+   ``<state>/dagster-home`` that ``make ui`` opens. ``dagster asset materialize`` of the same range would load the
+   code location again in a process of its own.
 6. The report, read from PostgreSQL and from the runs' events. With ``--ui`` the Dagster UI is then served over the
    same data (Ctrl-C stops it); otherwise an embedded server started here is stopped.
 """
