@@ -55,15 +55,16 @@ def _hooked(hook: str, args: list[str], **popen) -> subprocess.Popen:
 # ------------------------------------------------------------------ stdout never decides the write
 
 # Before the second day, wait until nobody reads stdout any more (poll reports POLLERR on a pipe without reader),
-# so the rest of the results meet a closed pipe whatever the pipe's buffer could have held.
+# so the rest of the results meet a closed pipe whatever the pipe's buffer could have held. Once the command met the
+# closed pipe it writes to /dev/null instead, which never reports POLLERR: no wait then (it waited its 60 s).
 WAIT_FOR_READER_TO_GO = """
-    import select
+    import select, stat
     from ocp_assets import summary_commands
     real = summary_commands.run_cluster_day
     calls = []
     def run_cluster_day(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 2:
+        if len(calls) == 2 and stat.S_ISFIFO(os.fstat(1).st_mode):
             poller = select.poll()
             poller.register(1, select.POLLERR)
             poller.poll(60_000)
