@@ -151,7 +151,7 @@ def _run_generate(args: argparse.Namespace) -> int:
 
 
 def _command_registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
-    from ocp_assets.summary_commands import register_db, register_summarize
+    from ocp_assets.summary_arguments import register_db, register_summarize
 
     return [_register_ingest, _register_generate, register_db, register_summarize]
 

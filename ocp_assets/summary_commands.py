@@ -22,11 +22,10 @@ from ocp_assets.core.reader import ClusterData, days_with_usage, look_for_cluste
 from ocp_assets.core.registry import cluster_contradiction
 from ocp_assets.core.storage import DataRoot, absence, open_data_root
 from ocp_assets.progress import Progress
+from ocp_assets.summary_arguments import DSN_ENV
 
 # The files whose days the CLI summarises: a day with GPU data and no pod data still gets its GPU summary.
 SUMMARISED_REPORT_TYPES = (POD_USAGE, GPU_USAGE)
-
-DSN_ENV = "OCP_ASSETS_DSN"
 
 
 def _dsn(args: argparse.Namespace) -> str:
@@ -36,22 +35,6 @@ def _dsn(args: argparse.Namespace) -> str:
             f"pass --dsn postgresql://USER@HOST:PORT/DB or set {DSN_ENV}"
         )
     return dsn
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a YYYY-MM-DD date") from None
-
-
-def register_db(subparsers: argparse._SubParsersAction) -> None:
-    db = subparsers.add_parser("db", help="manage koku's PostgreSQL tables")
-    actions = db.add_subparsers(dest="db_command", required=True)
-    init = actions.add_parser("init", help="create koku's summary and auxiliary tables where missing")
-    init.add_argument("--dsn", help=f"PostgreSQL URL (default: ${DSN_ENV})")
-    init.add_argument("--schema", required=True, help="koku tenant schema, e.g. org1234567")
-    init.set_defaults(run=run_db_init)
 
 
 def run_db_init(args: argparse.Namespace) -> int:
@@ -71,32 +54,6 @@ def run_db_init(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
-
-
-def register_summarize(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "summarize", help="compute koku's daily summary for a cluster and date range and write it to PostgreSQL"
-    )
-    parser.add_argument(
-        "--data-root", required=True, help="local directory or s3://bucket/prefix holding koku's Parquet"
-    )
-    parser.add_argument("--account", help="account segment of the Parquet keys (default: the source's cluster record)")
-    parser.add_argument("--source", help="koku source (provider) uuid of the cluster")
-    parser.add_argument(
-        "--cluster-id", help="OpenShift cluster id (default: the source's cluster record; a different one is refused)"
-    )
-    parser.add_argument("--cluster-alias", help="cluster name shown by koku (default: the cluster id)")
-    parser.add_argument(
-        "--all-clusters",
-        action="store_true",
-        help="every cluster recorded by ingest under the data root, every day it has pod usage",
-    )
-    parser.add_argument("--start", type=_date, help="first day, YYYY-MM-DD (default: first day with data)")
-    parser.add_argument("--end", type=_date, help="last day, inclusive (default: last day with data)")
-    parser.add_argument("--dsn", help=f"PostgreSQL URL (default: ${DSN_ENV})")
-    parser.add_argument("--schema", help="koku tenant schema (default: the account)")
-    # writing_started: Ctrl-C before the first day is "nothing was written" (cli.main)
-    parser.set_defaults(run=run_summarize, writing_started=False)
 
 
 @dataclass(frozen=True)
