@@ -147,7 +147,7 @@ def plausible_starts(key: str) -> StartBounds:
     return StartBounds(dt.datetime.combine(low, dt.time()), dt.datetime.combine(high, dt.time()), why)
 
 
-def _open_parquet(root: DataRoot, path: str, shown: str) -> pq.ParquetFile:
+def open_parquet(root: DataRoot, path: str, shown: str) -> pq.ParquetFile:
     try:
         # INT96 timestamps (old writers) read in ms: in ns a year-1 or year-9999 value would wrap around silently.
         parquet = pq.ParquetFile(root.fs.open_input_file(path), coerce_int96_timestamp_unit="ms")
@@ -219,7 +219,7 @@ def start_ranges(parquet: pq.ParquetFile, shown: str, key: str) -> list[tuple[dt
     return ranges
 
 
-def _present_columns(parquet: pq.ParquetFile, columns: list[ColumnSpec], shown: str) -> list[str]:
+def present_columns(parquet: pq.ParquetFile, columns: list[ColumnSpec], shown: str) -> list[str]:
     """The wanted columns the file has; a required one missing or one of an unusable type is an InputDataError."""
     present = []
     for spec in columns:
@@ -248,8 +248,8 @@ def read_day_rows(root: DataRoot, prefix: str, columns: list[ColumnSpec], day: d
     for info in root.list_files(prefix):
         key = root.key_of(info.path)
         shown = root.display(key)
-        parquet = _open_parquet(root, info.path, shown)
-        present = _present_columns(parquet, columns, shown)
+        parquet = open_parquet(root, info.path, shown)
+        present = present_columns(parquet, columns, shown)
         ranges = start_ranges(parquet, shown, key)
         row_groups = [
             rg for rg, found in enumerate(ranges) if found is not None and found[0] < end and found[1] >= start
@@ -452,8 +452,8 @@ def file_days(root: DataRoot, path: str) -> list[dt.date]:
     """
     key = root.key_of(path)
     shown = root.display(key)
-    parquet = _open_parquet(root, path, shown)
-    _present_columns(parquet, [ColumnSpec("interval_start", TIMESTAMP_TYPE)], shown)
+    parquet = open_parquet(root, path, shown)
+    present_columns(parquet, [ColumnSpec("interval_start", TIMESTAMP_TYPE)], shown)
     days: set[dt.date] = set()
     for found in start_ranges(parquet, shown, key):
         if found is None:

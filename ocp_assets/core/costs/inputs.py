@@ -20,7 +20,7 @@ from psycopg import sql
 from ocp_assets.core.errors import InputDataError
 from ocp_assets.core.labels import MalformedLabelJSON, parse_label_object
 from ocp_assets.core.layout import POD_USAGE, STORAGE_USAGE, TIMESTAMP_TYPE, VM_USAGE, month_prefix
-from ocp_assets.core.reader import ColumnSpec, _open_parquet, _present_columns
+from ocp_assets.core.reader import ColumnSpec, open_parquet, present_columns
 from ocp_assets.core.storage import DataRoot
 
 STRING, DOUBLE = pyarrow.string(), pyarrow.float64()
@@ -111,8 +111,8 @@ class MonthRows:
 
 
 def _read_file(root: DataRoot, path: str, shown: str, columns: list[ColumnSpec]) -> pyarrow.Table:
-    parquet = _open_parquet(root, path, shown)
-    present = _present_columns(parquet, columns, shown)
+    parquet = open_parquet(root, path, shown)
+    present = present_columns(parquet, columns, shown)
     try:
         table = parquet.read(columns=present)
     except (pyarrow.ArrowException, OSError) as exc:
