@@ -7,7 +7,7 @@ DECIMAL(33,15) (``hourly_rate``, ``rate``) are kept as Decimal when given as tex
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -23,7 +23,30 @@ REQUIRED_KEYS = {
     "monthly_vm_core.sql": (*BASE_KEYS, "report_period_id", "rate_type", "rate", "cost_type"),
     "populate_vm_tmp_table_with_vm_report.sql": (*BASE_KEYS, "uuid"),
     "populate_vm_tmp_table.sql": (*BASE_KEYS, "uuid"),
+    "hourly_cost_vm_tag_based.sql": (*BASE_KEYS, "report_period_id", "rate_type", "tag_key"),
+    "hourly_vm_core_tag_based.sql": (*BASE_KEYS, "report_period_id", "rate_type", "tag_key"),
+    "monthly_vm_core_tag_based.sql": (*BASE_KEYS, "report_period_id", "rate_type", "tag_key", "amortized_denominator"),
+    "monthly_cost_gpu.sql": (
+        *BASE_KEYS,
+        "report_period_id",
+        "rate_type",
+        "tag_key",
+        "amortized_denominator",
+        "cluster_id",
+    ),
+    "monthly_project_tag_based.sql": (
+        *BASE_KEYS,
+        "report_period_id",
+        "rate_type",
+        "tag_key",
+        "amortized_denominator",
+        "cluster_id",
+    ),
+    "distribute_unallocated_gpu_cost.sql": (*BASE_KEYS, "cost_model_rate_type"),
 }
+# The tag files (8.2 step 3): koku's templates test ``default_rate is defined`` / ``value_rates is defined``, so an
+# absent key and a present one are different calls; CallParams keeps None / {} for "absent".
+TAG_FILES = tuple(name for name, keys in REQUIRED_KEYS.items() if "tag_key" in keys)
 
 
 @dataclass(frozen=True)
@@ -44,6 +67,14 @@ class CallParams:
     cost_type: str | None = None
     use_fractional_hours: bool = True
     uuid: str | None = None
+    # Tag calls (8.2, 8.3): the label or vendor key, the default and per-value rates, the month's days.
+    tag_key: str | None = None
+    default_rate: Decimal | None = None
+    value_rates: dict[str, Decimal] = field(default_factory=dict)
+    amortized_denominator: int | None = None
+    cluster_id: str | None = None
+    cluster_alias: str | None = None
+    cost_model_rate_type: str | None = None
 
     def decimal_rate(self, name: str) -> float:
         """The rate as the SQL uses it: CAST(param AS DECIMAL(33,15)), then float8 in a float8 product."""
@@ -113,4 +144,28 @@ def parse_params(file: str, raw: Mapping[str, Any]) -> CallParams:
         cost_type=None if raw.get("cost_type") is None else str(raw["cost_type"]),
         use_fractional_hours=bool(raw.get("use_fractional_hours", True)),
         uuid=None if raw.get("uuid") is None else str(raw["uuid"]),
+        **_tag_fields(file, raw),
     )
+
+
+def _tag_fields(file: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The tag, GPU, project and distribution calls' own parameters (8.3)."""
+    value_rates = raw.get("value_rates") or {}
+    if not isinstance(value_rates, Mapping):
+        raise _bad(file, "value_rates", value_rates, "an object {tag value: rate}")
+    denominator = raw.get("amortized_denominator")
+    if denominator is not None and (isinstance(denominator, bool) or not str(denominator).isdigit()):
+        raise _bad(file, "amortized_denominator", denominator, "a positive integer (days in the month)")
+    if denominator is not None and int(denominator) == 0:
+        raise _bad(file, "amortized_denominator", denominator, "a positive integer (days in the month)")
+    return {
+        "tag_key": None if raw.get("tag_key") is None else str(raw["tag_key"]),
+        "default_rate": None
+        if raw.get("default_rate") is None
+        else _decimal(file, "default_rate", raw["default_rate"]),
+        "value_rates": {str(k): _decimal(file, f"value_rates[{k!r}]", v) for k, v in value_rates.items()},
+        "amortized_denominator": None if denominator is None else int(denominator),
+        "cluster_id": None if raw.get("cluster_id") is None else str(raw["cluster_id"]),
+        "cluster_alias": None if raw.get("cluster_alias") is None else str(raw["cluster_alias"]),
+        "cost_model_rate_type": (None if raw.get("cost_model_rate_type") is None else str(raw["cost_model_rate_type"])),
+    }
