@@ -20,10 +20,21 @@ SOURCE = "6f0c5b3e-8a0e-4a8c-9a53-2a9f1c0d7e11"
 OTHER_SOURCE = "1b7e2c4d-0000-4000-8000-00000000beef"
 
 needs_koku = pytest.mark.skipif(koku_git() is None, reason="no koku git copy (OCP_ASSETS_KOKU_GIT)")
+# The VM cost files reading the raw vm_usage rows and the summary's VM rows: f(params, vm_raw, summary).
 VM_COST_FILES = {
     "hourly_cost_virtual_machine.sql": vm.hourly_cost_virtual_machine,
     "hourly_vm_core.sql": vm.hourly_vm_core,
     "monthly_vm_core.sql": vm.monthly_vm_core,
+    "hourly_cost_vm_tag_based.sql": vm.hourly_cost_vm_tag_based,
+    "hourly_vm_core_tag_based.sql": vm.hourly_vm_core_tag_based,
+}
+# ... and those reading the daily rows too: f(params, vm_raw, vm_daily, summary).
+VM_DAILY_COST_FILES = {"monthly_vm_core_tag_based.sql": vm.monthly_vm_core_tag_based}
+# The three tag-rate shapes of a tag call (8.2 step 3), keyed by a test id: koku passes only the keys a rate has.
+TAG_SHAPES = {
+    "values": lambda values, default: {"value_rates": values},
+    "values+default": lambda values, default: {"value_rates": values, "default_rate": default},
+    "default": lambda values, default: {"default_rate": default},
 }
 
 
@@ -32,9 +43,12 @@ def ours(db: KokuCostDatabase, data_root, file: str, raw_params: Mapping) -> lis
     params = parse_params(file, {**raw_params, "schema": db.schema})
     root = open_data_root(str(data_root))
     vm_raw = inputs.read_vm_usage(root, ACCOUNT, params.source_uuid, params.year, params.month, daily=False).table
-    if file in VM_COST_FILES:
+    if file in VM_COST_FILES or file in VM_DAILY_COST_FILES:
         summary = inputs.read_summary_vm_rows(db.conn, db.schema, report_period_id=params.report_period_id)
-        return VM_COST_FILES[file](params, vm_raw, summary).to_pylist()
+        if file in VM_COST_FILES:
+            return VM_COST_FILES[file](params, vm_raw, summary).to_pylist()
+        vm_daily = inputs.read_vm_usage(root, ACCOUNT, params.source_uuid, params.year, params.month, daily=True)
+        return VM_DAILY_COST_FILES[file](params, vm_raw, vm_daily.table, summary).to_pylist()
     if file == "populate_vm_tmp_table_with_vm_report.sql":
         return vm.vm_tmp_rows_with_report(vm_raw).to_pylist()
     summary = inputs.read_summary_vm_rows(

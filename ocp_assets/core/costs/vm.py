@@ -1,7 +1,9 @@
 """koku's VM cost files and VM tmp table (contract 8.4, 8.7), computed from the VM line items and summary rows.
 
-Each function takes the call's parameters, the month's VM line items (``inputs.read_vm_usage``) and the summary's
-VM rows (``inputs.read_summary_vm_rows``) and returns the rows koku's file inserts (C3). The line items are
+Each function takes the call's parameters, the month's VM line items (``inputs.read_vm_usage``; the monthly VM-core
+tag file also the daily ones) and the summary's VM rows (``inputs.read_summary_vm_rows``) and returns the rows
+koku's file inserts (C3). The tiered files (a, c, e of 8.4) and their tag twins (b, d, f) share the joins; the tag
+files differ in the tag filter, the per-row rate and how they group and label their rows. The line items are
 aggregated with pyarrow; the few summary rows of VMs are grouped in Python, keyed by their jsonb text exactly as
 PostgreSQL groups jsonb. ``max`` follows SQL: NULLs ignored, text compared by code point (koku's databases use
 C collation for this; ours too).
@@ -10,11 +12,12 @@ C collation for this; ours too).
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable
+from decimal import ROUND_HALF_UP, Decimal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ocp_assets.core.costs.params import CallParams
+from ocp_assets.core.costs.params import DECIMAL_15, CallParams
 from ocp_assets.core.errors import ConfigurationError
 
 COST_SCHEMA = pa.schema(
@@ -58,6 +61,7 @@ COMMON_KEYS = (
     "cost_category_id",
 )
 ACCRUED_RATE_TYPES = ("Infrastructure", "Supplementary")
+TAG_COST_TYPE = "Tag"  # monthly_cost_type of every tag file's rows
 SECONDS_PER_HOUR = 3600
 GIB = 2.0**-30
 
@@ -68,14 +72,18 @@ def sql_max(values: Iterable):
     return max(present) if present else None
 
 
-def _usage_rows(summary: pa.Table, params: CallParams, *, in_range: bool, rate_filter: bool) -> list[dict]:
-    """The summary rows the VM files read (8.4): the call's period, Pod usage rows with CPU usage and request,
-    no monthly cost type; optionally within the range and not accrued usage-cost rows."""
+def _usage_rows(
+    summary: pa.Table, params: CallParams, *, in_range: bool, rate_filter: bool, monthly_filter: bool = True
+) -> list[dict]:
+    """The summary rows the VM files read (8.4): the call's period, Pod usage rows with CPU usage and request;
+    optionally within the range, not accrued usage-cost rows, and with no monthly cost type."""
     mask = pc.and_(
         pc.equal(summary["report_period_id"], params.report_period_id),
         pc.and_(pc.is_valid(summary["pod_usage_cpu_core_hours"]), pc.is_valid(summary["pod_request_cpu_core_hours"])),
     )
-    mask = pc.and_(mask, pc.and_(pc.equal(summary["data_source"], "Pod"), pc.is_null(summary["monthly_cost_type"])))
+    mask = pc.and_(mask, pc.equal(summary["data_source"], "Pod"))
+    if monthly_filter:
+        mask = pc.and_(mask, pc.is_null(summary["monthly_cost_type"]))
     if in_range:
         start, end = pa.scalar(params.start_date, pa.date32()), pa.scalar(params.end_date, pa.date32())
         mask = pc.and_(
@@ -167,25 +175,69 @@ def _cost_row(row: dict, params: CallParams, **values) -> dict:
     return out
 
 
-def hourly_cost_virtual_machine(params: CallParams, vm_raw: pa.Table, summary: pa.Table) -> pa.Table:
-    """koku's cost_model/hourly_cost_virtual_machine.sql: per summary group (node, labels) of a VM-day, the VM's
-    hours that day (Σ vm_uptime_total_seconds / 3600 of its raw rows, all namespaces: 8.9.1) x the hourly rate."""
+def _times(*factors: float | None) -> float | None:
+    """A float8 product, left to right as koku's SQL writes it; NULL when a factor is NULL."""
+    if any(factor is None for factor in factors):
+        return None
+    product = factors[0]
+    for factor in factors[1:]:
+        product *= factor
+    return product
+
+
+def _sql_rate(value: Decimal) -> float:
+    """A rate as koku's SQL uses it: CAST(rate AS DECIMAL(33,15)) (half away from zero), then float8, since the
+    other factor is float8 (CallParams.decimal_rate's rounding, for the tag calls' per-value rates)."""
+    return float(value.quantize(DECIMAL_15, rounding=ROUND_HALF_UP))
+
+
+def _tag_priced(rows: list[dict], params: CallParams) -> list[dict]:
+    """The tag files' filter and rate (8.4 b, d, f), the rate added to each row kept. With a default_rate koku keeps
+    the rows whose ``pod_labels->>tag_key`` is not NULL (so a JSON null value counts as absent) and charges the
+    value's rate, else the default; without one it keeps only the rows whose value has a rate."""
+    if params.default_rate is None and not params.value_rates:
+        # koku's template would render a filter "AND (" with nothing after it: its call fails.
+        raise ConfigurationError(f"{params.file} needs default_rate or value_rates").with_hint(
+            "a tag rate has a default value, per-value rates, or both (contract 8.2 step 3)"
+        )
+    default = None if params.default_rate is None else _sql_rate(params.default_rate)
+    by_value = {value: _sql_rate(rate) for value, rate in params.value_rates.items()}
+    priced = []
+    for row in rows:
+        value = _jsonb_text(json.loads(row["pod_labels"] or "{}").get(params.tag_key))
+        rate = None if value is None else by_value.get(value, default)
+        if rate is not None:
+            priced.append({**row, "rate": rate})
+    return priced
+
+
+def _require_fractional_hours(params: CallParams) -> None:
     if not params.use_fractional_hours:
         raise ConfigurationError("use_fractional_hours false (koku's SaaS fallback) is not supported").with_hint(
             "on-prem koku always passes true (contract 8.1)"
         )
+
+
+# ------------------------------------------------------------------------------------------------ VM hours (a, b)
+def _hours_by_day(vm_raw: pa.Table) -> dict[tuple, float | None]:
+    """Per (VM, day): Σ vm_uptime_total_seconds / 3600 of its raw rows, all namespaces pooled (8.9.1)."""
     seconds = _vm_day_totals(vm_raw, ["vm_name", "usage_start"], [("vm_uptime_total_seconds", "sum")])
-    hours = {(r["vm_name"], r["usage_start"]): _per_hour(r["vm_uptime_total_seconds_sum"]) for r in seconds}
-    rate = params.decimal_rate("hourly_rate")
+    return {(r["vm_name"], r["usage_start"]): _per_hour(r["vm_uptime_total_seconds_sum"]) for r in seconds}
+
+
+def _hourly_vm_rows(params: CallParams, vm_raw: pa.Table, rows: list[dict], monthly_cost_type: str | None):
+    """Files a and b: per summary group (node, labels) of a VM-day, max(the VM's hours that day) x the group's
+    rate (each row carries its ``rate``; in b it depends on pod_labels, a group key)."""
+    hours = _hours_by_day(vm_raw)
     keyed = []
-    for row in _usage_rows(summary, params, in_range=True, rate_filter=True):
+    for row in rows:
         day_key = (row["vm_name"], row["usage_start"])
         if day_key in hours:
             key = (*(row[k] for k in COMMON_KEYS), row["node"], row["pod_labels"], row["all_labels"])
             keyed.append((key, {**row, "hours": hours[day_key]}))
 
     def aggregate(members: list[dict]) -> dict:
-        first, h = members[0], sql_max(m["hours"] for m in members)
+        first = members[0]
         return _cost_row(
             first,
             params,
@@ -193,27 +245,64 @@ def hourly_cost_virtual_machine(params: CallParams, vm_raw: pa.Table, summary: p
             resource_id=sql_max(m["resource_id"] for m in members),
             pod_labels=first["pod_labels"],
             all_labels=first["all_labels"],
-            cost_model_cpu_cost=None if h is None else h * rate,
+            cost_model_cpu_cost=_times(sql_max(m["hours"] for m in members), first["rate"]),
+            monthly_cost_type=monthly_cost_type,
         )
 
     return _cost_table(_group(keyed, aggregate))
 
 
-def _vm_core_members(params: CallParams, vm_raw: pa.Table, summary: pa.Table, day_values: dict) -> list:
-    """(group key, member) pairs of the VM-core files' inner joins (8.4 c, e): a summary usage row of the range
-    joined to the VM's line-item values of that day, its latest node facts and its combined labels."""
+def hourly_cost_virtual_machine(params: CallParams, vm_raw: pa.Table, summary: pa.Table) -> pa.Table:
+    """koku's cost_model/hourly_cost_virtual_machine.sql: per summary group (node, labels) of a VM-day, the VM's
+    hours that day (Σ vm_uptime_total_seconds / 3600 of its raw rows, all namespaces: 8.9.1) x the hourly rate."""
+    _require_fractional_hours(params)
+    rate = params.decimal_rate("hourly_rate")
+    rows = [{**row, "rate": rate} for row in _usage_rows(summary, params, in_range=True, rate_filter=True)]
+    return _hourly_vm_rows(params, vm_raw, rows, None)
+
+
+def hourly_cost_vm_tag_based(params: CallParams, vm_raw: pa.Table, summary: pa.Table) -> pa.Table:
+    """koku's cost_model/hourly_cost_vm_tag_based.sql: hourly_cost_virtual_machine on the rows the tag filter
+    keeps, each group at its tag value's rate (else the default_rate), monthly_cost_type 'Tag'."""
+    _require_fractional_hours(params)
+    rows = _tag_priced(_usage_rows(summary, params, in_range=True, rate_filter=True), params)
+    return _hourly_vm_rows(params, vm_raw, rows, TAG_COST_TYPE)
+
+
+# ------------------------------------------------------------------------------------------------ VM cores (c-f)
+def _vm_core_members(rows: list[dict], day_values: dict, facts: dict, labels: dict | None = None) -> list:
+    """(group key, member) pairs of the VM-core files' joins (8.4 c-f): a summary usage row joined (inner) to the
+    VM's line-item values of its day and to the VM's latest facts. With `labels` (c, e: the VM's combined labels)
+    the labels replace the row's and the facts and labels joins are inner; without (d, f) the row keeps its own
+    labels and the facts are a LEFT JOIN (no facts: NULL node and resource_id)."""
+    keyed = []
+    for row in rows:
+        vm = row["vm_name"]
+        values = day_values.get((vm, row["usage_start"]))
+        if values is None:
+            continue
+        member = {**row, "values": values, "latest": facts.get(vm, [])}
+        if labels is not None:
+            if vm not in facts or vm not in labels:
+                continue
+            member.update(pod_labels=labels[vm], all_labels=labels[vm])
+        keyed.append(((*(row[k] for k in COMMON_KEYS), member["pod_labels"], member["all_labels"]), member))
+    return keyed
+
+
+def _combined_label_members(params: CallParams, vm_raw: pa.Table, summary: pa.Table, day_values: dict) -> list:
+    """Files c and e: the range's usage rows with the VM's latest facts and combined labels (8.4)."""
     facts = _latest_facts(vm_raw)
     last_days = {vm: rows[0]["interval_start"].date() for vm, rows in facts.items()}
     labels = _combined_labels(_usage_rows(summary, params, in_range=False, rate_filter=False), last_days)
-    keyed = []
-    for row in _usage_rows(summary, params, in_range=True, rate_filter=True):
-        vm = row["vm_name"]
-        values = day_values.get((vm, row["usage_start"]))
-        if values is None or vm not in facts or vm not in labels:
-            continue
-        member = {**row, "values": values, "latest": facts[vm], "labels": labels[vm]}
-        keyed.append(((*(row[k] for k in COMMON_KEYS), labels[vm]), member))
-    return keyed
+    rows = _usage_rows(summary, params, in_range=True, rate_filter=True)
+    return _vm_core_members(rows, day_values, facts, labels)
+
+
+def _tag_members(params: CallParams, vm_raw: pa.Table, summary: pa.Table, day_values: dict, *, monthly_filter: bool):
+    """Files d and f: the range's usage rows the tag filter keeps, with their rate and the VM's latest facts."""
+    rows = _usage_rows(summary, params, in_range=True, rate_filter=True, monthly_filter=monthly_filter)
+    return _vm_core_members(_tag_priced(rows, params), day_values, _latest_facts(vm_raw))
 
 
 def _vm_core_row(members: list[dict], params: CallParams, cost, monthly_cost_type: str | None) -> dict:
@@ -224,19 +313,19 @@ def _vm_core_row(members: list[dict], params: CallParams, cost, monthly_cost_typ
         params,
         node=sql_max(f["node"] for f in latest),
         resource_id=sql_max(f["resource_id"] for f in latest),
-        pod_labels=first["labels"],
-        all_labels=first["labels"],
+        pod_labels=first["pod_labels"],
+        all_labels=first["all_labels"],
         cost_model_cpu_cost=cost,
         monthly_cost_type=monthly_cost_type,
     )
 
 
-def _cores_by_day(vm_raw: pa.Table) -> dict:
+def _cores_by_day(vm_rows: pa.Table) -> dict:
     """Per (VM, day): its (cores, Σ uptime seconds) pairs, one per distinct vm_cpu_request_cores (koku's
     vm_usage_summary groups by the core count too, 8.9.3)."""
     by_day: dict[tuple, list[tuple]] = {}
     totals = _vm_day_totals(
-        vm_raw, ["vm_cpu_request_cores", "usage_start", "vm_name"], [("vm_uptime_total_seconds", "sum")]
+        vm_rows, ["vm_cpu_request_cores", "usage_start", "vm_name"], [("vm_uptime_total_seconds", "sum")]
     )
     for r in totals:
         by_day.setdefault((r["vm_name"], r["usage_start"]), []).append(
@@ -245,18 +334,36 @@ def _cores_by_day(vm_raw: pa.Table) -> dict:
     return by_day
 
 
+def _max_cores(members: list[dict]) -> float | None:
+    return sql_max(c for m in members for c, _ in m["values"])
+
+
 def hourly_vm_core(params: CallParams, vm_raw: pa.Table, summary: pa.Table) -> pa.Table:
     """koku's cost_model/hourly_vm_core.sql: per (namespace, VM combined labels) and day, max(seconds) / 3600 x
     max(cores) x the hourly rate, over the day's (cores, seconds) pairs; the VM's latest node on every row."""
     rate = params.decimal_rate("hourly_rate")
 
     def aggregate(members: list[dict]) -> dict:
-        pairs = [pair for m in members for pair in m["values"]]
-        seconds, cores = sql_max(s for _, s in pairs), sql_max(c for c, _ in pairs)
-        cost = None if seconds is None or cores is None else seconds / SECONDS_PER_HOUR * cores * rate
-        return _vm_core_row(members, params, cost, None)
+        seconds = sql_max(s for m in members for _, s in m["values"])
+        return _vm_core_row(members, params, _times(_per_hour(seconds), _max_cores(members), rate), None)
 
-    return _cost_table(_group(_vm_core_members(params, vm_raw, summary, _cores_by_day(vm_raw)), aggregate))
+    return _cost_table(_group(_combined_label_members(params, vm_raw, summary, _cores_by_day(vm_raw)), aggregate))
+
+
+def hourly_vm_core_tag_based(params: CallParams, vm_raw: pa.Table, summary: pa.Table) -> pa.Table:
+    """koku's cost_model/hourly_vm_core_tag_based.sql: per summary group (namespace, the rows' own labels) of a
+    VM-day the tag filter keeps, max(cores) x the tag value's rate (else the default) x max(hours) over the day's
+    (cores, Σ seconds / 3600) pairs; the VM's latest node and resource_id (LEFT JOIN), monthly_cost_type 'Tag'.
+
+    koku's file alone lacks the ``monthly_cost_type IS NULL`` filter of the VM files: reproduced, so a Pod row with
+    a monthly cost type, CPU usage and request and no accrued rate type is charged too (8.4)."""
+
+    def aggregate(members: list[dict]) -> dict:
+        hours = sql_max(_per_hour(s) for m in members for _, s in m["values"])
+        return _vm_core_row(members, params, _times(_max_cores(members), members[0]["rate"], hours), TAG_COST_TYPE)
+
+    members = _tag_members(params, vm_raw, summary, _cores_by_day(vm_raw), monthly_filter=False)
+    return _cost_table(_group(members, aggregate))
 
 
 def monthly_vm_core(params: CallParams, vm_raw: pa.Table, summary: pa.Table) -> pa.Table:
@@ -265,10 +372,26 @@ def monthly_vm_core(params: CallParams, vm_raw: pa.Table, summary: pa.Table) -> 
     rate = params.decimal_rate("rate")
 
     def aggregate(members: list[dict]) -> dict:
-        cores = sql_max(c for m in members for c, _ in m["values"])
-        return _vm_core_row(members, params, None if cores is None else cores * rate, params.cost_type)
+        return _vm_core_row(members, params, _times(_max_cores(members), rate), params.cost_type)
 
-    return _cost_table(_group(_vm_core_members(params, vm_raw, summary, _cores_by_day(vm_raw)), aggregate))
+    return _cost_table(_group(_combined_label_members(params, vm_raw, summary, _cores_by_day(vm_raw)), aggregate))
+
+
+def monthly_vm_core_tag_based(params: CallParams, vm_raw: pa.Table, vm_daily: pa.Table, summary: pa.Table) -> pa.Table:
+    """koku's cost_model/monthly_vm_core_tag_based.sql: per summary group (namespace, the rows' own labels) of a
+    VM-day the tag filter keeps, (max(cores) x CAST(monthly rate AS DECIMAL(33,15))) / amortized_denominator, the
+    cores from the **daily** vm_usage rows of that day (8.9.4: a full day's share for any presence); the VM's
+    latest node and resource_id from the raw rows (LEFT JOIN), monthly_cost_type 'Tag'. The product is float8
+    (the cores are), so is the quotient."""
+
+    def aggregate(members: list[dict]) -> dict:
+        cost = _times(_max_cores(members), members[0]["rate"])
+        return _vm_core_row(
+            members, params, None if cost is None else cost / params.amortized_denominator, TAG_COST_TYPE
+        )
+
+    members = _tag_members(params, vm_raw, summary, _cores_by_day(vm_daily), monthly_filter=True)
+    return _cost_table(_group(members, aggregate))
 
 
 # ------------------------------------------------------------------------------------------------ VM tmp table
