@@ -151,9 +151,10 @@ def _run_generate(args: argparse.Namespace) -> int:
 
 
 def _command_registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
+    from ocp_assets.cost_arguments import register_costs, register_koku_sql
     from ocp_assets.summary_arguments import register_db, register_summarize
 
-    return [_register_ingest, _register_generate, register_db, register_summarize]
+    return [_register_ingest, _register_generate, register_db, register_summarize, register_costs, register_koku_sql]
 
 
 def _accept_verbose_everywhere(parser: argparse.ArgumentParser) -> None:

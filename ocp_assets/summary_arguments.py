@@ -11,18 +11,23 @@ from collections.abc import Callable
 DSN_ENV = "OCP_ASSETS_DSN"
 
 
-def _deferred(name: str) -> Callable[[argparse.Namespace], int]:
-    """The command `name` of ocp_assets.summary_commands, imported when it runs."""
+def deferred_command(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """The command `name` of `module`, imported when it runs."""
 
     def run(args: argparse.Namespace) -> int:
-        from ocp_assets import summary_commands
+        import importlib
 
-        return getattr(summary_commands, name)(args)
+        return getattr(importlib.import_module(module), name)(args)
 
     return run
 
 
-def _date(text: str) -> dt.date:
+def _deferred(name: str) -> Callable[[argparse.Namespace], int]:
+    """The command `name` of ocp_assets.summary_commands, imported when it runs."""
+    return deferred_command("ocp_assets.summary_commands", name)
+
+
+def iso_date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
@@ -56,8 +61,8 @@ def register_summarize(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="every cluster recorded by ingest under the data root, every day it has pod usage",
     )
-    parser.add_argument("--start", type=_date, help="first day, YYYY-MM-DD (default: first day with data)")
-    parser.add_argument("--end", type=_date, help="last day, inclusive (default: last day with data)")
+    parser.add_argument("--start", type=iso_date, help="first day, YYYY-MM-DD (default: first day with data)")
+    parser.add_argument("--end", type=iso_date, help="last day, inclusive (default: last day with data)")
     parser.add_argument("--dsn", help=f"PostgreSQL URL (default: ${DSN_ENV})")
     parser.add_argument("--schema", help="koku tenant schema (default: the account)")
     # writing_started: Ctrl-C before the first day is "nothing was written" (cli.main)

@@ -28,7 +28,7 @@ from ocp_assets.summary_arguments import DSN_ENV
 SUMMARISED_REPORT_TYPES = (POD_USAGE, GPU_USAGE)
 
 
-def _dsn(args: argparse.Namespace) -> str:
+def dsn_of(args: argparse.Namespace) -> str:
     dsn = args.dsn or os.environ.get(DSN_ENV)
     if not dsn:
         raise ConfigurationError("no database given").with_hint(
@@ -40,7 +40,7 @@ def _dsn(args: argparse.Namespace) -> str:
 def run_db_init(args: argparse.Namespace) -> int:
     """Create what is missing, on request: in a schema that already holds koku's tables this adds koku's newer tables
     too (the GPU summary), which koku's own migration would then find in its way (decision G6): said on stderr."""
-    with connect(_dsn(args)) as conn:
+    with connect(dsn_of(args)) as conn:
         before = koku_tables(conn, args.schema)
         created = init_schema(conn, args.schema)
     print(f"schema {args.schema}: " + (f"created {', '.join(created)}" if created else "all tables already present"))
@@ -87,7 +87,7 @@ def _clusters(args: argparse.Namespace, root: DataRoot) -> tuple[list[ClusterToS
             raise ConfigurationError("--source is required unless --all-clusters is given").with_hint(
                 "pass the koku source uuid of the cluster, or --all-clusters"
             )
-        source = _checked_source(args.source)
+        source = checked_source(args.source)
         for record in bad:
             if record.source == source and args.account in (None, record.account):
                 raise record.with_hint("correct or remove the cluster record, or pass --account and --cluster-id")
@@ -123,7 +123,7 @@ def _refuse_contradicted_clusters(conn: psycopg.Connection, clusters: list[Clust
             )
 
 
-def _checked_source(text: str) -> str:
+def checked_source(text: str) -> str:
     try:
         return str(uuid.UUID(text))
     except ValueError:
@@ -189,7 +189,7 @@ def run_summarize(args: argparse.Namespace) -> int:  # noqa: C901 - split in iss
         raise ConfigurationError(absence(root.uri)).with_hint("check --data-root (a directory, or s3://BUCKET/PREFIX)")
     failed: list[str] = []
     gpu_skipped: set[str] = set()  # the schemas whose missing GPU table was said (once per run, decision G6)
-    with connect(_dsn(args)) as conn:
+    with connect(dsn_of(args)) as conn:
         clusters, bad_records = _clusters(args, root)
         for record in bad_records:
             print(f"ocp-assets: error: {record} — that cluster is not summarised", file=sys.stderr)

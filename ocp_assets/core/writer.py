@@ -24,7 +24,18 @@ from ocp_assets.core.summary import MEASURE_COLUMNS, SUMMARY_SCHEMA
 from ocp_assets.core.transaction import locked_transaction, shared_rows_key
 
 JSON_COLUMNS = ("pod_labels", "volume_labels", "all_labels", "infrastructure_usage_cost")
-_PG_TYPES = {pa.int32(): "integer", pa.string(): "text", pa.date32(): "date", pa.float64(): "double precision"}
+_PG_TYPES = {
+    pa.int32(): "integer",
+    pa.int64(): "bigint",
+    pa.string(): "text",
+    pa.date32(): "date",
+    pa.float64(): "double precision",
+}
+
+
+def _pg_type(arrow_type: pa.DataType) -> str:
+    # Exact decimals (koku's numeric arithmetic, e.g. a monthly rate / days) travel as numeric, not float8.
+    return "numeric" if pa.types.is_decimal(arrow_type) else _PG_TYPES[arrow_type]
 
 
 @dataclass(frozen=True)
@@ -247,7 +258,7 @@ def csv_bytes(rows: pa.Table) -> bytes:
     return buffer.getvalue()
 
 
-def _copy_to_staging(conn: psycopg.Connection, staging: str, rows: pa.Table) -> None:
+def copy_to_staging(conn: psycopg.Connection, staging: str, rows: pa.Table) -> None:
     """COPY rows into the session's temporary float8 table `staging`, created like the rows' schema.
 
     ON COMMIT DELETE ROWS empties it only at commit: it is truncated first, or a caller replacing two days in one
@@ -255,7 +266,7 @@ def _copy_to_staging(conn: psycopg.Connection, staging: str, rows: pa.Table) -> 
     """
     table = sql.Identifier(staging)
     columns = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(_PG_TYPES[f.type])) for f in rows.schema
+        sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(_pg_type(f.type))) for f in rows.schema
     )
     conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(table, columns))
     conn.execute(sql.SQL("TRUNCATE {}").format(table))
@@ -265,7 +276,7 @@ def _copy_to_staging(conn: psycopg.Connection, staging: str, rows: pa.Table) -> 
 
 
 @dataclass(frozen=True)
-class _Target:
+class Target:
     """A summary table of the tenant, its id column, and the SQL type of each column whose text becomes another type."""
 
     schema: str
@@ -274,7 +285,7 @@ class _Target:
     casts: dict[str, str]
 
 
-def _insert_from_staging(conn: psycopg.Connection, staging: str, fields: pa.Schema, into: _Target) -> int:
+def insert_from_staging(conn: psycopg.Connection, staging: str, fields: pa.Schema, into: Target) -> int:
     """INSERT ... SELECT the staged rows (`fields`) into the tenant's table, a new uuid in its id column for each."""
     names = sql.SQL(", ").join(sql.Identifier(name) for name in fields.names)
     projections = sql.SQL(", ").join(
@@ -311,9 +322,9 @@ def replace_summary_rows(
     if rows.schema != SUMMARY_SCHEMA:
         raise ValueError("summary rows do not have SUMMARY_SCHEMA")
     staging = "ocp_assets_summary_staging"
-    _copy_to_staging(conn, staging, rows)
+    copy_to_staging(conn, staging, rows)
     deleted = delete_summary_rows(conn, schema, source, day)
-    written = _insert_from_staging(conn, staging, SUMMARY_SCHEMA, _Target(schema, SUMMARY_TABLE, "uuid", _USAGE_CASTS))
+    written = insert_from_staging(conn, staging, SUMMARY_SCHEMA, Target(schema, SUMMARY_TABLE, "uuid", _USAGE_CASTS))
     ident, table = sql.Identifier(schema), sql.Identifier(SUMMARY_TABLE)
     read_back = conn.execute(
         sql.SQL("SELECT data_source, count(*) FROM {}.{} WHERE " + _USAGE_DAY + " GROUP BY data_source").format(
@@ -356,10 +367,10 @@ def replace_gpu_rows(conn: psycopg.Connection, schema: str, source: str, day: dt
     if rows.schema != GPU_ROWS_SCHEMA:
         raise ValueError("GPU summary rows do not have GPU_ROWS_SCHEMA")
     staging = "ocp_assets_gpu_summary_staging"
-    _copy_to_staging(conn, staging, rows)
+    copy_to_staging(conn, staging, rows)
     deleted = delete_gpu_rows(conn, schema, source, day)
-    written = _insert_from_staging(
-        conn, staging, GPU_ROWS_SCHEMA, _Target(schema, GPU_SUMMARY_TABLE, "id", {"source_uuid": "uuid"})
+    written = insert_from_staging(
+        conn, staging, GPU_ROWS_SCHEMA, Target(schema, GPU_SUMMARY_TABLE, "id", {"source_uuid": "uuid"})
     )
     read_back = conn.execute(
         sql.SQL("SELECT count(*), {} FROM {}.{} WHERE source_uuid = %s AND usage_start = %s").format(

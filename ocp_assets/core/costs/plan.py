@@ -1,0 +1,147 @@
+"""The steps koku takes for a source's cost model over one month piece, in koku's order (contract 8.2), as data.
+
+A step is one of koku's deletes or one call of a file of section 8 with koku's parameter dict (8.3). koku's
+PostgreSQL-only steps between them (usage rates, monthly node/cluster/PVC costs, markup, the other distributions)
+stay koku's (D8) and are not planned; their deletes are, because a standalone run replaces what koku's run would
+(C3). ``piece_steps`` plans the cost-model pass of a piece; ``distribution_steps`` the GPU distribution that koku
+runs after every piece, for the piece's whole month (8.8).
+"""
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass, field
+
+from ocp_assets.core.costs.rates import (
+    INFRASTRUCTURE,
+    SUPPLEMENTARY,
+    VM_CORE_HOUR,
+    VM_CORE_MONTH,
+    VM_HOUR,
+    ResolvedRates,
+    vm_calls,
+)
+
+GPU_MONTH, PROJECT_MONTH = "gpu_cost_per_month", "project_per_month"
+GPU_DISTRIBUTED = "gpu_distributed"
+# koku's OCPUsageLineItemDailySummary.MONTHLY_COST_RATE_MAP order: each monthly cost type's rows are deleted before
+# its file runs, whether or not the model has that rate.
+MONTHLY_COST_TYPES = ("Node", "Node_Core_Month", "Cluster", "PVC", "OCP_VM", "OCP_VM_CORE")
+# The tag files in populate_tag_based_costs' order, with the parameters each adds to a tag parameter set.
+TAG_FILES = (
+    (VM_HOUR, "hourly_cost_vm_tag_based.sql", ("use_fractional_hours",)),
+    (VM_CORE_MONTH, "monthly_vm_core_tag_based.sql", ("amortized_denominator", "cost_type")),
+    (VM_CORE_HOUR, "hourly_vm_core_tag_based.sql", ()),
+    (GPU_MONTH, "monthly_cost_gpu.sql", ("amortized_denominator", "cost_type", "cluster_id", "cluster_alias")),
+    (
+        PROJECT_MONTH,
+        "monthly_project_tag_based.sql",
+        ("amortized_denominator", "cost_type", "cluster_id", "cluster_alias"),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Delete:
+    """One of koku's deletes of 8.2 on the summary: `kind` is usage, monthly, tag or distributed."""
+
+    kind: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call of a koku file with koku's parameter dict."""
+
+    file: str
+    params: dict = field(default_factory=dict)
+
+
+Step = Delete | Call
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What koku passes as cluster_params: the cluster id (no GPU call without it) and alias."""
+
+    cluster_id: str | None
+    cluster_alias: str | None
+
+
+def base_params(schema: str, source: str, start: dt.date, end: dt.date, report_period_id: int) -> dict:
+    """koku's BaseCostModelParams: the piece, its year/month (the line items' folder), schema, source, period."""
+    return {
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+        "year": start.strftime("%Y"),
+        "month": start.strftime("%m"),
+        "schema": schema,
+        "source_uuid": source,
+        "report_period_id": report_period_id,
+    }
+
+
+def days_in_month(day: dt.date) -> int:
+    return calendar.monthrange(day.year, day.month)[1]
+
+
+def piece_steps(rates: ResolvedRates, base: dict, cluster: Cluster) -> list[Step]:
+    """The cost-model pass of one piece (update_summary_cost_model_costs, legacy path): usage deletes, monthly
+    deletes with monthly VM core, tag deletes and the tag files, then the hourly VM files (8.2 "Order")."""
+    tiered = vm_calls(rates, base)
+    monthly_core = [call for call in tiered if call[0] == "monthly_vm_core.sql"]
+    steps: list[Step] = [Delete("usage", {**base, "rate_type": kind}) for kind in (INFRASTRUCTURE, SUPPLEMENTARY)]
+    for cost_type in MONTHLY_COST_TYPES:
+        steps.append(Delete("monthly", {**base, "cost_type": cost_type}))
+        if cost_type == "OCP_VM_CORE":
+            steps += [Call(file, params) for file, params in monthly_core]
+    # koku deletes the Tag and Node_Core_Hour rows whether or not the model has tag rates.
+    steps += [Delete("tag", {**base, "monthly_cost_type": kind}) for kind in ("Tag", "Node_Core_Hour")]
+    steps += _tag_calls(rates, base, cluster)
+    steps += [Call(file, params) for file, params in tiered if file != "monthly_vm_core.sql"]
+    return steps
+
+
+def _tag_calls(rates: ResolvedRates, base: dict, cluster: Cluster) -> list[Step]:
+    start = dt.date.fromisoformat(base["start_date"])
+    extra = {
+        "use_fractional_hours": True,  # on-prem the VM line-item table always exists
+        "amortized_denominator": days_in_month(start),
+        "cost_type": "Tag",
+        "cluster_id": cluster.cluster_id,
+        "cluster_alias": cluster.cluster_alias,
+    }
+    calls: list[Step] = []
+    for metric, file, added in TAG_FILES:
+        if metric == GPU_MONTH and not cluster.cluster_id:
+            continue  # koku: "No cluster_id found, skipping GPU tag based cost population"
+        for tag_params in rates.tag_rates.get(metric, []):
+            calls.append(Call(file, {**base, **tag_params, **{key: extra[key] for key in added}}))
+    return calls
+
+
+def month_of(day: dt.date) -> tuple[dt.date, dt.date]:
+    return day.replace(day=1), day.replace(day=days_in_month(day))
+
+
+def distribution_month(piece_start: dt.date, today: dt.date, previous_month_distributed: bool) -> dt.date | None:
+    """The first day of the month koku's GPU distribution runs for after the piece starting on `piece_start`, or
+    None (8.8, C10): not for the current month, except on its day 2, when the previous month is distributed
+    unless it already holds gpu_distributed rows."""
+    if (piece_start.year, piece_start.month) != (today.year, today.month):
+        return piece_start.replace(day=1)
+    if today.day == 2 and not previous_month_distributed:
+        return (piece_start.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    return None
+
+
+def distribution_steps(
+    rates: ResolvedRates, schema: str, source: str, month: dt.date, report_period_id: int
+) -> list[Step]:
+    """koku's GPU distribution for `month`: the month's gpu_distributed rows are deleted even when the setting is
+    off; the file runs when it is on (koku also skips a month without GPU rows: the file then inserts nothing)."""
+    first, last = month_of(month)
+    params = {**base_params(schema, source, first, last, report_period_id), "cost_model_rate_type": GPU_DISTRIBUTED}
+    steps: list[Step] = [Delete("distributed", params)]
+    if rates.gpu_unallocated:
+        steps.append(Call("distribute_unallocated_gpu_cost.sql", params))
+    return steps
