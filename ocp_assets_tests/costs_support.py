@@ -59,6 +59,14 @@ def ours(db: KokuCostDatabase, data_root, file: str, raw_params: Mapping) -> lis
     return vm.vm_tmp_rows_without_report(params, summary, pods, claims).to_pylist()
 
 
+def run_ours(data_root, vms, summary: Iterable[Mapping], file: str, raw_params: Mapping) -> list[dict]:
+    """Write `vms` (a VmParquet) under `data_root`, put `summary` in a scratch koku schema and return ours()."""
+    vms.write()
+    with KokuCostDatabase() as db:
+        db.insert_summary_rows(summary)
+        return ours(db, data_root, file, raw_params)
+
+
 def _canon(value):
     if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True)
