@@ -1,0 +1,200 @@
+"""`ocp-assets costs` on nise's GPU+VM month: the rows of koku's files replayed in koku's order, hand-derived VM costs,
+the same rows on a re-run after koku's deletes (C-12), a failed check rolling the month back, and `koku-sql`."""
+
+import datetime as dt
+import json
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from ocp_assets import cli
+from ocp_assets.core.costs import month as cost_month
+from ocp_assets.core.pgschema import SUMMARY_TABLE, init_schema
+from ocp_assets.core.storage import open_data_root
+from ocp_assets_tests.costs_support import assert_same_rows, needs_koku
+from ocp_assets_tests.reference.koku_cost_sql import COST_MODEL_DDL, KokuCostDatabase
+from ocp_assets_tests.scenario_support import nise_cache_dir
+
+pytestmark = pytest.mark.slow
+ACCOUNT = "org7654321"
+DAY = dt.date(2026, 10, 31)  # gpu_vm.yml's one day
+GPU_VM_YAML = Path(__file__).resolve().parents[1] / "ocp_assets" / "scenarios" / "gpu_vm.yml"
+TIERED_RATES = [
+    ("vm_cost_per_hour", "Infrastructure", "0.25"),
+    ("vm_core_cost_per_hour", "Supplementary", "0.05"),
+    ("vm_core_cost_per_month", "Infrastructure", "31"),
+    ("vm_core_cost_per_month", "Supplementary", "62"),  # not charged: Infrastructure's is non-zero (C-5)
+]
+COMPARED = [
+    "report_period_id", "cluster_id", "cluster_alias", "data_source", "usage_start", "usage_end", "namespace", "node",
+    "resource_id", "pod_labels", "all_labels", "source_uuid", "cost_model_rate_type", "monthly_cost_type",
+    "cost_category_id", "cost_model_cpu_cost", "cost_model_memory_cost", "cost_model_gpu_cost", "distributed_cost",
+]  # fmt: skip
+
+
+def _rates_json(rates):
+    return [
+        {"metric": {"name": metric}, "cost_type": kind, "tiered_rates": [{"unit": "USD", "value": value}]}
+        for metric, kind, value in rates
+    ]
+
+
+def store_cost_model(conn: psycopg.Connection, schema: str, source: str, rates, *, start="2026-01-01") -> None:
+    """A cost model with one price list valid from `start`, as koku's API stores it (8.2)."""
+    conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+    for ddl in COST_MODEL_DDL:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {ddl.split('CREATE TABLE ', 1)[1]}")
+    model, price_list = str(uuid.uuid4()), str(uuid.uuid4())
+    conn.execute(
+        "INSERT INTO cost_model (uuid, name, description, source_type, rates) VALUES (%s, 'demo', '', 'OCP', %s)",
+        (model, json.dumps(_rates_json(rates))),
+    )
+    conn.execute("INSERT INTO cost_model_map (provider_uuid, cost_model_id) VALUES (%s, %s)", (source, model))
+    conn.execute(
+        "INSERT INTO price_list (uuid, name, description, currency, effective_start_date, effective_end_date, rates)"
+        " VALUES (%s, 'p', '', 'USD', %s, '2099-12-31', %s)",
+        (price_list, start, json.dumps(_rates_json(rates))),
+    )
+    conn.execute(
+        "INSERT INTO price_list_cost_model_map (price_list_id, cost_model_id, priority) VALUES (%s, %s, 1)",
+        (price_list, model),
+    )
+    for metric, kind, value in rates:
+        conn.execute(
+            "INSERT INTO cost_model_rate (uuid, price_list_id, custom_name, metric, metric_type, cost_type,"
+            " default_rate) VALUES (%s, %s, %s, %s, 'cpu', %s, %s)",
+            (str(uuid.uuid4()), price_list, f"{metric} {kind}", metric, kind, Decimal(value)),
+        )
+    conn.execute("RESET search_path")
+
+
+@pytest.fixture(scope="module")
+def summarised(tmp_path_factory, request):
+    """nise's gpu_vm day generated and summarised into a fresh schema; the cost model stored."""
+    from ocp_assets.core.generate import generate
+
+    data = tmp_path_factory.mktemp("costs")
+    source = str(uuid.uuid4())
+    generate(open_data_root(str(data)), yaml_path=GPU_VM_YAML, cluster_id="cost-month", account=ACCOUNT,
+             source_uuid=source, cluster_alias="Cost month", cache_dir=nise_cache_dir(request))  # fmt: skip
+    from ocp_assets_tests import shared_postgres
+
+    dsn = shared_postgres.session_dsn()
+    schema = f"costs_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        init_schema(conn, schema)
+    assert cli.main(["summarize", "--data-root", str(data), "--source", source, "--schema", schema, "--dsn", dsn]) == 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        store_cost_model(conn, schema, source, TIERED_RATES)
+    yield dsn, schema, data, source
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def _rows(dsn: str, schema: str, where: str) -> list[dict]:
+    with psycopg.connect(dsn) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        cur.execute(
+            sql.SQL("SELECT * FROM {}.{} WHERE " + where).format(sql.Identifier(schema), sql.Identifier(SUMMARY_TABLE))
+        )
+        return cur.fetchall()
+
+
+def _costs(summarised, *extra) -> int:
+    dsn, schema, data, source = summarised
+    return cli.main(["costs", "--data-root", str(data), "--source", source, "--schema", schema, "--dsn", dsn,
+                     "--today", "2026-12-07", *extra])  # fmt: skip
+
+
+def test_vm_costs_are_hours_and_cores_times_the_rates(summarised):
+    """rhel9-db runs 24 h with 2 cores (gpu_vm.yml): 24 x 0.25 = 6.0; 24 x 2 x 0.05 = 2.4; 2 x 31 / 31 = 2.0."""
+    dsn, schema, _, _ = summarised
+    assert _costs(summarised) == 0
+    rows = _rows(dsn, schema, "cost_model_rate_type IS NOT NULL")
+    found = {(r["cost_model_rate_type"], r["monthly_cost_type"]): float(r["cost_model_cpu_cost"]) for r in rows}
+    assert found == {
+        ("Infrastructure", None): 6.0,
+        ("Supplementary", None): 2.4,
+        ("Infrastructure", "OCP_VM_CORE"): 2.0,
+    }
+
+
+def test_a_rerun_after_kokus_deletes_gives_the_same_rows(summarised):
+    dsn, schema, _, _ = summarised
+    assert _costs(summarised) == 0
+    first = _rows(dsn, schema, "cost_model_rate_type IS NOT NULL")
+    assert _costs(summarised) == 0
+    again = _rows(dsn, schema, "cost_model_rate_type IS NOT NULL")
+    assert_same_rows(first, again, COMPARED)
+    assert len({r["uuid"] for r in again} & {r["uuid"] for r in first}) == 0, "the rows were replaced, not kept"
+
+
+@needs_koku
+def test_the_rows_equal_kokus_files_replayed_in_kokus_order(summarised):
+    """koku's order for this model (8.2): monthly VM core (Infrastructure only), then the hourly VM files per cost
+    type: hourly_cost_virtual_machine Infrastructure, hourly_vm_core Supplementary."""
+    dsn, schema, data, source = summarised
+    assert _costs(summarised) == 0
+    usage = _rows(dsn, schema, "cost_model_rate_type IS NULL")
+    period = usage[0]["report_period_id"]
+    base = {"start_date": "2026-10-31", "end_date": "2026-10-31", "year": "2026", "month": "10",
+            "source_uuid": source, "report_period_id": period}  # fmt: skip
+    hourly = {"rate_type": "Infrastructure", "hourly_rate": 0.25, "use_fractional_hours": True}
+    calls = [
+        ("monthly_vm_core.sql", {"rate_type": "Infrastructure", "rate": Decimal(31) / 31, "cost_type": "OCP_VM_CORE"}),
+        ("hourly_cost_virtual_machine.sql", hourly),
+        ("hourly_vm_core.sql", {"rate_type": "Supplementary", "hourly_rate": 0.05}),
+    ]
+    with KokuCostDatabase(dsn) as db:
+        db.load_parquet(data, ACCOUNT, source, [(2026, 10)])
+        db.insert_summary_rows(usage)
+        expected = [row for file, params in calls for row in db.run(file, {**base, **params})]
+    assert_same_rows(expected, _rows(dsn, schema, "cost_model_rate_type IS NOT NULL"), COMPARED)
+
+
+def test_a_failed_check_rolls_the_month_back(summarised, monkeypatch):
+    dsn, schema, _, _ = summarised
+    assert _costs(summarised) == 0
+    before = _rows(dsn, schema, "cost_model_rate_type IS NOT NULL")
+    from ocp_assets.core.costs import checks
+    from ocp_assets.core.outcomes import CheckOutcome
+
+    monkeypatch.setattr(checks, "gpu_distribution", lambda done: CheckOutcome(False, "forced"))
+    assert _costs(summarised) == 2
+    assert_same_rows(before, _rows(dsn, schema, "cost_model_rate_type IS NOT NULL"), COMPARED)
+    assert {r["uuid"] for r in before} == {r["uuid"] for r in _rows(dsn, schema, "cost_model_rate_type IS NOT NULL")}
+
+
+def test_koku_sql_inserts_one_calls_rows_and_deletes_nothing(summarised, tmp_path, capsys):
+    dsn, schema, data, source = summarised
+    assert _costs(summarised) == 0
+    before = len(_rows(dsn, schema, "cost_model_rate_type IS NOT NULL"))
+    period = _rows(dsn, schema, "cost_model_rate_type IS NULL")[0]["report_period_id"]
+    params = tmp_path / "params.json"
+    call = {"start_date": "2026-10-01", "end_date": "2026-10-31", "year": "2026", "month": "10", "schema": schema}
+    call |= {"source_uuid": source, "report_period_id": period, "rate_type": "Supplementary", "hourly_rate": 0.5}
+    params.write_text(json.dumps(call))
+    argv = ["koku-sql", "hourly_cost_virtual_machine.sql", "--params", str(params), "--data-root", str(data),
+            "--account", ACCOUNT, "--dsn", dsn]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert "hourly_cost_virtual_machine.sql: 1 rows inserted" in capsys.readouterr().out
+    added = _rows(dsn, schema, "cost_model_rate_type = 'Supplementary' AND monthly_cost_type IS NULL"
+                  " AND cost_model_cpu_cost = 12")  # fmt: skip
+    assert len(added) == 1, "24 h x 0.5 for rhel9-db"
+    assert len(_rows(dsn, schema, "cost_model_rate_type IS NOT NULL")) == before + 1
+
+
+def test_the_command_refuses_a_month_piece_without_a_report_period(summarised, capsys):
+    assert _costs(summarised, "--start", "2026-09-01", "--end", "2026-09-30") == 0
+    assert "no report period" in capsys.readouterr().out
+
+
+def test_month_pieces_cut_at_month_ends():
+    assert cost_month.month_pieces(dt.date(2026, 1, 30), dt.date(2026, 3, 2)) == [
+        (dt.date(2026, 1, 30), dt.date(2026, 1, 31)),
+        (dt.date(2026, 2, 1), dt.date(2026, 2, 28)),
+        (dt.date(2026, 3, 1), dt.date(2026, 3, 2)),
+    ]
