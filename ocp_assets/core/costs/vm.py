@@ -225,7 +225,7 @@ def _hours_by_day(vm_raw: pa.Table) -> dict[tuple, float | None]:
     return {(r["vm_name"], r["usage_start"]): _per_hour(r["vm_uptime_total_seconds_sum"]) for r in seconds}
 
 
-def _hourly_vm_rows(params: CallParams, vm_raw: pa.Table, rows: list[dict], monthly_cost_type: str | None):
+def _hourly_vm_rows(params: CallParams, vm_raw: pa.Table, rows: list[dict], monthly_cost_type: str | None) -> pa.Table:
     """Files a and b: per summary group (node, labels) of a VM-day, max(the VM's hours that day) x the group's
     rate (each row carries its ``rate``; in b it depends on pod_labels, a group key)."""
     hours = _hours_by_day(vm_raw)
@@ -299,7 +299,9 @@ def _combined_label_members(params: CallParams, vm_raw: pa.Table, summary: pa.Ta
     return _vm_core_members(rows, day_values, facts, labels)
 
 
-def _tag_members(params: CallParams, vm_raw: pa.Table, summary: pa.Table, day_values: dict, *, monthly_filter: bool):
+def _tag_members(
+    params: CallParams, vm_raw: pa.Table, summary: pa.Table, day_values: dict, *, monthly_filter: bool
+) -> list:
     """Files d and f: the range's usage rows the tag filter keeps, with their rate and the VM's latest facts."""
     rows = _usage_rows(summary, params, in_range=True, rate_filter=True, monthly_filter=monthly_filter)
     return _vm_core_members(_tag_priced(rows, params), day_values, _latest_facts(vm_raw))
@@ -362,6 +364,7 @@ def hourly_vm_core_tag_based(params: CallParams, vm_raw: pa.Table, summary: pa.T
         hours = sql_max(_per_hour(s) for m in members for _, s in m["values"])
         return _vm_core_row(members, params, _times(_max_cores(members), members[0]["rate"], hours), TAG_COST_TYPE)
 
+    # koku's WHERE has no "monthly_cost_type IS NULL" here (every other VM file has it): reproduced.
     members = _tag_members(params, vm_raw, summary, _cores_by_day(vm_raw), monthly_filter=False)
     return _cost_table(_group(members, aggregate))
 
