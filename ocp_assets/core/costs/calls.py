@@ -59,6 +59,11 @@ _FILES: dict[str, Callable[[CallParams, CallInputs], pa.Table]] = {
     "hourly_cost_virtual_machine.sql": lambda p, i: vm.hourly_cost_virtual_machine(p, i.vm_raw(p), i.vm_summary(p)),
     "hourly_vm_core.sql": lambda p, i: vm.hourly_vm_core(p, i.vm_raw(p), i.vm_summary(p)),
     "monthly_vm_core.sql": lambda p, i: vm.monthly_vm_core(p, i.vm_raw(p), i.vm_summary(p)),
+    "hourly_cost_vm_tag_based.sql": lambda p, i: vm.hourly_cost_vm_tag_based(p, i.vm_raw(p), i.vm_summary(p)),
+    "hourly_vm_core_tag_based.sql": lambda p, i: vm.hourly_vm_core_tag_based(p, i.vm_raw(p), i.vm_summary(p)),
+    "monthly_vm_core_tag_based.sql": lambda p, i: vm.monthly_vm_core_tag_based(
+        p, i.vm_raw(p), i.vm_daily(p), i.vm_summary(p)
+    ),
     "populate_vm_tmp_table_with_vm_report.sql": lambda p, i: vm.vm_tmp_rows_with_report(i.vm_raw(p)),
     "populate_vm_tmp_table.sql": _tmp_without_report,
 }
