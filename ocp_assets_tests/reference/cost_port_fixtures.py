@@ -1,0 +1,225 @@
+"""Hand-made months for the cost-model port's tests: koku-layout Parquet of every report type the cost files read
+(VM, GPU, pod, storage, node and namespace labels) and the summary rows they are read with."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ocp_assets.core.layout import GPU, GPU_USAGE, daily_schema, month_prefix, raw_schema
+from ocp_assets_tests.reference.koku_cost_sql import KokuCostDatabase
+from ocp_assets_tests.reference.koku_cost_sql_fixtures import VmParquet, vm_summary_row
+from ocp_assets_tests.reference.parquet_fixtures import KokuParquetBuilder
+
+ACCOUNT = "org1234567"
+OCT1, OCT2 = dt.date(2026, 10, 1), dt.date(2026, 10, 2)
+A100 = "NVIDIA A100 SXM4 80GB"
+DAY_SECONDS = 86400.0
+
+
+class GpuParquet:
+    """Hourly gpu_usage rows of one source, written as koku's raw and daily files (1.5: GPU_AGG roll-up)."""
+
+    def __init__(self, data_root: str | Path, *, account: str, source: str):
+        self.root, self.account, self.source = Path(data_root), account, source
+        self.rows: list[dict] = []
+
+    def hours(
+        self,
+        day: dt.date,
+        hours: Iterable[int],
+        *,
+        node: str,
+        namespace: str,
+        pod: str,
+        gpu_uuid: str,
+        model: str = A100,
+        vendor: str = "nvidia",
+        memory_mib: float = 81920.0,
+        mig: Mapping | None = None,
+    ) -> None:
+        """One row per hour, a full hour of uptime each; `mig` sets the MIG columns (profile, instance id,
+        strategy, slice_count, memory_mib, max_slices), else the GPU is dedicated (MIG text '', numbers NULL)."""
+        mig = mig or {}
+        for hour in hours:
+            start = dt.datetime.combine(day, dt.time(hour))
+            self.rows.append(
+                {
+                    "report_period_start": dt.datetime(day.year, day.month, 1),
+                    "report_period_end": dt.datetime(day.year + day.month // 12, day.month % 12 + 1, 1),
+                    "interval_start": start,
+                    "interval_end": start + dt.timedelta(seconds=3599),
+                    "node": node,
+                    "namespace": namespace,
+                    "pod": pod,
+                    "gpu_uuid": gpu_uuid,
+                    "gpu_model_name": model,
+                    "gpu_vendor_name": vendor,
+                    "gpu_memory_capacity_mib": memory_mib,
+                    "gpu_pod_uptime": 3600.0,
+                    "mig_instance_id": mig.get("instance_id", ""),
+                    "mig_profile": mig.get("profile", ""),
+                    "mig_strategy": mig.get("strategy", ""),
+                    "mig_slice_count": mig.get("slice_count"),
+                    "mig_memory_capacity_mib": mig.get("memory_mib"),
+                    "gpu_max_slices": mig.get("max_slices"),
+                }
+            )
+
+    def write(self) -> None:
+        table = pa.Table.from_pylist(self.rows, schema=raw_schema(GPU))
+        months = sorted({(r["interval_start"].year, r["interval_start"].month) for r in self.rows})
+        for year, month in months:
+            starts = table["interval_start"]
+            in_month = table.filter(pc.and_(pc.equal(pc.year(starts), year), pc.equal(pc.month(starts), month)))
+            for daily in (False, True):
+                folder = self.root / month_prefix(self.account, GPU_USAGE, self.source, year, month, daily=daily)
+                folder.mkdir(parents=True, exist_ok=True)
+                pq.write_table(_gpu_daily(in_month) if daily else in_month, folder / "part-0.parquet")
+
+
+def _gpu_daily(raw: pa.Table) -> pa.Table:
+    day = pc.cast(pc.cast(pc.floor_temporal(raw["interval_start"], unit="day"), pa.date32()), pa.timestamp("ms"))
+    keyed = raw.append_column("day", day)
+    aggregations = [(c, "max") for c in GPU.daily_max] + [(c, "sum") for c in GPU.daily_sum]
+    grouped = keyed.group_by([*GPU.daily_group_by, "day"], use_threads=False).aggregate(aggregations)
+    schema = daily_schema(GPU)
+    arrays = []
+    for name in schema.names:
+        if name == "interval_start":
+            arrays.append(grouped["day"])
+        elif name in GPU.daily_group_by:
+            arrays.append(grouped[name])
+        else:
+            how = "max" if name in GPU.daily_max else "sum"
+            arrays.append(pc.cast(grouped[f"{name}_{how}"], schema.field(name).type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def usage_row(day: dt.date, *, namespace: str, node: str | None, source: str, data_source: str = "Pod", **extra):
+    """A summary usage row of a namespace on a node (the project file reads its node; C9)."""
+    row = {
+        "report_period_id": 1,
+        "cluster_id": "cluster-a",
+        "cluster_alias": "cluster-a alias",
+        "data_source": data_source,
+        "usage_start": day,
+        "usage_end": day,
+        "namespace": namespace,
+        "node": node,
+        "pod_labels": json.dumps({"app": namespace}) if data_source == "Pod" else None,
+        "pod_usage_cpu_core_hours": 1.0 if data_source == "Pod" else None,
+        "pod_request_cpu_core_hours": 2.0 if data_source == "Pod" else None,
+        "source_uuid": source,
+    }
+    row.update(extra)
+    return row
+
+
+class CostMonth:
+    """One source's month: VM, GPU and label/usage Parquet under `root`, summary rows, cost categories."""
+
+    def __init__(self, root: str | Path, source: str):
+        self.root, self.source = Path(root), source
+        self.vm = VmParquet(root, account=ACCOUNT, source=source)
+        self.gpu = GpuParquet(root, account=ACCOUNT, source=source)
+        self.items = KokuParquetBuilder(root, account=ACCOUNT, source=source)
+        self.summary: list[dict] = []
+        self.categories: list[tuple[str, int]] = []
+
+    def vm_row(self, day: dt.date, **kwargs) -> None:
+        self.summary.append(vm_summary_row(day, source=self.source, **kwargs))
+
+    def usage(self, day: dt.date, namespace: str, nodes: Iterable[str | None], data_source: str = "Pod") -> None:
+        for node in nodes:
+            self.summary.append(usage_row(day, namespace=namespace, node=node, source=self.source,
+                                          data_source=data_source))  # fmt: skip
+
+    def write(self) -> None:
+        if self.vm.rows:
+            self.vm.write()
+        if self.gpu.rows:
+            self.gpu.write()
+        self.items.write()
+
+    def load(self, db: KokuCostDatabase, months: Iterable[tuple[int, int]] = ((2026, 10),)) -> None:
+        """This month's Parquet, summary rows and cost-category patterns into `db`."""
+        db.load_parquet(self.root, ACCOUNT, self.source, list(months))
+        db.insert_summary_rows(self.summary)
+        for pattern, category in self.categories:
+            db.conn.execute(
+                "INSERT INTO reporting_ocp_cost_category_namespace (namespace, cost_category_id) VALUES (%s, %s)",
+                (pattern, category),
+            )
+
+
+# ------------------------------------------------------------------------------------------------ the months
+def gpu_node_labels(count: str, product: str, strategy: str | None = None, present: str = "True") -> dict:
+    """NVIDIA's GPU-feature-discovery node labels (koku keeps them without the label_ prefix); nise writes none."""
+    labels = {
+        "nvidia_com_gpu_present": present,
+        "nvidia_com_gpu_count": count,
+        "nvidia_com_gpu_product": product,
+    }
+    if strategy is not None:
+        labels["nvidia_com_mig_strategy"] = strategy
+    return labels
+
+
+def worked_month(root: str | Path, source: str) -> CostMonth:
+    """The contract's 8.11 numbers on two days of October 2026 (31 days), small enough to check by hand.
+
+    VMs: rhel9-vm 24 h/day at 1.8981 cores (app=db, claim rhel9-root, virt-0), win2k22-vm 12 h/day at 2 cores
+    (app=web, no claim, virt-1). Projects (env label): ml-training (prod) on gpu-0/gpu-1 on day 1 and gpu-0..2 on
+    day 2; scratch (dev, day 1) on gpu-0 plus a claim without node; idle (dev, day 1) without usage; openshift-
+    monitoring and kube-system (prod) excluded. GPUs on day 1: gpu-0 (8 A100s, no MIG strategy) with 5 dedicated
+    GPUs of ml-training all day and 2 of inference for 12 h; gpu-single (strategy single) and gpu-mixed (mixed),
+    both idle; gpu-lower whose present label is "true". Cost categories ml-% -> 7, ml-training -> 9 (C5)."""
+    month = CostMonth(root, source)
+    for day in (OCT1, OCT2):
+        month.vm.hours(day, range(24), vm="rhel9-vm", node="virt-0", cores=1.8981, memory_gib=4.0, claim="rhel9-root")
+        month.vm.hours(day, range(12), vm="win2k22-vm", node="virt-1", cores=2.0, memory_gib=8.0)
+        month.vm_row(day, vm="rhel9-vm", node="virt-0", labels={"app": "db"}, cpu_request_hours=45.0,
+                     memory_request_hours=90.0)  # fmt: skip
+        month.vm_row(day, vm="win2k22-vm", node="virt-1", labels={"app": "web"}, cpu_request_hours=24.0,
+                     memory_request_hours=192.0)  # fmt: skip
+    # The launcher pod and its claim, as the pod and storage daily tables hold them (tmp table without VM report).
+    month.items.pod(OCT1, pod="virt-launcher-rhel9", namespace="vms", node="virt-0", resource_id="id-virt-0",
+                    labels={"vm_kubevirt_io_name": "rhel9-vm"})  # fmt: skip
+    month.items.pvc(OCT1, namespace="vms", pod="virt-launcher-rhel9", pvc="rhel9-root", pv="pv-rhel9", node="virt-0")
+    _worked_projects(month)
+    _worked_gpus(month)
+    month.write()
+    return month
+
+
+def _worked_projects(month: CostMonth) -> None:
+    for day in (OCT1, OCT2):
+        month.items.namespace_labels(day, namespace="ml-training", labels={"env": "prod"})
+        month.items.namespace_labels(day, namespace="openshift-monitoring", labels={"env": "prod"})
+        month.items.namespace_labels(day, namespace="kube-system", labels={"env": "prod"})
+    month.items.namespace_labels(OCT1, namespace="scratch", labels={"env": "dev"})
+    month.items.namespace_labels(OCT1, namespace="idle", labels={"env": "dev"})
+    month.usage(OCT1, "ml-training", ["gpu-0", "gpu-1"])
+    month.usage(OCT2, "ml-training", ["gpu-0", "gpu-1", "gpu-2"])
+    month.usage(OCT1, "openshift-monitoring", ["gpu-0"])
+    month.usage(OCT1, "scratch", ["gpu-0"])
+    month.usage(OCT1, "scratch", [None], data_source="Storage")
+
+
+def _worked_gpus(month: CostMonth) -> None:
+    month.items.node_labels(OCT1, node="gpu-0", labels=gpu_node_labels("8", "NVIDIA-A100-SXM4-80GB"))
+    month.items.node_labels(OCT1, node="gpu-single", labels=gpu_node_labels("2", "NVIDIA-A100-SXM4-80GB", "single"))
+    month.items.node_labels(OCT1, node="gpu-mixed", labels=gpu_node_labels("2", "NVIDIA-A100-SXM4-80GB", "mixed"))
+    month.items.node_labels(OCT1, node="gpu-lower", labels=gpu_node_labels("2", "Tesla-T4", present="true"))
+    for index in range(5):
+        month.gpu.hours(OCT1, range(24), node="gpu-0", namespace="ml-training", pod="trainer", gpu_uuid=f"GPU-{index}")
+    for index in (5, 6):
+        month.gpu.hours(OCT1, range(12), node="gpu-0", namespace="inference", pod="server", gpu_uuid=f"GPU-{index}")
+    month.categories += [("ml-%", 7), ("ml-training", 9)]
