@@ -620,7 +620,7 @@ def test_the_engine_creates_kokus_tables_only_in_a_schema_without_any(pg, dsn):
     fresh = f"t_{uuid.uuid4().hex[:12]}"
     try:
         assert ensure_tenant_tables(conn, fresh) is True
-        assert len(koku_tables(conn, fresh)) == 9  # seven auxiliary tables and the two summaries
+        assert len(koku_tables(conn, fresh)) == 14  # seven auxiliary, five cost-model tables and the two summaries
         conn.execute(sql.SQL("DROP TABLE {}.reporting_tagmapping, {}.{}").format(
             sql.Identifier(fresh), sql.Identifier(fresh), sql.Identifier(GPU_TABLE)))  # fmt: skip
         assert ensure_tenant_tables(conn, fresh) is False

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from psycopg import sql
 
 from ocp_assets.core.layout import GPU, NAMESPACE_LABEL, NODE_LABEL, POD, STORAGE, VM, ReportType, raw_schema
-from ocp_assets.core.pgschema import SUMMARY_COLUMNS
+from ocp_assets.core.pgschema import SUMMARY_COLUMNS, create_cost_model_tables
 from ocp_assets_tests import shared_postgres
 
 KOKU_COMMIT = "768be8253"  # the contract's koku commit (section 0 header)
@@ -110,31 +110,6 @@ def _pg_type(report_type: ReportType, field: pa.Field) -> str:
     return "text"
 
 
-COST_MODEL_DDL = [
-    """CREATE TABLE cost_model (uuid uuid PRIMARY KEY, name text NOT NULL, description text NOT NULL,
-        source_type varchar(50) NOT NULL, created_timestamp timestamptz NOT NULL DEFAULT now(),
-        updated_timestamp timestamptz NOT NULL DEFAULT now(), rates jsonb NOT NULL DEFAULT '{}',
-        markup jsonb NOT NULL DEFAULT '{}', distribution text NOT NULL DEFAULT 'cpu',
-        distribution_info jsonb NOT NULL DEFAULT '{}', currency text NOT NULL DEFAULT 'USD')""",
-    """CREATE TABLE cost_model_map (id serial PRIMARY KEY, provider_uuid uuid NOT NULL,
-        cost_model_id uuid REFERENCES cost_model (uuid), UNIQUE (provider_uuid, cost_model_id))""",
-    """CREATE TABLE price_list (uuid uuid PRIMARY KEY, name text NOT NULL, description text NOT NULL,
-        currency text NOT NULL, effective_start_date date NOT NULL, effective_end_date date NOT NULL,
-        enabled boolean NOT NULL DEFAULT true, version integer NOT NULL DEFAULT 1 CHECK (version >= 0),
-        rates jsonb NOT NULL, created_timestamp timestamptz NOT NULL DEFAULT now(),
-        updated_timestamp timestamptz NOT NULL DEFAULT now())""",
-    """CREATE TABLE price_list_cost_model_map (id serial PRIMARY KEY,
-        price_list_id uuid NOT NULL REFERENCES price_list (uuid), cost_model_id uuid NOT NULL REFERENCES cost_model
-        (uuid), priority integer NOT NULL CHECK (priority >= 0), UNIQUE (price_list_id, cost_model_id))""",
-    """CREATE TABLE cost_model_rate (uuid uuid PRIMARY KEY, price_list_id uuid NOT NULL REFERENCES price_list (uuid),
-        custom_name varchar(50) NOT NULL, description text NOT NULL DEFAULT '', metric varchar(100) NOT NULL,
-        metric_type varchar(20) NOT NULL, cost_type varchar(20) NOT NULL, default_rate numeric(33,15),
-        tag_key varchar(253) NOT NULL DEFAULT '', tag_values jsonb NOT NULL DEFAULT '[]',
-        created_timestamp timestamptz NOT NULL DEFAULT now(), updated_timestamp timestamptz NOT NULL DEFAULT now(),
-        UNIQUE (price_list_id, custom_name))""",
-]
-
-
 class KokuCostDatabase:
     """A scratch schema shaped like a koku tenant for the cost-model files; dropped on exit."""
 
@@ -173,8 +148,9 @@ class KokuCostDatabase:
                 cols = [f"{f.name} {_pg_type(report_type, f)}" for f in raw_schema(report_type)]
                 cols += ["usage_start date", "source varchar(64)", "year varchar(4)", "month varchar(2)"]
                 self.conn.execute(f"CREATE TABLE {table} ({', '.join(dict.fromkeys(cols))})")
-        for ddl in COST_MODEL_DDL:
-            self.conn.execute(ddl)
+        # The product's own DDL of koku's cost-model tables (pgschema.COST_MODEL_DDL): only their shape matters here
+        # (they are read, never computed on), so the reference and `db init` make the same tables.
+        create_cost_model_tables(self.conn, self.schema)
 
     # -------------------------------------------------------------------------------------------- loading
     def load_parquet(self, data_root: str | Path, account: str, source: str, months: Iterable[tuple[int, int]]):
