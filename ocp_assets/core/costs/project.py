@@ -56,8 +56,9 @@ PG_MIN_SIG_DIGITS, PG_DEC_DIGITS, PG_MAX_DISPLAY_SCALE = 16, 4, 1000
 
 # ------------------------------------------------------------------------------------------------ namespace labels
 def _jsonb_objects(series: pd.Series) -> pd.Series:
-    """True where a cell is NULL or a JSON object: koku casts every cell with ``::jsonb``, which fails on a blank
-    or malformed one (NULL is no label at all)."""
+    """True where a cell is NULL (no labels) or a JSON object. koku's ``::jsonb`` cast fails on a blank or malformed
+    cell, so koku's call would fail; other JSON (an array, a string) is no label map, refused as the summary's label
+    cells are."""
     verdicts = {}
     for text in pd.unique(series.dropna()):
         try:
@@ -78,7 +79,7 @@ class NamespaceLabelRows(pa.DataFrameModel):
         strict = False
         coerce = False
 
-    @pa.check("namespace_labels", name="NULL or a JSON object (koku's ::jsonb cast fails on anything else)")
+    @pa.check("namespace_labels", name="NULL or a JSON object (koku's ::jsonb cast fails on a blank or broken one)")
     def _labels(cls, series: pd.Series) -> pd.Series:
         return _jsonb_objects(series)
 
