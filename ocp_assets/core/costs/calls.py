@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import psycopg
 import pyarrow as pa
 
-from ocp_assets.core.costs import inputs, vm
+from ocp_assets.core.costs import inputs, project, vm
 from ocp_assets.core.costs.params import CallParams
 from ocp_assets.core.errors import ConfigurationError
 from ocp_assets.core.storage import DataRoot
@@ -46,6 +46,14 @@ class CallInputs:
         return inputs.read_summary_vm_rows(self.conn, self.schema, report_period_id=params.report_period_id)
 
 
+def _project(params: CallParams, given: CallInputs) -> pa.Table:
+    labels = given.month("namespace labels daily", params, project.read_namespace_labels_daily)
+    nodes = project.read_namespace_nodes(
+        given.conn, given.schema, params.source_uuid, params.start_date, params.end_date
+    )
+    return project.monthly_project_tag_based(params, labels, nodes)
+
+
 def _tmp_without_report(params: CallParams, given: CallInputs) -> pa.Table:
     summary = inputs.read_summary_vm_rows(
         given.conn, given.schema, source_uuid=params.source_uuid, start=params.start_date, end=params.end_date
@@ -64,6 +72,7 @@ _FILES: dict[str, Callable[[CallParams, CallInputs], pa.Table]] = {
     "monthly_vm_core_tag_based.sql": lambda p, i: vm.monthly_vm_core_tag_based(
         p, i.vm_raw(p), i.vm_daily(p), i.vm_summary(p)
     ),
+    "monthly_project_tag_based.sql": _project,
     "populate_vm_tmp_table_with_vm_report.sql": lambda p, i: vm.vm_tmp_rows_with_report(i.vm_raw(p)),
     "populate_vm_tmp_table.sql": _tmp_without_report,
 }
