@@ -16,7 +16,7 @@ from ocp_assets.core.costs import month as cost_month
 from ocp_assets.core.pgschema import SUMMARY_TABLE, init_schema
 from ocp_assets.core.storage import open_data_root
 from ocp_assets_tests.costs_support import assert_same_rows, needs_koku
-from ocp_assets_tests.reference.koku_cost_sql import COST_MODEL_DDL, KokuCostDatabase
+from ocp_assets_tests.reference.koku_cost_sql import KokuCostDatabase
 from ocp_assets_tests.scenario_support import nise_cache_dir
 
 pytestmark = pytest.mark.slow
@@ -45,9 +45,7 @@ def _rates_json(rates):
 
 def store_cost_model(conn: psycopg.Connection, schema: str, source: str, rates, *, start="2026-01-01") -> None:
     """A cost model with one price list valid from `start`, as koku's API stores it (8.2)."""
-    conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-    for ddl in COST_MODEL_DDL:
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {ddl.split('CREATE TABLE ', 1)[1]}")
+    conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))  # db init made the tables
     model, price_list = str(uuid.uuid4()), str(uuid.uuid4())
     conn.execute(
         "INSERT INTO cost_model (uuid, name, description, source_type, rates) VALUES (%s, 'demo', '', 'OCP', %s)",
