@@ -12,14 +12,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ocp_assets.core.generate import SCENARIO_DIR, generate
 from ocp_assets.core.layout import GPU, GPU_USAGE, daily_schema, month_prefix, raw_schema
+from ocp_assets.core.storage import open_data_root
 from ocp_assets_tests.reference.koku_cost_sql import KokuCostDatabase
 from ocp_assets_tests.reference.koku_cost_sql_fixtures import VmParquet, vm_summary_row
+from ocp_assets_tests.reference.koku_sql import reference_summary
 from ocp_assets_tests.reference.parquet_fixtures import KokuParquetBuilder
 
 ACCOUNT = "org1234567"
-OCT1, OCT2 = dt.date(2026, 10, 1), dt.date(2026, 10, 2)
+OCT1, OCT2, OCT3 = dt.date(2026, 10, 1), dt.date(2026, 10, 2), dt.date(2026, 10, 3)
+OTHER_SOURCE = "1b7e2c4d-0000-4000-8000-00000000beef"
 A100 = "NVIDIA A100 SXM4 80GB"
+A100_40 = "NVIDIA A100 SXM4 40GB"
+T4 = "Tesla T4"
 DAY_SECONDS = 86400.0
 
 
@@ -134,7 +140,7 @@ class CostMonth:
         self.categories: list[tuple[str, int]] = []
 
     def vm_row(self, day: dt.date, **kwargs) -> None:
-        self.summary.append(vm_summary_row(day, source=self.source, **kwargs))
+        self.summary.append(vm_summary_row(day, **{"source": self.source, **kwargs}))
 
     def usage(self, day: dt.date, namespace: str, nodes: Iterable[str | None], data_source: str = "Pod") -> None:
         for node in nodes:
@@ -182,6 +188,30 @@ def worked_month(root: str | Path, source: str) -> CostMonth:
     GPUs of ml-training all day and 2 of inference for 12 h; gpu-single (strategy single) and gpu-mixed (mixed),
     both idle; gpu-lower whose present label is "true". Cost categories ml-% -> 7, ml-training -> 9 (C5)."""
     month = CostMonth(root, source)
+    _worked_vms(month)
+    _worked_projects(month)
+    _worked_gpus(month)
+    month.write()
+    return month
+
+
+def rich_month(root: str | Path, source: str) -> CostMonth:
+    """The worked month plus the cases where koku's files differ from a plain reading (8.9): a VM moving node with
+    changing cores, one name in two namespaces, a VM last seen after OCT2, one summarised on another day only,
+    other sources' and accrued rows; MIG slices of two models on one node whose labels change at noon, a used
+    single-strategy node, another vendor; a namespace whose labels change within a day; overlapping categories."""
+    month = CostMonth(root, source)
+    _worked_vms(month)
+    _worked_projects(month)
+    _worked_gpus(month)
+    _edge_vms(month)
+    _edge_gpus(month)
+    _edge_projects(month)
+    month.write()
+    return month
+
+
+def _worked_vms(month: CostMonth) -> None:
     for day in (OCT1, OCT2):
         month.vm.hours(day, range(24), vm="rhel9-vm", node="virt-0", cores=1.8981, memory_gib=4.0, claim="rhel9-root")
         month.vm.hours(day, range(12), vm="win2k22-vm", node="virt-1", cores=2.0, memory_gib=8.0)
@@ -193,10 +223,30 @@ def worked_month(root: str | Path, source: str) -> CostMonth:
     month.items.pod(OCT1, pod="virt-launcher-rhel9", namespace="vms", node="virt-0", resource_id="id-virt-0",
                     labels={"vm_kubevirt_io_name": "rhel9-vm"})  # fmt: skip
     month.items.pvc(OCT1, namespace="vms", pod="virt-launcher-rhel9", pvc="rhel9-root", pv="pv-rhel9", node="virt-0")
-    _worked_projects(month)
-    _worked_gpus(month)
-    month.write()
-    return month
+
+
+def _edge_vms(month: CostMonth) -> None:
+    vm, row = month.vm.hours, month.vm_row
+    vm(OCT1, range(12), vm="mover", node="virt-0", cores=2.0, claim="mover-a")
+    vm(OCT1, range(12, 24), vm="mover", node="virt-1", cores=4.0, claim="mover-b")
+    for node in ("virt-0", "virt-1"):
+        row(OCT1, vm="mover", node=node, labels={"at": node, "app": "batch"})
+    for namespace in ("team-a", "team-b"):
+        vm(OCT1, range(24), vm="twin", namespace=namespace, cores=1.0)
+        row(OCT1, vm="twin", namespace=namespace, labels={"app": "db"}, cost_category_id=None)
+    vm(OCT1, range(24), vm="late", cores=3.0)
+    vm(OCT3, range(6), vm="late", node="virt-2", cores=3.0)
+    row(OCT1, vm="late", labels={"v": "1", "app": "web"})
+    row(OCT3, vm="late", node="virt-2", labels={"v": "3", "extra": "x", "app": "web"})
+    vm(OCT2, range(24), vm="ghost", cores=1.0)
+    row(OCT1, vm="ghost", labels={"app": "db"})
+    row(OCT1, vm="rhel9-vm", source=OTHER_SOURCE, report_period_id=2, node="elsewhere")
+    row(OCT1, vm="rhel9-vm", labels={"app": "db"}, cost_model_rate_type="Infrastructure")
+    # The pods of mover in the pod/storage daily tables: two claims.
+    for claim in ("mover-a", "mover-b"):
+        month.items.pvc(OCT1, namespace="vms", pod="virt-launcher-mover", pvc=claim, pv=f"pv-{claim}", node="virt-0")
+    month.items.pod(OCT1, pod="virt-launcher-mover", namespace="vms", node="virt-0", resource_id="id-virt-0",
+                    labels={"vm_kubevirt_io_name": "mover"})  # fmt: skip
 
 
 def _worked_projects(month: CostMonth) -> None:
@@ -223,3 +273,78 @@ def _worked_gpus(month: CostMonth) -> None:
     for index in (5, 6):
         month.gpu.hours(OCT1, range(12), node="gpu-0", namespace="inference", pod="server", gpu_uuid=f"GPU-{index}")
     month.categories += [("ml-%", 7), ("ml-training", 9)]
+
+
+def _edge_gpus(month: CostMonth) -> None:
+    labels = gpu_node_labels("2", "NVIDIA-A100-SXM4-40GB", "mixed")
+    month.items.node_labels(OCT1, node="gpu-mig", labels=labels, hours=range(12))
+    month.items.node_labels(
+        OCT1, node="gpu-mig", labels={**labels, "nvidia_com_gpu_memory": "40960"}, hours=range(12, 24)
+    )
+    a100 = {"model": A100_40, "memory_mib": 40960.0}
+    slices = [("1g.5gb", 1, 5120, "inference", range(24)), ("3g.20gb", 3, 20480, "ml-training", range(12))]
+    for profile, count, memory, namespace, hours in slices:
+        mig = {"profile": profile, "instance_id": f"MIG-{profile}", "strategy": "mixed", "slice_count": count,
+               "memory_mib": memory, "max_slices": 7}  # fmt: skip
+        month.gpu.hours(OCT1, hours, node="gpu-mig", namespace=namespace, pod=f"mig-{count}", gpu_uuid="GPU-m0",
+                        mig=mig, **a100)  # fmt: skip
+    # A whole MIG-capable GPU (max 7 slices, no slice count: 1 slice-hour per hour, 8.9.9) and a T4 beside it.
+    month.gpu.hours(OCT1, range(24), node="gpu-mig", namespace="batch", pod="whole", gpu_uuid="GPU-m1",
+                    mig={"max_slices": 7}, **a100)  # fmt: skip
+    month.gpu.hours(OCT1, range(6), node="gpu-mig", namespace="batch", pod="t4", gpu_uuid="GPU-t4", model=T4,
+                    memory_mib=15360.0)  # fmt: skip
+    month.items.node_labels(OCT1, node="gpu-used-single", labels=gpu_node_labels("1", "Tesla-T4", " Single "))
+    month.gpu.hours(OCT1, range(10), node="gpu-used-single", namespace="batch", pod="t4b", gpu_uuid="GPU-t4b",
+                    model=T4, memory_mib=15360.0)  # fmt: skip
+    month.gpu.hours(OCT1, range(24), node="gpu-0", namespace="inference", pod="amd", gpu_uuid="GPU-amd",
+                    model="MI300X", vendor="amd")  # fmt: skip
+    month.categories += [("openshift-%", 1), ("inf%", 4), ("inference", 5)]
+
+
+def _edge_projects(month: CostMonth) -> None:
+    month.items.namespace_labels(OCT1, namespace="shifting", labels={"env": "prod"}, hours=range(12))
+    month.items.namespace_labels(OCT1, namespace="shifting", labels={"env": "prod", "tier": "gold"},
+                                 hours=range(12, 24))  # fmt: skip
+    month.items.namespace_labels(OCT1, namespace="unlabelled", labels={"team": "x"})
+    month.items.namespace_labels(OCT1, namespace="openshift", labels={"env": "prod"})
+    month.usage(OCT1, "shifting", ["gpu-0", "gpu-1"])
+    month.usage(OCT1, "unlabelled", ["gpu-0"])
+    month.usage(OCT1, "openshift", ["gpu-0"])
+    # Rows the project file must not count: another source's, and a cost row of the namespace.
+    month.summary.append(usage_row(OCT1, namespace="shifting", node="gpu-9", source=OTHER_SOURCE))
+    month.summary.append(usage_row(OCT1, namespace="shifting", node="gpu-8", source=month.source,
+                                   cost_model_rate_type="Infrastructure"))  # fmt: skip
+
+
+def add_nvidia_labels(data_root: str | Path, source: str, node: str, labels: Mapping[str, str]) -> None:
+    """Rewrite the source's node_labels Parquet (raw and daily) so `node` carries NVIDIA's GPU labels besides its
+    own: nise writes ``label_nvidia_com_gpu_present:true`` only (lower case, no count, product or strategy)."""
+    for path in Path(data_root).glob(f"data/parquet/**/{ACCOUNT}/OCP/node_labels/source={source}/**/*.parquet"):
+        table = pq.read_table(path, partitioning=None)
+        texts = []
+        for name, text in zip(table["node"].to_pylist(), table["node_labels"].to_pylist()):
+            merged = {**json.loads(text or "{}"), **labels} if name == node else None
+            texts.append(json.dumps(merged) if merged is not None else text)
+        column = table.schema.get_field_index("node_labels")
+        pq.write_table(table.set_column(column, "node_labels", pa.array(texts, pa.string())), path)
+
+
+NISE_DAY = dt.date(2026, 10, 31)  # gpu_vm.yml's one day
+NISE_CLUSTER, NISE_ALIAS = "cost-port", "cost port cluster"
+# gpu-0 of gpu_vm.yml has an H100, an A100 (two MIG slices) and a T4: three GPUs, MIG strategy mixed.
+NISE_GPU_LABELS = gpu_node_labels("3", "NVIDIA-H100-80GB-HBM3", "mixed")
+
+
+def nise_month(data_root: str | Path, source: str, cache_dir: str | Path) -> list[dict]:
+    """nise's gpu_vm.yml ingested under `data_root` (GPU, VM, pods, claims, labels of 2026-10-31) with NVIDIA's node
+    labels added on gpu-0; returns the daily summary's rows for it (the independent reference summary, koku_sql)."""
+    generate(open_data_root(str(data_root)), yaml_path=SCENARIO_DIR / "gpu_vm.yml", cluster_id=NISE_CLUSTER,
+             account=ACCOUNT, source_uuid=source, cluster_alias=NISE_ALIAS, cache_dir=cache_dir)  # fmt: skip
+    add_nvidia_labels(data_root, source, "gpu-0", NISE_GPU_LABELS)
+    summary = reference_summary(None, data_root, account=ACCOUNT, source=source, cluster_id=NISE_CLUSTER,
+                                cluster_alias=NISE_ALIAS, start=NISE_DAY, end=NISE_DAY,
+                                enabled_keys=["app"])  # fmt: skip
+    return [
+        {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+        for row in summary.to_dict("records")
+    ]
