@@ -77,9 +77,14 @@ class CallParams:
     cost_model_rate_type: str | None = None
 
     def decimal_rate(self, name: str) -> float:
-        """The rate as the SQL uses it: CAST(param AS DECIMAL(33,15)), then float8 in a float8 product."""
-        value = getattr(self, name)
-        return float(value.quantize(DECIMAL_15, rounding=ROUND_HALF_UP))
+        """The rate parameter `name` as the SQL uses it (``sql_decimal``)."""
+        return sql_decimal(getattr(self, name))
+
+
+def sql_decimal(value: Decimal) -> float:
+    """A rate as koku's SQL uses it: CAST(rate AS DECIMAL(33,15)) (half away from zero), then float8 in a float8
+    product."""
+    return float(value.quantize(DECIMAL_15, rounding=ROUND_HALF_UP))
 
 
 def _date(file: str, key: str, value: Any) -> dt.date:

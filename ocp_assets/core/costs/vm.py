@@ -12,12 +12,11 @@ C collation for this; ours too).
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable
-from decimal import ROUND_HALF_UP, Decimal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ocp_assets.core.costs.params import DECIMAL_15, CallParams
+from ocp_assets.core.costs.params import CallParams, sql_decimal
 from ocp_assets.core.errors import ConfigurationError
 
 COST_SCHEMA = pa.schema(
@@ -185,12 +184,6 @@ def _times(*factors: float | None) -> float | None:
     return product
 
 
-def _sql_rate(value: Decimal) -> float:
-    """A rate as koku's SQL uses it: CAST(rate AS DECIMAL(33,15)) (half away from zero), then float8, since the
-    other factor is float8 (CallParams.decimal_rate's rounding, for the tag calls' per-value rates)."""
-    return float(value.quantize(DECIMAL_15, rounding=ROUND_HALF_UP))
-
-
 def _tag_priced(rows: list[dict], params: CallParams) -> list[dict]:
     """The tag files' filter and rate (8.4 b, d, f), the rate added to each row kept. With a default_rate koku keeps
     the rows whose ``pod_labels->>tag_key`` is not NULL (so a JSON null value counts as absent) and charges the
@@ -200,8 +193,8 @@ def _tag_priced(rows: list[dict], params: CallParams) -> list[dict]:
         raise ConfigurationError(f"{params.file} needs default_rate or value_rates").with_hint(
             "a tag rate has a default value, per-value rates, or both (contract 8.2 step 3)"
         )
-    default = None if params.default_rate is None else _sql_rate(params.default_rate)
-    by_value = {value: _sql_rate(rate) for value, rate in params.value_rates.items()}
+    default = None if params.default_rate is None else sql_decimal(params.default_rate)
+    by_value = {value: sql_decimal(rate) for value, rate in params.value_rates.items()}
     priced = []
     for row in rows:
         value = _jsonb_text(json.loads(row["pod_labels"] or "{}").get(params.tag_key))
