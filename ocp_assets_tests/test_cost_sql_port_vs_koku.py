@@ -2,86 +2,34 @@
 
 import datetime as dt
 import json
-import os
 import uuid
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
 
 import pytest
 
-from ocp_assets.core.generate import CACHE_ENV
 from ocp_assets.core.pgschema import SUMMARY_COLUMNS
 from ocp_assets_tests.costs_support import assert_same_rows, needs_koku
 from ocp_assets_tests.reference.cost_port_fixtures import (
     A100,
     A100_40,
     ACCOUNT,
+    BASE,
+    HAND_CALLS,
+    MONTHLY,
+    NISE_CALLS,
     OCT2,
+    nise_cache,
     nise_month,
     rich_month,
     vm_summary_row,
 )
 from ocp_assets_tests.reference.cost_sql_port import run_port
 from ocp_assets_tests.reference.koku_cost_sql import KokuCostDatabase
-from ocp_assets_tests.scenario_support import nise_cache_dir
 
 pytestmark = needs_koku
 SOURCE = "6f0c5b3e-8a0e-4a8c-9a53-2a9f1c0d7e11"
-BASE = {"start_date": "2026-10-01", "end_date": "2026-10-31", "year": "2026", "month": "10", "report_period_id": 1,
-        "schema": "set-by-the-database"}  # fmt: skip
 SUMMARY_FIELDS = [name for name, _ in SUMMARY_COLUMNS if name != "uuid"]
 TMP_FIELDS = ["vm_name", "node", "pvc_name", "cpu_request", "mem_request"]
-COST_TYPES = ("Infrastructure", "Supplementary")
-MONTHLY = {"amortized_denominator": 31, "cluster_id": "cluster-a", "cluster_alias": "cluster-a alias",
-           "cost_type": "Tag"}  # fmt: skip
-
-
-def tag_variants(tag_key: str, values: Mapping[str, float], default: float) -> list[tuple[str, dict]]:
-    """koku's three shapes of a tag parameter set (8.2 step 3) for both cost types."""
-    shapes = {
-        "values": {"value_rates": dict(values)},
-        "values+default": {"value_rates": dict(values), "default_rate": default},
-        "default": {"default_rate": default},
-    }
-    return [
-        (f"{name}-{rate_type}", {"tag_key": tag_key, "rate_type": rate_type, **shape})
-        for name, shape in shapes.items()
-        for rate_type in COST_TYPES
-    ]
-
-
-def calls(vm_key: str, project: tuple, gpu: tuple) -> list[tuple[str, str, dict]]:
-    """(id, file, parameters) of every file and variant."""
-    hourly = {"use_fractional_hours": True}
-    out = [
-        ("hourly_cost_virtual_machine.sql", "Infrastructure",
-         {"rate_type": "Infrastructure", "hourly_rate": 0.25, **hourly}),
-        ("hourly_cost_virtual_machine.sql", "Supplementary",
-         {"rate_type": "Supplementary", "hourly_rate": 0.1, **hourly}),
-        ("hourly_vm_core.sql", "Infrastructure", {"rate_type": "Infrastructure", "hourly_rate": 0.05}),
-        ("hourly_vm_core.sql", "Supplementary", {"rate_type": "Supplementary", "hourly_rate": 0.02}),
-        ("monthly_vm_core.sql", "Infrastructure",
-         {"rate_type": "Infrastructure", "rate": Decimal(32) / Decimal(31), "cost_type": "OCP_VM_CORE"}),
-        ("monthly_vm_core.sql", "Supplementary",
-         {"rate_type": "Supplementary", "rate": Decimal(20) / Decimal(31), "cost_type": "OCP_VM_CORE"}),
-        ("populate_vm_tmp_table_with_vm_report.sql", "", {"uuid": "k1"}),
-        ("populate_vm_tmp_table.sql", "", {"uuid": "k2"}),
-    ]  # fmt: skip
-    out = [(f"{file}-{name}", file, params) for file, name, params in out]
-    tagged = [
-        ("hourly_cost_vm_tag_based.sql", tag_variants(vm_key, {"db": 0.25, "batch": 0.5}, 0.1), hourly),
-        ("hourly_vm_core_tag_based.sql", tag_variants(vm_key, {"db": 0.05}, 0.02), {}),
-        ("monthly_vm_core_tag_based.sql", tag_variants(vm_key, {"db": 31.0, "web": 62.0}, 15.5), MONTHLY),
-        ("monthly_project_tag_based.sql", tag_variants(*project), MONTHLY),
-        ("monthly_cost_gpu.sql", tag_variants(*gpu), MONTHLY),
-    ]
-    for file, variants, extra in tagged:
-        out += [(f"{file}-{name}", file, {**params, **extra}) for name, params in variants]
-    return out
-
-
-HAND_CALLS = calls("app", ("env", {"prod": 310.0}, 31.0), ("nvidia", {A100: 1000.0, A100_40: 700.0}, 200.0))
-NISE_CALLS = calls("app", ("team", {"ml": 310.0}, 31.0), ("nvidia", {"H100": 3000.0, "A100 SXM4 40GB": 1000.0}, 100.0))
 
 
 # ------------------------------------------------------------------------------------------------ comparing
@@ -222,13 +170,6 @@ def nise_db(dsn, tmp_path_factory, request):
         db.insert_summary_rows(summary)
         add_koku_staging(db)
         yield db, source
-
-
-def nise_cache(request, tmp_path_factory):
-    """nise's payload cache: $OCP_ASSETS_CACHE or pytest's cache, else (no cache plugin) a folder of this session."""
-    if os.environ.get(CACHE_ENV) or getattr(request.config, "cache", None) is not None:
-        return nise_cache_dir(request)
-    return tmp_path_factory.mktemp("nise-cache")
 
 
 @pytest.mark.slow

@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ocp_assets.core.generate import SCENARIO_DIR, generate
+from ocp_assets.core.generate import CACHE_ENV, SCENARIO_DIR, generate
 from ocp_assets.core.layout import GPU, GPU_USAGE, daily_schema, month_prefix, raw_schema
 from ocp_assets.core.storage import open_data_root
 from ocp_assets_tests.reference.koku_cost_sql import KokuCostDatabase
 from ocp_assets_tests.reference.koku_cost_sql_fixtures import VmParquet, vm_summary_row
 from ocp_assets_tests.reference.koku_sql import reference_summary
 from ocp_assets_tests.reference.parquet_fixtures import KokuParquetBuilder
+from ocp_assets_tests.scenario_support import nise_cache_dir
 
 ACCOUNT = "org1234567"
 OCT1, OCT2, OCT3 = dt.date(2026, 10, 1), dt.date(2026, 10, 2), dt.date(2026, 10, 3)
@@ -348,3 +351,69 @@ def nise_month(data_root: str | Path, source: str, cache_dir: str | Path) -> lis
         {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
         for row in summary.to_dict("records")
     ]
+
+
+def nise_cache(request, tmp_path_factory) -> Path:
+    """nise's payload cache: $OCP_ASSETS_CACHE or pytest's cache, else (no cache plugin) a folder of this session."""
+    if os.environ.get(CACHE_ENV) or getattr(request.config, "cache", None) is not None:
+        return nise_cache_dir(request)
+    return tmp_path_factory.mktemp("nise-cache")
+
+
+# ------------------------------------------------------------------------------------------------ the calls
+BASE = {"start_date": "2026-10-01", "end_date": "2026-10-31", "year": "2026", "month": "10", "report_period_id": 1,
+        "schema": "set-by-the-database"}  # fmt: skip
+COST_TYPES = ("Infrastructure", "Supplementary")
+MONTHLY = {"amortized_denominator": 31, "cluster_id": "cluster-a", "cluster_alias": "cluster-a alias",
+           "cost_type": "Tag"}  # fmt: skip
+
+
+def tag_variants(tag_key: str, values: Mapping[str, float], default: float) -> list[tuple[str, dict]]:
+    """koku's three shapes of a tag parameter set (8.2 step 3) for both cost types."""
+    shapes = {
+        "values": {"value_rates": dict(values)},
+        "values+default": {"value_rates": dict(values), "default_rate": default},
+        "default": {"default_rate": default},
+    }
+    return [
+        (f"{name}-{rate_type}", {"tag_key": tag_key, "rate_type": rate_type, **shape})
+        for name, shape in shapes.items()
+        for rate_type in COST_TYPES
+    ]
+
+
+def file_calls(vm_key: str, project: tuple, gpu: tuple) -> list[tuple[str, str, dict]]:
+    """(id, file, parameters) of every summary-inserting file and VM tmp table and their variants: both cost types,
+    the three tag-rate shapes; `vm_key` is the VM tag key, `project` and `gpu` (tag key, value rates, default)."""
+    hourly = {"use_fractional_hours": True}
+    out = [
+        ("hourly_cost_virtual_machine.sql", "Infrastructure",
+         {"rate_type": "Infrastructure", "hourly_rate": 0.25, **hourly}),
+        ("hourly_cost_virtual_machine.sql", "Supplementary",
+         {"rate_type": "Supplementary", "hourly_rate": 0.1, **hourly}),
+        ("hourly_vm_core.sql", "Infrastructure", {"rate_type": "Infrastructure", "hourly_rate": 0.05}),
+        ("hourly_vm_core.sql", "Supplementary", {"rate_type": "Supplementary", "hourly_rate": 0.02}),
+        ("monthly_vm_core.sql", "Infrastructure",
+         {"rate_type": "Infrastructure", "rate": Decimal(32) / Decimal(31), "cost_type": "OCP_VM_CORE"}),
+        ("monthly_vm_core.sql", "Supplementary",
+         {"rate_type": "Supplementary", "rate": Decimal(20) / Decimal(31), "cost_type": "OCP_VM_CORE"}),
+        ("populate_vm_tmp_table_with_vm_report.sql", "", {"uuid": "k1"}),
+        ("populate_vm_tmp_table.sql", "", {"uuid": "k2"}),
+    ]  # fmt: skip
+    out = [(f"{file}-{name}", file, params) for file, name, params in out]
+    tagged = [
+        ("hourly_cost_vm_tag_based.sql", tag_variants(vm_key, {"db": 0.25, "batch": 0.5}, 0.1), hourly),
+        ("hourly_vm_core_tag_based.sql", tag_variants(vm_key, {"db": 0.05}, 0.02), {}),
+        ("monthly_vm_core_tag_based.sql", tag_variants(vm_key, {"db": 31.0, "web": 62.0}, 15.5), MONTHLY),
+        ("monthly_project_tag_based.sql", tag_variants(*project), MONTHLY),
+        ("monthly_cost_gpu.sql", tag_variants(*gpu), MONTHLY),
+    ]
+    for file, variants, extra in tagged:
+        out += [(f"{file}-{name}", file, {**params, **extra}) for name, params in variants]
+    return out
+
+
+HAND_CALLS = file_calls("app", ("env", {"prod": 310.0}, 31.0), ("nvidia", {A100: 1000.0, A100_40: 700.0}, 200.0))
+NISE_CALLS = file_calls(
+    "app", ("team", {"ml": 310.0}, 31.0), ("nvidia", {"H100": 3000.0, "A100 SXM4 40GB": 1000.0}, 100.0)
+)
