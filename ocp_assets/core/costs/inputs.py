@@ -17,9 +17,18 @@ from pandera.errors import SchemaErrors
 from pandera.typing import Series
 from psycopg import sql
 
+from ocp_assets.core.costs.gpu import UNALLOCATED_NAMESPACE, UNALLOCATED_SCHEMA, count_problems
 from ocp_assets.core.errors import InputDataError
 from ocp_assets.core.labels import MalformedLabelJSON, parse_label_object
-from ocp_assets.core.layout import POD_USAGE, STORAGE_USAGE, TIMESTAMP_TYPE, VM_USAGE, month_prefix
+from ocp_assets.core.layout import (
+    GPU_USAGE,
+    NODE_LABELS,
+    POD_USAGE,
+    STORAGE_USAGE,
+    TIMESTAMP_TYPE,
+    VM_USAGE,
+    month_prefix,
+)
 from ocp_assets.core.reader import ColumnSpec, open_parquet, present_columns
 from ocp_assets.core.storage import DataRoot
 
@@ -250,3 +259,106 @@ def read_summary_vm_rows(
     query = sql.SQL(_SUMMARY_SELECT).format(schema=sql.Identifier(schema), scope=scope)
     rows = conn.execute(query, args).fetchall()
     return pyarrow.Table.from_pylist([dict(zip(SUMMARY_SCHEMA.names, row)) for row in rows], schema=SUMMARY_SCHEMA)
+
+
+# ------------------------------------------------------------------------------------------------ GPU cost inputs
+# What monthly_cost_gpu and the GPU distribution read of gpu_usage daily: the MIG columns are optional (an older
+# operator does not send them; koku's table then holds NULL), the MIG counts are read as double (the daily Parquet's
+# type) and must be whole numbers, as koku's integer columns hold them.
+GPU_DAILY_COLUMNS = [
+    *_columns("node namespace gpu_uuid gpu_model_name gpu_vendor_name", "gpu_memory_capacity_mib gpu_pod_uptime"),
+    *(ColumnSpec(name, STRING, required=False) for name in ("mig_instance_id", "mig_profile", "mig_strategy")),
+    *(
+        ColumnSpec(name, DOUBLE, required=False)
+        for name in ("mig_slice_count", "gpu_max_slices", "mig_memory_capacity_mib")
+    ),
+]
+GPU_DAILY_DOUBLES = tuple(spec.name for spec in GPU_DAILY_COLUMNS if spec.type == DOUBLE)
+NODE_LABEL_COLUMNS = _columns("node node_labels")
+INT4_MAX = 2**31 - 1  # koku's IntegerField
+
+
+class GpuUsageDailyRows(_Model):
+    """gpu_usage daily rows as the GPU cost files read them."""
+
+    interval_start: Series[pd.Timestamp] = pa.Field(nullable=False)
+    node: Series[str] = pa.Field(nullable=True)
+    namespace: Series[str] = pa.Field(nullable=True)
+    gpu_uuid: Series[str] = pa.Field(nullable=True)
+    gpu_model_name: Series[str] = pa.Field(nullable=True)
+    gpu_vendor_name: Series[str] = pa.Field(nullable=True)
+    gpu_memory_capacity_mib: Series[float] = pa.Field(nullable=True, ge=0)
+    gpu_pod_uptime: Series[float] = pa.Field(nullable=True, ge=0)
+    mig_instance_id: Series[str] = pa.Field(nullable=True)
+    mig_profile: Series[str] = pa.Field(nullable=True)
+    mig_strategy: Series[str] = pa.Field(nullable=True)
+    mig_slice_count: Series[float] = pa.Field(nullable=True, ge=0, le=INT4_MAX)
+    # koku derives it from the model (1 to 7) or leaves it NULL; the unallocated cost divides by it.
+    gpu_max_slices: Series[float] = pa.Field(nullable=True, ge=1, le=INT4_MAX)
+    mig_memory_capacity_mib: Series[float] = pa.Field(nullable=True, ge=0)
+
+    @pa.check("mig_slice_count", "gpu_max_slices", name="whole numbers (koku's integer columns)")
+    def _whole(cls, series: pd.Series) -> pd.Series:
+        return series.isna() | (series % 1 == 0)
+
+
+class NodeLabelRows(_Model):
+    """Hourly node_labels rows as monthly_cost_gpu reads them: the node and its label JSON."""
+
+    interval_start: Series[pd.Timestamp] = pa.Field(nullable=False)
+    node: Series[str] = pa.Field(nullable=True)
+    node_labels: Series[str] = pa.Field(nullable=True)
+
+    @pa.check("node_labels", name="label cells are JSON objects")
+    def _labels(cls, series: pd.Series) -> pd.Series:
+        return _label_json(series)
+
+    @pa.check("node_labels", name="GPU nodes' nvidia_com_gpu_count is a number (koku casts it to DECIMAL(33,15))")
+    def _gpu_count(cls, series: pd.Series) -> pd.Series:
+        texts = [value if isinstance(value, str) else None for value in series]
+        return pd.Series([problem is None for problem in count_problems(texts)], index=series.index)
+
+
+def _nan_as_null(rows: MonthRows, columns: tuple[str, ...]) -> MonthRows:
+    # koku loads the Parquet into PostgreSQL with pandas' to_sql, which writes NaN as NULL.
+    for name in columns:
+        column = rows.table[name]
+        index = rows.table.schema.get_field_index(name)
+        rows.table = rows.table.set_column(index, name, pc.if_else(pc.is_nan(column), None, column))
+    return rows
+
+
+def read_gpu_usage_daily(root: DataRoot, account: str, source: str, year: str, month: str) -> MonthRows:
+    rows = read_month_rows(
+        root, account, GPU_USAGE, source, year, month, GPU_DAILY_COLUMNS, GpuUsageDailyRows, daily=True
+    )
+    return _nan_as_null(rows, GPU_DAILY_DOUBLES)
+
+
+def read_node_labels_raw(root: DataRoot, account: str, source: str, year: str, month: str) -> MonthRows:
+    return read_month_rows(
+        root, account, NODE_LABELS, source, year, month, NODE_LABEL_COLUMNS, NodeLabelRows, daily=False
+    )
+
+
+def read_cost_categories(conn: psycopg.Connection, schema: str) -> list[tuple[str, int]]:
+    """(namespace LIKE pattern, cost_category_id) of ``reporting_ocp_cost_category_namespace``."""
+    query = sql.SQL("SELECT namespace, cost_category_id FROM {}.reporting_ocp_cost_category_namespace ORDER BY id")
+    return [(pattern, int(category)) for pattern, category in conn.execute(query.format(sql.Identifier(schema)))]
+
+
+_UNALLOCATED_SELECT = """
+SELECT report_period_id, cluster_id, cluster_alias, data_source, usage_start, namespace, node,
+       all_labels->>'gpu-model', source_uuid::text, cost_model_rate_type, cost_model_gpu_cost
+FROM {schema}.reporting_ocpusagelineitem_daily_summary
+WHERE namespace = %s AND source_uuid = %s::uuid AND usage_start >= %s AND usage_start <= %s
+"""
+
+
+def read_gpu_unallocated_rows(conn: psycopg.Connection, schema: str, source_uuid: str, start, end) -> pyarrow.Table:
+    """The summary's 'GPU unallocated' rows of the source in [start, end], of every data source and cost type (the
+    distribution reads them all; its negation keeps the GPU ones); costs as exact numeric."""
+    query = sql.SQL(_UNALLOCATED_SELECT).format(schema=sql.Identifier(schema))
+    rows = conn.execute(query, (UNALLOCATED_NAMESPACE, source_uuid, start, end)).fetchall()
+    names = UNALLOCATED_SCHEMA.names
+    return pyarrow.Table.from_pylist([dict(zip(names, row)) for row in rows], schema=UNALLOCATED_SCHEMA)
