@@ -10,7 +10,7 @@ import pytest
 
 from ocp_assets.core.costs import gpu, inputs
 from ocp_assets.core.costs.params import parse_params
-from ocp_assets.core.errors import InputDataError
+from ocp_assets.core.errors import ConfigurationError, InputDataError
 from ocp_assets.core.layout import GPU, GPU_USAGE, NODE_LABEL, NODE_LABELS, daily_schema, raw_schema
 from ocp_assets.core.storage import open_data_root
 from ocp_assets_tests.reference.gpu_cost_fixtures import (
@@ -144,6 +144,11 @@ def test_the_rate_is_rounded_to_nine_decimals_before_the_division(tmp_path, gpus
     # CAST(rate AS decimal(24,9)): 31.0000000004 becomes 31.000000000, so 1 per GPU-day exactly
     rows = _allocated(_gpu_rows(tmp_path, gpus, default_rate="31.0000000004"))
     assert rows["GPU-h100"]["cost_model_gpu_cost"] == 1.0
+
+
+def test_a_rate_beyond_kokus_decimal_24_9_cast_is_refused(tmp_path, gpus):
+    with pytest.raises(ConfigurationError, match="decimal"):
+        _gpu_rows(tmp_path, gpus, default_rate="1e15")
 
 
 def test_allocated_labels_describe_the_gpu_and_its_mig_slice(tmp_path, gpus):

@@ -229,8 +229,9 @@ LITERAL_ZERO = _LiteralZero()
 
 
 def _rounded_rate(params: CallParams, rate: Decimal) -> Decimal:
-    rounded = rate.quantize(RATE_SCALE, rounding=ROUND_HALF_UP)
-    if abs(rounded) >= RATE_LIMIT:
+    with localcontext(prec=NUMERIC_DIGITS):
+        rounded = rate.quantize(RATE_SCALE, rounding=ROUND_HALF_UP) if rate.copy_abs() < RATE_LIMIT else rate
+    if rounded.copy_abs() >= RATE_LIMIT:
         raise ConfigurationError(f"GPU rate {rate} overflows koku's decimal(24,9) cast").with_hint(
             f"a rate below 1e15 ({params.file})"
         )
