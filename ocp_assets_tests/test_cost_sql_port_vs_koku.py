@@ -4,6 +4,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 
 import pytest
 
@@ -157,6 +158,57 @@ def test_hourly_vm_core_tag_reads_rows_with_a_monthly_cost_type_where_the_port_d
     odd = [r for r in expected if r["pod_labels"].get("app") == "odd"]
     assert len(odd) == 1 and not [r for r in actual if r["pod_labels"].get("app") == "odd"]
     assert_same_rows([r for r in expected if r not in odd], actual, SUMMARY_FIELDS)
+
+
+def test_koku_combines_a_null_label_value_over_a_string(hand_db):
+    # 8.4 combined labels: "the greatest value as a string". koku's DISTINCT ON (key) ORDER BY key, value DESC puts
+    # a JSON null (SQL NULL) first; the port keeps the string. Labels from koku's ingest are never null.
+    params = {**BASE, "source_uuid": SOURCE, "rate_type": "Infrastructure", "hourly_rate": 0.05}
+    with hand_db.conn.transaction(force_rollback=True):
+        hand_db.insert_summary_rows([
+            vm_summary_row(OCT2, vm="win2k22-vm", source=SOURCE, node="virt-1", labels={"app": "web", "k": None}),
+            vm_summary_row(OCT2, vm="win2k22-vm", source=SOURCE, node="virt-1", labels={"app": "web", "k": "x"}),
+        ])  # fmt: skip
+        expected, actual = koku_and_port(hand_db, "hourly_vm_core.sql", params)
+    koku = {
+        r["pod_labels"].get("k", "absent") for r in expected if r["pod_labels"]["vm_kubevirt_io_name"] == "win2k22-vm"
+    }
+    port = {
+        r["pod_labels"].get("k", "absent") for r in actual if r["pod_labels"]["vm_kubevirt_io_name"] == "win2k22-vm"
+    }
+    assert (koku, port) == ({None}, {"x"})
+
+
+def test_koku_finds_gpu_nodes_by_the_label_texts_spacing(hand_db):
+    # 8.6 step 1: labels with nvidia_com_gpu_present "True". koku matches the text '"nvidia_com_gpu_present": "True"'
+    # (json.dumps' spacing, as koku's ingest writes it); compact JSON of the same labels is no GPU node for koku.
+    params = {**BASE, **MONTHLY, "source_uuid": SOURCE, "rate_type": "Infrastructure", "tag_key": "nvidia",
+              "default_rate": 100.0}  # fmt: skip
+    compact = json.dumps({"nvidia_com_gpu_present": "True", "nvidia_com_gpu_count": "1",
+                          "nvidia_com_mig_strategy": "single", "nvidia_com_gpu_product": "Tesla-T4"},
+                         separators=(",", ":"))  # fmt: skip
+    with hand_db.conn.transaction(force_rollback=True):
+        hand_db.conn.execute(
+            "INSERT INTO openshift_node_labels_line_items (interval_start, node, node_labels, usage_start, source,"
+            " year, month) SELECT timestamp '2026-10-01' + make_interval(hours => h), 'gpu-compact', %s,"
+            " date '2026-10-01', %s, '2026', '10' FROM generate_series(0, 23) AS h",
+            (compact, SOURCE),
+        )
+        expected, actual = koku_and_port(hand_db, "monthly_cost_gpu.sql", params)
+    assert "gpu-compact" not in {r["node"] for r in expected}
+    (row,) = [r for r in actual if r["node"] == "gpu-compact"]
+    assert row["cost_model_gpu_cost"] is None  # idle, single strategy: 24 unused GPU-hours, no max slices (8.9.8)
+
+
+def test_koku_rounds_the_gpu_rate_to_nine_decimals(hand_db):
+    # 8.6 names the rate with no rounding; koku casts it to decimal(24,9). 31.0000000004 per month: koku charges a
+    # GPU used all day 31.000000000 / 31 = 1; the port 31.0000000004 / 31 = 1.0000000000129..., a float8 stored
+    # with its 15 significant digits (C8): 1.00000000001290.
+    params = {**BASE, **MONTHLY, "source_uuid": SOURCE, "rate_type": "Infrastructure", "tag_key": "nvidia",
+              "default_rate": 31.0000000004}  # fmt: skip
+    expected, actual = koku_and_port(hand_db, "monthly_cost_gpu.sql", params)
+    assert {r["cost_model_gpu_cost"] for r in expected if r["resource_id"] == "GPU-0"} == {Decimal(1)}
+    assert [r["cost_model_gpu_cost"] for r in actual if r["resource_id"] == "GPU-0"] == [Decimal("1.0000000000129")]
 
 
 # ------------------------------------------------------------------------------------------------ nise month

@@ -21,7 +21,17 @@ request), the port follows the decision. Choices where the contract is silent ar
   them to numeric(33,15) (8.4: "CAST(rate AS DECIMAL(33,15))"); the GPU file's rate is used as given (8.6 names no
   rounding).
 * [choice] C6 ties beyond node and namespace: the larger memory request.
+* [choice] A combined label (8.4 c, e) whose key has a JSON null value on some row and a string on another takes
+  the string ("the greatest value as a string").
 * ``use_fractional_hours`` must be true (8.1: on-prem always; the pod-row count is koku's SaaS fallback).
+* The GPU distribution's calendar rules (8.8: not the current month, the previous month on day 2) are the caller's:
+  like koku's file, the port distributes over the range it is given.
+
+Where koku's own files read differently (test_cost_sql_port_vs_koku shows each): koku's GPU file rounds rates to
+decimal(24,9) and finds GPU nodes with a LIKE on the label text; its hourly VM core tag file has no
+``monthly_cost_type IS NULL`` filter; its combined labels take JSON null over a string (DESC puts NULLs first); it
+copies each GPU row once per matching cost-category pattern (C5); it picks an arbitrary summary row, of any source,
+for the VM tmp table without VM report (C6).
 """
 
 from __future__ import annotations
@@ -39,10 +49,6 @@ import psycopg
 from psycopg import sql
 
 from ocp_assets_tests.reference.koku_cost_sql import KokuCostDatabase
-
-SUMMARY = "reporting_ocpusagelineitem_daily_summary"
-VM_LABEL = "vm_kubevirt_io_name"
-ACCRUED = ("Infrastructure", "Supplementary")
 
 
 # ------------------------------------------------------------------------------------------------ parameters (8.3)
