@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import psycopg
 import pyarrow as pa
 
-from ocp_assets.core.costs import inputs, project, vm
+from ocp_assets.core.costs import gpu, inputs, project, vm
 from ocp_assets.core.costs.params import CallParams
 from ocp_assets.core.errors import ConfigurationError
 from ocp_assets.core.storage import DataRoot
@@ -42,6 +42,9 @@ class CallInputs:
     def vm_daily(self, params: CallParams) -> pa.Table:
         return self.month("vm daily", params, lambda *a: inputs.read_vm_usage(*a, daily=True))
 
+    def gpu_daily(self, params: CallParams) -> pa.Table:
+        return self.month("gpu daily", params, inputs.read_gpu_usage_daily)
+
     def vm_summary(self, params: CallParams) -> pa.Table:
         return inputs.read_summary_vm_rows(self.conn, self.schema, report_period_id=params.report_period_id)
 
@@ -52,6 +55,20 @@ def _project(params: CallParams, given: CallInputs) -> pa.Table:
         given.conn, given.schema, params.source_uuid, params.start_date, params.end_date
     )
     return project.monthly_project_tag_based(params, labels, nodes)
+
+
+def _gpu(params: CallParams, given: CallInputs) -> pa.Table:
+    node_labels = given.month("node labels raw", params, inputs.read_node_labels_raw)
+    categories = inputs.read_cost_categories(given.conn, given.schema)
+    return gpu.monthly_cost_gpu(params, given.gpu_daily(params), node_labels, categories)
+
+
+def _gpu_distribution(params: CallParams, given: CallInputs) -> pa.Table:
+    # Read inside the transaction, after the GPU calls of the month inserted their unallocated rows.
+    unallocated = inputs.read_gpu_unallocated_rows(
+        given.conn, given.schema, params.source_uuid, params.start_date, params.end_date
+    )
+    return gpu.distribute_unallocated_gpu_cost(params, given.gpu_daily(params), unallocated)
 
 
 def _tmp_without_report(params: CallParams, given: CallInputs) -> pa.Table:
@@ -73,6 +90,8 @@ _FILES: dict[str, Callable[[CallParams, CallInputs], pa.Table]] = {
         p, i.vm_raw(p), i.vm_daily(p), i.vm_summary(p)
     ),
     "monthly_project_tag_based.sql": _project,
+    "monthly_cost_gpu.sql": _gpu,
+    "distribute_unallocated_gpu_cost.sql": _gpu_distribution,
     "populate_vm_tmp_table_with_vm_report.sql": lambda p, i: vm.vm_tmp_rows_with_report(i.vm_raw(p)),
     "populate_vm_tmp_table.sql": _tmp_without_report,
 }

@@ -167,9 +167,9 @@ def gpu_distribution(done) -> CheckOutcome:
         for row in step.rows.to_pylist():
             key = (str(row["usage_start"]), row["node"])
             if row["namespace"] == "GPU unallocated":
-                negated[key].append(-(row["distributed_cost"] or 0.0))
+                negated[key].append(-float(row["distributed_cost"] or 0))
             else:
-                positive[key] += row["distributed_cost"] or 0.0
+                positive[key] += float(row["distributed_cost"] or 0)
     wrong = []
     for (day, node), amount in positive.items():
         replaced = negated.get((day, node), [0.0])

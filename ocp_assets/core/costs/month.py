@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import psycopg
 import pyarrow as pa
 
-from ocp_assets.core.costs import calls, checks, plan, rates, store
+from ocp_assets.core.costs import calls, checks, gpu, plan, rates, store
 from ocp_assets.core.costs.params import parse_params
 from ocp_assets.core.identity import days_between
 from ocp_assets.core.outcomes import CheckOutcome
@@ -96,23 +96,24 @@ class CostRun:
         base = plan.base_params(self.schema, self.source, first, last, period[0])
         for step in plan.piece_steps(resolved, base, plan.Cluster(period[1], period[2])):
             done.steps.append(self._run(step, given))
-        for step in self._distribution(resolved, first):
+        for step in self._distribution(resolved, first, last):
             done.steps.append(self._run(step, given))
         done.read_back = checks.read_back(self.conn, self.schema, done)
         return done
 
-    def _distribution(self, resolved: rates.ResolvedRates, first: dt.date) -> list[plan.Step]:
-        previous_first = plan.month_of(first.replace(day=1) - dt.timedelta(days=1))
-        finalized = store.has_distributed_rows(self.conn, self.schema, self.source, *previous_first)
-        month = plan.distribution_month(first, self.today, finalized)
-        if month is None:
+    def _distribution(self, resolved: rates.ResolvedRates, first: dt.date, last: dt.date) -> list[plan.Step]:
+        finalized = store.has_distributed_rows(self.conn, self.schema, self.source, *gpu.previous_month(self.today))
+        run = gpu.gpu_distribution_run(
+            first, last, self.today, gpu_unallocated=resolved.gpu_unallocated, previous_month_distributed=finalized
+        )
+        if run is None:
             return []
-        period = store.report_period(self.conn, self.schema, self.source, month)
+        period = store.report_period(self.conn, self.schema, self.source, run.start_date)
         if period is None:
             return []
-        if month != first.replace(day=1):
-            self._lock_month(month)
-        return plan.distribution_steps(resolved, self.schema, self.source, month, period[0])
+        if run.start_date != first.replace(day=1):
+            self._lock_month(run.start_date)
+        return plan.distribution_steps(run, self.schema, self.source, period[0])
 
     def _lock_month(self, day: dt.date) -> None:
         # The month's cluster-day locks: a summary of one of its days waits for the costs, and the reverse.

@@ -3,14 +3,15 @@
 A step is one of koku's deletes or one call of a file of section 8 with koku's parameter dict (8.3). koku's
 PostgreSQL-only steps between them (usage rates, monthly node/cluster/PVC costs, markup, the other distributions)
 stay koku's (D8) and are not planned; their deletes are, because a standalone run replaces what koku's run would
-(C3). ``piece_steps`` plans the cost-model pass of a piece; ``distribution_steps`` the GPU distribution that koku
-runs after every piece, for the piece's whole month (8.8).
+(C3). ``piece_steps`` plans the cost-model pass of a piece; ``distribution_steps`` the GPU distribution koku runs
+after it, for the month ``gpu.gpu_distribution_run`` chooses (8.8).
 """
 
 import calendar
 import datetime as dt
 from dataclasses import dataclass, field
 
+from ocp_assets.core.costs.gpu import GpuDistributionRun
 from ocp_assets.core.costs.rates import (
     INFRASTRUCTURE,
     SUPPLEMENTARY,
@@ -22,7 +23,6 @@ from ocp_assets.core.costs.rates import (
 )
 
 GPU_MONTH, PROJECT_MONTH = "gpu_cost_per_month", "project_per_month"
-GPU_DISTRIBUTED = "gpu_distributed"
 # koku's OCPUsageLineItemDailySummary.MONTHLY_COST_RATE_MAP order: each monthly cost type's rows are deleted before
 # its file runs, whether or not the model has that rate.
 MONTHLY_COST_TYPES = ("Node", "Node_Core_Month", "Cluster", "PVC", "OCP_VM", "OCP_VM_CORE")
@@ -123,25 +123,11 @@ def month_of(day: dt.date) -> tuple[dt.date, dt.date]:
     return day.replace(day=1), day.replace(day=days_in_month(day))
 
 
-def distribution_month(piece_start: dt.date, today: dt.date, previous_month_distributed: bool) -> dt.date | None:
-    """The first day of the month koku's GPU distribution runs for after the piece starting on `piece_start`, or
-    None (8.8, C10): not for the current month, except on its day 2, when the previous month is distributed
-    unless it already holds gpu_distributed rows."""
-    if (piece_start.year, piece_start.month) != (today.year, today.month):
-        return piece_start.replace(day=1)
-    if today.day == 2 and not previous_month_distributed:
-        return (piece_start.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
-    return None
-
-
-def distribution_steps(
-    rates: ResolvedRates, schema: str, source: str, month: dt.date, report_period_id: int
-) -> list[Step]:
-    """koku's GPU distribution for `month`: the month's gpu_distributed rows are deleted even when the setting is
-    off; the file runs when it is on (koku also skips a month without GPU rows: the file then inserts nothing)."""
-    first, last = month_of(month)
-    params = {**base_params(schema, source, first, last, report_period_id), "cost_model_rate_type": GPU_DISTRIBUTED}
+def distribution_steps(run: GpuDistributionRun, schema: str, source: str, report_period_id: int) -> list[Step]:
+    """koku's GPU distribution of one month (``gpu.gpu_distribution_run`` decides which, if any): the month's
+    gpu_distributed rows are deleted even when the setting is off; the file runs when it is on."""
+    params = run.koku_params(schema, source, report_period_id)
     steps: list[Step] = [Delete("distributed", params)]
-    if rates.gpu_unallocated:
+    if run.distribute:
         steps.append(Call("distribute_unallocated_gpu_cost.sql", params))
     return steps
