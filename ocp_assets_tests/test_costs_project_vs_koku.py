@@ -7,7 +7,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from psycopg import sql
 
 from ocp_assets.core.costs import project
 from ocp_assets.core.costs.params import parse_params
@@ -22,12 +21,6 @@ from ocp_assets_tests.scenario_support import nise_cache_dir
 pytestmark = needs_koku
 OCT = [dt.date(2026, 10, day) for day in range(1, 6)]
 COLUMNS = list(project.PROJECT_COST_SCHEMA.names)
-STAGING = "reporting_ocpusagelineitem_daily_summary_staging"
-# The columns of koku's intermediate table (self_hosted_models.OCPUsageLineItemDailySummaryStaging) the file reads.
-STAGING_DDL = f"""CREATE TABLE {STAGING} (uuid varchar(64), usage_start date, report_period_id integer,
-    cluster_id varchar(256), cluster_alias varchar(256), data_source varchar(64), usage_end date,
-    namespace varchar(253), node varchar(253), resource_id varchar(256), source_uuid uuid, source varchar(64),
-    year varchar(4), month varchar(2), day varchar(2))"""
 BASE = {
     "start_date": "2026-10-01",
     "end_date": "2026-10-03",
@@ -104,29 +97,7 @@ def _load(db: KokuCostDatabase, data_root, usage: list[dict], cost_rows: list[di
     db.load_parquet(data_root, ACCOUNT, SOURCE, [(2026, 10)])
     db.load_parquet(data_root, ACCOUNT, OTHER_SOURCE, [(2026, 10)])
     db.insert_summary_rows(cost_rows)
-    _load_summary(db, usage)
-
-
-def _load_summary(db: KokuCostDatabase, usage: list[dict]) -> None:
-    """Usage rows into the summary and, as koku's summary SQL copies them, into its intermediate table (source as
-    text, year/month/day unpadded, as koku writes them)."""
-    db.insert_summary_rows(usage)
-    db.conn.execute(STAGING_DDL)
-    columns = ["usage_start", "report_period_id", "cluster_id", "cluster_alias", "data_source", "usage_end",
-               "namespace", "node", "resource_id", "source_uuid"]  # fmt: skip
-    with db.conn.cursor() as cur:
-        cur.executemany(
-            sql.SQL("INSERT INTO {} ({}, source, year, month, day) VALUES ({})").format(
-                sql.Identifier(STAGING),
-                sql.SQL(", ").join(map(sql.Identifier, columns)),
-                sql.SQL(", ").join(sql.Placeholder() * (len(columns) + 4)),
-            ),
-            [
-                (*(row.get(c) for c in columns), str(row["source_uuid"]), str(row["usage_start"].year),
-                 str(row["usage_start"].month), str(row["usage_start"].day))
-                for row in usage
-            ],
-        )  # fmt: skip
+    db.insert_usage_rows(usage)
 
 
 def _ours(db: KokuCostDatabase, data_root, raw_params: dict) -> list[dict]:
@@ -217,7 +188,7 @@ def test_nise_project_file_equals_koku(dsn, nise_month, shape):
            **shape}  # fmt: skip
     with KokuCostDatabase(dsn) as db:
         db.load_parquet(data, ACCOUNT, source, [(2026, 10)])
-        _load_summary(db, usage)
+        db.insert_usage_rows(usage)
         expected = db.run(project.FILE, raw)
         actual = _ours(db, data, raw)
     assert expected, "nise's namespace labels must give koku rows"

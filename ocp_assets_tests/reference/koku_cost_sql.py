@@ -110,6 +110,13 @@ def _pg_type(report_type: ReportType, field: pa.Field) -> str:
     return "text"
 
 
+STAGING = "reporting_ocpusagelineitem_daily_summary_staging"
+STAGING_DDL = f"""CREATE TABLE IF NOT EXISTS {STAGING} (uuid varchar(64), usage_start date, report_period_id integer,
+    cluster_id varchar(256), cluster_alias varchar(256), data_source varchar(64), usage_end date,
+    namespace varchar(253), node varchar(253), resource_id varchar(256), source_uuid uuid, source varchar(64),
+    year varchar(4), month varchar(2), day varchar(2))"""
+
+
 class KokuCostDatabase:
     """A scratch schema shaped like a koku tenant for the cost-model files; dropped on exit."""
 
@@ -212,6 +219,28 @@ class KokuCostDatabase:
                     ),
                     list(row.values()),
                 )
+
+    def insert_usage_rows(self, usage: list[Mapping]) -> None:
+        """Usage rows into the summary and, as koku's summary SQL copies them, into its intermediate table
+        (``..._staging``: source as text, year/month/day unpadded, as koku writes them; the project file reads its
+        nodes there, C9)."""
+        self.insert_summary_rows(usage)
+        self.conn.execute(STAGING_DDL)
+        columns = ["usage_start", "report_period_id", "cluster_id", "cluster_alias", "data_source", "usage_end",
+                   "namespace", "node", "resource_id", "source_uuid"]  # fmt: skip
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                sql.SQL("INSERT INTO {} ({}, source, year, month, day) VALUES ({})").format(
+                    sql.Identifier(STAGING),
+                    sql.SQL(", ").join(map(sql.Identifier, columns)),
+                    sql.SQL(", ").join(sql.Placeholder() * (len(columns) + 4)),
+                ),
+                [
+                    (*(row.get(c) for c in columns), str(row["source_uuid"]), str(row["usage_start"].year),
+                     str(row["usage_start"].month), str(row["usage_start"].day))
+                    for row in usage
+                ],
+            )  # fmt: skip
 
     # -------------------------------------------------------------------------------------------- running
     def run(self, name: str, params: Mapping) -> list[dict]:
