@@ -28,10 +28,12 @@ $(VENV)/.installed: pyproject.toml setup.py
 demo: setup
 	$(VENV)/bin/python -m ocp_assets.quickstart --state-dir $(STATE_DIR) $(if $(UI),--ui --port $(UI_PORT))
 
-# ruff's rules and formatting (settings in pyproject.toml); `make test` runs the same gate as ocp_assets_tests/test_lint.py.
+# ruff's rules and formatting, and ty's type check of the package (settings in pyproject.toml); `make test` runs the
+# same gate as ocp_assets_tests/test_lint.py.
 lint: setup
 	$(VENV)/bin/ruff check ocp_assets ocp_assets_tests scripts
 	$(VENV)/bin/ruff format --check ocp_assets ocp_assets_tests scripts
+	$(VENV)/bin/ty check --python $(VENV)
 
 # PostgreSQL: $OCP_ASSETS_TEST_DSN, else the machine's on 127.0.0.1:5432, else an embedded server whose data lives in
 # test-postgres/ under $OCP_ASSETS_STATE_DIR or var/ (ocp_assets_tests/shared_postgres.py).

@@ -9,7 +9,7 @@ webserver's address once it serves, and errors. No Dagster import: the commands 
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TextIO
@@ -28,7 +28,7 @@ def console_log(home: Path, command: str) -> Path:
 
 
 @contextmanager
-def console_to(path: Path) -> Iterator[None]:
+def console_to(path: Path) -> Generator[None, None, None]:
     """Standard error (file descriptor 2, inherited by forked step processes) appended to `path` meanwhile.
 
     The step process logs its start at DEBUG through a console logger of its own that ignores the run's logger

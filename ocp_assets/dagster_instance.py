@@ -58,7 +58,7 @@ def write_instance_yaml(home: str | Path) -> Path:
     """Put ocp_assets' dagster.yaml into DAGSTER_HOME `home` (created if missing); returns the file written."""
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
-    with resources.as_file(resources.files(__package__) / INSTANCE_YAML) as source:
+    with resources.as_file(resources.files("ocp_assets") / INSTANCE_YAML) as source:
         return Path(shutil.copy(source, home / INSTANCE_YAML))
 
 
@@ -69,9 +69,10 @@ def dagster_instance_env(dsn: str, database: str) -> dict[str, str]:
     into the URL's query, which SQLAlchemy hands to libpq, and what the DSN leaves out (host, port, user) stays
     libpq's default (PGHOST, the local socket, ...) rather than a guess.
     """
-    import psycopg  # imported here: the webserver and the daemon load this module for its classes only
+    # Imported here: the webserver and the daemon load this module for its classes only.
+    from psycopg.conninfo import conninfo_to_dict
 
-    info = {k: str(v) for k, v in psycopg.conninfo.conninfo_to_dict(dsn).items()}
+    info = {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
     info.pop("dbname", None)
     user, password = info.pop("user", ""), info.pop("password", "")
     host, port = info.get("host", ""), info.get("port", "")
@@ -192,7 +193,7 @@ class DefaultRunLauncher(DagsterDefaultRunLauncher):
             entry = record.event_log_entry
             if entry.message and entry.message.startswith(RUN_WORKER_STARTED) and entry.dagster_event:
                 pid = entry.dagster_event.engine_event_data.metadata.get("pid")
-                if pid is not None:
+                if pid is not None and isinstance(pid.value, str):  # Dagster logs it as text: str(os.getpid())
                     return int(pid.value), entry.timestamp
         return None
 

@@ -101,8 +101,8 @@ def _clusters(args: argparse.Namespace, root: DataRoot) -> tuple[list[ClusterToS
             ).with_hint(f"pass --cluster-id {record.cluster_id} or leave --cluster-id out")
         account = args.account or (record.account if record else None)
         cluster_id = args.cluster_id or (record.cluster_id if record else None)
-        missing = [flag for flag, value in (("--account", account), ("--cluster-id", cluster_id)) if not value]
-        if missing:
+        if not account or not cluster_id:
+            missing = [flag for flag, value in (("--account", account), ("--cluster-id", cluster_id)) if not value]
             raise ConfigurationError(
                 f"{' and '.join(missing)} required: no cluster record of source {source} under {args.data_root}"
             ).with_hint("pass them, or ingest the cluster's data first")
@@ -238,9 +238,12 @@ def run_summarize(args: argparse.Namespace) -> int:  # noqa: C901 - split in iss
                         this_day = [s for s in _branch_outcomes(partial) if "written" in s] if partial else []
                         if written or this_day:  # said on the error's own line (cli.describe_error)
                             stop = "interrupt" if isinstance(exc, KeyboardInterrupt) else "error"
-                            exc.written_before = f"{written} cluster-day(s) written before the {stop}" + (
+                            said = f"{written} cluster-day(s) written before the {stop}" + (
                                 f", and {name}'s {', '.join(this_day)} (its GPU summary not)" if this_day else ""
                             )
+                            # An attribute on psycopg's or Python's own exception, re-raised as it is; cli.py reads
+                            # it with getattr(exc, "written_before", "").
+                            exc.written_before = said  # ty: ignore[invalid-assignment]
                         raise
                     progress.echo(f"  {day.isoformat()}  {_day_line(result)}")
                     for check, warning in result.warnings.items():  # written all the same: a person should look

@@ -1,4 +1,4 @@
-"""The lint gate: ruff's rules and formatter (pyproject.toml settings) find nothing in the code, tests and scripts."""
+"""The lint gate: ruff's rules and formatter find nothing in the code, tests and scripts; ty none in the package."""
 
 import subprocess
 import sys
@@ -16,6 +16,19 @@ PATHS = ["ocp_assets", "ocp_assets_tests", "scripts"]
 def test_ruff_finds_nothing(command):
     done = subprocess.run(
         [sys.executable, "-m", "ruff", *command, *PATHS],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_ty_finds_nothing():
+    # What to check and how strictly is pyproject.toml's [tool.ty]; the interpreter is this one, with the dependencies.
+    done = subprocess.run(
+        [sys.executable, "-m", "ty", "check", "--python", sys.executable],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -5,8 +5,9 @@ configuration (exit 2), one that did not answer is unreachable (exit 1). Kept ap
 connects (the Dagster resources, the embedded PostgreSQL) does not import it.
 """
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -24,10 +25,10 @@ SERVER_NOT_READY = ("the database system is", "too many clients", "remaining con
 
 
 @contextmanager
-def connect(dsn: str) -> Iterator[psycopg.Connection]:
+def connect(dsn: str) -> Generator[psycopg.Connection, None, None]:
     _refuse_ambiguous_dsn(dsn)
     # A server that accepts TCP but never answers would otherwise hold the caller for minutes (the OS's TCP timeout).
-    timeout = {} if "connect_timeout" in dsn else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    timeout: dict[str, Any] = {} if "connect_timeout" in dsn else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
     try:
         conn = psycopg.connect(dsn, autocommit=True, **timeout)
     except psycopg.OperationalError as exc:
@@ -80,3 +81,12 @@ def _connection_error(exc: psycopg.OperationalError) -> OcpAssetsError:
     return DatabaseUnreachable(f"cannot connect to PostgreSQL ({reason})").with_hint(
         "is the server running and are the host and port right? run the same command again once it answers"
     )
+
+
+def one_row(cursor: psycopg.Cursor) -> tuple[Any, ...]:
+    """The row of a query that always returns exactly one (an aggregate, a test such as to_regclass(...) IS NOT
+    NULL); a missing row would be a bug in the query, never data, so it is an error rather than None."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("a query that always returns one row returned none")
+    return row

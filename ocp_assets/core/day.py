@@ -176,10 +176,14 @@ class DayRun:
         located = outcome.metadata.get("file") and outcome.metadata.get("reason")
         if not outcome.passed and located:
             meta = outcome.metadata
+            column, row = meta.get("column"), meta.get("row")
             self.fail(
                 name,
                 InputDataError(
-                    str(meta["reason"]), file=str(meta["file"]), column=meta.get("column"), row=meta.get("row")
+                    str(meta["reason"]),
+                    file=str(meta["file"]),
+                    column=column if isinstance(column, str) else None,
+                    row=row if isinstance(row, int) else None,
                 ),
             )
         return outcome.passed

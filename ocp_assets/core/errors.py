@@ -1,5 +1,7 @@
 """Errors the engine raises for bad input or configuration: each names the file, column and row it is about."""
 
+from typing import Self
+
 
 class OcpAssetsError(Exception):
     """Base of every error ocp_assets raises on purpose (the CLI turns these into a message and exit code 2)."""
@@ -9,7 +11,7 @@ class OcpAssetsError(Exception):
     # Longer output behind the message (a tool's own report); the CLI shows it only with --verbose.
     details: str = ""
 
-    def with_hint(self, hint: str) -> "OcpAssetsError":
+    def with_hint(self, hint: str) -> Self:
         self.hint = hint
         return self
 

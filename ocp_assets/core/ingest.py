@@ -523,6 +523,7 @@ def detect_report_type(header: list[str], file: str) -> ReportType | str:
     for column, reason in OUT_OF_SCOPE_SIGNATURES:
         if column in columns:
             return reason
+    assert closest is not None, "DETECTION_ORDER holds every report type, so some type came closest"
     _, nearest, missing = closest
     raise InputDataError(
         f"header matches no OCP report type (nearest: {nearest.name}, missing {', '.join(missing)})",

@@ -7,7 +7,7 @@ integer ids into a LabelCatalog, never dicts.
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 import numpy as np
@@ -44,7 +44,10 @@ def numeric_text(token: str) -> str:
     scale (digits after the point, less the exponent, at least 0) and no exponent: 1E2 -> 100, 1.50 -> 1.50,
     -0 -> 0, 1e-3 -> 0.001. ValueError for a number PostgreSQL's numeric cannot hold ("value overflows numeric
     format")."""
-    whole, fraction, exponent_text = _NUMBER.fullmatch(token).groups()
+    number = _NUMBER.fullmatch(token)
+    if number is None:  # the JSON decoder hands over only number tokens; anything else is a caller's mistake
+        raise ValueError(f"{token[:40]!r} is not a JSON number")
+    whole, fraction, exponent_text = number.groups()
     fraction = fraction or ""
     exponent_digits = (exponent_text or "0").lstrip("+-").lstrip("0")
     if len(exponent_digits) > 10 or int(exponent_digits or "0") >= NUMERIC_MAX_EXPONENT:
@@ -133,6 +136,8 @@ def jsonb_text(value: object) -> str:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list):
         return "[" + ", ".join(jsonb_text(item) for item in value) + "]"
+    if not isinstance(value, dict):
+        raise TypeError(f"not a value parse_label_object returns: {type(value).__name__}")
     items = (f"{jsonb_text(key)}: {jsonb_text(value[key])}" for key in sorted(value, key=jsonb_key_order))
     return "{" + ", ".join(items) + "}"
 
@@ -141,7 +146,7 @@ def allowed_label_keys(enabled_keys: Iterable[str]) -> frozenset[str]:
     return frozenset(enabled_keys) | {ALWAYS_ALLOWED_KEY}
 
 
-def canonical_json(labels: dict[str, str]) -> str:
+def canonical_json(labels: Mapping[str, object]) -> str:
     """One text per map, whatever the key order: the form used as a group key and written to jsonb."""
     return json.dumps(labels, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
 
@@ -153,6 +158,10 @@ def _as_text(value: object) -> str | None:
     return jsonb_text(value)
 
 
+# A filtered label map: each key's jsonb text, None where the JSON value is null.
+LabelMap = dict[str, str | None]
+
+
 class LabelCatalog:
     """Interns filtered label maps; id 0 is always the empty map."""
 
@@ -160,11 +169,11 @@ class LabelCatalog:
 
     def __init__(self, allowed_keys: frozenset[str]):
         self.allowed_keys = allowed_keys
-        self.maps: list[dict[str, str]] = [{}]
+        self.maps: list[LabelMap] = [{}]
         self.texts: list[str] = ["{}"]
         self._ids: dict[str, int] = {"{}": 0}
 
-    def intern(self, labels: dict[str, str]) -> int:
+    def intern(self, labels: LabelMap) -> int:
         text = canonical_json(labels)
         found = self._ids.get(text)
         if found is None:
@@ -214,7 +223,7 @@ class LabelCatalog:
         combos, inverse = np.unique(stacked, axis=0, return_inverse=True)
         merged_ids = np.empty(len(combos), dtype=np.int64)
         for position, combo in enumerate(combos):
-            merged: dict[str, str] = {}
+            merged: LabelMap = {}
             for label_id in combo:
                 merged.update(self.maps[label_id])
             merged_ids[position] = self.intern(merged) if merged else self.EMPTY
@@ -258,7 +267,7 @@ def resolve_entity_labels(
     pairs = pa.table({"entity": daily_entities, "id": daily_ids}).group_by(["entity", "id"]).aggregate([])
     counts = pairs.group_by("entity").aggregate([("id", "count")])
     conflicted = counts.filter(pc.greater(counts["id_count"], 1))["entity"]
-    if len(conflicted) == 0 or hourly_entities is None or len(hourly_entities) == 0:
+    if len(conflicted) == 0 or hourly_entities is None or hourly_ids is None or len(hourly_entities) == 0:
         return chosen
     mask = pc.is_in(hourly_entities, value_set=conflicted.combine_chunks())
     picked = np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)

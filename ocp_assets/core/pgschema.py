@@ -7,10 +7,12 @@ missing ones on request (decision G6).
 """
 
 import datetime as dt
+from typing import LiteralString
 
 import psycopg
 from psycopg import sql
 
+from ocp_assets.core.database import one_row
 from ocp_assets.core.errors import ConfigurationError
 from ocp_assets.core.layout import month_start, next_month_start
 
@@ -19,7 +21,7 @@ SUMMARY_TABLE = "reporting_ocpusagelineitem_daily_summary"
 MEASURE = "numeric(33,15)"
 
 # (column, type) in koku's model order (reporting/provider/ocp/models.py 93-211 plus migrations 0308/0319/0339).
-SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
+SUMMARY_COLUMNS: tuple[tuple[str, LiteralString], ...] = (
     ("uuid", "uuid NOT NULL"),
     ("report_period_id", "integer"),
     ("cost_category_id", "integer"),
@@ -84,7 +86,7 @@ GPU_SUMMARY_TABLE = "reporting_ocp_gpu_summary_p"
 
 # (column, type) of koku's OCPGpuSummaryP in column order: migration 0340, then the MIG fields of 0344 and the
 # identifiers of 0345 (mig_instance_id widened to 128 by 0346). reporting/provider/ocp/models.py OCPGpuSummaryP.
-GPU_SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
+GPU_SUMMARY_COLUMNS: tuple[tuple[str, LiteralString], ...] = (
     ("id", "uuid NOT NULL"),
     ("cluster_id", "text NOT NULL"),
     ("cluster_alias", "text"),
@@ -210,7 +212,7 @@ _AUXILIARY_DDL = (
 # a schema ocp_assets makes works without koku. Columns and types as koku's; the model's Python defaults (which
 # Django applies, so koku's own columns carry none) are given as column defaults for rows written by hand in SQL.
 # koku's index names; foreign keys deferrable as Django makes them (its CASCADE is Django's, not the database's).
-COST_MODEL_DDL: tuple[tuple[str, tuple[str, ...]], ...] = (
+COST_MODEL_DDL: tuple[tuple[str, tuple[LiteralString, ...]], ...] = (
     (
         "cost_model",
         (
@@ -315,7 +317,7 @@ _SUMMARY_INDEXES = (
 
 
 def _table_exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
-    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}"."{table}"',)).fetchone()[0]
+    return one_row(conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}"."{table}"',)))[0]
 
 
 def schema_exists(conn: psycopg.Connection, schema: str) -> bool:
@@ -418,13 +420,15 @@ def create_cost_model_tables(conn: psycopg.Connection, schema: str) -> list[str]
 
 def _seed_cost_categories(conn: psycopg.Connection, schema: sql.Identifier) -> None:
     name, description, source_type = DEFAULT_COST_CATEGORY
-    category_id = conn.execute(
-        sql.SQL(
-            "INSERT INTO {}.reporting_ocp_cost_category (name, description, source_type, system_default)"
-            " VALUES (%s, %s, %s, true) RETURNING id"
-        ).format(schema),
-        (name, description, source_type),
-    ).fetchone()[0]
+    category_id = one_row(
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {}.reporting_ocp_cost_category (name, description, source_type, system_default)"
+                " VALUES (%s, %s, %s, true) RETURNING id"
+            ).format(schema),
+            (name, description, source_type),
+        )
+    )[0]
     with conn.cursor() as cur:
         cur.executemany(
             sql.SQL(

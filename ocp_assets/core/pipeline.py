@@ -34,7 +34,7 @@ from ocp_assets.core import consistency, gpu_summary, warning_checks
 from ocp_assets.core import outcomes as O
 from ocp_assets.core import validation as V
 from ocp_assets.core.consistency import distinct_count
-from ocp_assets.core.database import connect
+from ocp_assets.core.database import connect, one_row
 from ocp_assets.core.day import CheckFailedError, DayOutcome, DayResult, DayRun, DayTask
 from ocp_assets.core.errors import InputDataError, OcpAssetsError
 from ocp_assets.core.gpu_summary import read_gpu_usage
@@ -153,7 +153,9 @@ def summarize_cluster_day(
         except (psycopg.Error, OSError) as exc:
             # Infrastructure (retried by Dagster, exit 1 on the command line); the usage summary may already be
             # committed in its own transaction (G3): the caller says so instead of "nothing written".
-            exc.day_result = day.result
+            # An attribute on psycopg's or the OS's own exception, re-raised as it is so its type still decides the
+            # retry; the caller reads it with getattr(exc, "day_result", None).
+            exc.day_result = day.result  # ty: ignore[invalid-assignment]
             raise
     return day.result
 
@@ -518,7 +520,7 @@ def _first_line(exc: Exception) -> str:
 
 def _has_settings(conn: psycopg.Connection, schema: str) -> bool:
     return bool(
-        conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".reporting_enabledtagkeys',)).fetchone()[0]
+        one_row(conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".reporting_enabledtagkeys',)))[0]
     )
 
 

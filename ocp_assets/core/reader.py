@@ -7,6 +7,7 @@ interval_start column. Text that is not UTF-8 is found in the day's rows. Errors
 """
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -219,7 +220,7 @@ def start_ranges(parquet: pq.ParquetFile, shown: str, key: str) -> list[tuple[dt
     return ranges
 
 
-def present_columns(parquet: pq.ParquetFile, columns: list[ColumnSpec], shown: str) -> list[str]:
+def present_columns(parquet: pq.ParquetFile, columns: Sequence[ColumnSpec], shown: str) -> list[str]:
     """The wanted columns the file has; a required one missing or one of an unusable type is an InputDataError."""
     present = []
     for spec in columns:
@@ -237,7 +238,7 @@ def present_columns(parquet: pq.ParquetFile, columns: list[ColumnSpec], shown: s
     return present
 
 
-def read_day_rows(root: DataRoot, prefix: str, columns: list[ColumnSpec], day: dt.date) -> DayTable:
+def read_day_rows(root: DataRoot, prefix: str, columns: Sequence[ColumnSpec], day: dt.date) -> DayTable:
     """Rows of every Parquet file below prefix whose interval_start falls on day, as the canonical column types."""
     start = dt.datetime.combine(day, dt.time())
     end = start + dt.timedelta(days=1)
@@ -269,7 +270,7 @@ def _read_day_of_file(
     parquet: pq.ParquetFile,
     row_groups: list[int],
     present: list[str],
-    columns: list[ColumnSpec],
+    columns: Sequence[ColumnSpec],
     schema: pa.Schema,
     day: tuple[dt.datetime, dt.datetime],
     shown: str,
@@ -404,6 +405,8 @@ def locate_value(rows: DayTable, column: str, value: str, reason: str) -> InputD
     Files are re-read only on this error path, to turn a value back into a position a person can open.
     """
     for shown, path in zip(rows.files, rows.paths):
+        if rows.root is None:  # a table built in memory: no file to re-read
+            break
         table = pq.read_table(rows.root.fs.open_input_file(path), columns=[column])
         position = pc.index(table[column], pa.scalar(value, STRING)).as_py()
         if position >= 0:

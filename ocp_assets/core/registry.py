@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from ocp_assets.core.database import one_row
 from ocp_assets.core.errors import ConfigurationError
 from ocp_assets.core.identity import ClusterDay
 
@@ -78,10 +79,12 @@ class Registry:
         """Create what is missing; an existing schema needs no CREATE on the database, existing tables none on it."""
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('ocp_assets.registry_ddl'))")
-            present = conn.execute(
-                "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
-                (f'"{self.schema}".{REGISTRY_TABLE}', f'"{self.schema}".{FILE_STATE_TABLE}'),
-            ).fetchone()[0]
+            present = one_row(
+                conn.execute(
+                    "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
+                    (f'"{self.schema}".{REGISTRY_TABLE}', f'"{self.schema}".{FILE_STATE_TABLE}'),
+                )
+            )[0]
             if present:
                 return
             exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)).fetchone()

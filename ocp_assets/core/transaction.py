@@ -8,7 +8,7 @@ waits for its usage summary (decision G3); the rows the days of one cluster shar
 """
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -47,7 +47,7 @@ def lock_cluster_day(conn: psycopg.Connection, schema: str, source: str, day: dt
 
 
 @contextmanager
-def locked_transaction(conn: psycopg.Connection, key: str) -> Iterator[None]:
+def locked_transaction(conn: psycopg.Connection, key: str) -> Generator[None, None, None]:
     """One transaction (a savepoint inside the caller's) holding `key`'s lock: committed at the end of the block,
     rolled back when it raises."""
     with conn.transaction():

@@ -9,6 +9,7 @@ run inside them.
 import datetime as dt
 import io
 from dataclasses import dataclass, field
+from typing import LiteralString
 
 import psycopg
 import pyarrow as pa
@@ -16,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
 
+from ocp_assets.core.database import one_row
 from ocp_assets.core.gpu_summary import GPU_ROWS_SCHEMA, WRITE_TOTALS, GpuWrite
 from ocp_assets.core.identity import ClusterDay
 from ocp_assets.core.layout import month_start, next_month_start
@@ -24,7 +26,7 @@ from ocp_assets.core.summary import MEASURE_COLUMNS, SUMMARY_SCHEMA
 from ocp_assets.core.transaction import locked_transaction, shared_rows_key
 
 JSON_COLUMNS = ("pod_labels", "volume_labels", "all_labels", "infrastructure_usage_cost")
-_PG_TYPES = {
+_PG_TYPES: dict[pa.DataType, LiteralString] = {
     pa.int32(): "integer",
     pa.int64(): "bigint",
     pa.string(): "text",
@@ -33,7 +35,7 @@ _PG_TYPES = {
 }
 
 
-def _pg_type(arrow_type: pa.DataType) -> str:
+def _pg_type(arrow_type: pa.DataType) -> LiteralString:
     # Exact decimals (koku's numeric arithmetic, e.g. a monthly rate / days) travel as numeric, not float8.
     return "numeric" if pa.types.is_decimal(arrow_type) else _PG_TYPES[arrow_type]
 
@@ -84,7 +86,7 @@ def read_tag_mappings(conn: psycopg.Connection, schema: str) -> tuple[tuple[str,
     Read in the cluster-day's connection with the other settings, so a changed mapping applies from the next
     materialization. A schema made before ocp_assets created reporting_tagmapping has no mappings.
     """
-    if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".reporting_tagmapping',)).fetchone()[0]:
+    if not one_row(conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".reporting_tagmapping',)))[0]:
         return ()
     rows = conn.execute(
         sql.SQL(
@@ -113,14 +115,16 @@ def report_period(
     ).fetchone()
     if found:
         return found[0]
-    return conn.execute(
-        sql.SQL(
-            "INSERT INTO {}.reporting_ocpusagereportperiod"
-            " (cluster_id, cluster_alias, report_period_start, report_period_end, provider_id)"
-            " VALUES (%s, %s, %s, %s, %s) RETURNING id"
-        ).format(ident),
-        (cluster_id, cluster_alias, start, end, source),
-    ).fetchone()[0]
+    return one_row(
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {}.reporting_ocpusagereportperiod"
+                " (cluster_id, cluster_alias, report_period_start, report_period_end, provider_id)"
+                " VALUES (%s, %s, %s, %s, %s) RETURNING id"
+            ).format(ident),
+            (cluster_id, cluster_alias, start, end, source),
+        )
+    )[0]
 
 
 def upsert_cluster_nodes(
@@ -179,13 +183,15 @@ def _cluster_uuid(conn: psycopg.Connection, schema: str, *, cluster_id: str, clu
         (source,),
     ).fetchone()
     if cluster is None:
-        return conn.execute(
-            sql.SQL(
-                "INSERT INTO {}.reporting_ocp_clusters (cluster_id, cluster_alias, provider_id) VALUES (%s, "
-                "%s, %s) RETURNING uuid"
-            ).format(ident),
-            (cluster_id, cluster_alias, source),
-        ).fetchone()[0]
+        return one_row(
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {}.reporting_ocp_clusters (cluster_id, cluster_alias, provider_id) VALUES (%s, "
+                    "%s, %s) RETURNING uuid"
+                ).format(ident),
+                (cluster_id, cluster_alias, source),
+            )
+        )[0]
     if cluster[1] != cluster_alias:
         conn.execute(
             sql.SQL("UPDATE {}.reporting_ocp_clusters SET cluster_alias = %s WHERE uuid = %s").format(ident),
@@ -282,7 +288,7 @@ class Target:
     schema: str
     table: str
     id_column: str
-    casts: dict[str, str]
+    casts: dict[str, LiteralString]  # SQL text: only the module's own type names, never data
 
 
 def insert_from_staging(conn: psycopg.Connection, staging: str, fields: pa.Schema, into: Target) -> int:
@@ -308,7 +314,7 @@ def insert_from_staging(conn: psycopg.Connection, staging: str, fields: pa.Schem
 _USAGE_DAY = (
     "source_uuid = %s AND usage_start = %s AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0)"
 )
-_USAGE_CASTS = {**dict.fromkeys(JSON_COLUMNS, "jsonb"), "source_uuid": "uuid"}
+_USAGE_CASTS: dict[str, LiteralString] = {**dict.fromkeys(JSON_COLUMNS, "jsonb"), "source_uuid": "uuid"}
 
 
 def replace_summary_rows(
@@ -332,10 +338,12 @@ def replace_summary_rows(
         ),
         (source, day),
     ).fetchall()
-    totals = conn.execute(
-        sql.SQL("SELECT {} FROM {}.{} WHERE " + _USAGE_DAY).format(_sums(MEASURE_COLUMNS), ident, table),
-        (source, day),
-    ).fetchone()
+    totals = one_row(
+        conn.execute(
+            sql.SQL("SELECT {} FROM {}.{} WHERE " + _USAGE_DAY).format(_sums(MEASURE_COLUMNS), ident, table),
+            (source, day),
+        )
+    )
     return WriteResult(
         day=day,
         report_period_id=int(pc.max(rows["report_period_id"]).as_py() or 0),
@@ -372,12 +380,14 @@ def replace_gpu_rows(conn: psycopg.Connection, schema: str, source: str, day: dt
     written = insert_from_staging(
         conn, staging, GPU_ROWS_SCHEMA, Target(schema, GPU_SUMMARY_TABLE, "id", {"source_uuid": "uuid"})
     )
-    read_back = conn.execute(
-        sql.SQL("SELECT count(*), {} FROM {}.{} WHERE source_uuid = %s AND usage_start = %s").format(
-            _sums(WRITE_TOTALS), sql.Identifier(schema), sql.Identifier(GPU_SUMMARY_TABLE)
-        ),
-        (source, day),
-    ).fetchone()
+    read_back = one_row(
+        conn.execute(
+            sql.SQL("SELECT count(*), {} FROM {}.{} WHERE source_uuid = %s AND usage_start = %s").format(
+                _sums(WRITE_TOTALS), sql.Identifier(schema), sql.Identifier(GPU_SUMMARY_TABLE)
+            ),
+            (source, day),
+        )
+    )
     return GpuWrite(written, deleted, int(read_back[0]), dict(zip(WRITE_TOTALS, (float(v) for v in read_back[1:]))))
 
 

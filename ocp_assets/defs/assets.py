@@ -19,9 +19,9 @@ recorded as materialized).
 
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import dagster as dg
 import psycopg
@@ -197,7 +197,9 @@ def partition_events(
             yield C.evaluation(name, outcome, result.key, targets[stage])
 
 
-def settled_days(tasks: list["DayTask"], where: "Connections", workers: int) -> Iterator[tuple["DayTask", object]]:
+def settled_days(
+    tasks: list["DayTask"], where: "Connections", workers: int
+) -> Iterator[tuple["DayTask", "DayResult | Exception"]]:
     """Each task with its DayResult, or with the error it raised: a day that raises does not stop the others.
 
     run_days raises a worker's error at its day and cancels the days not started, while the days the other workers
@@ -332,7 +334,7 @@ def day_events(
     where: "Connections",
     selection: RunSelection,
     workers: int,
-) -> Iterator:
+) -> Generator[Any, None, RunTally]:
     """Run the cluster-days and yield each one's events as it finishes; returns the run's tally."""
     tally = RunTally()
     context.log.info(f"{len(tasks)} cluster-day(s) through {', '.join(selection.through)}, {workers} at a time")

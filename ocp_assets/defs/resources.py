@@ -2,7 +2,7 @@
 resource for S3), and how a run computes."""
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -31,7 +31,7 @@ class SummaryDatabase(dg.ConfigurableResource):
     registry_schema: str = Field(default=REGISTRY_SCHEMA, description="schema of the cluster registry tables")
 
     @contextmanager
-    def connect(self) -> Iterator[psycopg.Connection]:
+    def connect(self) -> Generator[psycopg.Connection, None, None]:
         with connect(self.dsn) as conn:
             yield conn
 

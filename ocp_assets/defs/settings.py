@@ -8,6 +8,7 @@ come from, and a password never enters the definitions). docs/dagster.md, "Setti
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ocp_assets.core.storage import S3_ENDPOINT_ENV, S3_REGION_ENV
 from ocp_assets.defs.partitions import DEFAULT_START_DATE, END_DATE_ENV, START_DATE_ENV, configured_day
@@ -53,7 +54,7 @@ class Settings:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
         """The settings the environment gives; an unset or empty variable keeps its default."""
-        given = {
+        given: dict[str, Any] = {  # Settings' keyword arguments: text, and workers a number
             name: environ[variable]
             for name, variable in (
                 ("start_date", START_DATE_ENV),
