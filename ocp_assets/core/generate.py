@@ -57,14 +57,12 @@ def generate(
     The cluster id defaults to `ocp-assets-<scale or YAML file stem>`. `progress` is told ("nise", 0, 0) when nise
     starts (its length is unknown) and then the ingest's phases.
     """
-    if (scale is None) == (yaml_path is None):
-        raise ConfigurationError("give exactly one of a scale and a YAML file")
-    if scale is not None:
+    if scale is not None and yaml_path is None:
         if scale not in SCALES:
             raise ConfigurationError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
         yaml_text = scale_yaml(scale)
         name, label = scale, f"scale {scale}"
-    else:
+    elif yaml_path is not None and scale is None:
         path = Path(yaml_path)
         try:
             yaml_text = path.read_text(encoding="utf-8")
@@ -72,6 +70,8 @@ def generate(
             raise InputDataError(f"unreadable nise YAML: {exc}", file=str(path)) from exc
         check_static_report(yaml_text, str(path))
         name, label = path.stem, str(path)
+    else:
+        raise ConfigurationError("give exactly one of a scale and a YAML file")
     cluster_id = cluster_id or f"ocp-assets-{name}"
 
     started = time.monotonic()
@@ -268,8 +268,19 @@ def scale_yaml(name: str) -> str:
     """
     scale = SCALES[name]
     writer = _ScaleYamlWriter()
+    platform_pods = _master_nodes(writer, scale.masters) + _infra_nodes(writer, scale.infra)
+    _worker_nodes(writer, scale, app_pods=scale.pods - platform_pods - scale.workers)  # one DNS pod per worker
+    header = [
+        f"# {name}: {scale.pods} pods x {HOURS} hours = {scale.pods * HOURS} hourly pod rows; {scale.masters} masters,",
+        f"# {scale.infra} infra and {scale.workers} worker nodes. Built by ocp_assets.core.generate.scale_yaml.",
+    ]
+    return "\n".join(header + _profile_anchors() + ["generators:"] + writer.lines) + "\n"
+
+
+def _master_nodes(writer: "_ScaleYamlWriter", masters: int) -> int:
+    """The master nodes: the API server and etcd (which make a node a master) and DNS; returns their pods."""
     platform_pods = 0
-    for index in range(scale.masters):
+    for index in range(masters):
         node = f"master-{index}"
         apiserver = writer.pod(
             "apiserver",
@@ -284,7 +295,13 @@ def scale_yaml(name: str) -> str:
             writer.dns_namespace(node),
         ])  # fmt: skip
         platform_pods += 3
-    for index in range(scale.infra):
+    return platform_pods
+
+
+def _infra_nodes(writer: "_ScaleYamlWriter", infra: int) -> int:
+    """The infra nodes: monitoring with a Prometheus volume, the router and DNS; returns their pods."""
+    platform_pods = 0
+    for index in range(infra):
         node = f"infra-{index}"
         prometheus = f"prometheus-k8s-{index}"
         monitoring = [
@@ -305,7 +322,11 @@ def scale_yaml(name: str) -> str:
             writer.dns_namespace(node),
         ])  # fmt: skip
         platform_pods += 5
-    app_pods = scale.pods - platform_pods - scale.workers  # one DNS pod per worker
+    return platform_pods
+
+
+def _worker_nodes(writer: "_ScaleYamlWriter", scale: Scale, app_pods: int) -> None:
+    """The worker nodes: DNS, then application namespaces until each worker has its share of `app_pods`."""
     namespace_number = 0
     for index in range(scale.workers):
         node = f"worker-{index:03d}"
@@ -320,11 +341,6 @@ def scale_yaml(name: str) -> str:
             namespaces.append(writer.app_namespace(namespace_number, size))
             namespace_number += 1
         writer.node(node, "worker", ZONES[index % 3], namespaces, scale.worker_cores)
-    header = [
-        f"# {name}: {scale.pods} pods x {HOURS} hours = {scale.pods * HOURS} hourly pod rows; {scale.masters} masters,",
-        f"# {scale.infra} infra and {scale.workers} worker nodes. Built by ocp_assets.core.generate.scale_yaml.",
-    ]
-    return "\n".join(header + _profile_anchors() + ["generators:"] + writer.lines) + "\n"
 
 
 def app_namespace_size(number: int) -> int:

@@ -130,7 +130,16 @@ def _nullif_empty(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 def compute_gpu_summary(gpu: pa.Table, ctx: GpuContext) -> pa.Table:
     """The cluster-day's reporting_ocp_gpu_summary_p rows (GPU_ROWS_SCHEMA), sorted by their key."""
-    prepared = pa.table(
+    columns = _gpu_summary_columns(_gpus_per_group(_gpu_rows_to_group(gpu)), ctx)
+    return pa.Table.from_pydict(
+        {name: pa.chunked_array([columns[name]], GPU_ROWS_SCHEMA.field(name).type) for name in GPU_ROWS_SCHEMA.names},
+        schema=GPU_ROWS_SCHEMA,
+    )
+
+
+def _gpu_rows_to_group(gpu: pa.Table) -> pa.Table:
+    """The raw GPU rows' columns the summary uses; an empty MIG profile is none, a GPU is its MIG instance or UUID."""
+    return pa.table(
         {
             "namespace": gpu["namespace"],
             "node": gpu["node"],
@@ -147,6 +156,10 @@ def compute_gpu_summary(gpu: pa.Table, ctx: GpuContext) -> pa.Table:
             "mig_memory_capacity_mib": gpu["mig_memory_capacity_mib"],
         }
     )
+
+
+def _gpus_per_group(prepared: pa.Table) -> pa.Table:
+    """One row per GROUP_KEYS: capacities and slices at their maximum, the distinct GPUs counted; sorted by key."""
     grouped = prepared.group_by(list(GROUP_KEYS), use_threads=False).aggregate(
         [
             ("gpu_memory_capacity_mib", "max"),
@@ -157,10 +170,14 @@ def compute_gpu_summary(gpu: pa.Table, ctx: GpuContext) -> pa.Table:
             ("mig_memory_capacity_mib", "max"),
         ]
     )
-    grouped = grouped.sort_by([(k, "ascending") for k in GROUP_KEYS])
+    return grouped.sort_by([(k, "ascending") for k in GROUP_KEYS])
+
+
+def _gpu_summary_columns(grouped: pa.Table, ctx: GpuContext) -> dict[str, pa.Array | pa.ChunkedArray]:
+    """The summary's columns: the cluster-day's identity, the group's key, GB from MiB, the GPU mode."""
     n = grouped.num_rows
     profile = grouped["mig_profile"]
-    columns = {
+    return {
         "cluster_id": constant_column(ctx.cluster_id, pa.string(), n),
         "cluster_alias": constant_column(ctx.cluster_alias, pa.string(), n),
         "usage_start": constant_column(ctx.day, pa.date32(), n),
@@ -185,10 +202,6 @@ def compute_gpu_summary(gpu: pa.Table, ctx: GpuContext) -> pa.Table:
         if n
         else pa.array([], pa.int32()),
     }
-    return pa.Table.from_pydict(
-        {name: pa.chunked_array([columns[name]], GPU_ROWS_SCHEMA.field(name).type) for name in GPU_ROWS_SCHEMA.names},
-        schema=GPU_ROWS_SCHEMA,
-    )
 
 
 # ------------------------------------------------------------------ checks (recomputed independently of the above)

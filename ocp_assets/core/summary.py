@@ -315,33 +315,47 @@ def _effective(pods: pa.Table, effective: str, usage: str, request: str) -> pa.C
 
 
 def pod_rows(pods: pa.Table, node_capacity: pa.Table, ctx: SummaryContext) -> pa.Table:
-    pods = pods.set_column(
-        pods.schema.get_field_index("pod_effective_usage_cpu_core_seconds"),
-        "pod_effective_usage_cpu_core_seconds",
-        _effective(
-            pods, "pod_effective_usage_cpu_core_seconds", "pod_usage_cpu_core_seconds", "pod_request_cpu_core_seconds"
-        ),
-    )
-    pods = pods.set_column(
-        pods.schema.get_field_index("pod_effective_usage_memory_byte_seconds"),
-        "pod_effective_usage_memory_byte_seconds",
-        _effective(
-            pods,
-            "pod_effective_usage_memory_byte_seconds",
-            "pod_usage_memory_byte_seconds",
-            "pod_request_memory_byte_seconds",
-        ),
-    )
+    """The day's Pod rows: effective usage filled in, one row per namespace, node and pod labels, in hours."""
+    grouped = _pods_per_group(_with_effective_usage(pods), node_capacity)
+    columns = {
+        "namespace": grouped["namespace"],
+        "node": grouped["node"],
+        "resource_id": grouped["resource_id_max"],
+        "pod_labels": grouped["pod_labels"],
+        "all_labels": grouped["pod_labels"],
+        **_pod_usage_columns(grouped),
+        **_pod_capacity_columns(grouped, node_capacity),
+        "infrastructure_usage_cost": constant_column(INFRASTRUCTURE_USAGE_COST, pa.string(), grouped.num_rows),
+        "cost_category_id": cost_category_ids(grouped["namespace"], ctx.cost_categories),
+    }
+    return _finish(columns, grouped.num_rows, ctx, "Pod")
+
+
+def _with_effective_usage(pods: pa.Table) -> pa.Table:
+    """The pod rows with their effective CPU and memory usage where the Parquet left it out."""
+    for effective, usage, request in (
+        ("pod_effective_usage_cpu_core_seconds", "pod_usage_cpu_core_seconds", "pod_request_cpu_core_seconds"),
+        ("pod_effective_usage_memory_byte_seconds", "pod_usage_memory_byte_seconds", "pod_request_memory_byte_seconds"),
+    ):
+        pods = pods.set_column(
+            pods.schema.get_field_index(effective), effective, _effective(pods, effective, usage, request)
+        )
+    return pods
+
+
+def _pods_per_group(pods: pa.Table, node_capacity: pa.Table) -> pa.Table:
+    """The pod rows summed per namespace, node and pod labels, with their node's capacity, in a stable order."""
     grouped = pods.group_by(["namespace", "node", "pod_labels"], use_threads=False).aggregate(
         [(c, "sum") for c in POD_SUM_COLUMNS]
         + [("resource_id", "max"), ("node_capacity_cpu_cores", "max"), ("node_capacity_memory_bytes", "max")]
     )
-    grouped = grouped.join(node_capacity, keys="node", join_type="left outer").sort_by(
+    return grouped.join(node_capacity, keys="node", join_type="left outer").sort_by(
         [("namespace", "ascending"), ("node", "ascending"), ("pod_labels", "ascending")]
     )
-    length = grouped.num_rows
-    cluster_cpu = pc.sum(node_capacity["node_capacity_cpu_core_seconds"]).as_py() or 0.0
-    cluster_memory = pc.sum(node_capacity["node_capacity_memory_byte_seconds"]).as_py() or 0.0
+
+
+def _pod_usage_columns(grouped: pa.Table) -> dict[str, pa.Array]:
+    """Usage, request, effective usage and limit: seconds to hours, bytes to gigabytes."""
 
     def hours(column: str) -> pa.Array:
         return pc.divide(grouped[f"{column}_sum"], SECONDS_PER_HOUR)
@@ -349,14 +363,7 @@ def pod_rows(pods: pa.Table, node_capacity: pa.Table, ctx: SummaryContext) -> pa
     def gigabyte_hours(column: str) -> pa.Array:
         return pc.multiply(hours(column), GIBIBYTE)
 
-    node_cpu = pc.fill_null(grouped["node_capacity_cpu_core_seconds"], 0.0)
-    node_memory = pc.fill_null(grouped["node_capacity_memory_byte_seconds"], 0.0)
-    columns = {
-        "namespace": grouped["namespace"],
-        "node": grouped["node"],
-        "resource_id": grouped["resource_id_max"],
-        "pod_labels": grouped["pod_labels"],
-        "all_labels": grouped["pod_labels"],
+    return {
         "pod_usage_cpu_core_hours": hours("pod_usage_cpu_core_seconds"),
         "pod_request_cpu_core_hours": hours("pod_request_cpu_core_seconds"),
         "pod_effective_usage_cpu_core_hours": hours("pod_effective_usage_cpu_core_seconds"),
@@ -365,6 +372,17 @@ def pod_rows(pods: pa.Table, node_capacity: pa.Table, ctx: SummaryContext) -> pa
         "pod_request_memory_gigabyte_hours": gigabyte_hours("pod_request_memory_byte_seconds"),
         "pod_effective_usage_memory_gigabyte_hours": gigabyte_hours("pod_effective_usage_memory_byte_seconds"),
         "pod_limit_memory_gigabyte_hours": gigabyte_hours("pod_limit_memory_byte_seconds"),
+    }
+
+
+def _pod_capacity_columns(grouped: pa.Table, node_capacity: pa.Table) -> dict[str, pa.Array]:
+    """Each row's node capacity and the cluster's (the sum over the day's nodes), in hours and gigabytes."""
+    length = grouped.num_rows
+    cluster_cpu = pc.sum(node_capacity["node_capacity_cpu_core_seconds"]).as_py() or 0.0
+    cluster_memory = pc.sum(node_capacity["node_capacity_memory_byte_seconds"]).as_py() or 0.0
+    node_cpu = pc.fill_null(grouped["node_capacity_cpu_core_seconds"], 0.0)
+    node_memory = pc.fill_null(grouped["node_capacity_memory_byte_seconds"], 0.0)
+    return {
         "node_capacity_cpu_cores": grouped["node_capacity_cpu_cores_max"],
         "node_capacity_cpu_core_hours": pc.divide(node_cpu, SECONDS_PER_HOUR),
         "node_capacity_memory_gigabytes": pc.multiply(grouped["node_capacity_memory_bytes_max"], GIBIBYTE),
@@ -373,10 +391,7 @@ def pod_rows(pods: pa.Table, node_capacity: pa.Table, ctx: SummaryContext) -> pa
         "cluster_capacity_memory_gigabyte_hours": constant_column(
             cluster_memory / SECONDS_PER_HOUR * GIBIBYTE, pa.float64(), length
         ),
-        "infrastructure_usage_cost": constant_column(INFRASTRUCTURE_USAGE_COST, pa.string(), length),
-        "cost_category_id": cost_category_ids(grouped["namespace"], ctx.cost_categories),
     }
-    return _finish(columns, length, ctx, "Pod")
 
 
 def storage_rows(storage: pa.Table, ctx: SummaryContext) -> pa.Table:
