@@ -8,7 +8,8 @@ location, and only then are the settings read from the environment (``Settings.f
 import dagster as dg
 
 from ocp_assets.defs.assets import koku_parquet_specs, summary_asset
-from ocp_assets.defs.jobs import summary_job
+from ocp_assets.defs.costs import cost_asset, cost_automation_sensor
+from ocp_assets.defs.jobs import costs_job, summary_job
 from ocp_assets.defs.partitions import DayPartitions
 from ocp_assets.defs.resources import (
     DATA_ROOT_ENV,
@@ -23,7 +24,8 @@ from ocp_assets.defs.settings import Settings
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """The code location built from `settings`: the day window of every asset's partitions, the resources' values.
+    """The code location built from `settings`: the day window of every asset's partitions (the cost model's months
+    are those of the days), the resources' values.
 
     The executor is the setting's (``executor_for``); either way the one step forks its day workers
     (``SummaryEngine``).
@@ -34,9 +36,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     # S3 through it.
     s3 = s3_resource(settings.s3_variables)
     return dg.Definitions(
-        assets=[*koku_parquet_specs(partitions), summary_asset(partitions)],
-        jobs=[summary_job],
-        sensors=[koku_parquet_sensor],
+        assets=[
+            *koku_parquet_specs(partitions),
+            summary_asset(partitions),
+            cost_asset(day_partitions.month_definition()),
+        ],
+        jobs=[summary_job, costs_job],
+        sensors=[koku_parquet_sensor, cost_automation_sensor],
         resources={
             "koku_db": SummaryDatabase(
                 dsn=dg.EnvVar(DSN_ENV), schema_name=settings.schema_name, registry_schema=settings.registry_schema

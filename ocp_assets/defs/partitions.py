@@ -1,8 +1,9 @@
-"""The one partitioning of every ocp_assets asset: cluster (dynamic, readable cluster_id) x day (UTC).
+"""The partitionings of the ocp_assets assets: cluster (dynamic, readable cluster_id) x day (UTC) for the summary,
+cluster x month (UTC) for the cost model, whose months are those of the days.
 
-The day window (first and last day) is a setting: ``DayPartitions`` holds it, builds the partitions definition
+The day window (first and last day) is a setting: ``DayPartitions`` holds it, builds both partitions definitions
 when the code location is built (``ocp_assets.definitions``) and is the resource the sensor reads it from, so the
-assets and the sensor always see the same days.
+assets and the sensor always see the same days, and the months are the ones those days fall in.
 """
 
 import datetime as dt
@@ -13,11 +14,13 @@ from pydantic import Field
 
 CLUSTER_DIMENSION = "cluster"
 DAY_DIMENSION = "day"
+MONTH_DIMENSION = "month"
 CLUSTERS_PARTITIONS_NAME = "clusters"
 START_DATE_ENV = "OCP_ASSETS_START_DATE"
 END_DATE_ENV = "OCP_ASSETS_END_DATE"
 DEFAULT_START_DATE = "2026-01-01"
 DAY_FORMAT = "%Y-%m-%d"
+MONTH_FORMAT = "%Y-%m"
 
 clusters_partitions = dg.DynamicPartitionsDefinition(name=CLUSTERS_PARTITIONS_NAME)
 
@@ -50,6 +53,21 @@ def day_partitions(start: str, end: str | None = None) -> dg.DailyPartitionsDefi
     )
 
 
+def month_partitions(start: str, end: str | None = None) -> dg.MonthlyPartitionsDefinition:
+    """UTC months (keys YYYY-MM) holding the days from `start` to `end` (or today): the month of `start` is the first
+    even when `start` is not its 1st day, and the current month is a partition (end_offset=1), as for the days."""
+    first = configured_day(START_DATE_ENV, start).replace(day=1)
+    last = configured_day(END_DATE_ENV, end) if end else None
+    month_after_end = (last.replace(day=28) + dt.timedelta(days=4)).replace(day=1) if last else None
+    return dg.MonthlyPartitionsDefinition(
+        start_date=first.strftime(MONTH_FORMAT),
+        end_date=month_after_end.strftime(MONTH_FORMAT) if month_after_end else None,  # exclusive, as for the days
+        timezone="UTC",
+        end_offset=1,
+        fmt=MONTH_FORMAT,
+    )
+
+
 class DayPartitions(dg.ConfigurableResource):
     """The day dimension's window: its first day, and its last (unset: today, UTC).
 
@@ -68,6 +86,11 @@ class DayPartitions(dg.ConfigurableResource):
         """cluster x day, the partitions of every asset and check."""
         days = day_partitions(self.start_date, self.end_date or None)
         return dg.MultiPartitionsDefinition({CLUSTER_DIMENSION: clusters_partitions, DAY_DIMENSION: days})
+
+    def month_definition(self) -> dg.MultiPartitionsDefinition:
+        """cluster x month, the partitions of the cost model: the months of the day window."""
+        months = month_partitions(self.start_date, self.end_date or None)
+        return dg.MultiPartitionsDefinition({CLUSTER_DIMENSION: clusters_partitions, MONTH_DIMENSION: months})
 
     def first_day(self) -> dt.date:
         return configured_day(START_DATE_ENV, self.start_date)
@@ -90,6 +113,20 @@ def split_key(key: str | dg.MultiPartitionKey) -> tuple[str, dt.date]:
     else:
         cluster, _, day = str(key).rpartition("|")  # dimensions are ordered by name: cluster|day
     return cluster, dt.datetime.strptime(day, DAY_FORMAT).date()
+
+
+def month_key(cluster_id: str, month: dt.date) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({CLUSTER_DIMENSION: cluster_id, MONTH_DIMENSION: month.strftime(MONTH_FORMAT)})
+
+
+def split_month_key(key: str | dg.MultiPartitionKey) -> tuple[str, dt.date]:
+    """(cluster_id, the month's first day) of a cluster x month key, as a MultiPartitionKey or 'cluster|YYYY-MM'."""
+    if isinstance(key, dg.MultiPartitionKey):
+        parts = key.keys_by_dimension
+        cluster, month = parts[CLUSTER_DIMENSION], parts[MONTH_DIMENSION]
+    else:
+        cluster, _, month = str(key).rpartition("|")  # dimensions are ordered by name: cluster|month
+    return cluster, dt.datetime.strptime(month, MONTH_FORMAT).date()
 
 
 def key_path(key: str | dg.MultiPartitionKey) -> str:
