@@ -302,8 +302,6 @@ GPU = ReportType(
 # The daily summary reads only these four; the GPU summary reads GPU, and koku's VM cost steps (out of scope, D8)
 # read VM.
 SUMMARY_REPORT_TYPES = (POD, STORAGE, NODE_LABEL, NAMESPACE_LABEL)
-INGESTED_REPORT_TYPES = (*SUMMARY_REPORT_TYPES, VM, GPU)
-REPORT_TYPES = {rt.name: rt for rt in INGESTED_REPORT_TYPES}
 
 # koku's detect_type tries these in order and takes the first whose required columns the header holds (1.2 step 3).
 DETECTION_ORDER = (STORAGE, POD, NODE_LABEL, NAMESPACE_LABEL, VM, GPU)

@@ -9,12 +9,14 @@ first bad cell; ``input_error_outcome`` turns input that cannot be read at all i
 """
 
 import functools
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.compute as pc
+from pandera.api.pandas.model_config import BaseConfig
 from pandera.errors import SchemaError, SchemaErrors
 from pandera.typing import Series
 
@@ -53,16 +55,21 @@ def _labels(series: pd.Series) -> pd.Series:
     return label_json_mask(series)
 
 
+class _ModelConfig(BaseConfig):  # pandera reads only the options set here (vars()), so the base adds none
+    strict = False  # extra columns are carried along (e.g. csi_volume_handle) and not judged here
+    coerce = False
+
+
 class _Model(pa.DataFrameModel):
-    class Config:
-        strict = False  # extra columns are carried along (e.g. csi_volume_handle) and not judged here
-        coerce = False
+    Config = _ModelConfig
 
 
-NON_NEGATIVE = {"ge": 0}
+# Typed as Any so that ``**NON_NEGATIVE`` matches each of pa.Field's keyword types.
+NON_NEGATIVE: dict[str, Any] = {"ge": 0}
 
 
-NAME = {"str_length": {"max_value": 253}}  # koku's varchar(253) for namespace, node, resource_id and volume names
+# koku's varchar(253) for namespace, node, resource_id and volume names
+NAME: dict[str, Any] = {"str_length": {"max_value": 253}}
 
 
 class RawPodUsage(_Model):
@@ -408,38 +415,10 @@ def arrow_failure_cases(model: type[pa.DataFrameModel], table: pa_arrow.Table) -
     return pd.DataFrame(cases) if cases else None
 
 
-MODELS = (
-    RawPodUsage,
-    NodeCapacity,
-    RawStorageUsage,
-    NodeLabelRows,
-    NamespaceLabelRows,
-    NodeLabels,
-    NamespaceLabels,
-    PodUsageLabelled,
-    StorageUsageLabelled,
-    NodeInventory,
-    SummaryRows,
-    RawGpuUsage,
-)
-
-
-def warm_up() -> None:
-    """Build every model's schema and register pandera's pandas backends now rather than on the first validation.
-
-    The first ``validate`` of a process otherwise imports pandera's backends (and hypothesis, when installed):
-    about 0.5 s that a forkserver pays once for all the step processes it forks (ocp_assets.defs.preload).
-    """
-    for model in MODELS:
-        schema = model.to_schema()
-        empty = pd.DataFrame({name: pd.Series([], dtype=object) for name in schema.columns})
-        schema.get_backend(empty)
-
-
 def _summary(model: type[pa.DataFrameModel], cases: pd.DataFrame) -> str:
     parts = []
     grouped = cases.fillna({"column": "<table>"}).groupby(["column", "check"], sort=True, dropna=False).size()
-    for (column, check), count in grouped.items():
+    for (column, check), count in zip(grouped.index, grouped.to_numpy()):
         parts.append(f"{column}: {check} ({count} failing)")
     return f"{model.__name__}: {len(cases)} failure case(s): " + "; ".join(parts)
 
@@ -496,7 +475,8 @@ def validate_rows(model: type[pa.DataFrameModel], rows: DayTable) -> CheckOutcom
     report = validate_frame(model, rows.table)
     if report.passed or not rows.files:
         return report
-    for case in report.failure_cases.itertuples(index=False):
+    cases = report.failure_cases if report.failure_cases is not None else pd.DataFrame()
+    for case in cases.itertuples(index=False):
         located = _locate_case(rows, case)
         if located is None:
             continue
