@@ -16,7 +16,7 @@ from ocp_assets.core.ingest import ClusterIdentity, cluster_record_key
 from ocp_assets.core.storage import open_data_root
 from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, DayPartitions, partition_key
 from ocp_assets.defs.resources import KokuDataLake, SummaryDatabase
-from ocp_assets.defs.sensors import contiguous_ranges, request_span
+from ocp_assets.defs.sensors import Cursor, contiguous_ranges, request_span
 from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (fixture)
     DAY,
     build_cluster,
@@ -311,3 +311,12 @@ def test_a_tenant_schema_the_role_may_not_read_skips_its_cluster_only(limited_en
         ("a-noschema|2026-03-03", "a-noschema|2026-03-03"),
         ("b-notable|2026-03-03", "b-notable|2026-03-03"),
     ]
+
+
+def test_a_first_tick_that_stops_early_leaves_the_empty_cursor_it_read():
+    """A first tick (no cursor yet) that cannot read the cluster records returns the cursor it read, which has no
+    start date: it is written as null and read back as the same empty cursor, not an AttributeError."""
+    empty = Cursor.read(None)
+    assert empty.start is None
+    assert json.loads(empty.dumps()) == {"start_date": None}
+    assert Cursor.read(empty.dumps()) == empty

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from ocp_assets.core import reader
 from ocp_assets.core.errors import InputDataError
-from ocp_assets.defs import sensors
 from ocp_assets.defs.sensors import request_span
 from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (fixture)
     DAY,
@@ -382,18 +382,18 @@ def test_a_read_error_that_passes_with_the_file_unchanged_gets_its_real_days_req
     _tick(dagster_env)
     _tick(dagster_env)
     late = _late_pod_file(dagster_env, a, dt.date(2026, 3, 20))
-    read_days = sensors.file_days
+    read_days = reader.file_days  # the sensor imports it from the reader when it ticks
 
     def failing_for_the_late_files(root, path):
         if any(path.endswith(p.name) for p in late):
             raise InputDataError("not a readable Parquet file (connection reset)", file=path)
         return read_days(root, path)
 
-    monkeypatch.setattr(sensors, "file_days", failing_for_the_late_files)
+    monkeypatch.setattr(reader, "file_days", failing_for_the_late_files)
     assert _spans(_tick(dagster_env)) == SPAN  # the cluster's days of its month
     assert _tick(dagster_env).run_requests == []
 
-    monkeypatch.setattr(sensors, "file_days", read_days)
+    monkeypatch.setattr(reader, "file_days", read_days)
     # Its real day and the days it stood for (run while it could not be read) run again.
     assert _spans(_tick(dagster_env)) == [*SPAN, ("cluster-a|2026-03-20", "cluster-a|2026-03-20")]
     assert _tick(dagster_env).run_requests == []

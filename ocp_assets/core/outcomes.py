@@ -190,3 +190,9 @@ def combine(outcomes: dict[str, CheckOutcome]) -> CheckOutcome:
         rows=rows,
         failures=sum(o.failures for o in failed.values()),
     )
+
+
+def percent(part: float, whole: float) -> float | None:
+    """part / whole as a percentage, None without a whole (a cluster without capacity): the utilisation a warning
+    check reports and the Dagster metadata shows (here so that the metadata needs no check module)."""
+    return round(100.0 * part / whole, 1) if whole else None

@@ -22,7 +22,7 @@ from ocp_assets.core.consistency import (
     pod_rows,
     unallocated_rows,
 )
-from ocp_assets.core.outcomes import CheckOutcome
+from ocp_assets.core.outcomes import CheckOutcome, percent
 from ocp_assets.core.pgschema import SUMMARY_TABLE
 
 # A day warns when it has fewer rows than this share of the median of its cluster's recent days.
@@ -33,11 +33,6 @@ USAGE_MEASURES = (
     ("cpu", "pod_usage_cpu_core_hours", "core-hours"),
     ("memory", "pod_usage_memory_gigabyte_hours", "GiB-hours"),
 )
-
-
-def percent(part: float, whole: float) -> float | None:
-    """part / whole as a percentage, None without a whole (a cluster without capacity)."""
-    return round(100.0 * part / whole, 1) if whole else None
 
 
 def _over(usage: float, capacity: float) -> bool:

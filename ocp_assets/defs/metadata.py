@@ -10,9 +10,8 @@ import math
 import dagster as dg
 
 from ocp_assets.core import outcomes as O
-from ocp_assets.core.outcomes import CheckOutcome
+from ocp_assets.core.outcomes import CheckOutcome, percent
 from ocp_assets.core.pgschema import GPU_SUMMARY_COLUMNS, GPU_SUMMARY_TABLE, SUMMARY_COLUMNS, SUMMARY_TABLE
-from ocp_assets.core.warning_checks import percent
 
 MAX_TABLE_ROWS = 50
 DECIMALS = 6

@@ -51,7 +51,6 @@ import psycopg
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
 from ocp_assets.core.errors import InputDataError, OcpAssetsError
-from ocp_assets.core.ingest import cluster_record_key, read_cluster_registry
 from ocp_assets.core.layout import (
     GPU,
     SUMMARY_REPORT_TYPES,
@@ -59,7 +58,6 @@ from ocp_assets.core.layout import (
     days_outside_folder,
     folder_month_days,
 )
-from ocp_assets.core.reader import dataset_files, file_days
 from ocp_assets.core.registry import ClusterRecord, FileState, cluster_contradiction
 from ocp_assets.core.storage import DataRoot
 from ocp_assets.defs.assets import MAX_PARTITIONS_PER_RUN
@@ -86,7 +84,13 @@ SENSOR_INTERVAL_SECONDS = 10
 WATCHED_REPORT_TYPES = (*SUMMARY_REPORT_TYPES, GPU)
 
 
+# The reader and the ingest (pyarrow.compute) are imported in the functions that use them, when the sensor ticks:
+# loading the code location (the webserver, each run worker) does not need them.
+
+
 def cluster_files(root: DataRoot, cluster: ClusterRecord) -> list[tuple[FileState, str]]:
+    from ocp_assets.core.reader import dataset_files
+
     found = []
     for report_type in WATCHED_REPORT_TYPES:
         for daily in (False, True):
@@ -143,6 +147,8 @@ def requested_days(requests: Iterable[dg.RunRequest]) -> dict[str, set[dt.date]]
 
 def discover_clusters(context, db: SummaryDatabase, conn, root: DataRoot) -> list[ClusterRecord]:
     """Register every cluster recorded under the data root; returns the registry rows of this data root."""
+    from ocp_assets.core.ingest import cluster_record_key, read_cluster_registry
+
     registered_by_source = {c.source: c for c in db.registry.clusters(conn)}
     for identity in read_cluster_registry(root, lambda bad: context.log.warning(f"{bad}; that cluster is skipped")):
         if INVALID_KEY_CHARACTERS & set(identity.cluster_id) or not identity.cluster_id.strip():
@@ -192,6 +198,8 @@ def changed_days(
     unreadable_before: the files the last tick could not read the days of (key -> [size, mtime_ns]): read again each
     tick (a passing storage error must not leave their real days unrequested) but not warned about again.
     """
+    from ocp_assets.core.reader import file_days
+
     known = db.registry.file_states(conn, cluster.cluster_id)
     touched: set[dt.date] = set()
     updates = []
@@ -390,7 +398,8 @@ class Cursor(NamedTuple):
         )
 
     def dumps(self) -> str:
-        state: dict = {"start_date": self.start.isoformat()}
+        # No start: the first tick found the cluster records unreadable and keeps the empty cursor it read.
+        state: dict = {"start_date": self.start.isoformat() if self.start is not None else None}
         if self.held_starts:
             state["held_starts"] = {c: d.isoformat() for c, d in sorted(self.held_starts.items())}
         for name in ("pending", "unreadable"):
@@ -477,10 +486,11 @@ def koku_parquet_sensor(
                 warnings.append(tick.warning)
             if tick.early:
                 early_days.append(before_start_warning(cluster.cluster_id, tick.early))
-            if tick.requests:
+            # changes is None only for a refused cluster, which has a warning and no requests.
+            if tick.requests and tick.changes is not None:
                 requests.extend(tick.requests)
                 cursor.pending[cluster.cluster_id] = pending_entry(tick.requests, tick.changes)
-            elif tick.warning is None:
+            elif tick.warning is None and tick.changes is not None:
                 updates.extend(tick.changes.updates)
                 removed.extend((cluster.cluster_id, key) for key in tick.changes.removed)
                 continue
