@@ -246,3 +246,18 @@ def test_missing_vm_column_is_named(tmp_path):
 def test_bad_parameters_are_configuration_errors(file, params, word):
     with pytest.raises(ConfigurationError, match=word):
         parse_params(file, {**params, "schema": "org1"})
+
+
+@pytest.mark.parametrize("file", ["hourly_vm_core.sql", "monthly_vm_core.sql"])
+def test_a_json_null_label_on_the_last_day_wins_over_a_string(tmp_path, file):
+    """Combined labels take koku's DISTINCT ON (key) ORDER BY key, value DESC: PostgreSQL sorts NULL first in
+    descending order, so a key that is JSON null on one of the VM's last-day rows is written as null (C2, C7)."""
+    vms = VmParquet(tmp_path, account=ACCOUNT, source=SOURCE)
+    vms.hours(OCT1, range(24), vm="v", node="virt-0", cores=1.0)
+    summary = [
+        vm_summary_row(OCT1, vm="v", node="virt-0", source=SOURCE, labels={"app": "zeta"}),
+        vm_summary_row(OCT1, vm="v", node="virt-1", source=SOURCE, labels={"app": None}),
+    ]
+    params = CORE if file == "hourly_vm_core.sql" else MONTHLY
+    rows = _run(tmp_path, vms, summary, file, params)
+    assert rows and all(json.loads(r["pod_labels"])["app"] is None for r in rows)

@@ -121,8 +121,10 @@ def _latest_facts(vm_rows: pa.Table) -> dict[str, list[dict]]:
 
 def _combined_labels(summary_rows: list[dict], last_days: dict[str, dt.date]) -> dict[str, str | None]:
     """Per VM: the union of ``pod_labels || all_labels`` over its summary rows of the day of its last hour, the
-    greatest value (as text) per key (8.4 combined labels; koku's DISTINCT ON (key) ORDER BY key, value DESC)."""
-    pairs: dict[str, dict[str, str]] = {}
+    greatest value (as text) per key (8.4 combined labels; koku's DISTINCT ON (key) ORDER BY key, value DESC).
+
+    A JSON null beats every string: ORDER BY ... DESC puts NULLs first in PostgreSQL, so koku keeps null (C2, C7)."""
+    pairs: dict[str, dict[str, str | None]] = {}
     for row in summary_rows:
         vm = row["vm_name"]
         if last_days.get(vm) != row["usage_start"]:
@@ -131,10 +133,10 @@ def _combined_labels(summary_rows: list[dict], last_days: dict[str, dt.date]) ->
         best = pairs.setdefault(vm, {})
         for key, value in merged.items():
             text = _jsonb_text(value)
-            if text is not None and (key not in best or text > best[key]):
+            if text is None:
+                best[key] = None
+            elif key not in best or (best[key] is not None and text > best[key]):
                 best[key] = text
-            elif text is None:
-                best.setdefault(key, None)
     return {vm: _jsonb_object(labels) for vm, labels in pairs.items()}
 
 
