@@ -36,26 +36,41 @@ COMPARED = [
 ]  # fmt: skip
 
 
-def _rates_json(rates):
-    return [
+def _rates_json(rates, tag_rates=()):
+    tiered = [
         {"metric": {"name": metric}, "cost_type": kind, "tiered_rates": [{"unit": "USD", "value": value}]}
         for metric, kind, value in rates
     ]
+    return tiered + [
+        {"metric": {"name": metric}, "cost_type": kind, "tag_rates": {"tag_key": key, "tag_values": values}}
+        for metric, kind, key, values in tag_rates
+    ]
 
 
-def store_cost_model(conn: psycopg.Connection, schema: str, source: str, rates, *, start="2026-01-01") -> None:
+def tag_values(values: dict | None = None, default: str | None = None) -> list[dict]:
+    """koku's tag_values list: one entry per priced value, and the default flagged."""
+    found = [{"tag_value": v, "value": rate, "unit": "USD", "default": False} for v, rate in (values or {}).items()]
+    if default is not None:
+        found.append({"tag_value": "other", "value": default, "unit": "USD", "default": True})
+    return found
+
+
+def store_cost_model(
+    conn: psycopg.Connection, schema: str, source: str, rates, tag_rates=(), *, start="2026-01-01", distribution=None
+) -> None:
     """A cost model with one price list valid from `start`, as koku's API stores it (8.2)."""
     conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))  # db init made the tables
     model, price_list = str(uuid.uuid4()), str(uuid.uuid4())
     conn.execute(
-        "INSERT INTO cost_model (uuid, name, description, source_type, rates) VALUES (%s, 'demo', '', 'OCP', %s)",
-        (model, json.dumps(_rates_json(rates))),
+        "INSERT INTO cost_model (uuid, name, description, source_type, rates, distribution_info)"
+        " VALUES (%s, 'demo', '', 'OCP', %s, %s)",
+        (model, json.dumps(_rates_json(rates, tag_rates)), json.dumps(distribution or {})),
     )
     conn.execute("INSERT INTO cost_model_map (provider_uuid, cost_model_id) VALUES (%s, %s)", (source, model))
     conn.execute(
         "INSERT INTO price_list (uuid, name, description, currency, effective_start_date, effective_end_date, rates)"
         " VALUES (%s, 'p', '', 'USD', %s, '2099-12-31', %s)",
-        (price_list, start, json.dumps(_rates_json(rates))),
+        (price_list, start, json.dumps(_rates_json(rates, tag_rates))),
     )
     conn.execute(
         "INSERT INTO price_list_cost_model_map (price_list_id, cost_model_id, priority) VALUES (%s, %s, 1)",
@@ -196,3 +211,116 @@ def test_month_pieces_cut_at_month_ends():
         (dt.date(2026, 2, 1), dt.date(2026, 2, 28)),
         (dt.date(2026, 3, 1), dt.date(2026, 3, 2)),
     ]
+
+
+# ------------------------------------------------------------------------------------------------ every file
+# Tiered rates of both cost types, and tag rates in the three shapes (values only, values + default, default only)
+# for every tag metric; the GPU distribution on. nise's gpu-0 gets the operator's NVIDIA labels (nise writes none).
+FULL_TIERED = [
+    ("vm_cost_per_hour", "Infrastructure", "0.25"),
+    ("vm_cost_per_hour", "Supplementary", "0.1"),
+    ("vm_core_cost_per_hour", "Supplementary", "0.05"),
+    ("vm_core_cost_per_month", "Infrastructure", "31"),
+]
+GPU_VALUES = {"H100": "3100", "A100 SXM4 40GB": "1000"}
+FULL_TAGS = [
+    ("vm_cost_per_hour", "Infrastructure", "app", tag_values({"db": "0.5"}, default="0.1")),
+    ("vm_core_cost_per_month", "Infrastructure", "app", tag_values(default="62")),
+    ("vm_core_cost_per_hour", "Supplementary", "app", tag_values({"db": "0.02"})),
+    ("gpu_cost_per_month", "Infrastructure", "nvidia", tag_values(GPU_VALUES, default="62")),
+    ("gpu_cost_per_month", "Supplementary", "nvidia", tag_values(GPU_VALUES)),
+    ("project_per_month", "Infrastructure", "team", tag_values({"ml": "310"}, default="31")),
+]
+
+
+def kokus_calls(base: dict, cluster: dict) -> list[tuple[str, dict]]:
+    """koku's calls for FULL_* in koku's order (8.2), written out by hand: monthly VM core, the tag files (hourly VM,
+    monthly VM core, hourly VM core, GPU, project), the hourly VM files per cost type, the month's distribution."""
+    monthly = {"amortized_denominator": 31, "cost_type": "Tag"}
+    gpu_values = {"value_rates": {k: float(v) for k, v in GPU_VALUES.items()}}
+    month = {**base, "start_date": "2026-10-01", "end_date": "2026-10-31"}
+    return [
+        ("monthly_vm_core.sql", {**base, "rate_type": "Infrastructure", "rate": Decimal(31) / 31,
+                                 "cost_type": "OCP_VM_CORE"}),
+        ("hourly_cost_vm_tag_based.sql", {**base, "rate_type": "Infrastructure", "tag_key": "app",
+                                          "value_rates": {"db": 0.5}, "default_rate": 0.1,
+                                          "use_fractional_hours": True}),
+        ("monthly_vm_core_tag_based.sql", {**base, **monthly, "rate_type": "Infrastructure", "tag_key": "app",
+                                           "default_rate": 62.0}),
+        ("hourly_vm_core_tag_based.sql", {**base, "rate_type": "Supplementary", "tag_key": "app",
+                                          "value_rates": {"db": 0.02}}),
+        ("monthly_cost_gpu.sql", {**base, **monthly, **cluster, **gpu_values, "rate_type": "Infrastructure",
+                                  "tag_key": "nvidia", "default_rate": 62.0}),
+        ("monthly_cost_gpu.sql", {**base, **monthly, **cluster, **gpu_values, "rate_type": "Supplementary",
+                                  "tag_key": "nvidia"}),
+        ("monthly_project_tag_based.sql", {**base, **monthly, **cluster, "rate_type": "Infrastructure",
+                                           "tag_key": "team", "value_rates": {"ml": 310.0}, "default_rate": 31.0}),
+        ("hourly_cost_virtual_machine.sql", {**base, "rate_type": "Infrastructure", "hourly_rate": 0.25,
+                                             "use_fractional_hours": True}),
+        ("hourly_cost_virtual_machine.sql", {**base, "rate_type": "Supplementary", "hourly_rate": 0.1,
+                                             "use_fractional_hours": True}),
+        ("hourly_vm_core.sql", {**base, "rate_type": "Supplementary", "hourly_rate": 0.05}),
+        ("distribute_unallocated_gpu_cost.sql", {**month, "cost_model_rate_type": "gpu_distributed"}),
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def full_month(tmp_path_factory, request):
+    """nise's gpu_vm day with NVIDIA node labels, summarised; the cost model exercising every file stored."""
+    from ocp_assets.core.generate import generate
+    from ocp_assets_tests import shared_postgres
+    from ocp_assets_tests.reference.gpu_cost_fixtures import nvidia_labels, relabel_nodes
+
+    data = tmp_path_factory.mktemp("costs-full")
+    source = str(uuid.uuid4())
+    generate(open_data_root(str(data)), yaml_path=GPU_VM_YAML, cluster_id="cost-full", account=ACCOUNT,
+             source_uuid=source, cluster_alias="Cost full", cache_dir=nise_cache_dir(request))  # fmt: skip
+    labels = nvidia_labels(count="3", product="NVIDIA-H100-80GB", strategy="mixed")
+    relabel_nodes(data, ACCOUNT, source, 2026, 10, {"gpu-0": labels})
+    dsn = shared_postgres.session_dsn()
+    schema = f"costs_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        init_schema(conn, schema)
+        # The VM tag files price the summary's pod labels: only enabled keys are there.
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {}.reporting_enabledtagkeys (key, enabled, provider_type) VALUES ('app', true, 'OCP')"
+            ).format(sql.Identifier(schema))
+        )
+    assert cli.main(["summarize", "--data-root", str(data), "--source", source, "--schema", schema, "--dsn", dsn]) == 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        store_cost_model(conn, schema, source, FULL_TIERED, FULL_TAGS, distribution={"gpu_unallocated": True})
+    yield dsn, schema, data, source
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@needs_koku
+def test_every_file_equals_kokus_files_replayed_in_kokus_order(full_month):
+    dsn, schema, data, source = full_month
+    assert _costs(full_month) == 0
+    usage = _rows(dsn, schema, "cost_model_rate_type IS NULL")
+    period = usage[0]["report_period_id"]
+    base = {"start_date": "2026-10-31", "end_date": "2026-10-31", "year": "2026", "month": "10",
+            "source_uuid": source, "report_period_id": period}  # fmt: skip
+    with psycopg.connect(dsn) as conn:
+        categories = conn.execute(
+            sql.SQL("SELECT namespace, cost_category_id FROM {}.reporting_ocp_cost_category_namespace").format(
+                sql.Identifier(schema)
+            )
+        ).fetchall()
+    with KokuCostDatabase(dsn) as db:
+        db.load_parquet(data, ACCOUNT, source, [(2026, 10)])
+        db.insert_usage_rows(usage)
+        for namespace, category in categories:
+            db.conn.execute(
+                "INSERT INTO reporting_ocp_cost_category_namespace (namespace, cost_category_id) VALUES (%s, %s)",
+                (namespace, category),
+            )
+        expected, by_file = [], {}
+        for file, params in kokus_calls(base, {"cluster_id": "cost-full", "cluster_alias": "Cost full"}):
+            rows = db.run(file, params)
+            by_file[file] = by_file.get(file, 0) + len(rows)
+            expected += rows
+    assert all(by_file.values()), f"every file must insert rows on this data: {by_file}"
+    assert_same_rows(expected, _rows(dsn, schema, "cost_model_rate_type IS NOT NULL"), COMPARED)
