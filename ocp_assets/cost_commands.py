@@ -5,13 +5,13 @@ import argparse
 import datetime as dt
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 
 from psycopg import sql
 
 from ocp_assets.core.costs import month as cost_month
 from ocp_assets.core.costs.checks import COST_CHECK_DESCRIPTIONS
+from ocp_assets.core.costs.facts import month_facts, month_status
 from ocp_assets.core.database import connect
 from ocp_assets.core.errors import ConfigurationError
 from ocp_assets.core.ingest import key_segment_problem, read_cluster_registry
@@ -139,15 +139,14 @@ def run_costs(args: argparse.Namespace) -> int:
 
 
 def _month_line(replaced) -> str:
+    """One line per cluster-month: what was written, per file, and the cost per cost type, or why nothing was."""
     done = replaced.written
     span = f"{done.first}..{done.last}"
-    if done.report_period_id is None:
-        return f"{span}: no report period for the source (nothing summarised that month); nothing costed"
-    inserted = Counter()
-    for step in done.steps:
-        if step.rows is not None:
-            inserted[step.name.removesuffix(".sql")] += step.inserted
-    deleted = sum(step.deleted for step in done.steps)
-    files = ", ".join(f"{name} {count}" for name, count in inserted.items()) or "no cost rows (no rates that apply)"
+    status = month_status(done)
+    if status != "costed":
+        return f"{span}: {status}"
+    facts = month_facts(done)
+    files = ", ".join(f"{name} {values['rows']:g}" for name, values in facts.files.items()) or "no cost rows"
+    costs = ", ".join(f"{kind} {cost:,.6f}" for kind, cost in sorted(facts.cost_by_type.items()))
     state = "committed" if replaced.committed else "rolled back (a check failed)"
-    return f"{span}: {files}; {deleted} old rows deleted; {state}"
+    return f"{span}: {files}; {costs or 'no cost'}; {facts.deleted} old rows deleted; {state}"

@@ -202,7 +202,7 @@ def test_koku_sql_inserts_one_calls_rows_and_deletes_nothing(summarised, tmp_pat
 
 def test_the_command_refuses_a_month_piece_without_a_report_period(summarised, capsys):
     assert _costs(summarised, "--start", "2026-09-01", "--end", "2026-09-30") == 0
-    assert "no report period" in capsys.readouterr().out
+    assert "no report period of source" in capsys.readouterr().out
 
 
 def test_month_pieces_cut_at_month_ends():

@@ -28,6 +28,7 @@ from psycopg import sql
 
 from ocp_assets import cli
 from ocp_assets.core.costs.checks import COST_CHECKS
+from ocp_assets.core.costs.facts import month_facts
 from ocp_assets.core.costs.month import MonthCosts, StepDone
 from ocp_assets.core.generate import generate
 from ocp_assets.core.outcomes import CheckOutcome
@@ -35,7 +36,7 @@ from ocp_assets.core.pgschema import SUMMARY_TABLE, init_schema
 from ocp_assets.core.storage import open_data_root
 from ocp_assets.definitions import build_definitions
 from ocp_assets.defs.assets import koku_parquet_specs, summary_asset
-from ocp_assets.defs.costs import COSTS_ASSET, COSTS_GROUP, COSTS_SENSOR_NAME, cost_asset, month_facts
+from ocp_assets.defs.costs import COSTS_ASSET, COSTS_GROUP, COSTS_SENSOR_NAME, cost_asset
 from ocp_assets.defs.jobs import COSTS_JOB_NAME
 from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, DayPartitions, month_key, partition_key
 from ocp_assets.defs.resources import KokuDataLake, SummaryDatabase, SummaryEngine

@@ -15,7 +15,6 @@ the step.
 """
 
 import datetime as dt
-import json
 import time
 import warnings
 from collections.abc import Iterator
@@ -46,10 +45,6 @@ COSTS_ASSET = "cost_model_costs"
 COSTS_STEP = "apply_cost_model"
 COSTS_SENSOR_NAME = "cost_automation_sensor"
 COSTS_SENSOR_INTERVAL_SECONDS = 30
-VM_LABEL = "vm_kubevirt_io_name"
-GPU_MODEL_LABEL = "gpu-model"
-# The summary's cost columns the files write, summed per cost type (cost_model_rate_type) for the metadata.
-COST_COLUMNS = ("cost_model_cpu_cost", "cost_model_memory_cost", "cost_model_gpu_cost", "distributed_cost")
 
 # A month's costs are recomputed whenever one of its days' summaries is written again (the sensor's runs, a
 # backfill, a Materialize): Dagster's eager() without two of its parts. eager() considers only the latest month,
@@ -116,72 +111,10 @@ def cost_spec(partitions: dg.PartitionsDefinition) -> dg.AssetSpec:
 
 
 # ------------------------------------------------------------------ what a month's costs come to, for the UI
-@dataclass
-class MonthFacts:
-    """The numbers of one month's cost rows: per cost type and file, and what was costed."""
-
-    cost_by_type: dict[str, float] = field(default_factory=dict)
-    files: dict[str, dict[str, float]] = field(default_factory=dict)  # file -> rows and cost per cost type
-    vms: set[str] = field(default_factory=set)
-    gpu_models: set[str] = field(default_factory=set)
-    namespaces: set[str] = field(default_factory=set)
-    rows: int = 0
-    deleted: int = 0
-
-
-def _label(text: str | None, key: str) -> str | None:
-    try:
-        value = json.loads(text) if text else None
-    except ValueError:
-        return None
-    return value.get(key) if isinstance(value, dict) else None
-
-
-def _labels(texts: list[str], key: str) -> set[str]:
-    """The values of label `key` in label JSON texts (VM names from pod_labels, GPU models from all_labels)."""
-    return {value for text in texts if (value := _label(text, key))}
-
-
-def _distinct(rows, column: str) -> list:
-    import pyarrow.compute as pc
-
-    return [v for v in pc.unique(rows[column]).to_pylist() if v is not None] if column in rows.column_names else []
-
-
-def _costs_by_type(rows) -> dict[str, float]:
-    """Sum of every cost column present, per cost_model_rate_type."""
-    present = [c for c in COST_COLUMNS if c in rows.column_names]
-    if not present or rows.num_rows == 0:
-        return {}
-    summed = rows.group_by("cost_model_rate_type", use_threads=False).aggregate([(c, "sum") for c in present])
-    return {
-        kind: sum(float(summed[f"{c}_sum"][i].as_py() or 0) for c in present)
-        for i, kind in enumerate(summed["cost_model_rate_type"].to_pylist())
-        if kind is not None
-    }
-
-
-def month_facts(done: "MonthCosts") -> MonthFacts:
-    """What one month's steps wrote: rows and cost per file and cost type, VMs, GPU models and namespaces costed."""
-    facts = MonthFacts(deleted=sum(step.deleted for step in done.steps))
-    for step in done.steps:
-        if step.rows is None:
-            continue
-        name = step.name.removesuffix(".sql")
-        per_file = facts.files.setdefault(name, {"rows": 0})
-        per_file["rows"] += step.inserted
-        facts.rows += step.inserted
-        for kind, cost in _costs_by_type(step.rows).items():
-            per_file[kind] = per_file.get(kind, 0.0) + cost
-            facts.cost_by_type[kind] = facts.cost_by_type.get(kind, 0.0) + cost
-        facts.namespaces.update(_distinct(step.rows, "namespace"))
-        facts.vms.update(_labels(_distinct(step.rows, "pod_labels"), VM_LABEL))
-        facts.gpu_models.update(_labels(_distinct(step.rows, "all_labels"), GPU_MODEL_LABEL))
-    return facts
-
-
 def month_metadata(done: "MonthCosts", status: str, seconds: float) -> dict:
     """One cluster-month's materialization metadata: numbers Dagster plots per partition, tables and lists."""
+    from ocp_assets.core.costs.facts import month_facts
+
     facts = month_facts(done)
     metadata: dict[str, object] = {
         "status": status,
@@ -201,18 +134,6 @@ def month_metadata(done: "MonthCosts", status: str, seconds: float) -> dict:
             metadata[name] = dg.MetadataValue.md("\n".join(f"- `{v}`" for v in sorted(values)[: M.MAX_TABLE_ROWS]))
     metadata["seconds"] = dg.MetadataValue.float(round(seconds, 3))
     return metadata
-
-
-def month_status(done: "MonthCosts", model_state: str | None) -> str:
-    """In a sentence: what the month's run did (no report period, no cost model or price list, or costed)."""
-    if done.report_period_id is None:
-        return (
-            f"no report period of source {done.source} for {done.first:%Y-%m}: nothing was summarised that month, "
-            "so nothing was costed"
-        )
-    if model_state is not None:
-        return f"{model_state}: koku's deletes ran, no cost rows were written"
-    return "costed"
 
 
 # ------------------------------------------------------------------ checks
@@ -300,22 +221,16 @@ class MonthRun:
     def costs(self, key: str) -> "tuple[Replaced[MonthCosts], str]":
         """The month's cost model applied through the CLI's core call, and what it did in a sentence."""
         from ocp_assets.core.costs import month as cost_month
-        from ocp_assets.core.costs import rates
+        from ocp_assets.core.costs.facts import month_status
         from ocp_assets.core.costs.plan import month_of
 
         cluster_id, first = split_month_key(key)
         record = self.record(cluster_id)
-        model = rates.load_cost_model(self.conn, record.schema, record.source)
         run = cost_month.CostRun(
             self.conn, record.schema, self.root, record.account, record.source, self.today, commit=self.commit
         )
         replaced = run.month(*month_of(first))
-        model_state = None
-        if model is None:
-            model_state = f"no cost model is assigned to source {record.source}"
-        elif rates.effective_price_list(model, first) is None:
-            model_state = f"the cost model of source {record.source} has no price list valid on {first}"
-        status = month_status(replaced.written, model_state)
+        status = month_status(replaced.written)
         if status != "costed":
             replaced.checks = explained(replaced.checks, status)
         return replaced, status

@@ -45,6 +45,8 @@ class MonthCosts:
     report_period_id: int | None
     steps: list[StepDone] = field(default_factory=list)
     read_back: dict[str, float] = field(default_factory=dict)
+    # Why no file ran, when none could: no cost model assigned to the source, or no price list valid (8.2).
+    model_state: str | None = None
 
 
 def month_pieces(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
@@ -92,6 +94,7 @@ class CostRun:
         if period is None:
             return done  # koku: "no report period for OCP provider", nothing to cost
         self._lock_month(first)
+        done.model_state = _model_state(model, self.source, first)
         resolved = rates.resolve_rates(model, first)
         base = plan.base_params(self.schema, self.source, first, last, period[0])
         for step in plan.piece_steps(resolved, base, plan.Cluster(period[1], period[2])):
@@ -127,6 +130,14 @@ class CostRun:
         rows = calls.compute(parse_params(step.file, {**step.params, "schema": self.schema}), given)
         store.insert_cost_rows(self.conn, self.schema, rows)
         return StepDone(step.file, step.params, rows=rows)
+
+
+def _model_state(model: rates.CostModel | None, source: str, first: dt.date) -> str | None:
+    if model is None:
+        return f"no cost model is assigned to source {source}"
+    if rates.effective_price_list(model, first) is None:
+        return f"the cost model of source {source} has no price list valid on {first}"
+    return None
 
 
 def apply_costs(run: CostRun, start: dt.date, end: dt.date) -> list[Replaced[MonthCosts]]:
