@@ -60,7 +60,9 @@ class _ModelConfig(BaseConfig):  # pandera reads only the options set here (vars
     coerce = False
 
 
-class _Model(pa.DataFrameModel):
+class InputModel(pa.DataFrameModel):
+    """Every input model's base (the summary's and the cost files'): extra columns allowed, types not coerced."""
+
     Config = _ModelConfig
 
 
@@ -72,7 +74,7 @@ NON_NEGATIVE: dict[str, Any] = {"ge": 0}
 NAME: dict[str, Any] = {"str_length": {"max_value": 253}}
 
 
-class RawPodUsage(_Model):
+class RawPodUsage(InputModel):
     """pod_daily rows of one cluster-day as the reader returns them."""
 
     namespace: Series[str] = pa.Field(nullable=False, **NAME)
@@ -98,7 +100,7 @@ class RawPodUsage(_Model):
         return _labels(series)
 
 
-class NodeCapacity(_Model):
+class NodeCapacity(InputModel):
     """Per node of the day: capacity seconds summed over hours (max per hour first)."""
 
     node: Series[str] = pa.Field(nullable=True, unique=True)
@@ -106,7 +108,7 @@ class NodeCapacity(_Model):
     node_capacity_memory_byte_seconds: Series[float] = pa.Field(nullable=True, **NON_NEGATIVE)
 
 
-class RawStorageUsage(_Model):
+class RawStorageUsage(InputModel):
     """storage_daily rows of one cluster-day."""
 
     namespace: Series[str] = pa.Field(nullable=False, **NAME)
@@ -127,7 +129,7 @@ class RawStorageUsage(_Model):
         return _labels(series)
 
 
-class NodeLabelRows(_Model):
+class NodeLabelRows(InputModel):
     """node_labels rows (daily or hourly) of the day, before deduplication."""
 
     node: Series[str] = pa.Field(nullable=True)
@@ -139,7 +141,7 @@ class NodeLabelRows(_Model):
         return _labels(series)
 
 
-class NamespaceLabelRows(_Model):
+class NamespaceLabelRows(InputModel):
     """namespace_labels rows (daily or hourly) of the day, before deduplication."""
 
     namespace: Series[str] = pa.Field(nullable=True)
@@ -151,7 +153,7 @@ class NamespaceLabelRows(_Model):
         return _labels(series)
 
 
-class NodeLabels(_Model):
+class NodeLabels(InputModel):
     """One enabled-key label map per node of the day (D2(b)), with koku's node-role inputs."""
 
     node: Series[str] = pa.Field(nullable=False, unique=True)
@@ -163,7 +165,7 @@ class NodeLabels(_Model):
         return _labels(series)
 
 
-class NamespaceLabels(_Model):
+class NamespaceLabels(InputModel):
     """One enabled-key label map per namespace of the day (D2(b))."""
 
     namespace: Series[str] = pa.Field(nullable=False, unique=True)
@@ -181,7 +183,7 @@ class PodUsageLabelled(RawPodUsage):
     pod_labels: Series[str] = pa.Field(nullable=False)
 
 
-class StorageUsageLabelled(_Model):
+class StorageUsageLabelled(InputModel):
     """Storage rows fanned out per volume node, carrying node < namespace < PV < PVC labels."""
 
     namespace: Series[str] = pa.Field(nullable=False)
@@ -200,7 +202,7 @@ class StorageUsageLabelled(_Model):
         return _labels(series)
 
 
-class NodeInventory(_Model):
+class NodeInventory(InputModel):
     """reporting_ocp_nodes candidates of the day."""
 
     node: Series[str] = pa.Field(nullable=False)
@@ -214,7 +216,7 @@ def _whole_or_null(series: pd.Series) -> pd.Series:
     return series.isna() | (series == series.round())
 
 
-class RawGpuUsage(_Model):
+class RawGpuUsage(InputModel):
     """Hourly gpu_usage rows of one cluster-day; lengths are those of koku's reporting_ocp_gpu_summary_p columns."""
 
     namespace: Series[str] = pa.Field(nullable=True, **NAME)
@@ -249,7 +251,7 @@ _POD_MEASURES = [
 ]
 
 
-class SummaryRows(_Model):
+class SummaryRows(InputModel):
     """Rows of reporting_ocpusagelineitem_daily_summary as computed, before they are written."""
 
     report_period_id: Series[int] = pa.Field(nullable=False, coerce=True)

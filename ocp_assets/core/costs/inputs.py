@@ -31,6 +31,7 @@ from ocp_assets.core.layout import (
 )
 from ocp_assets.core.reader import ColumnSpec, open_parquet, present_columns
 from ocp_assets.core.storage import DataRoot
+from ocp_assets.core.validation import InputModel
 
 STRING, DOUBLE = pyarrow.string(), pyarrow.float64()
 VM_LABEL = "vm_kubevirt_io_name"
@@ -53,12 +54,6 @@ POD_DAILY_LABEL_COLUMNS = _columns("pod pod_labels")
 STORAGE_DAILY_CLAIM_COLUMNS = _columns("pod persistentvolumeclaim")
 
 
-class _Model(pa.DataFrameModel):
-    class Config:
-        strict = False
-        coerce = False
-
-
 def _label_json(series: pd.Series) -> pd.Series:
     """True where a label cell is NULL, blank or a JSON object (what koku's ``::jsonb`` accepts)."""
     verdicts = {}
@@ -70,7 +65,7 @@ def _label_json(series: pd.Series) -> pd.Series:
     return series.map(lambda value: value is None or verdicts.get(value, True))
 
 
-class VmUsageRows(_Model):
+class VmUsageRows(InputModel):
     """vm_usage rows (raw or daily) as the VM files read them."""
 
     interval_start: Series[pd.Timestamp] = pa.Field(nullable=False)
@@ -83,7 +78,7 @@ class VmUsageRows(_Model):
     vm_memory_request_bytes: Series[float] = pa.Field(nullable=True, ge=0)
 
 
-class PodLabelRows(_Model):
+class PodLabelRows(InputModel):
     """pod_usage daily rows as the VM tmp table reads them: the pod and its label JSON."""
 
     interval_start: Series[pd.Timestamp] = pa.Field(nullable=False)
@@ -95,7 +90,7 @@ class PodLabelRows(_Model):
         return _label_json(series)
 
 
-class StorageClaimRows(_Model):
+class StorageClaimRows(InputModel):
     """storage_usage daily rows as the VM tmp table reads them: the pod and its claim."""
 
     interval_start: Series[pd.Timestamp] = pa.Field(nullable=False)
@@ -146,7 +141,7 @@ def read_month_rows(
     year: str,
     month: str,
     columns: list[ColumnSpec],
-    model: type[_Model],
+    model: type[InputModel],
     *,
     daily: bool,
 ) -> MonthRows:
@@ -170,7 +165,7 @@ def read_month_rows(
     return found
 
 
-def _validate(rows: MonthRows, model: type[_Model]) -> None:
+def _validate(rows: MonthRows, model: type[InputModel]) -> None:
     frame = rows.table.to_pandas(coerce_temporal_nanoseconds=True)
     try:
         model.validate(frame, lazy=True)
@@ -278,7 +273,7 @@ NODE_LABEL_COLUMNS = _columns("node node_labels")
 INT4_MAX = 2**31 - 1  # koku's IntegerField
 
 
-class GpuUsageDailyRows(_Model):
+class GpuUsageDailyRows(InputModel):
     """gpu_usage daily rows as the GPU cost files read them."""
 
     interval_start: Series[pd.Timestamp] = pa.Field(nullable=False)
@@ -302,7 +297,7 @@ class GpuUsageDailyRows(_Model):
         return series.isna() | (series % 1 == 0)
 
 
-class NodeLabelRows(_Model):
+class NodeLabelRows(InputModel):
     """Hourly node_labels rows as monthly_cost_gpu reads them: the node and its label JSON."""
 
     interval_start: Series[pd.Timestamp] = pa.Field(nullable=False)

@@ -30,6 +30,7 @@ from ocp_assets.core.layout import NAMESPACE_LABELS, TIMESTAMP_TYPE
 from ocp_assets.core.pgschema import SUMMARY_TABLE
 from ocp_assets.core.reader import ColumnSpec
 from ocp_assets.core.storage import DataRoot
+from ocp_assets.core.validation import InputModel
 
 FILE = "monthly_project_tag_based.sql"
 NAMESPACE_LABEL_COLUMNS = [
@@ -68,16 +69,12 @@ def _jsonb_objects(series: pd.Series) -> pd.Series:
     return series.map(lambda value: value is None or verdicts.get(value, True))
 
 
-class NamespaceLabelRows(pa.DataFrameModel):
+class NamespaceLabelRows(InputModel):
     """namespace_labels daily rows as the project file reads them: the namespace and its label JSON."""
 
     interval_start: Series[pd.Timestamp] = pa.Field(nullable=False)
     namespace: Series[str] = pa.Field(nullable=True)
     namespace_labels: Series[str] = pa.Field(nullable=True)
-
-    class Config:
-        strict = False
-        coerce = False
 
     @pa.check("namespace_labels", name="NULL or a JSON object (koku's ::jsonb cast fails on a blank or broken one)")
     def _labels(cls, series: pd.Series) -> pd.Series:
