@@ -1,513 +1,404 @@
-"""The project's benchmark: engine time and peak memory from koku Parquet to committed PostgreSQL rows.
+"""The project's benchmark: ocp_assets against its peers, Parquet to rows committed in PostgreSQL, per scale.
 
-    python scripts/benchmark.py --scale 1m [--repeat 5] [--dsn URL]
-    python scripts/benchmark.py --scale 1m --dagster [--executor multiprocess,in_process,spawn] [--workers 2]
-        [--event-storage pooled,dagster] [--repeat 3]
+    python scripts/benchmark.py [--scale "100k 1m"] [--repeat 5] [--dsn URL] [--out-dir docs/benchmarks]
+        [--measures summarize,duckdb,koku-sql,ingest,help] [--enabled-keys app,team] [--dagster] [--ui]
 
-Data comes from `ocp-assets generate` (nise output is cached, so only the first call pays for nise). Each
-repetition summarises every day of the cluster in a fresh subprocess, so its peak RSS is that run's own;
-the report gives medians over repetitions and the spread, never a single run.
+For each scale (scripts/benchmark_scales.py: 20k, 100k, 1m, 10m, day100k) the data comes from `ocp-assets generate`
+(nise's payload cached, the Parquet kept in var/benchmark-<scale>). Then every measure runs once per repetition, the
+measures alternating (A B C D, B C D A, ...), each in a fresh process of its own:
 
-``--dagster`` measures the same input through Dagster instead: each repetition is one run of the job
-``summarize_cluster_days`` over the cluster's whole day range (the range tags the backfill policy and the
-sensor use), started with ``dagster.execute_job`` in a fresh process against a PostgreSQL-backed instance
-(ocp_assets' dagster.yaml in a temporary DAGSTER_HOME, database ``ocp_assets_bench_dagster``). Each variant is an
-executor (the code location's two: ``multiprocess``, Dagster's multiprocess executor with its step processes started
-by a forkserver that imported the engine once, and ``in_process``; and ``spawn``, Dagster's multiprocess executor as it
-comes) with an event log storage (``pooled``: ocp_assets' pooled one; ``dagster``:
-dagster-postgres' own), every variant with the same number of day workers (``--workers``, OCP_ASSETS_WORKERS), so
-only the machinery differs. The variants are interleaved (one run of each, then again), as the machine's load
-drifts. It reports the wall time from launch to run end, the time before the first step started, each step's
-duration (the run's step stats), the peak RSS of the step processes and the rows written, each variant's median
-against the first variant's, and checks that the rows equal the engine's rows for the same input.
+- summarize: `ocp-assets summarize` of every day of the cluster into a tenant schema (scripts/benchmark_cli_child.py:
+  the console script with its imports timed apart from its command, the engine's work);
+- duckdb: DuckDB computing the same rows from the same Parquet with the query of scripts/benchmark_peers.py, written
+  to a tenant schema of its own with COPY; its rows are compared with ours after the runs (relative 1e-9);
+- koku-sql: the project's SQL port of koku's PGSQL (ocp_assets_tests/reference/koku_sql.py): the line items loaded
+  into PostgreSQL, then koku's SQL; load and SQL timed apart;
+- ingest: `ocp-assets ingest` of the scale's nise CSV payload into koku's Parquet, in a fresh directory;
+- help: `ocp-assets --help`, the start-up every command pays.
+
+Reported per measure: the median of the repetitions with min and max of the whole process (interpreter start to
+exit) and of its parts, its peak RSS (the largest process of its tree: the kernel's maxrss of it and its children),
+hourly pod rows per second, and each process's time over DuckDB's in the same repetition. ``--dagster`` adds one
+Dagster run over the scale's days (scripts/benchmark_dagster.py), ``--ui`` the `dagster dev` timings
+(scripts/benchmark_ui.py). Progress goes to stderr; the table (``<name>.md``), the JSON (``<name>.json``: every run,
+the machine, versions, commit, date) and a chart of time and memory against scale (``<name>.svg``) to --out-dir.
+Exit 1 when a check failed (DuckDB's rows or the koku SQL port's rows differ from ours, a run failed).
 
 It lives outside the installed package: it is a tool of this repository, not something a deployment runs.
-Progress (rate and ETA over the repetitions) goes to stderr, the report to stdout.
 """
 
 import argparse
-import importlib.resources
+import datetime as dt
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from ocp_assets.progress import Progress
+SCRIPTS = Path(__file__).resolve().parent
+REPO = SCRIPTS.parent
+sys.path[:0] = [str(SCRIPTS), str(REPO)]
+
+import benchmark_report  # noqa: E402 (after the path set-up)
+from benchmark_scales import DEFAULT_SCALES, SCALES, scale_yaml_text  # noqa: E402
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 BENCH_SCHEMA = "ocp_assets_benchmark"
-DAGSTER_DATABASE = "ocp_assets_bench_dagster"  # Dagster's runs and events of the benchmark, created if missing
-DAGSTER_REGISTRY_SCHEMA = "ocp_assets_benchmark_registry"
-EXECUTORS = ("multiprocess", "in_process", "spawn")
-EVENT_STORAGES = ("pooled", "dagster")
-BENCH_EXECUTOR_ENV = "OCP_ASSETS_BENCH_EXECUTOR"  # the executor of a variant, for its child process
-# dagster.yaml's event log storage, and dagster-postgres' own in its place for the "dagster" variants.
-POOLED_EVENT_STORAGE = "  module: ocp_assets.dagster_instance\n  class: PooledPostgresEventLogStorage\n"
-DAGSTER_EVENT_STORAGE = "  module: dagster_postgres.event_log\n  class: PostgresEventLogStorage\n"
+MEASURES = ("summarize", "duckdb", "koku-sql", "ingest", "help")
+BIN = Path(sys.executable).parent
 
 
-def _high_water_mb() -> float:
-    """Peak RSS of this process image (VmHWM); unlike ru_maxrss it is not inherited from the parent across exec."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+@dataclass(frozen=True)
+class ScaleData:
+    """A generated scale: where its Parquet and nise payload are, and what the cluster is."""
+
+    name: str
+    data_root: Path
+    payload: Path
+    account: str
+    source: str
+    cluster_id: str
+    days: list[dt.date]
+    hourly_pod_rows: int
 
 
-def _one_repetition(data_root: str, dsn: str, schema: str) -> dict:
-    """Runs in the child process: summarise every day of every cluster once, report seconds and peak RSS."""
-    from ocp_assets.core.database import connect
-    from ocp_assets.core.identity import ClusterDay
-    from ocp_assets.core.ingest import read_cluster_registry
-    from ocp_assets.core.pipeline import summarize_day
-    from ocp_assets.core.reader import days_with_usage
-    from ocp_assets.core.storage import open_data_root
+# ------------------------------------------------------------------ data
+def generate_command(name: str, data_root: Path) -> list[str]:
+    """`ocp-assets generate` of the scale: its built-in --scale, or the YAML scripts/benchmark_scales.py writes."""
+    command = [str(BIN / "ocp-assets"), "generate", "--out", str(data_root), "--cluster-id", f"ocp-assets-{name}"]
+    if SCALES[name].builtin:
+        return [*command, "--scale", name]
+    yaml_path = data_root / f"{name}.yml"
+    data_root.mkdir(parents=True, exist_ok=True)
+    text = scale_yaml_text(name)
+    if not yaml_path.exists() or yaml_path.read_text() != text:
+        yaml_path.write_text(text)
+    return [*command, "--yaml", str(yaml_path)]
 
-    root = open_data_root(data_root)
-    baseline = _high_water_mb()
-    steps: dict[str, float] = {}
-    days_done = 0
-    rows = 0
-    hourly_rows = 0
-    with connect(dsn) as conn:
+
+def ensure_data(name: str, data_root: Path) -> ScaleData:
+    """The scale's Parquet (generated unless var/benchmark-<scale> has it) and its nise payload (cached by nise's
+    cache key; generated again if the cache lost it)."""
+    from ocp_assets.core.generate import cache_key, cache_root, scale_yaml
+
+    cluster_id = f"ocp-assets-{name}"
+    text = scale_yaml(name) if SCALES[name].builtin else scale_yaml_text(name)
+    payload = cache_root() / cache_key(text, cluster_id)
+    if not (data_root / "data").exists() or not payload.is_dir():
+        say(f"scale {name}: generating its data (nise is cached; about 55 s per million hourly pod rows when not)")
         started = time.perf_counter()
-        for cluster in read_cluster_registry(root):
-            for day in days_with_usage(root, cluster.account, cluster.source_uuid):
-                outcome = summarize_day(
-                    conn,
-                    schema,
-                    root,
-                    ClusterDay(cluster.account, cluster.source_uuid, cluster.cluster_id, cluster.cluster_id, day),
-                )
-                for step, seconds in outcome.seconds.items():
-                    steps[step] = steps.get(step, 0.0) + seconds
-                days_done += 1
-                rows += outcome.rows.num_rows
-        engine_seconds = time.perf_counter() - started
-    peak = _high_water_mb()
-    # Counted after timing: how many hourly pod rows the run covered.
-    for cluster in read_cluster_registry(root):
-        for day in days_with_usage(root, cluster.account, cluster.source_uuid):
-            hourly_rows += _hourly_rows(root, cluster, day)
-    return {
-        "engine_seconds": engine_seconds,
-        "steps": steps,
-        "days": days_done,
-        "summary_rows": rows,
-        "hourly_pod_rows": hourly_rows,
-        "peak_rss_mb": peak,
-        "import_rss_mb": baseline,
-    }
+        done = subprocess.run(generate_command(name, data_root), capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"ocp-assets generate failed for scale {name}:\n{done.stderr[-3000:]}")
+        say(f"scale {name}: generated in {time.perf_counter() - started:.0f} s")
+    return describe_data(name, data_root, payload)
 
 
-def _hourly_rows(root, cluster, day) -> int:
-    from ocp_assets.core.layout import POD_USAGE, month_prefix
-    from ocp_assets.core.reader import POD_HOURLY_CAPACITY_COLUMNS, read_day_rows
-
-    prefix = month_prefix(cluster.account, POD_USAGE, cluster.source_uuid, day.year, day.month, daily=False)
-    return len(read_day_rows(root, prefix, POD_HOURLY_CAPACITY_COLUMNS[:2], day))
-
-
-def prepare(scale: str, data_root: Path, dsn: str, schema: str) -> None:
-    from ocp_assets.cli import PhaseProgress
-    from ocp_assets.core.database import connect
-    from ocp_assets.core.generate import generate
-    from ocp_assets.core.pgschema import init_schema
-    from ocp_assets.core.storage import open_data_root
-
-    if not (data_root / "data").exists():
-        progress = PhaseProgress(nise_label=f"scale {scale}")
-        result = generate(open_data_root(str(data_root)), scale=scale, progress=progress)
-        progress.close()
-        print(
-            f"generated scale {scale}: nise {result.nise_seconds:.0f}s (cache hit: {result.cache_hit}), "
-            f"ingest {result.ingest_seconds:.1f}s",
-            file=sys.stderr,
-        )
-    with connect(dsn) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        init_schema(conn, schema)
-
-
-# ------------------------------------------------------------------ --dagster: one range run of the job
-def _executor(name: str):
-    """The run executor a variant measures: the code location's two (multiprocess: Dagster's, started by a
-    forkserver holding the engine; in_process) or Dagster's multiprocess executor as it comes (spawn)."""
-    import dagster as dg
-
-    from ocp_assets.definitions import executor_for
-
-    return dg.multiprocess_executor if name == "spawn" else executor_for(name)
-
-
-def _summary_job():
-    """The job as the code location defines it, with the variant's executor (BENCH_EXECUTOR_ENV), rebuilt in each
-    process (the step process of a spawning executor rebuilds it from this function)."""
-    from ocp_assets.definitions import defs
-    from ocp_assets.defs.jobs import JOB_NAME
-
-    return defs().resolve_job_def(JOB_NAME).with_executor_def(_executor(os.environ[BENCH_EXECUTOR_ENV]))
-
-
-def _dagster_repetition(data_root: str, dsn: str, schema: str) -> dict:
-    """Runs in the child process: one run of the job over every day of the benchmark cluster."""
-    process_started = time.time()
-    import dagster as dg
-    import psycopg
+def describe_data(name: str, data_root: Path, payload: Path) -> ScaleData:
+    import pyarrow.parquet as pq
 
     from ocp_assets.core.ingest import read_cluster_registry
     from ocp_assets.core.reader import days_with_usage
     from ocp_assets.core.storage import open_data_root
-    from ocp_assets.defs.partitions import CLUSTERS_PARTITIONS_NAME, partition_key
-    from ocp_assets.defs.resources import SummaryDatabase
-    from ocp_assets.defs.sensors import RANGE_END_TAG, RANGE_START_TAG
 
-    root = open_data_root(data_root)
-    (cluster,) = read_cluster_registry(root)
-    days = days_with_usage(root, cluster.account, cluster.source_uuid)
-    db = SummaryDatabase(dsn=dsn, schema_name=schema, registry_schema=os.environ["OCP_ASSETS_REGISTRY_SCHEMA"])
-    with db.connect() as conn:
-        db.registry.ensure(conn)
-        db.register_cluster(
-            conn,
-            cluster_id=cluster.cluster_id,
-            source=cluster.source_uuid,
-            account=cluster.account,
-            cluster_alias=cluster.cluster_id,
-            data_root=root.uri,
-        )
-    tags = {
-        RANGE_START_TAG: str(partition_key(cluster.cluster_id, days[0])),
-        RANGE_END_TAG: str(partition_key(cluster.cluster_id, days[-1])),
-    }
-    with dg.DagsterInstance.get() as instance:
-        if cluster.cluster_id not in instance.get_dynamic_partitions(CLUSTERS_PARTITIONS_NAME):
-            instance.add_dynamic_partitions(CLUSTERS_PARTITIONS_NAME, [cluster.cluster_id])
-        job = dg.reconstructable(_summary_job)
-        ready = time.time()
-        result = dg.execute_job(job, instance, tags=tags, raise_on_error=False)
-        ended = time.time()
-        steps = instance.get_run_step_stats(result.run_id)
-        checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-        # Each partition's own seconds per stage (the stages run in the worker processes, days in parallel).
-        stage_seconds = sum(
-            e.event_specific_data.materialization.metadata["seconds"].value
-            for e in result.all_events
-            if e.event_type_value == "ASSET_MATERIALIZATION"
-            and "seconds" in e.event_specific_data.materialization.metadata
-        )
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        rows = conn.execute(
-            f'SELECT count(*) FROM "{schema}".reporting_ocpusagelineitem_daily_summary WHERE source_uuid = %s',
-            (cluster.source_uuid,),
-        ).fetchone()[0]
-    first_start = min((s.start_time for s in steps if s.start_time), default=ended)
-    last_end = max((s.end_time for s in steps if s.end_time), default=ended)
-    executor = os.environ[BENCH_EXECUTOR_ENV]
-    in_process = executor == "in_process"
-    return {
-        "success": result.success,
-        "run_id": result.run_id,
-        "executor": executor,
-        "workers": int(os.environ["OCP_ASSETS_WORKERS"]),
-        "partitions": len(days),
-        "import_seconds": ready - process_started,
-        "wall_seconds": ended - ready,
-        "before_first_step_seconds": first_start - ready,
-        "after_last_step_seconds": ended - last_end,
-        "steps": {s.step_key: (s.end_time or ended) - (s.start_time or ended) for s in steps},
-        "step_status": {s.step_key: str(s.status.value if s.status else None) for s in steps},
-        "stage_seconds": stage_seconds,
-        "checks": len(checks),
-        "checks_passed": sum(1 for c in checks if c.passed),
-        "rows_written": rows,
-        # The largest step process (a forked one counts the pages it shares with this process), or this process
-        # itself when the steps ran in it (in_process: its children are only Dagster's log tails).
-        "peak_step_rss_mb": _high_water_mb()
-        if in_process
-        else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-        "orchestrator_rss_mb": _high_water_mb(),
-    }
-
-
-def _dagster_env(dsn: str, schema: str, data_root: Path, home: Path) -> dict[str, str]:
-    from ocp_assets.dagster_instance import dagster_instance_env
-
-    return {
-        "DAGSTER_HOME": str(home),
-        **dagster_instance_env(dsn, DAGSTER_DATABASE),
-        "OCP_ASSETS_DSN": dsn,
-        "OCP_ASSETS_DATA_ROOT": str(data_root),
-        "OCP_ASSETS_SCHEMA": schema,
-        "OCP_ASSETS_REGISTRY_SCHEMA": DAGSTER_REGISTRY_SCHEMA,
-        "OCP_ASSETS_START_DATE": _start_date(data_root),
-    }
-
-
-def _start_date(data_root: Path) -> str:
-    """The day partitions' first day as deployed (OCP_ASSETS_START_DATE or the default), moved back only if the
-    generated days lie before it: Dagster lists the day keys of a range, so their number is part of the cost."""
-    from ocp_assets.core.ingest import read_cluster_registry
-    from ocp_assets.core.reader import days_with_usage
-    from ocp_assets.core.storage import open_data_root
-    from ocp_assets.defs.partitions import DEFAULT_START_DATE, START_DATE_ENV
-
-    configured = os.environ.get(START_DATE_ENV, DEFAULT_START_DATE)
     root = open_data_root(str(data_root))
-    first = min(d for c in read_cluster_registry(root) for d in days_with_usage(root, c.account, c.source_uuid))
-    return min(configured, first.replace(day=1).isoformat())
+    clusters = [c for c in read_cluster_registry(root) if c.cluster_id == f"ocp-assets-{name}"]
+    if len(clusters) != 1:
+        raise SystemExit(f"{data_root} holds no single cluster ocp-assets-{name}: remove it to generate it again")
+    (cluster,) = clusters
+    days = days_with_usage(root, cluster.account, cluster.source_uuid)
+    hourly = data_root / "data" / "parquet" / cluster.account / "OCP" / "pod_usage" / f"source={cluster.source_uuid}"
+    rows = sum(pq.ParquetFile(path).metadata.num_rows for path in hourly.rglob("*.parquet"))
+    return ScaleData(name, data_root, payload, cluster.account, cluster.source_uuid, cluster.cluster_id, days, rows)
 
 
-def prepare_dagster(dsn: str, schema: str) -> None:
-    """The benchmark's Dagster database (created if missing), an empty tenant schema and registry."""
+def prepare_schemas(dsn: str, schema: str, data: ScaleData, enabled_keys: list[str]) -> int:
+    """Fresh tenant schemas for ours and DuckDB's rows, the same enabled keys in both; returns the report period id
+    of DuckDB's schema (its rows carry one like ours)."""
     from ocp_assets.core.database import connect
-    from ocp_assets.core.pgschema import init_schema
+    from ocp_assets.core.pgschema import ensure_month_partition, init_schema
+    from ocp_assets.core.writer import report_period
 
     with connect(dsn) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DAGSTER_DATABASE,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{DAGSTER_DATABASE}"')
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        conn.execute(f'DROP SCHEMA IF EXISTS "{DAGSTER_REGISTRY_SCHEMA}" CASCADE')
-        init_schema(conn, schema)
+        for target in (schema, f"{schema}_duckdb"):
+            conn.execute(f'DROP SCHEMA IF EXISTS "{target}" CASCADE')
+            init_schema(conn, target)
+            with conn.transaction():
+                for key in enabled_keys:
+                    conn.execute(
+                        f'INSERT INTO "{target}".reporting_enabledtagkeys (key, enabled, provider_type)'
+                        " VALUES (%s, true, 'OCP')",
+                        (key,),
+                    )
+                for month in sorted({d.replace(day=1) for d in data.days}):
+                    ensure_month_partition(conn, target, month)
+        with conn.transaction():
+            return report_period(
+                conn,
+                f"{schema}_duckdb",
+                cluster_id=data.cluster_id,
+                cluster_alias=data.cluster_id,
+                source=data.source,
+                day=data.days[0],
+            )
 
 
-def rows_differ(dsn: str, schema_a: str, schema_b: str) -> int:
-    """Rows of one summary table missing from the other, both ways (all columns but uuid and report_period_id)."""
-    from ocp_assets.core.database import connect
-    from ocp_assets.core.pgschema import SUMMARY_COLUMNS, SUMMARY_TABLE
-
-    columns = ", ".join(
-        f'"{c}"' + ("::text" if "jsonb" in t else "")
-        for c, t in SUMMARY_COLUMNS
-        if c not in ("uuid", "report_period_id")
-    )
-    a, b = (f'"{s}".{SUMMARY_TABLE}' for s in (schema_a, schema_b))
-    with connect(dsn) as conn:
-        return conn.execute(
-            f"SELECT (SELECT count(*) FROM (SELECT {columns} FROM {a} EXCEPT ALL SELECT {columns} FROM {b}) x)"
-            f" + (SELECT count(*) FROM (SELECT {columns} FROM {b} EXCEPT ALL SELECT {columns} FROM {a}) y)"
-        ).fetchone()[0]
-
-
-def _run_child(args: list[str], env: dict[str, str] | None = None) -> dict:
-    child = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env} if env else None,
-        check=False,
-    )
-    if child.returncode != 0:
-        raise SystemExit(f"benchmark child failed ({child.returncode}):\n{child.stderr[-4000:]}")
-    return json.loads(child.stdout.strip().splitlines()[-1])
+# ------------------------------------------------------------------ one process
+def run_process(argv: list[str], env: dict[str, str] | None = None) -> dict:
+    """Run argv to its end: wall seconds from start to exit, the peak RSS of the largest process of its tree (the
+    kernel's maxrss of the child, which covers its waited children), exit code, and its output."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(argv, stdout=out, stderr=err, env={**os.environ, **(env or {})})
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
+        out.seek(0)
+        err.seek(0)
+        return {
+            "whole": wall,
+            "peak_rss_mb": usage.ru_maxrss / 1024,
+            "exit": child.returncode,
+            "stdout": out.read().decode(errors="replace"),
+            "stderr": err.read().decode(errors="replace"),
+        }
 
 
-def _spread(values: list[float]) -> dict:
+def run_cli(arguments: list[str], preimport: str) -> dict:
+    """`ocp-assets ARGUMENTS` through scripts/benchmark_cli_child.py: whole process, imports, command."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as times:
+        env = {"OCP_ASSETS_BENCH_TIMES": times.name, "OCP_ASSETS_BENCH_PREIMPORT": preimport}
+        run = run_process([sys.executable, str(SCRIPTS / "benchmark_cli_child.py"), *arguments], env)
+        parts = json.loads(Path(times.name).read_text() or "{}") if run["exit"] == 0 else {}
+    return {**run, **{k: v for k, v in parts.items() if k in ("imports", "command")}}
+
+
+def checked(run: dict, what: str) -> dict:
+    if run["exit"] != 0:
+        raise SystemExit(f"{what} failed (exit {run['exit']}):\n{run['stderr'][-3000:]}")
+    return run
+
+
+# ------------------------------------------------------------------ the measures
+class Measures:
+    """One run of each measure of a scale, as the benchmark alternates them."""
+
+    def __init__(self, args: argparse.Namespace, data: ScaleData, report_period_id: int):
+        self.args, self.data, self.report_period_id = args, data, report_period_id
+        self.ingest_dir = Path(tempfile.mkdtemp(prefix=f"benchmark-ingest-{data.name}-", dir=data.data_root.parent))
+
+    def summarize(self, first: bool) -> dict:
+        arguments = ["summarize", "--data-root", str(self.data.data_root), "--source", self.data.source]
+        arguments += ["--schema", self.args.schema, "--dsn", self.args.dsn]
+        return checked(run_cli(arguments, "ocp_assets.summary_commands"), "ocp-assets summarize")
+
+    def ingest(self, first: bool) -> dict:
+        out = self.ingest_dir / "root"
+        try:
+            arguments = ["ingest", str(self.data.payload), "--out", str(out), "--cluster-id", self.data.cluster_id]
+            return checked(run_cli(arguments, "ocp_assets.core.ingest"), "ocp-assets ingest")
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+
+    def help(self, first: bool) -> dict:
+        return checked(run_process([str(BIN / "ocp-assets"), "--help"]), "ocp-assets --help")
+
+    def _peer(self, peer: str, schema: str, extra: list[str]) -> dict:
+        data = self.data
+        argv = [sys.executable, str(SCRIPTS / "benchmark_peers.py"), peer, "--data-root", str(data.data_root)]
+        argv += ["--dsn", self.args.dsn, "--schema", schema, "--account", data.account, "--source", data.source]
+        argv += ["--cluster-id", data.cluster_id, "--start", str(data.days[0]), "--end", str(data.days[-1]), *extra]
+        run = checked(run_process(argv), f"the {peer} peer")
+        return {**run, **json.loads(run["stdout"].strip().splitlines()[-1])}
+
+    def duckdb(self, first: bool) -> dict:
+        extra = ["--report-period-id", str(self.report_period_id)]
+        if self.args.duckdb_threads:
+            extra += ["--threads", str(self.args.duckdb_threads)]
+        return self._peer("duckdb", f"{self.args.schema}_duckdb", extra)
+
+    def koku_sql(self, first: bool) -> dict:
+        # Its rows are compared with ours once (after the timings; our rows are there from the warm-up).
+        return self._peer("koku-sql", self.args.schema, ["--compare-with", self.args.schema] if first else [])
+
+    def run(self, measure: str, first: bool) -> dict:
+        return getattr(self, measure.replace("-", "_"))(first)
+
+    def close(self) -> None:
+        shutil.rmtree(self.ingest_dir, ignore_errors=True)
+
+
+def measure_scale(args: argparse.Namespace, data: ScaleData) -> dict:
+    """Every measure of the scale, --repeat times, alternating; then the rows of the peers against ours."""
+    report_period_id = prepare_schemas(args.dsn, args.schema, data, args.enabled_keys)
+    measures = Measures(args, data, report_period_id)
+    order = [m for m in MEASURES if m in args.measures and (m != "help" or data.name == args.scales[0])]
+    runs: dict[str, list[dict]] = {m: [] for m in order}
+    try:
+        if args.warmup:  # untimed: the files in the page cache, both schemas holding rows (every timed run replaces)
+            for measure in (m for m in ("summarize", "duckdb") if m in order):
+                measures.run(measure, first=False)
+        from ocp_assets.progress import Progress
+
+        with Progress(f"scale {data.name}", args.repeat * len(order), "runs") as progress:
+            for repetition in range(args.repeat):
+                for measure in order[repetition % len(order) :] + order[: repetition % len(order)]:
+                    run = measures.run(measure, first=repetition == 0)
+                    runs[measure].append({k: v for k, v in run.items() if k not in ("stdout", "stderr")})
+                    progress.echo(f"  {data.name} #{repetition + 1} {describe_run(measure, run)}", sys.stderr)
+                    progress.advance(note=f"{measure} {run['whole']:.2f} s")
+    finally:
+        measures.close()
+    return {
+        "scale": data.name,
+        "what": SCALES[data.name].what,
+        "days": len(data.days),
+        "first_day": str(data.days[0]),
+        "last_day": str(data.days[-1]),
+        "hourly_pod_rows": data.hourly_pod_rows,
+        "enabled_keys": args.enabled_keys,
+        "measures": {m: summarise_runs(m, r, data.hourly_pod_rows) for m, r in runs.items()},
+        "ratios_to_duckdb": ratios(runs),
+        "checks": peer_checks(args, data, runs),
+    }
+
+
+def describe_run(measure: str, run: dict) -> str:
+    parts = [f"{k} {run[k]:.2f} s" for k in benchmark_report.PARTS[measure] if k in run]
+    return f"{measure}: {run['whole']:.2f} s ({', '.join(parts)}), {run['peak_rss_mb']:.0f} MB"
+
+
+def spread(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def dagster_report(variant: str, runs: list[dict]) -> dict:
-    step_keys = list(runs[0]["steps"])
+def summarise_runs(measure: str, runs: list[dict], hourly_rows: int) -> dict:
+    numeric = [k for k, v in runs[0].items() if isinstance(v, float)]
+    summary: dict = {k: spread([r[k] for r in runs]) for k in numeric}
+    if measure != "help":
+        summary["hourly_pod_rows_per_second"] = spread([hourly_rows / r["whole"] for r in runs])
+    for key in ("rows",):
+        if key in runs[0]:
+            summary[key] = sorted({r[key] for r in runs})
+    summary["runs"] = runs
+    return summary
+
+
+def ratios(runs: dict[str, list[dict]]) -> dict:
+    """Each process's whole time over DuckDB's of the same repetition (the pairs ran back to back)."""
+    if "duckdb" not in runs:
+        return {}
+    duck = [r["whole"] for r in runs["duckdb"]]
     return {
-        "variant": variant,
-        "workers": runs[0]["workers"],
-        "repetitions": len(runs),
-        "all_succeeded": all(r["success"] for r in runs),
-        "partitions": runs[0]["partitions"],
-        "rows_written": sorted({r["rows_written"] for r in runs}),
-        "checks": f"{min(r['checks_passed'] for r in runs)} of {max(r['checks'] for r in runs)} passed",
-        "wall_seconds": _spread([r["wall_seconds"] for r in runs]),
-        "before_first_step_seconds": _spread([r["before_first_step_seconds"] for r in runs]),
-        "after_last_step_seconds": _spread([r["after_last_step_seconds"] for r in runs]),
-        "step_seconds_median": {k: statistics.median(r["steps"].get(k, 0.0) for r in runs) for k in step_keys},
-        "stage_seconds_median": statistics.median(r["stage_seconds"] for r in runs),
-        "import_seconds_median": statistics.median(r["import_seconds"] for r in runs),
-        "peak_step_rss_mb_median": statistics.median(r["peak_step_rss_mb"] for r in runs),
-        "orchestrator_rss_mb_median": statistics.median(r["orchestrator_rss_mb"] for r in runs),
-        "runs": runs,
+        m: spread([r["whole"] / d for r, d in zip(rs, duck)])
+        for m, rs in runs.items()
+        if m in ("summarize", "koku-sql")
     }
 
 
-def variant_home(root: Path, storage: str) -> Path:
-    """A DAGSTER_HOME with ocp_assets' dagster.yaml, its event log storage the variant's."""
-    home = root / storage
-    home.mkdir()
-    text = importlib.resources.files("ocp_assets").joinpath("dagster.yaml").read_text()
-    if POOLED_EVENT_STORAGE not in text:
-        raise SystemExit("dagster.yaml no longer names the pooled event log storage: update the benchmark")
-    if storage == "dagster":
-        text = text.replace(POOLED_EVENT_STORAGE, DAGSTER_EVENT_STORAGE)
-    (home / "dagster.yaml").write_text(text)
-    return home
+def peer_checks(args: argparse.Namespace, data: ScaleData, runs: dict[str, list[dict]]) -> dict:
+    """The peers' rows against ours: DuckDB's schema after its last run, the koku SQL port's first run's rows."""
+    from benchmark_peers import summaries_differ
+
+    from ocp_assets.core.database import connect
+
+    checks = {}
+    if "duckdb" in runs and "summarize" in runs:
+        with connect(args.dsn) as conn:
+            differences = summaries_differ(
+                conn, args.schema, f"{args.schema}_duckdb", data.source, data.days[0], data.days[-1]
+            )
+        checks["duckdb_rows_equal_ours"] = not differences
+        checks["duckdb_differences"] = differences[:20]
+    if "koku-sql" in runs and "differences" in runs["koku-sql"][0]:
+        differences = runs["koku-sql"][0]["differences"]
+        checks["koku_sql_rows_equal_ours"] = not differences
+        checks["koku_sql_differences"] = differences[:20]
+    return checks
 
 
-def run_dagster(args, data_root: Path) -> list[dict]:
-    """The --dagster mode: the engine once (reference rows), then --repeat rounds of one run per variant."""
-    dagster_schema = f"{args.schema}_dagster"
-    prepare(args.scale, data_root, args.dsn, args.schema)
-    reference = _run_child(["--child", "--data-root", str(data_root), "--dsn", args.dsn, "--schema", args.schema])
-    prepare_dagster(args.dsn, dagster_schema)
-    variants = [(e, s) for e in args.executor for s in args.event_storage]
-    runs: dict[tuple[str, str], list[dict]] = {v: [] for v in variants}
-    root = Path(tempfile.mkdtemp(prefix="ocp_assets_bench_dagster_"))
-    try:
-        homes = {s: variant_home(root, s) for s in args.event_storage}
-        child_args = ["--dagster-child", "--data-root", str(data_root), "--dsn", args.dsn, "--schema", dagster_schema]
-        with Progress("dagster runs", args.repeat * len(variants), "runs") as progress:
-            for _ in range(args.repeat):
-                for executor, storage in variants:
-                    env = {
-                        **_dagster_env(args.dsn, dagster_schema, data_root, homes[storage]),
-                        BENCH_EXECUTOR_ENV: executor,
-                        "OCP_ASSETS_WORKERS": str(args.workers),
-                    }
-                    runs[executor, storage].append(_run_child(child_args, env))
-                    progress.advance(note=f"{executor}/{storage} {runs[executor, storage][-1]['wall_seconds']:.2f}s")
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    reports = [dagster_report(f"{e} executor, {s} event storage", runs[e, s]) for e, s in variants]
-    first = reports[0]["wall_seconds"]["median"]
-    for report in reports:
-        report["wall_ratio_to_first"] = report["wall_seconds"]["median"] / first
-        report["rows_differing_from_engine"] = rows_differ(args.dsn, args.schema, dagster_schema)
-        report["engine_seconds_same_input"] = reference["engine_seconds"]
-        report["hourly_pod_rows"] = reference["hourly_pod_rows"]
-    return reports
+# ------------------------------------------------------------------ orchestration figures
+def dagster_figures(parser: argparse.ArgumentParser, args: argparse.Namespace, data: ScaleData) -> list[dict]:
+    import benchmark_dagster
+
+    dagster_args = argparse.Namespace(**{**vars(args), "scale": data.name, "schema": benchmark_dagster.BENCH_SCHEMA})
+    return benchmark_dagster.measure(parser, dagster_args, data.data_root)
 
 
-def print_dagster(report: dict) -> None:
-    def spread(d: dict) -> str:
-        return f"median {d['median']:.2f}s (min {d['min']:.2f}, max {d['max']:.2f})"
+def ui_figures(args: argparse.Namespace) -> dict:
+    say("dagster dev timings (scripts/benchmark_ui.py): several minutes per repetition")
+    argv = [sys.executable, str(SCRIPTS / "benchmark_ui.py"), "--repeat", str(args.repeat), "--dsn", args.dsn]
+    done = subprocess.run([*argv, "--json"], stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        return {"failed": f"scripts/benchmark_ui.py exited {done.returncode}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
-    print(
-        f"dagster, {report['variant']}, {report['workers']} day workers: {report['hourly_pod_rows']:,} hourly pod "
-        f"rows, {report['partitions']} partitions in one run, {report['repetitions']} runs, "
-        f"all succeeded: {report['all_succeeded']}, checks {report['checks']}"
+
+# ------------------------------------------------------------------ main
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def parse_arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    import benchmark_dagster
+
+    parser = argparse.ArgumentParser(prog="python scripts/benchmark.py", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--scale",
+        action="append",
+        help=f"scales, space- or comma-separated, repeatable: {', '.join(SCALES)} "
+        f"(default: {' '.join(DEFAULT_SCALES)})",
     )
-    print(
-        f"  run wall (launch -> run end): {spread(report['wall_seconds'])}; "
-        f"{report['wall_ratio_to_first']:.2f}x the first variant's median"
-    )
-    print(
-        f"  before the first step started: {spread(report['before_first_step_seconds'])}; "
-        f"after the last step ended: {spread(report['after_last_step_seconds'])}"
-    )
-    print("  steps (median): " + ", ".join(f"{k} {v:.2f}s" for k, v in report["step_seconds_median"].items()))
-    print(
-        f"  the stages' own seconds, summed over partitions (median): {report['stage_seconds_median']:.2f}s; "
-        f"engine alone on the same input: {report['engine_seconds_same_input']:.2f}s"
-    )
-    print(
-        f"  rows written: {report['rows_written']}, "
-        f"rows differing from the engine's: {report['rows_differing_from_engine']}"
-    )
-    print(
-        f"  peak RSS (median): largest step process {report['peak_step_rss_mb_median']:.0f} MB, "
-        f"orchestrating process {report['orchestrator_rss_mb_median']:.0f} MB; "
-        f"process start-up and imports before launch {report['import_seconds_median']:.2f}s"
-    )
-
-
-def _choices(parser, option: str, text: str, allowed: tuple[str, ...]) -> list[str]:
-    chosen = [v.strip() for v in text.split(",") if v.strip()]
-    unknown = sorted(set(chosen) - set(allowed))
-    if unknown or not chosen:
-        parser.error(f"{option}: unknown {', '.join(unknown) or 'nothing'}; choose from {', '.join(allowed)}")
-    return chosen
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each measure (default 5)")
+    parser.add_argument("--dsn", default=os.environ.get("OCP_ASSETS_DSN", DEFAULT_DSN))
+    parser.add_argument("--schema", default=BENCH_SCHEMA, help="ours; DuckDB's is <schema>_duckdb")
+    parser.add_argument("--measures", default=",".join(MEASURES), help="comma-separated, or none")
+    parser.add_argument("--enabled-keys", default="", help="OCP label keys enabled in both schemas (default: none)")
+    parser.add_argument("--duckdb-threads", type=int, help="DuckDB's threads (default: DuckDB's own, every core)")
+    parser.add_argument("--no-warmup", dest="warmup", action="store_false", help="skip the untimed first runs")
+    parser.add_argument("--data-dir", default=str(REPO / "var"), help="where var/benchmark-<scale> go")
+    parser.add_argument("--out-dir", default=str(REPO / "docs" / "benchmarks"))
+    parser.add_argument("--name", default="latest", help="the report's file names: NAME.md, NAME.json, NAME.svg")
+    parser.add_argument("--dagster", action="store_true", help="also one Dagster run over each scale's days")
+    parser.add_argument("--ui", action="store_true", help="also the dagster dev timings (scripts/benchmark_ui.py)")
+    parser.add_argument("--json", action="store_true", help="print the JSON to stdout instead of the table")
+    benchmark_dagster.add_arguments(parser)
+    args = parser.parse_args(argv)
+    args.scales = [s for text in (args.scale or [" ".join(DEFAULT_SCALES)]) for s in text.replace(",", " ").split()]
+    unknown = [s for s in args.scales if s not in SCALES]
+    if unknown:
+        parser.error(f"unknown scale(s) {', '.join(unknown)}; choose from {', '.join(SCALES)}")
+    args.measures = [] if args.measures == "none" else [m.strip() for m in args.measures.split(",") if m.strip()]
+    if set(args.measures) - set(MEASURES):
+        parser.error(f"--measures: choose from {', '.join(MEASURES)} or none")
+    args.enabled_keys = [k.strip() for k in args.enabled_keys.split(",") if k.strip()]
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    return parser, args
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python scripts/benchmark.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", default="1m", help="generate scale (20k, 100k, 1m, 10m)")
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--data-root", help="where to keep the generated Parquet (default var/benchmark-<scale>)")
-    parser.add_argument("--dsn", default=os.environ.get("OCP_ASSETS_DSN", DEFAULT_DSN))
-    parser.add_argument("--schema", default=BENCH_SCHEMA)
-    parser.add_argument(
-        "--dagster", action="store_true", help="measure one Dagster run of the job over the cluster's days"
-    )
-    parser.add_argument(
-        "--executor",
-        default="multiprocess,in_process",
-        help="with --dagster: comma-separated executors: multiprocess (the code location's default: Dagster's, "
-        "forkserver with the engine preloaded), in_process, spawn (Dagster's multiprocess as it comes)",
-    )
-    parser.add_argument(
-        "--workers", type=int, default=2, help="with --dagster: day workers of every variant (OCP_ASSETS_WORKERS)"
-    )
-    parser.add_argument(
-        "--event-storage",
-        default="pooled",
-        help="with --dagster: comma-separated event log storages: pooled (ocp_assets'), dagster (dagster-postgres')",
-    )
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--dagster-child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    args = parser.parse_args(argv)
-    data_root = Path(args.data_root or f"var/benchmark-{args.scale}").resolve()
-    if args.child:
-        print(json.dumps(_one_repetition(str(data_root), args.dsn, args.schema)))
-        return 0
-    if args.dagster_child:
-        print(json.dumps(_dagster_repetition(str(data_root), args.dsn, args.schema)))
-        return 0
-    if args.dagster:
-        args.executor = _choices(parser, "--executor", args.executor, EXECUTORS)
-        args.event_storage = _choices(parser, "--event-storage", args.event_storage, EVENT_STORAGES)
-        reports = run_dagster(args, data_root)
-        if args.json:
-            print(json.dumps(reports, indent=2))
-        else:
-            for report in reports:
-                print_dagster(report)
-        return 0 if all(r["all_succeeded"] and r["rows_differing_from_engine"] == 0 for r in reports) else 1
-    prepare(args.scale, data_root, args.dsn, args.schema)
-    with Progress("engine runs", args.repeat, "runs") as progress:
-        runs = []
-        for _ in range(args.repeat):
-            runs.append(
-                _run_child(["--child", "--data-root", str(data_root), "--dsn", args.dsn, "--schema", args.schema])
-            )
-            progress.advance(note=f"last {runs[-1]['engine_seconds']:.2f}s")
-    engine = [r["engine_seconds"] for r in runs]
-    peak = [r["peak_rss_mb"] for r in runs]
-    report = {
-        "scale": args.scale,
-        "repetitions": len(runs),
-        "days": runs[0]["days"],
-        "hourly_pod_rows": runs[0]["hourly_pod_rows"],
-        "summary_rows_per_run": runs[0]["summary_rows"],
-        "engine_seconds_median": statistics.median(engine),
-        "engine_seconds_min": min(engine),
-        "engine_seconds_max": max(engine),
-        "step_seconds_median": {s: statistics.median(r["steps"][s] for r in runs) for s in runs[0]["steps"]},
-        "peak_rss_mb_median": statistics.median(peak),
-        "import_rss_mb_median": statistics.median(r["import_rss_mb"] for r in runs),
-    }
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(
-            f"scale {report['scale']}: {report['hourly_pod_rows']:,} hourly pod rows, {report['days']} days, "
-            f"{report['summary_rows_per_run']:,} summary rows per run"
-        )
-        print(
-            f"engine (Parquet -> committed rows): median {report['engine_seconds_median']:.3f}s "
-            f"(min {report['engine_seconds_min']:.3f}, max {report['engine_seconds_max']:.3f}) over {len(runs)} runs"
-        )
-        print("  per step (median): " + ", ".join(f"{s} {v:.3f}s" for s, v in report["step_seconds_median"].items()))
-        print(
-            f"peak RSS: median {report['peak_rss_mb_median']:.0f} MB (of which {report['import_rss_mb_median']:.0f} MB "
-            f"is the interpreter with pyarrow/pandas/psycopg imported)"
-        )
-    return 0
+    parser, args = parse_arguments(argv)
+    result = benchmark_report.context(args.dsn)
+    result.update(repetitions=args.repeat, measures=args.measures, scales=[])
+    for name in args.scales:
+        data = ensure_data(name, Path(args.data_dir) / f"benchmark-{name}")
+        scale = measure_scale(args, data) if args.measures else {"scale": name, "what": SCALES[name].what}
+        if args.dagster:
+            scale["dagster"] = dagster_figures(parser, args, data)
+        result["scales"].append(scale)
+    if args.ui:
+        result["ui"] = ui_figures(args)
+    result["load_average_after"] = os.getloadavg()
+    paths = benchmark_report.write(result, Path(args.out_dir), args.name)
+    say("wrote " + ", ".join(str(p) for p in paths))
+    print(json.dumps(result, indent=2) if args.json else benchmark_report.markdown(result))
+    return 0 if benchmark_report.all_passed(result) else 1
 
 
 if __name__ == "__main__":

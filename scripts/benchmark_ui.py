@@ -331,6 +331,7 @@ def main() -> int:
     parser.add_argument(
         "--dsn", default=os.environ.get("OCP_ASSETS_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
     )
+    parser.add_argument("--json", action="store_true", help="end with the results as one JSON line (benchmark.py --ui)")
     args = parser.parse_args()
     prepare_data()
     os.environ.update(dagster_instance_env(args.dsn, DAGSTER_DB))  # for reading the event log from this process
@@ -338,6 +339,8 @@ def main() -> int:
     for _ in range(args.repeat):
         one_repetition(args.dsn, results)
     print_results(results)
+    if args.json:
+        print(json.dumps(results))
     return 0
 
 
