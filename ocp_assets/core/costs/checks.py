@@ -14,12 +14,14 @@ import datetime as dt
 import json
 import math
 from collections import defaultdict
+from typing import LiteralString
 
 import psycopg
 import pyarrow as pa
 from psycopg import sql
 
 from ocp_assets.core.costs.params import parse_params
+from ocp_assets.core.database import one_row
 from ocp_assets.core.outcomes import CheckOutcome
 from ocp_assets.core.pgschema import SUMMARY_TABLE
 
@@ -38,7 +40,7 @@ COST_CHECK_DESCRIPTIONS = {
 }
 COST_COLUMNS = ("cost_model_cpu_cost", "cost_model_memory_cost", "cost_model_gpu_cost", "distributed_cost")
 # The kinds of row the steps own, as SQL over the summary (each matches one delete of plan.piece_steps).
-ROW_CLASSES = {
+ROW_CLASSES: dict[str, LiteralString] = {
     "hourly": "cost_model_rate_type IN ('Infrastructure', 'Supplementary') AND monthly_cost_type IS NULL",
     "monthly": "cost_model_rate_type IS NOT NULL AND monthly_cost_type IN ('Node', 'Node_Core_Month', 'Cluster',"
     " 'PVC', 'OCP_VM', 'OCP_VM_CORE')",
@@ -85,7 +87,7 @@ def read_back(conn: psycopg.Connection, schema: str, done) -> dict[str, float]:
         first, last = (
             (done.first.replace(day=1), _month_end(done.first)) if kind == "distributed" else (done.first, done.last)
         )
-        values = conn.execute(query, (done.source, done.report_period_id, first, last)).fetchone()
+        values = one_row(conn.execute(query, (done.source, done.report_period_id, first, last)))
         found[f"{kind} rows"] = float(values[0])
         found.update({f"{kind} {column}": float(v) for column, v in zip(COST_COLUMNS, values[1:])})
     return found

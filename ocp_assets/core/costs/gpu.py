@@ -119,6 +119,8 @@ def float8_text(value: float) -> str:
         return "-0" if math.copysign(1.0, value) < 0 else "0"
     number = _shortest_decimal(value).normalize()
     sign, digits, exponent = number.as_tuple()
+    if not isinstance(exponent, int):  # 'n', 'N', 'F' (NaN, sNaN, infinity): returned above
+        raise ValueError(f"float8_text: {value!r} is not finite")
     leading = len(digits) - 1 + exponent
     prefix = "-" if sign else ""
     if -4 <= leading < 15:
@@ -189,7 +191,7 @@ def count_problems(texts: Sequence[str | None]) -> list[str | None]:
     verdicts: dict[str, str | None] = {}
     problems = []
     for text, matched in zip(texts, present):
-        if not matched:
+        if not matched or text is None:  # a NULL cell never matches (match_like gives NULL, filled False)
             problems.append(None)
             continue
         if text not in verdicts:
@@ -255,12 +257,6 @@ def tag_rate(params: CallParams, model: str | None, *, unmatched) -> Decimal | _
     return LITERAL_ZERO
 
 
-def _days(params: CallParams) -> int:
-    if params.amortized_denominator is None:
-        raise ConfigurationError(f"{params.file} needs parameter amortized_denominator")
-    return params.amortized_denominator
-
-
 # ------------------------------------------------------------------------------------------------ monthly_cost_gpu
 def monthly_cost_gpu(
     params: CallParams, gpu_daily: pa.Table, node_labels: pa.Table, cost_categories: Sequence[tuple[str, int]]
@@ -300,12 +296,11 @@ def _constant(value, type_: pa.DataType, length: int) -> pa.Array:
 
 def _per_day_rates(params: CallParams, models: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     """Per row: the rate per day (float8 of the numeric rate / days) and whether the cost is the literal 0."""
-    days = Decimal(_days(params))
+    days = Decimal(params.days())
     per_model: dict[str | None, tuple[float | None, bool]] = {}
     for model in pc.unique(models).to_pylist():
-        rate = tag_rate(params, model, unmatched=LITERAL_ZERO)
-        zero = rate is LITERAL_ZERO
-        per_model[model] = (None if zero else float(rate / days), zero)
+        rate = tag_rate(params, model, unmatched=LITERAL_ZERO)  # a Decimal or LITERAL_ZERO, never None
+        per_model[model] = (float(rate / days), False) if isinstance(rate, Decimal) else (None, True)
     values = [per_model[m] for m in models.to_pylist()]
     return pa.array([v[0] for v in values], pa.float64()), pa.array([v[1] for v in values], pa.bool_())
 
@@ -413,7 +408,7 @@ def unallocated_gpu_rows(params: CallParams, gpu_daily: pa.Table, node_labels: p
     hours = _label_hours(params, node_labels)
     usage = _slice_usage(_vendor_rows(params, gpu_daily))
     joined = hours.join(usage, keys=["node", "usage_start"], join_type="left outer")
-    days, source = _days(params), _source_text(params)
+    days, source = params.days(), _source_text(params)
     parsed: dict[str, dict] = {}
     out = []
     for row in joined.to_pylist():
@@ -477,7 +472,7 @@ def _unutilised(hours: int, labels: dict, max_slices: int | None, used: float | 
 
 def _unallocated_cost(params: CallParams, model: str | None, days: int, max_slices: int | None, unused: float):
     rate = tag_rate(params, model, unmatched=None)  # 8.9.7: no rate and no default -> NULL cost here
-    if rate is LITERAL_ZERO:
+    if isinstance(rate, _LiteralZero):
         return 0.0
     if rate is None or max_slices is None:
         return None  # 8.9.8: single strategy on an idle node divides by a NULL max slices

@@ -80,6 +80,20 @@ class CallParams:
         """The rate parameter `name` as the SQL uses it (``sql_decimal``)."""
         return sql_decimal(getattr(self, name))
 
+    def days(self) -> int:
+        """``amortized_denominator`` of a file that divides by it (parse_params requires it of those files; a
+        CallParams built by hand may lack it)."""
+        if self.amortized_denominator is None:
+            raise ConfigurationError(f"{self.file} needs parameter amortized_denominator")
+        return self.amortized_denominator
+
+    def tag(self) -> str:
+        """``tag_key`` of a tag file (parse_params requires it of those files; a CallParams built by hand may lack
+        it)."""
+        if self.tag_key is None:
+            raise ConfigurationError(f"{self.file} needs parameter tag_key")
+        return self.tag_key
+
 
 def sql_decimal(value: Decimal) -> float:
     """A rate as koku's SQL uses it: CAST(rate AS DECIMAL(33,15)) (half away from zero), then float8 in a float8

@@ -113,7 +113,10 @@ def read_namespace_nodes(
 # ------------------------------------------------------------------------------------------------ numeric
 def _scale(value: Decimal) -> int:
     """numeric's display scale: digits after the point."""
-    return max(0, -value.as_tuple().exponent)
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int):  # 'n', 'N', 'F': parse_params refuses a rate that is not finite
+        raise ValueError(f"numeric scale of {value}: not a finite number")
+    return max(0, -exponent)
 
 
 def _leading_base10000(value: Decimal) -> tuple[int, int]:
@@ -162,7 +165,7 @@ def _daily_amounts(params: CallParams) -> tuple[dict[str, Decimal], Decimal | No
         raise ConfigurationError(f"{FILE} needs default_rate or value_rates").with_hint(
             "koku calls it with a tag rate's default value, its other values, or both (contract 8.2 step 3)"
         )
-    days = Decimal(params.amortized_denominator)
+    days = Decimal(params.days())
 
     def amount(rate: Decimal, what: str) -> Decimal:
         return pg_numeric_divide(_as_numeric_33_15(rate, what), days)
@@ -206,10 +209,11 @@ def _charged_labels(params: CallParams, texts: list[str]) -> dict[str, tuple[str
     With a default_rate a row needs the key (any value, the default where no value rate matches); without one, a
     value of value_rates (8.5 step 1, koku's CASE without ELSE then never meets a NULL)."""
     value_amounts, default_amount = _daily_amounts(params)
+    tag_key = params.tag()
     charged = {}
     for text in texts:
         labels = parse_label_object(text)
-        value = _tag_text(labels, params.tag_key)
+        value = _tag_text(labels, tag_key)
         if value is None:
             continue
         amount = value_amounts.get(value, default_amount)

@@ -93,20 +93,17 @@ def resolve_rates(model: CostModel | None, day: dt.date) -> ResolvedRates:
     if model is None:
         return ResolvedRates()
     info = model.distribution_info or {}
-    settings = {
-        "distribution": info.get("distribution_type", "cpu"),
-        "gpu_unallocated": bool(info.get("gpu_unallocated")),
-    }
+    distribution, gpu_unallocated = info.get("distribution_type", "cpu"), bool(info.get("gpu_unallocated"))
     chosen = effective_price_list(model, day)
     if chosen is None:
-        return ResolvedRates(**settings)
+        return ResolvedRates(distribution=distribution, gpu_unallocated=gpu_unallocated)
     tiered: dict[tuple[str, str], float] = {}
     for row in chosen.rate_rows:
         if row.tag_key:
             continue
         value = float(row.default_rate) if row.default_rate is not None else 0.0
         tiered[(row.metric, row.cost_type)] = tiered.get((row.metric, row.cost_type), 0.0) + value
-    return ResolvedRates(tiered, _tag_parameter_sets(chosen.rates), **settings)
+    return ResolvedRates(tiered, _tag_parameter_sets(chosen.rates), distribution, gpu_unallocated)
 
 
 def amortized_monthly_rate(monthly_rate: float, day: dt.date) -> Decimal:

@@ -5,17 +5,19 @@ and the reads the plan needs (report period, cluster). These run inside the call
 
 import datetime as dt
 import hashlib
+from typing import LiteralString
 
 import psycopg
 import pyarrow as pa
 from psycopg import sql
 
 from ocp_assets.core.costs.plan import Delete
+from ocp_assets.core.database import one_row
 from ocp_assets.core.pgschema import SUMMARY_TABLE
 from ocp_assets.core.writer import JSON_COLUMNS, Target, copy_to_staging, insert_from_staging
 
 # Each delete's WHERE beyond the period and the date range (koku's files and accessor methods, 8.2).
-_DELETE_FILTERS = {
+_DELETE_FILTERS: dict[str, LiteralString] = {
     # populate_usage_costs: the cost type's rows without a monthly cost type (hourly VM rows, koku's usage rates)
     "usage": (
         "source_uuid = %(source_uuid)s::uuid AND cost_model_rate_type = %(rate_type)s AND monthly_cost_type IS NULL"
@@ -27,7 +29,7 @@ _DELETE_FILTERS = {
     # delete_monthly_cost_model_rate_type.sql
     "distributed": "cost_model_rate_type = %(cost_model_rate_type)s",
 }
-_COST_CASTS = {**dict.fromkeys(JSON_COLUMNS, "jsonb"), "source_uuid": "uuid"}
+_COST_CASTS: dict[str, LiteralString] = {**dict.fromkeys(JSON_COLUMNS, "jsonb"), "source_uuid": "uuid"}
 
 
 def delete(conn: psycopg.Connection, schema: str, step: Delete) -> int:
@@ -99,11 +101,13 @@ def report_period(conn: psycopg.Connection, schema: str, source: str, month: dt.
 def has_distributed_rows(conn: psycopg.Connection, schema: str, source: str, first: dt.date, last: dt.date) -> bool:
     """Whether the month already holds gpu_distributed rows of the source (koku's day-2 "finalized" test)."""
     return bool(
-        conn.execute(
-            sql.SQL(
-                "SELECT EXISTS (SELECT 1 FROM {}.{} WHERE source_uuid = %s::uuid AND usage_start >= %s"
-                " AND usage_start <= %s AND cost_model_rate_type = 'gpu_distributed')"
-            ).format(sql.Identifier(schema), sql.Identifier(SUMMARY_TABLE)),
-            (source, first, last),
-        ).fetchone()[0]
+        one_row(
+            conn.execute(
+                sql.SQL(
+                    "SELECT EXISTS (SELECT 1 FROM {}.{} WHERE source_uuid = %s::uuid AND usage_start >= %s"
+                    " AND usage_start <= %s AND cost_model_rate_type = 'gpu_distributed')"
+                ).format(sql.Identifier(schema), sql.Identifier(SUMMARY_TABLE)),
+                (source, first, last),
+            )
+        )[0]
     )

@@ -132,10 +132,8 @@ def _combined_labels(summary_rows: list[dict], last_days: dict[str, dt.date]) ->
         merged = {**json.loads(row["pod_labels"] or "{}"), **json.loads(row["all_labels"] or "{}")}
         best = pairs.setdefault(vm, {})
         for key, value in merged.items():
-            text = _jsonb_text(value)
-            if text is None:
-                best[key] = None
-            elif key not in best or (best[key] is not None and text > best[key]):
+            text, held = _jsonb_text(value), best.get(key)
+            if text is None or key not in best or (held is not None and text > held):
                 best[key] = text
     return {vm: _jsonb_object(labels) for vm, labels in pairs.items()}
 
@@ -178,10 +176,11 @@ def _cost_row(row: dict, params: CallParams, **values) -> dict:
 
 def _times(*factors: float | None) -> float | None:
     """A float8 product, left to right as koku's SQL writes it; NULL when a factor is NULL."""
-    if any(factor is None for factor in factors):
+    present = [factor for factor in factors if factor is not None]
+    if len(present) < len(factors):
         return None
-    product = factors[0]
-    for factor in factors[1:]:
+    product = present[0]
+    for factor in present[1:]:
         product *= factor
     return product
 
@@ -382,11 +381,11 @@ def monthly_vm_core_tag_based(params: CallParams, vm_raw: pa.Table, vm_daily: pa
     latest node and resource_id from the raw rows (LEFT JOIN), monthly_cost_type 'Tag'. The product is float8
     (the cores are), so is the quotient."""
 
+    days = params.days()
+
     def aggregate(members: list[dict]) -> dict:
         cost = _times(_max_cores(members), members[0]["rate"])
-        return _vm_core_row(
-            members, params, None if cost is None else cost / params.amortized_denominator, TAG_COST_TYPE
-        )
+        return _vm_core_row(members, params, None if cost is None else cost / days, TAG_COST_TYPE)
 
     members = _tag_members(params, vm_raw, summary, _cores_by_day(vm_daily), monthly_filter=True)
     return _cost_table(_group(members, aggregate))
@@ -432,9 +431,10 @@ def _vm_claims(pod_daily: pa.Table, storage_daily: pa.Table) -> dict[str, set[st
     """Per VM name: the non-empty claims of storage daily rows whose pod is a pod-daily row labelled with it."""
     vm_of_pod: dict[str, set[str]] = {}
     for r in pod_daily.select(["pod", "pod_labels"]).to_pylist():
-        vm = json.loads(r["pod_labels"]).get("vm_kubevirt_io_name") if (r["pod_labels"] or "").strip() else None
+        labels = json.loads(r["pod_labels"]) if (r["pod_labels"] or "").strip() else {}
+        vm = _jsonb_text(labels.get("vm_kubevirt_io_name"))  # None where the label is absent or JSON null
         if vm is not None and r["pod"] is not None:
-            vm_of_pod.setdefault(r["pod"], set()).add(_jsonb_text(vm))
+            vm_of_pod.setdefault(r["pod"], set()).add(vm)
     claims: dict[str, set[str]] = {}
     for r in storage_daily.select(["pod", "persistentvolumeclaim"]).to_pylist():
         if r["persistentvolumeclaim"] and r["pod"] in vm_of_pod:
