@@ -12,7 +12,9 @@ import pytest
 from psycopg import sql
 
 from ocp_assets import cli
+from ocp_assets.core.costs import models
 from ocp_assets.core.costs import month as cost_month
+from ocp_assets.core.costs.models import CostModelSpec, TagRate, TieredRate
 from ocp_assets.core.pgschema import SUMMARY_TABLE, init_schema
 from ocp_assets.core.storage import open_data_root
 from ocp_assets_tests.costs_support import assert_same_rows, needs_koku
@@ -36,53 +38,15 @@ COMPARED = [
 ]  # fmt: skip
 
 
-def _rates_json(rates, tag_rates=()):
-    tiered = [
-        {"metric": {"name": metric}, "cost_type": kind, "tiered_rates": [{"unit": "USD", "value": value}]}
-        for metric, kind, value in rates
-    ]
-    return tiered + [
-        {"metric": {"name": metric}, "cost_type": kind, "tag_rates": {"tag_key": key, "tag_values": values}}
-        for metric, kind, key, values in tag_rates
-    ]
-
-
-def tag_values(values: dict | None = None, default: str | None = None) -> list[dict]:
-    """koku's tag_values list: one entry per priced value, and the default flagged."""
-    found = [{"tag_value": v, "value": rate, "unit": "USD", "default": False} for v, rate in (values or {}).items()]
-    if default is not None:
-        found.append({"tag_value": "other", "value": default, "unit": "USD", "default": True})
-    return found
-
-
-def store_cost_model(
-    conn: psycopg.Connection, schema: str, source: str, rates, tag_rates=(), *, start="2026-01-01", distribution=None
-) -> None:
-    """A cost model with one price list valid from `start`, as koku's API stores it (8.2)."""
-    conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))  # db init made the tables
-    model, price_list = str(uuid.uuid4()), str(uuid.uuid4())
-    conn.execute(
-        "INSERT INTO cost_model (uuid, name, description, source_type, rates, distribution_info)"
-        " VALUES (%s, 'demo', '', 'OCP', %s, %s)",
-        (model, json.dumps(_rates_json(rates, tag_rates)), json.dumps(distribution or {})),
+def store_cost_model(conn: psycopg.Connection, schema: str, source: str, rates, tag_rates=(), distribution=None):
+    """A cost model with one price list valid from 2026-01-01, as koku's API stores it (db init made the tables)."""
+    spec = CostModelSpec(
+        "test",
+        (*(TieredRate(*rate) for rate in rates), *tag_rates),
+        distribution_info=distribution or {},
+        valid_from=dt.date(2026, 1, 1),
     )
-    conn.execute("INSERT INTO cost_model_map (provider_uuid, cost_model_id) VALUES (%s, %s)", (source, model))
-    conn.execute(
-        "INSERT INTO price_list (uuid, name, description, currency, effective_start_date, effective_end_date, rates)"
-        " VALUES (%s, 'p', '', 'USD', %s, '2099-12-31', %s)",
-        (price_list, start, json.dumps(_rates_json(rates, tag_rates))),
-    )
-    conn.execute(
-        "INSERT INTO price_list_cost_model_map (price_list_id, cost_model_id, priority) VALUES (%s, %s, 1)",
-        (price_list, model),
-    )
-    for metric, kind, value in rates:
-        conn.execute(
-            "INSERT INTO cost_model_rate (uuid, price_list_id, custom_name, metric, metric_type, cost_type,"
-            " default_rate) VALUES (%s, %s, %s, %s, 'cpu', %s, %s)",
-            (str(uuid.uuid4()), price_list, f"{metric} {kind}", metric, kind, Decimal(value)),
-        )
-    conn.execute("RESET search_path")
+    models.store_cost_model(conn, schema, source, spec)
 
 
 @pytest.fixture(scope="module")
@@ -224,12 +188,12 @@ FULL_TIERED = [
 ]
 GPU_VALUES = {"H100": "3100", "A100 SXM4 40GB": "1000"}
 FULL_TAGS = [
-    ("vm_cost_per_hour", "Infrastructure", "app", tag_values({"db": "0.5"}, default="0.1")),
-    ("vm_core_cost_per_month", "Infrastructure", "app", tag_values(default="62")),
-    ("vm_core_cost_per_hour", "Supplementary", "app", tag_values({"db": "0.02"})),
-    ("gpu_cost_per_month", "Infrastructure", "nvidia", tag_values(GPU_VALUES, default="62")),
-    ("gpu_cost_per_month", "Supplementary", "nvidia", tag_values(GPU_VALUES)),
-    ("project_per_month", "Infrastructure", "team", tag_values({"ml": "310"}, default="31")),
+    TagRate("vm_cost_per_hour", "Infrastructure", "app", {"db": "0.5"}, default="0.1"),
+    TagRate("vm_core_cost_per_month", "Infrastructure", "app", default="62"),
+    TagRate("vm_core_cost_per_hour", "Supplementary", "app", {"db": "0.02"}),
+    TagRate("gpu_cost_per_month", "Infrastructure", "nvidia", GPU_VALUES, default="62"),
+    TagRate("gpu_cost_per_month", "Supplementary", "nvidia", GPU_VALUES),
+    TagRate("project_per_month", "Infrastructure", "team", {"ml": "310"}, default="31"),
 ]
 
 

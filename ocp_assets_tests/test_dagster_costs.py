@@ -4,14 +4,12 @@ Parquet, a failed check, backfill and check-only routes, the automation conditio
 cost job in the multiprocess executor."""
 
 import datetime as dt
-import json
 import os
 import shutil
 import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -27,8 +25,10 @@ from dagster._core.definitions.partitions.context import partition_loading_conte
 from psycopg import sql
 
 from ocp_assets import cli
+from ocp_assets.core.costs import models
 from ocp_assets.core.costs.checks import COST_CHECKS
 from ocp_assets.core.costs.facts import month_facts
+from ocp_assets.core.costs.models import CostModelSpec, TieredRate
 from ocp_assets.core.costs.month import MonthCosts, StepDone
 from ocp_assets.core.generate import generate
 from ocp_assets.core.outcomes import CheckOutcome
@@ -74,41 +74,10 @@ COMPARED = [
 ]  # fmt: skip
 
 
-def _rates_json(rates) -> str:
-    return json.dumps(
-        [
-            {"metric": {"name": metric}, "cost_type": kind, "tiered_rates": [{"unit": "USD", "value": value}]}
-            for metric, kind, value in rates
-        ]
-    )
-
-
 def store_cost_model(conn: psycopg.Connection, schema: str, source: str, rates) -> None:
-    """A cost model with one price list valid from 2026-01-01, mapped to `source`, as koku's API stores it in its
-    five tables (contract 8.2; `db init` creates them)."""
-    conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-    model, price_list = str(uuid.uuid4()), str(uuid.uuid4())
-    conn.execute(
-        "INSERT INTO cost_model (uuid, name, description, source_type, rates) VALUES (%s, 'vm', '', 'OCP', %s)",
-        (model, _rates_json(rates)),
-    )
-    conn.execute("INSERT INTO cost_model_map (provider_uuid, cost_model_id) VALUES (%s, %s)", (source, model))
-    conn.execute(
-        "INSERT INTO price_list (uuid, name, description, currency, effective_start_date, effective_end_date, rates)"
-        " VALUES (%s, 'vm', '', 'USD', '2026-01-01', '2099-12-31', %s)",
-        (price_list, _rates_json(rates)),
-    )
-    conn.execute(
-        "INSERT INTO price_list_cost_model_map (price_list_id, cost_model_id, priority) VALUES (%s, %s, 1)",
-        (price_list, model),
-    )
-    for metric, kind, value in rates:
-        conn.execute(
-            "INSERT INTO cost_model_rate (uuid, price_list_id, custom_name, metric, metric_type, cost_type,"
-            " default_rate) VALUES (%s, %s, %s, %s, 'cpu', %s, %s)",
-            (str(uuid.uuid4()), price_list, f"{metric} {kind}", metric, kind, Decimal(value)),
-        )
-    conn.execute("RESET search_path")
+    """A cost model with one price list valid from 2026-01-01, mapped to `source` (`db init` made koku's tables)."""
+    spec = CostModelSpec("vm", tuple(TieredRate(*rate) for rate in rates), valid_from=dt.date(2026, 1, 1))
+    models.store_cost_model(conn, schema, source, spec)
 
 
 @dataclass
