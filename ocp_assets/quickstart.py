@@ -59,6 +59,26 @@ SAMPLE = (
 )
 
 
+# The cost model of demo-gpu (koku's tables, as koku's API stores it): its VM, GPUs and projects get costs.
+COSTED_CLUSTER = "demo-gpu"
+
+
+def sample_cost_model():
+    from ocp_assets.core.costs.models import CostModelSpec, TagRate, TieredRate
+
+    return CostModelSpec(
+        name="demo GPU and VM prices",
+        rates=(
+            TieredRate("vm_cost_per_hour", "Infrastructure", "0.25"),
+            TieredRate("vm_core_cost_per_hour", "Supplementary", "0.05"),
+            TieredRate("vm_core_cost_per_month", "Infrastructure", "31"),
+            TagRate("gpu_cost_per_month", "Infrastructure", "nvidia", {"H100": "3100", "A100 SXM4 40GB": "1000"}, "62"),
+            TagRate("project_per_month", "Supplementary", "team", {"ml": "310"}, "31"),
+        ),
+        distribution_info={"distribution_type": "cpu", "gpu_unallocated": True},
+    )
+
+
 class Progress:
     """One line per step: its number, what it did, and the seconds since the command started."""
 
@@ -218,7 +238,7 @@ def run_days(instance, days: dict[str, list[dt.date]], progress: Progress) -> tu
     return runs, evaluations
 
 
-def materialize(progress: Progress) -> RunOutcome:
+def materialize(progress: Progress, dsn: str, data_root: Path) -> tuple[RunOutcome, RunOutcome]:
     """One sensor tick (registration, partitions), then every day of every sample cluster through execute_job.
 
     The runs are the sensor's own run requests (one range run per cluster's contiguous days) over every day the
@@ -243,6 +263,8 @@ def materialize(progress: Progress) -> RunOutcome:
         materialized = {
             str(k) for k in instance.get_materialized_partitions(dg.AssetKey(DAILY_SUMMARY)) if str(k) in expected
         }
+        progress.start(f"Dagster runs of the cost job: {COSTED_CLUSTER}'s cost model, month by month")
+        costs = cost_months(instance, dsn, data_root, days, progress)
 
     def named(warning: bool) -> list[str]:
         return sorted(
@@ -251,7 +273,7 @@ def materialize(progress: Progress) -> RunOutcome:
             if not e.passed and (e.severity == dg.AssetCheckSeverity.WARN) == warning
         )
 
-    return RunOutcome(
+    summary = RunOutcome(
         runs,
         expected,
         materialized,
@@ -260,6 +282,87 @@ def materialize(progress: Progress) -> RunOutcome:
         named(warning=False),
         named(warning=True),
     )
+    return summary, costs
+
+
+def cost_months(instance, dsn: str, data_root: Path, days: dict[str, list[dt.date]], progress: Progress) -> RunOutcome:
+    """demo-gpu's cost model stored (once) and its months costed by Dagster runs of the cost job."""
+    import dagster as dg
+
+    from ocp_assets import quickstart
+    from ocp_assets.core.costs.models import assigned_model, store_cost_model
+    from ocp_assets.core.database import connect
+    from ocp_assets.core.ingest import read_cluster_registry
+    from ocp_assets.core.storage import open_data_root
+    from ocp_assets.defs.partitions import month_key
+
+    record = next(c for c in read_cluster_registry(open_data_root(str(data_root))) if c.cluster_id == COSTED_CLUSTER)
+    with connect(dsn) as conn:
+        if assigned_model(conn, ACCOUNT, record.source_uuid) is None:
+            store_cost_model(conn, ACCOUNT, record.source_uuid, sample_cost_model())
+    months = sorted({d.replace(day=1) for d in days.get(COSTED_CLUSTER, [])})
+    job = dg.reconstructable(quickstart.costs_job)
+    console_log = new_console_log(Path(instance.root_directory), "quickstart")
+    runs, evaluations, keys = [], [], set()
+    for month in months:
+        key = str(month_key(COSTED_CLUSTER, month))
+        keys.add(key)
+        started = time.monotonic()
+        with console_to(console_log):
+            result = dg.execute_job(
+                job, instance, tags={"dagster/partition": key}, run_config=QUIET_CONSOLE, raise_on_error=False
+            )
+        seconds = time.monotonic() - started
+        runs.append((COSTED_CLUSTER, result.run_id, result.success, seconds))
+        evaluations += [
+            e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
+        status = "succeeded" if result.success else f"FAILED (Dagster's log: {console_log})"
+        progress.done(f"run {result.run_id[:8]} {status}: {COSTED_CLUSTER} {month:%Y-%m} costed in {seconds:.1f} s")
+    from ocp_assets.defs.costs import COSTS_ASSET
+
+    materialized = {str(k) for k in instance.get_materialized_partitions(dg.AssetKey(COSTS_ASSET)) if str(k) in keys}
+    failed = sorted(f"{e.asset_check_key.name} [{e.partition}]: {e.description}" for e in evaluations if not e.passed)
+    passed = sum(1 for e in evaluations if e.passed)
+    return RunOutcome(runs, keys, materialized, passed, len(evaluations), failed, [])
+
+
+def costs_job():
+    """The cost job as the code location defines it, rebuilt by Dagster in each process."""
+    from ocp_assets.defs.jobs import COSTS_JOB_NAME
+
+    return definitions().resolve_job_def(COSTS_JOB_NAME)
+
+
+def cost_lines(dsn: str) -> list[str]:
+    """demo-gpu's costs per VM, per GPU model and per project, per cost type, as koku's UI would group them."""
+    from typing import LiteralString
+
+    from psycopg import sql
+
+    from ocp_assets.core.database import connect
+    from ocp_assets.core.pgschema import SUMMARY_TABLE
+
+    total = "coalesce(cost_model_cpu_cost, 0) + coalesce(cost_model_gpu_cost, 0) + coalesce(distributed_cost, 0)"
+    groups: dict[str, LiteralString] = {
+        "VM": "pod_labels->>'vm_kubevirt_io_name'",
+        "GPU model": "all_labels->>'gpu-model'",
+        "project": "namespace",
+    }
+    lines = ["", f"  {COSTED_CLUSTER}'s costs from its cost model (koku's VM, GPU and project cost files)"]
+    lines.append(f"  {'by':<10} {'name':<30} {'cost type':<16} {'cost':>12}")
+    with connect(dsn) as conn:
+        for label, column in groups.items():
+            rows = conn.execute(
+                sql.SQL(
+                    "SELECT " + column + ", cost_model_rate_type, sum(" + total + ") FROM {}.{}"
+                    " WHERE cluster_id = %s AND cost_model_rate_type IS NOT NULL AND " + column + " IS NOT NULL"
+                    " GROUP BY 1, 2 ORDER BY 1, 2"
+                ).format(sql.Identifier(ACCOUNT), sql.Identifier(SUMMARY_TABLE)),
+                (COSTED_CLUSTER,),
+            ).fetchall()
+            lines += [f"  {label:<10} {name:<30} {kind:<16} {float(cost):>12,.2f}" for name, kind, cost in rows]
+    return lines
 
 
 def report_figures(dsn: str) -> dict[str, list[tuple]]:
@@ -274,7 +377,7 @@ def report_figures(dsn: str) -> dict[str, list[tuple]]:
     queries = {
         "rows": sql.SQL(
             "SELECT cluster_id, data_source, count(*), min(usage_start), max(usage_start) FROM {table}"
-            " WHERE cluster_id = ANY(%(sample)s) GROUP BY 1, 2 ORDER BY 1, 2"
+            " WHERE cluster_id = ANY(%(sample)s) AND cost_model_rate_type IS NULL GROUP BY 1, 2 ORDER BY 1, 2"
         ),
         # Per cluster-day, its pods' usage and the cluster's capacity (the same on each of the day's Pod rows).
         "capacity": sql.SQL(
@@ -309,13 +412,13 @@ def report_figures(dsn: str) -> dict[str, list[tuple]]:
         return {key: conn.execute(query.format(**names), parameters).fetchall() for key, query in queries.items()}
 
 
-def report(dsn: str, outcome: RunOutcome) -> list[str]:
+def report(dsn: str, outcome: RunOutcome, costs: RunOutcome) -> list[str]:
     """The short report: rows per data source per cluster, usage against capacity, top namespaces, GPUs, partitions
     and checks."""
     from ocp_assets.core.pgschema import GPU_SUMMARY_TABLE, SUMMARY_TABLE
 
     figures = report_figures(dsn)
-    lines = ["", f"Report: koku's daily summary in {ACCOUNT}.{SUMMARY_TABLE}", ""]
+    lines = ["", f"Report: koku's daily summary (usage rows) in {ACCOUNT}.{SUMMARY_TABLE}", ""]
     lines.append(f"  {'cluster':<12} {'data_source':<12} {'rows':>8}  days")
     for cluster, source, count, first, last in figures["rows"]:
         days = f"{first:%Y-%m-%d} .. {last:%Y-%m-%d}" if isinstance(first, dt.date) else ""
@@ -331,16 +434,16 @@ def report(dsn: str, outcome: RunOutcome) -> list[str]:
     for cluster, model, mode, count, gpu_count, memory in figures["gpus"]:
         figures_of = f"{count:>5} {int(gpu_count or 0):>12} {float(memory or 0):>7.1f}"
         lines.append(f"  {cluster:<12} {model or '':<16} {mode:<10} {figures_of}")
-    return lines + outcome_lines(outcome)
+    return lines + cost_lines(dsn) + outcome_lines(outcome, "cluster-day") + outcome_lines(costs, "cluster-month")
 
 
-def outcome_lines(outcome: RunOutcome) -> list[str]:
+def outcome_lines(outcome: RunOutcome, unit: str) -> list[str]:
     """The runs, partitions and checks of the Dagster runs; each failed check and warning (the first ten)."""
     good_runs = sum(1 for r in outcome.runs if r[2])
     lines = [
         "",
-        f"  Dagster runs succeeded: {good_runs}/{len(outcome.runs)}",
-        f"  partitions materialized by Dagster: {len(outcome.partitions_materialized)}/"
+        f"  Dagster runs succeeded ({unit} partitions): {good_runs}/{len(outcome.runs)}",
+        f"  {unit} partitions materialized by Dagster: {len(outcome.partitions_materialized)}/"
         f"{len(outcome.partitions_expected)}",
         f"  checks passed: {outcome.checks_passed}/{outcome.checks_total}",
         f"  warnings (legal but suspicious data; the summary was written): {len(outcome.warnings)}",
@@ -407,7 +510,7 @@ def environment(values: dict[str, str]) -> Generator[None, None, None]:
 
 
 def run(state: Path, *, ui: bool = False, port: int = 3000) -> int:
-    progress = Progress(7 if ui else 6)
+    progress = Progress(8 if ui else 7)
     progress.start("PostgreSQL")
     pg = local_postgres.resolve(state)
     try:
@@ -433,15 +536,16 @@ def run(state: Path, *, ui: bool = False, port: int = 3000) -> int:
         local_postgres.ensure_database(pg.dsn, DAGSTER_DATABASE)
         write_instance_yaml(home)
         with environment(dagster_env(pg.dsn, data_root.resolve(), home.resolve())):
-            outcome = materialize(progress)  # steps 4 and 5
+            outcome, costs = materialize(progress, pg.dsn, data_root.resolve())  # steps 4 to 6
             progress.start("report")
-            lines = report(pg.dsn, outcome)
+            lines = report(pg.dsn, outcome, costs)
             print("\n".join(lines + next_steps(pg)), flush=True)
             progress.done("done")
-            ok = (
-                all(r[2] for r in outcome.runs)
-                and outcome.partitions_materialized == outcome.partitions_expected
-                and not outcome.failed_checks
+            ok = all(
+                all(r[2] for r in each.runs)
+                and each.partitions_materialized == each.partitions_expected
+                and not each.failed_checks
+                for each in (outcome, costs)
             )
             if ui:
                 from ocp_assets import ui as dagster_ui

@@ -18,6 +18,7 @@ import pytest
 from ocp_assets import local_postgres, quickstart
 from ocp_assets.core.generate import cache_root
 from ocp_assets.dagster_instance import STORAGE_URL_ENV, dagster_instance_env
+from ocp_assets.defs.jobs import COSTS_JOB_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 ROW_LINE = re.compile(r"^  (demo-\S+)\s+(Pod|Storage)\s+([\d,]+)\s", re.MULTILINE)
@@ -135,6 +136,14 @@ def test_main_command_materializes_every_partition_through_dagster_on_embedded_p
     # dedicated: rows and GPUs (or slices) per model and mode.
     assert re.search(r"demo-gpu\s+H100\s+dedicated\s+1\s+1\s+85\.9", out), out
     assert re.search(r"demo-gpu\s+A100 SXM4 40GB\s+MIG\s+2\s+2\s", out), out
+    # demo-gpu's sample cost model (quickstart.sample_cost_model) by hand: rhel9-db runs 24 h with 2 cores: hourly VM
+    # 24 x 0.25 = 6 plus monthly VM core 2 x 31 / 31 = 2 (Infrastructure), hourly VM core 24 x 2 x 0.05 = 2.4
+    # (Supplementary). H100 at 3,100 a month: its dedicated GPU all day 3,100 / 31 = 100, and gpu-0's labels (3 GPUs,
+    # mixed strategy, 1 slice per H100) leave 24 x 3 - 24 = 48 GPU-hours unused: 3,100 / (31 x 24) x 48 = 200.
+    assert re.search(r"VM\s+rhel9-db\s+Infrastructure\s+8\.00", out), out
+    assert re.search(r"VM\s+rhel9-db\s+Supplementary\s+2\.40", out), out
+    assert re.search(r"GPU model\s+H100\s+Infrastructure\s+300\.00", out), out
+    assert "cluster-month partitions materialized by Dagster: 1/1" in out
     # The command stops the server it started; the data directory stays for the next invocation.
     assert not local_postgres.embedded_running(state)
 
@@ -144,8 +153,9 @@ def test_main_command_materializes_every_partition_through_dagster_on_embedded_p
     assert code == 0, second[-3000:]
     assert second.count("cached in") == len(quickstart.SAMPLE)
     assert "partitions materialized by Dagster: 9/9" in second
-    assert "[7/7] the Dagster UI" in second
-    assert len(ui_runs) == 2 * len(quickstart.SAMPLE) and {r["status"] for r in ui_runs} == {"SUCCESS"}
+    assert "[8/8] the Dagster UI" in second
+    # Per invocation: one summary run per sample cluster, one cost run for demo-gpu's month.
+    assert len(ui_runs) == 2 * (len(quickstart.SAMPLE) + 1) and {r["status"] for r in ui_runs} == {"SUCCESS"}
     assert not local_postgres.embedded_running(state)
 
     reported = {(c, s): int(n.replace(",", "")) for c, s, n in ROW_LINE.findall(second)}
@@ -154,14 +164,14 @@ def test_main_command_materializes_every_partition_through_dagster_on_embedded_p
         with psycopg.connect(pg.dsn, autocommit=True) as conn:
             counted = conn.execute(
                 f'SELECT cluster_id, data_source, count(*) FROM "{quickstart.ACCOUNT}".'
-                "reporting_ocpusagelineitem_daily_summary GROUP BY 1, 2"
+                "reporting_ocpusagelineitem_daily_summary WHERE cost_model_rate_type IS NULL GROUP BY 1, 2"
             ).fetchall()
         assert reported == {(c, s): n for c, s, n in counted}
         assert {c for c, _ in reported} == {c.cluster_id for c in quickstart.SAMPLE}
         assert {s for _, s in reported} == {"Pod", "Storage"}
 
         # Dagster's own record, in the instance the UI opens: every partition of every sample cluster materialized,
-        # by runs of the job that all succeeded (three per invocation: one per cluster).
+        # by runs of the jobs that all succeeded (per invocation: one per cluster, one for demo-gpu's costs).
         env = dagster_instance_env(pg.dsn, quickstart.DAGSTER_DATABASE)
         assert env[STORAGE_URL_ENV].startswith("postgresql+psycopg2://postgres@/dagster?host=")
         for key, value in {**env, "DAGSTER_HOME": str(state / quickstart.HOME_DIR)}.items():
@@ -171,8 +181,8 @@ def test_main_command_materializes_every_partition_through_dagster_on_embedded_p
             assert len(materialized) == 9  # demo-prod 3 days, demo-dev 3, demo-edge 2, demo-gpu 1
             assert {k.split("|")[0] for k in materialized} == {c.cluster_id for c in quickstart.SAMPLE}
             runs = instance.get_runs()
-            assert len(runs) == 2 * len(quickstart.SAMPLE)
-            assert {r.job_name for r in runs} == {quickstart.JOB_NAME}
+            assert len(runs) == 2 * (len(quickstart.SAMPLE) + 1)
+            assert {r.job_name for r in runs} == {quickstart.JOB_NAME, COSTS_JOB_NAME}
             assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
     assert not local_postgres.embedded_running(state)
 
