@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ocp_assets.core.costs.params import DECIMAL_15, CallParams
+from ocp_assets.core.costs.rows import NUMERIC_33_15, WHERE_AND_WHEN, cost_schema
 from ocp_assets.core.errors import ConfigurationError, InputDataError
 from ocp_assets.core.labels import MalformedLabelJSON, jsonb_text, parse_label_object
 from ocp_assets.core.summary import cost_category_ids
@@ -52,43 +53,13 @@ _NOT_ALPHANUMERIC = re.compile("[^a-zA-Z0-9]+")
 # and Infinity are refused here: NaN would give a NaN cost row, Infinity fails the cast).
 _PLAIN_NUMBER = re.compile(r"[ \t\n\r\v\f]*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?[ \t\n\r\v\f]*")
 
-GPU_COST_SCHEMA = pa.schema(
-    [
-        ("report_period_id", pa.int64()),
-        ("cluster_id", pa.string()),
-        ("cluster_alias", pa.string()),
-        ("data_source", pa.string()),
-        ("usage_start", pa.date32()),
-        ("usage_end", pa.date32()),
-        ("namespace", pa.string()),
-        ("node", pa.string()),
-        ("resource_id", pa.string()),
-        ("all_labels", pa.string()),
-        ("source_uuid", pa.string()),
-        ("cost_model_rate_type", pa.string()),
-        ("cost_model_gpu_cost", pa.float64()),
-        ("monthly_cost_type", pa.string()),
-        ("cost_category_id", pa.int64()),
-    ]
-)
+GPU_COST_SCHEMA = cost_schema(
+    *WHERE_AND_WHEN, "resource_id", "all_labels", "source_uuid", "cost_model_rate_type", "cost_model_gpu_cost",
+    "monthly_cost_type", "cost_category_id",
+)  # fmt: skip
 # distributed_cost is what koku stores: numeric(33,15), from a float8 share or the exact negation of a stored cost.
-DISTRIBUTED_COST_TYPE = pa.decimal128(33, 15)
-DISTRIBUTED_SCHEMA = pa.schema(
-    [
-        ("report_period_id", pa.int64()),
-        ("cluster_id", pa.string()),
-        ("cluster_alias", pa.string()),
-        ("data_source", pa.string()),
-        ("usage_start", pa.date32()),
-        ("usage_end", pa.date32()),
-        ("namespace", pa.string()),
-        ("node", pa.string()),
-        ("source_uuid", pa.string()),
-        ("cost_model_rate_type", pa.string()),
-        ("distributed_cost", DISTRIBUTED_COST_TYPE),
-    ]
-)
-# The summary's 'GPU unallocated' rows the distribution reads (inputs.read_gpu_unallocated_rows).
+DISTRIBUTED_COST_TYPE = NUMERIC_33_15
+DISTRIBUTED_SCHEMA = cost_schema(*WHERE_AND_WHEN, "source_uuid", "cost_model_rate_type", "distributed_cost")
 UNALLOCATED_SCHEMA = pa.schema(
     [
         ("report_period_id", pa.int64()),

@@ -23,6 +23,7 @@ from psycopg import sql
 
 from ocp_assets.core.costs.inputs import MonthRows, read_month_rows
 from ocp_assets.core.costs.params import DECIMAL_15, CallParams
+from ocp_assets.core.costs.rows import NUMERIC_33_15, cost_schema
 from ocp_assets.core.costs.vm import COST_SCHEMA
 from ocp_assets.core.errors import ConfigurationError
 from ocp_assets.core.labels import MalformedLabelJSON, jsonb_text, parse_label_object
@@ -42,10 +43,7 @@ NAMESPACE_NODES_SCHEMA = pyarrow.schema(
     [("namespace", pyarrow.string()), ("usage_start", pyarrow.date32()), ("node", pyarrow.string())]
 )
 # The summary's columns, the cost as numeric(33,15): every step of koku's arithmetic here is numeric, none float8.
-COST_DECIMAL = pyarrow.decimal128(33, 15)
-PROJECT_COST_SCHEMA = COST_SCHEMA.set(
-    COST_SCHEMA.get_field_index("cost_model_cpu_cost"), pyarrow.field("cost_model_cpu_cost", COST_DECIMAL)
-)
+PROJECT_COST_SCHEMA = cost_schema(*COST_SCHEMA.names, cost_model_cpu_cost=NUMERIC_33_15)
 # koku's file skips the platform's namespaces: NOT LIKE 'kube-%', NOT LIKE 'openshift-%', != 'openshift'.
 EXCLUDED_PREFIXES = ("kube-", "openshift-")
 EXCLUDED_NAMESPACE = "openshift"

@@ -17,28 +17,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ocp_assets.core.costs.params import CallParams, sql_decimal
+from ocp_assets.core.costs.rows import WHERE_AND_WHEN, cost_schema
 from ocp_assets.core.errors import ConfigurationError
 
-COST_SCHEMA = pa.schema(
-    [
-        ("report_period_id", pa.int64()),
-        ("cluster_id", pa.string()),
-        ("cluster_alias", pa.string()),
-        ("data_source", pa.string()),
-        ("usage_start", pa.date32()),
-        ("usage_end", pa.date32()),
-        ("namespace", pa.string()),
-        ("node", pa.string()),
-        ("resource_id", pa.string()),
-        ("pod_labels", pa.string()),
-        ("all_labels", pa.string()),
-        ("source_uuid", pa.string()),
-        ("cost_model_rate_type", pa.string()),
-        ("cost_model_cpu_cost", pa.float64()),
-        ("monthly_cost_type", pa.string()),
-        ("cost_category_id", pa.int64()),
-    ]
-)
+COST_SCHEMA = cost_schema(
+    *WHERE_AND_WHEN, "resource_id", "pod_labels", "all_labels", "source_uuid", "cost_model_rate_type",
+    "cost_model_cpu_cost", "monthly_cost_type", "cost_category_id",
+)  # fmt: skip
 TMP_SCHEMA = pa.schema(
     [
         ("vm_name", pa.string()),
