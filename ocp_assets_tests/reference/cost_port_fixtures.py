@@ -15,10 +15,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ocp_assets.core.generate import CACHE_ENV, SCENARIO_DIR, generate
-from ocp_assets.core.layout import GPU, GPU_USAGE, daily_schema, month_prefix, raw_schema
+from ocp_assets.core.layout import GPU, GPU_USAGE, month_prefix, raw_schema
 from ocp_assets.core.storage import open_data_root
 from ocp_assets_tests.reference.koku_cost_sql import KokuCostDatabase
-from ocp_assets_tests.reference.koku_cost_sql_fixtures import VmParquet, vm_summary_row
+from ocp_assets_tests.reference.koku_cost_sql_fixtures import VmParquet, koku_daily, vm_summary_row
 from ocp_assets_tests.reference.koku_sql import reference_summary
 from ocp_assets_tests.reference.parquet_fixtures import KokuParquetBuilder
 from ocp_assets_tests.scenario_support import nise_cache_dir
@@ -90,25 +90,7 @@ class GpuParquet:
             for daily in (False, True):
                 folder = self.root / month_prefix(self.account, GPU_USAGE, self.source, year, month, daily=daily)
                 folder.mkdir(parents=True, exist_ok=True)
-                pq.write_table(_gpu_daily(in_month) if daily else in_month, folder / "part-0.parquet")
-
-
-def _gpu_daily(raw: pa.Table) -> pa.Table:
-    day = pc.cast(pc.cast(pc.floor_temporal(raw["interval_start"], unit="day"), pa.date32()), pa.timestamp("ms"))
-    keyed = raw.append_column("day", day)
-    aggregations = [(c, "max") for c in GPU.daily_max] + [(c, "sum") for c in GPU.daily_sum]
-    grouped = keyed.group_by([*GPU.daily_group_by, "day"], use_threads=False).aggregate(aggregations)
-    schema = daily_schema(GPU)
-    arrays = []
-    for name in schema.names:
-        if name == "interval_start":
-            arrays.append(grouped["day"])
-        elif name in GPU.daily_group_by:
-            arrays.append(grouped[name])
-        else:
-            how = "max" if name in GPU.daily_max else "sum"
-            arrays.append(pc.cast(grouped[f"{name}_{how}"], schema.field(name).type))
-    return pa.Table.from_arrays(arrays, schema=schema)
+                pq.write_table(koku_daily(in_month, GPU) if daily else in_month, folder / "part-0.parquet")
 
 
 def usage_row(day: dt.date, *, namespace: str, node: str | None, source: str, data_source: str = "Pod", **extra):

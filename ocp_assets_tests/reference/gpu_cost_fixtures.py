@@ -19,12 +19,11 @@ from ocp_assets.core.layout import (
     GPU_USAGE,
     NODE_LABEL,
     NODE_LABELS,
-    ReportType,
-    daily_schema,
     month_prefix,
     raw_schema,
 )
 from ocp_assets.core.storage import open_data_root
+from ocp_assets_tests.reference.koku_cost_sql_fixtures import koku_daily
 
 ACCOUNT = "org1234567"
 
@@ -136,25 +135,6 @@ def write_month(root: Path, account: str, name: str, source: str, year: int, mon
     folder = Path(root) / month_prefix(account, name, source, year, month, daily=daily)
     folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, folder / "part-0.parquet")
-
-
-def koku_daily(raw: pa.Table, report_type: ReportType) -> pa.Table:
-    """koku's daily roll-up (1.5): per day and the type's group keys, its maxes and sums (MIG counts as double)."""
-    day = pc.cast(pc.cast(pc.floor_temporal(raw["interval_start"], unit="day"), pa.date32()), pa.timestamp("ms"))
-    keyed = raw.append_column("day", day)
-    aggregations = [(c, "max") for c in report_type.daily_max] + [(c, "sum") for c in report_type.daily_sum]
-    grouped = keyed.group_by([*report_type.daily_group_by, "day"], use_threads=False).aggregate(aggregations)
-    schema = daily_schema(report_type)
-    arrays = []
-    for name in schema.names:
-        if name == "interval_start":
-            arrays.append(grouped["day"])
-        elif name in report_type.daily_group_by:
-            arrays.append(grouped[name])
-        else:
-            how = "max" if name in report_type.daily_max else "sum"
-            arrays.append(pc.cast(grouped[f"{name}_{how}"], schema.field(name).type))
-    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def relabel_nodes(data_root: Path, account: str, source: str, year: int, month: int, labels: Mapping[str, Mapping]):

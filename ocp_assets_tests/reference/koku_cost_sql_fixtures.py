@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ocp_assets.core.layout import VM, VM_USAGE, daily_schema, month_prefix, raw_schema
+from ocp_assets.core.layout import VM, VM_USAGE, ReportType, daily_schema, month_prefix, raw_schema
 
 GIB = 2**30
 
@@ -76,7 +76,9 @@ class VmParquet:
                 )
             )
             self._write(month_prefix(self.account, VM_USAGE, self.source, year, month, daily=False), in_month)
-            self._write(month_prefix(self.account, VM_USAGE, self.source, year, month, daily=True), _daily(in_month))
+            self._write(
+                month_prefix(self.account, VM_USAGE, self.source, year, month, daily=True), koku_daily(in_month, VM)
+            )
 
     def _write(self, prefix: str, table: pa.Table) -> None:
         folder = self.root / prefix
@@ -84,21 +86,21 @@ class VmParquet:
         pq.write_table(table, folder / "part-0.parquet")
 
 
-def _daily(raw: pa.Table) -> pa.Table:
-    """koku's daily roll-up (1.5): per day and (namespace, node, vm_name, vm_labels), sums and maxes of VM_AGG."""
+def koku_daily(raw: pa.Table, report_type: ReportType) -> pa.Table:
+    """koku's daily roll-up (1.5): per day and the type's group keys, its maxes and sums (MIG counts as double)."""
     day = pc.cast(pc.cast(pc.floor_temporal(raw["interval_start"], unit="day"), pa.date32()), pa.timestamp("ms"))
     keyed = raw.append_column("day", day)
-    aggregations = [(c, "max") for c in VM.daily_max] + [(c, "sum") for c in VM.daily_sum]
-    grouped = keyed.group_by([*VM.daily_group_by, "day"], use_threads=False).aggregate(aggregations)
-    schema = daily_schema(VM)
+    aggregations = [(c, "max") for c in report_type.daily_max] + [(c, "sum") for c in report_type.daily_sum]
+    grouped = keyed.group_by([*report_type.daily_group_by, "day"], use_threads=False).aggregate(aggregations)
+    schema = daily_schema(report_type)
     arrays = []
     for name in schema.names:
         if name == "interval_start":
             arrays.append(grouped["day"])
-        elif name in VM.daily_group_by:
+        elif name in report_type.daily_group_by:
             arrays.append(grouped[name])
         else:
-            how = "max" if name in VM.daily_max else "sum"
+            how = "max" if name in report_type.daily_max else "sum"
             arrays.append(pc.cast(grouped[f"{name}_{how}"], schema.field(name).type))
     return pa.Table.from_arrays(arrays, schema=schema)
 
