@@ -126,7 +126,7 @@ def _decimal(file: str, key: str, value: Any) -> Decimal:
 
 def _bad(file: str, key: str, value: Any, wanted: str) -> ConfigurationError:
     return ConfigurationError(f"parameter {key!r} of {file} is {value!r}, not {wanted}").with_hint(
-        "pass koku's parameter dict for this file (contract 8.3)"
+        "pass the parameter dict koku renders this file with (docs/operations.md, the cost model)"
     )
 
 
@@ -137,7 +137,7 @@ def parse_params(file: str, raw: Mapping[str, Any]) -> CallParams:
     missing = [key for key in REQUIRED_KEYS[file] if raw.get(key) is None]
     if missing:
         raise ConfigurationError(f"{file} needs parameter(s) {', '.join(missing)}").with_hint(
-            "pass koku's parameter dict for this file (contract 8.3)"
+            "pass the parameter dict koku renders this file with (docs/operations.md, the cost model)"
         )
     start, end = _date(file, "start_date", raw["start_date"]), _date(file, "end_date", raw["end_date"])
     year, month = str(raw["year"]), str(raw["month"])

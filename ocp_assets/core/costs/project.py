@@ -161,7 +161,7 @@ def _daily_amounts(params: CallParams) -> tuple[dict[str, Decimal], Decimal | No
     """Per tag value and for the default: CAST(rate AS DECIMAL(33,15)) / amortized_denominator (8.5 step 2)."""
     if params.default_rate is None and not params.value_rates:
         raise ConfigurationError(f"{FILE} needs default_rate or value_rates").with_hint(
-            "koku calls it with a tag rate's default value, its other values, or both (contract 8.2 step 3)"
+            "koku calls it with a tag rate's default value, its other values, or both"
         )
     days = Decimal(params.days())
 

@@ -177,7 +177,7 @@ def _tag_priced(rows: list[dict], params: CallParams) -> list[dict]:
     if params.default_rate is None and not params.value_rates:
         # koku's template would render a filter "AND (" with nothing after it: its call fails.
         raise ConfigurationError(f"{params.file} needs default_rate or value_rates").with_hint(
-            "a tag rate has a default value, per-value rates, or both (contract 8.2 step 3)"
+            "a tag rate has a default value, per-value rates, or both"
         )
     default = None if params.default_rate is None else sql_decimal(params.default_rate)
     by_value = {value: sql_decimal(rate) for value, rate in params.value_rates.items()}
@@ -193,7 +193,7 @@ def _tag_priced(rows: list[dict], params: CallParams) -> list[dict]:
 def _require_fractional_hours(params: CallParams) -> None:
     if not params.use_fractional_hours:
         raise ConfigurationError("use_fractional_hours false (koku's SaaS fallback) is not supported").with_hint(
-            "on-prem koku always passes true (contract 8.1)"
+            "on-prem koku always passes true"
         )
 
 
