@@ -53,14 +53,21 @@ test-db: setup
 browser:
 	scripts/ensure_chromium.sh
 
+# The benchmark (scripts/benchmark.py): per scale, `ocp-assets summarize`, ingest and --help, and DuckDB and koku's SQL
+# (the project's port) on the same Parquet, alternating, each run a fresh process; medians of $(REPEAT) runs. Report:
+# docs/benchmarks/latest.md, .json, .svg. The large scales: make benchmark SCALES="100k 1m 10m day100k" (nise needs
+# about 10 min for 10m the first time; its payload is cached).
+SCALES ?= 100k 1m
+REPEAT ?= 5
 benchmark: setup
-	$(VENV)/bin/python scripts/benchmark.py --scale 1m
+	$(VENV)/bin/python scripts/benchmark.py --scale "$(SCALES)" --repeat $(REPEAT)
 
-# The same input as one Dagster run over its 3 days (multiprocess executor, then in_process for comparison), then the
+# The 1m scale as one Dagster run over its 3 days (multiprocess executor, then in_process for comparison), then the
 # UI's timings through dagster dev on a month of two clusters (sensor first pass, 30-day backfill, rewritten file).
+# Report: docs/benchmarks/dagster.md, .json.
 benchmark-dagster: setup
-	$(VENV)/bin/python scripts/benchmark.py --scale 1m --dagster --repeat 3 --executor multiprocess,in_process
-	$(VENV)/bin/python scripts/benchmark_ui.py --repeat 3
+	$(VENV)/bin/python scripts/benchmark.py --scale 1m --measures none --dagster --ui --repeat 3 \
+	  --executor multiprocess,in_process --name dagster
 
 # Dagster's own storage goes to database $(DAGSTER_DB) on the same server as koku's tables (created if missing), never
 # koku's tenant schemas. The day partitions start on the first day of the demo data's month. Dagster's own output

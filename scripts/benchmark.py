@@ -47,7 +47,6 @@ sys.path[:0] = [str(SCRIPTS), str(REPO)]
 import benchmark_report  # noqa: E402 (after the path set-up)
 from benchmark_scales import DEFAULT_SCALES, SCALES, scale_yaml_text  # noqa: E402
 
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 BENCH_SCHEMA = "ocp_assets_benchmark"
 MEASURES = ("summarize", "duckdb", "koku-sql", "ingest", "help")
 BIN = Path(sys.executable).parent
@@ -339,6 +338,25 @@ def ui_figures(args: argparse.Namespace) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def with_earlier_scales(result: dict, earlier_path: Path) -> dict:
+    """The report of this run plus the scales an earlier report at earlier_path measured and this run did not (in the
+    order of SCALES); each scale keeps its own date, load and repetitions."""
+    if not earlier_path.exists():
+        return result
+    earlier = json.loads(earlier_path.read_text())
+    measured = {s["scale"] for s in result["scales"]}
+    scales = [s for s in earlier.get("scales", []) if s["scale"] not in measured] + result["scales"]
+    order = list(SCALES)
+    result["scales"] = sorted(scales, key=lambda s: order.index(s["scale"]))
+    result["earlier_runs"] = [
+        *earlier.get("earlier_runs", []),
+        {k: earlier.get(k) for k in ("date", "git", "load_average_before", "load_average_after", "repetitions")},
+    ]
+    if "ui" in earlier and "ui" not in result:
+        result["ui"] = earlier["ui"]
+    return result
+
+
 # ------------------------------------------------------------------ main
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
@@ -355,7 +373,12 @@ def parse_arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, ar
         f"(default: {' '.join(DEFAULT_SCALES)})",
     )
     parser.add_argument("--repeat", type=int, default=5, help="runs of each measure (default 5)")
-    parser.add_argument("--dsn", default=os.environ.get("OCP_ASSETS_DSN", DEFAULT_DSN))
+    parser.add_argument(
+        "--dsn",
+        default=os.environ.get("OCP_ASSETS_DSN"),
+        help="PostgreSQL (default: $OCP_ASSETS_DSN, else the tests' server: the machine's on 127.0.0.1:5432, else "
+        "the embedded one, ocp_assets_tests/shared_postgres.py)",
+    )
     parser.add_argument("--schema", default=BENCH_SCHEMA, help="ours; DuckDB's is <schema>_duckdb")
     parser.add_argument("--measures", default=",".join(MEASURES), help="comma-separated, or none")
     parser.add_argument("--enabled-keys", default="", help="OCP label keys enabled in both schemas (default: none)")
@@ -367,6 +390,12 @@ def parse_arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, ar
     parser.add_argument("--dagster", action="store_true", help="also one Dagster run over each scale's days")
     parser.add_argument("--ui", action="store_true", help="also the dagster dev timings (scripts/benchmark_ui.py)")
     parser.add_argument("--json", action="store_true", help="print the JSON to stdout instead of the table")
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the scales of an earlier NAME.json that this run does not measure (each with its own date, load "
+        "and repetitions), e.g. the large scales measured with fewer repetitions",
+    )
     benchmark_dagster.add_arguments(parser)
     args = parser.parse_args(argv)
     args.scales = [s for text in (args.scale or [" ".join(DEFAULT_SCALES)]) for s in text.replace(",", " ").split()]
@@ -384,17 +413,32 @@ def parse_arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, ar
 
 def main(argv: list[str] | None = None) -> int:
     parser, args = parse_arguments(argv)
+    if args.dsn:
+        return run(parser, args)
+    from ocp_assets_tests import shared_postgres
+
+    args.dsn = shared_postgres.session_dsn()
+    try:
+        return run(parser, args)
+    finally:
+        shared_postgres.release()
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     result = benchmark_report.context(args.dsn)
     result.update(repetitions=args.repeat, measures=args.measures, scales=[])
     for name in args.scales:
         data = ensure_data(name, Path(args.data_dir) / f"benchmark-{name}")
+        started = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "load_before": os.getloadavg()}
         scale = measure_scale(args, data) if args.measures else {"scale": name, "what": SCALES[name].what}
         if args.dagster:
             scale["dagster"] = dagster_figures(parser, args, data)
-        result["scales"].append(scale)
+        result["scales"].append({**scale, **started, "repetitions": args.repeat, "load_after": os.getloadavg()})
     if args.ui:
         result["ui"] = ui_figures(args)
     result["load_average_after"] = os.getloadavg()
+    if args.append:
+        result = with_earlier_scales(result, Path(args.out_dir) / f"{args.name}.json")
     paths = benchmark_report.write(result, Path(args.out_dir), args.name)
     say("wrote " + ", ".join(str(p) for p in paths))
     print(json.dumps(result, indent=2) if args.json else benchmark_report.markdown(result))

@@ -99,10 +99,13 @@ def git_state() -> dict:
 # ------------------------------------------------------------------ files
 def write(result: dict, out_dir: Path, name: str) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{name}.json", out_dir / f"{name}.md", out_dir / f"{name}.svg"]
+    paths = [out_dir / f"{name}.json", out_dir / f"{name}.md"]
     paths[0].write_text(json.dumps(result, indent=2) + "\n")
-    paths[1].write_text(markdown(result, chart=paths[2].name) + "\n")
-    paths[2].write_text(svg(result))
+    chart = out_dir / f"{name}.svg" if any("measures" in s for s in result["scales"]) else None
+    paths[1].write_text(markdown(result, chart=chart.name if chart else None) + "\n")
+    if chart:
+        chart.write_text(svg(result))
+        paths.append(chart)
     return paths
 
 
@@ -158,14 +161,18 @@ def _context_lines(result: dict) -> list[str]:
     return [
         f"Machine: {m['cpu']}, {m['usable_cores']} cores, {m['ram_gb']} GB RAM; load average (1/5/15 min) {load}.",
         f"Versions: {versions}. Commit {commit}.",
-        f"Each process ran {result['repetitions']} times, the processes alternating, each a fresh process; figures "
-        "are medians (min-max). Peak RSS: the largest process of its tree (PostgreSQL's server not counted).",
+        "Each process ran the number of times its scale says, the processes alternating, each a fresh process "
+        "(load: the 1-minute load average before and after the scale); figures are medians (min-max). Peak RSS: the "
+        "largest process of its tree (PostgreSQL's server not counted). Time over DuckDB's: per repetition.",
     ]
 
 
 def _scale_rows(scale: dict) -> list[str]:
     rows = []
     label = f"**{scale['scale']}**: {scale['what']}, {scale['hourly_pod_rows']:,} hourly pod rows"
+    if "repetitions" in scale:
+        load = "/".join(f"{x:.1f}" for x in scale["load_before"][:1] + scale["load_after"][:1])
+        label += f" ({scale['repetitions']} runs each, load {load})"
     if scale.get("enabled_keys"):
         label += f", keys {', '.join(scale['enabled_keys'])}"
     for measure, figures in scale["measures"].items():
