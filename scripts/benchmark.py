@@ -149,20 +149,18 @@ def prepare_schemas(dsn: str, schema: str, data: ScaleData, enabled_keys: list[s
 
 # ------------------------------------------------------------------ one process
 def run_process(argv: list[str], env: dict[str, str] | None = None) -> dict:
-    """Run argv to its end: wall seconds from start to exit, the peak RSS of the largest process of its tree (the
-    kernel's maxrss of the child, which covers its waited children), exit code, and its output."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        child = subprocess.Popen(argv, stdout=out, stderr=err, env={**os.environ, **(env or {})})
-        _, status, usage = os.wait4(child.pid, 0)
-        wall = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
+    """Run argv to its end through scripts/benchmark_launch.py: wall seconds from start to exit, the peak RSS of the
+    largest process of its tree (the kernel's maxrss of the child, which covers its waited children), exit code, and
+    its output."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile() as figures:
+        launcher = [sys.executable, "-S", str(SCRIPTS / "benchmark_launch.py"), figures.name]
+        done = subprocess.run([*launcher, *argv], stdout=out, stderr=err, env={**os.environ, **(env or {})})
         out.seek(0)
         err.seek(0)
+        measured = json.loads(Path(figures.name).read_text() or '{"exit": null}')
         return {
-            "whole": wall,
-            "peak_rss_mb": usage.ru_maxrss / 1024,
-            "exit": child.returncode,
+            **measured,
+            "exit": measured["exit"] if done.returncode == 0 else done.returncode,
             "stdout": out.read().decode(errors="replace"),
             "stderr": err.read().decode(errors="replace"),
         }
