@@ -304,8 +304,21 @@ def dagster_home_fixture(pg, dsn, tmp_path, monkeypatch):
     try:
         yield env
     finally:
+        _stop_forkserver()
         conn.execute(f'DROP SCHEMA IF EXISTS "{registry}" CASCADE')
         conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def _stop_forkserver() -> None:
+    """End the multiprocess executor's forkserver of this pytest process, if a test started one.
+
+    It is one per process and keeps the environment of the test that started it (DAGSTER_HOME, the storage URL):
+    the next test's step processes, forked from it, would open that test's dropped database. Private, the standard
+    library's only way to end it (CPython's own tests call it); a run in a test's process starts a new one.
+    """
+    import multiprocessing.forkserver
+
+    multiprocessing.forkserver._forkserver._stop()
 
 
 @pytest.fixture(name="dagster_env")

@@ -129,7 +129,7 @@ def test_cli_summarize_during_a_dagster_run_of_the_same_days(dagster_home, dsn):
         "-m",
         "ocp_assets.definitions",
         "--select",
-        "*",
+        "group:ocp_summary",  # '*' also holds the cost asset, partitioned by month: one range cannot serve both
         "--partition-range",
         f"both-paths|{days[0]}...both-paths|{days[-1]}",
     ]
