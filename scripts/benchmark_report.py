@@ -1,12 +1,14 @@
 """The benchmark's report: the machine and versions it ran with, a markdown table, the JSON, an SVG chart.
 
 The chart is drawn here as plain SVG (no plotting library): whole-process seconds and peak RSS of each process
-against the scales measured, one line per process.
+against the scales measured, one line per process. ``python scripts/benchmark_report.py NAME.json`` writes NAME.md
+and NAME.svg again from the JSON (after a change to this module, without measuring again).
 """
 
 import datetime as dt
 import html
 import json
+import math
 import os
 import platform
 import subprocess
@@ -23,6 +25,12 @@ PARTS = {
     "help": (),
 }
 PART_NAMES = {"command": "work", "sql": "SQL"}
+SHORT_TITLES = {
+    "summarize": "ocp-assets summarize",
+    "duckdb": "DuckDB + COPY",
+    "koku-sql": "koku's SQL (port)",
+    "ingest": "ocp-assets ingest",
+}
 TITLES = {
     "summarize": "`ocp-assets summarize`",
     "duckdb": "DuckDB, then COPY",
@@ -99,6 +107,7 @@ def git_state() -> dict:
 # ------------------------------------------------------------------ files
 def write(result: dict, out_dir: Path, name: str) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
+    result["scales"].sort(key=lambda s: s.get("hourly_pod_rows", 0))
     paths = [out_dir / f"{name}.json", out_dir / f"{name}.md"]
     paths[0].write_text(json.dumps(result, indent=2) + "\n")
     chart = out_dir / f"{name}.svg" if any("measures" in s for s in result["scales"]) else None
@@ -242,7 +251,7 @@ def _ui_lines(ui: dict | None) -> list[str]:
 
 
 # ------------------------------------------------------------------ chart
-WIDTH, HEIGHT, PANEL, MARGIN = 900, 360, 400, 60
+WIDTH, HEIGHT, PANEL, MARGIN = 940, 360, 400, 60
 
 
 def svg(result: dict) -> str:
@@ -265,7 +274,8 @@ def _panel(scales: list[dict], key: str, title: str, x0: float) -> list[str]:
     series = {
         m: [(i, s["measures"][m][key]["median"]) for i, s in enumerate(scales) if m in s["measures"]] for m in COLOURS
     }
-    peak = max([v for points in series.values() for _, v in points] or [1.0]) * 1.1
+    tick, ticks = nice_ticks(max([v for points in series.values() for _, v in points] or [1.0]))
+    peak = tick * ticks
     step = PANEL / max(1, len(scales))
 
     def x(i: float) -> float:
@@ -275,10 +285,10 @@ def _panel(scales: list[dict], key: str, title: str, x0: float) -> list[str]:
         return bottom - (bottom - top) * v / peak
 
     out = [f'<text x="{x0}" y="{top - 15}" font-weight="bold">{html.escape(title)}</text>']
-    for tick in range(5):
-        value = peak * tick / 4
+    for index in range(ticks + 1):
+        value = tick * index
         out.append(f'<line x1="{x0}" x2="{x0 + PANEL}" y1="{y(value):.1f}" y2="{y(value):.1f}" stroke="#ddd"/>')
-        label = f"{value:,.{0 if peak > 20 else 1}f}"
+        label = f"{value:,.{0 if tick >= 1 else 1}f}"
         out.append(f'<text x="{x0 - 6}" y="{y(value) + 4:.1f}" text-anchor="end">{label}</text>')
     for i, scale in enumerate(scales):
         out.append(f'<text x="{x(i):.1f}" y="{bottom + 18}" text-anchor="middle">{html.escape(scale["scale"])}</text>')
@@ -296,12 +306,29 @@ def _panel(scales: list[dict], key: str, title: str, x0: float) -> list[str]:
     return out
 
 
+def nice_ticks(peak: float) -> tuple[float, int]:
+    """A round tick step (1, 2, 2.5 or 5 times a power of ten) and how many of them reach past peak (4 to 8)."""
+    magnitude = 10 ** math.floor(math.log10(peak / 4)) if peak > 0 else 1
+    for factor in (1, 2, 2.5, 5, 10):
+        step = factor * magnitude
+        if peak / step <= 7:
+            return step, math.floor(peak / step) + 1
+    return 10 * magnitude, math.floor(peak / (10 * magnitude)) + 1
+
+
 def _legend(scales: list[dict]) -> list[str]:
     present = [m for m in COLOURS if any(m in s["measures"] for s in scales)]
     out = []
     for index, measure in enumerate(present):
-        x = MARGIN + index * 210
+        x = MARGIN + index * 200
         out.append(f'<rect x="{x}" y="{HEIGHT - 22}" width="14" height="4" fill="{COLOURS[measure]}"/>')
-        label = TITLES[measure].replace("`", "")
+        label = SHORT_TITLES[measure]
         out.append(f'<text x="{x + 20}" y="{HEIGHT - 16}">{html.escape(label)}</text>')
     return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    source = Path(sys.argv[1])
+    print("wrote", *write(json.loads(source.read_text()), source.parent, source.stem))
