@@ -20,6 +20,9 @@ row, needs no such care: the port takes that maximum as koku does (its GPU_DISTR
 namespace; koku's SQL and the port gave the same rows on 300 random one-node months, some 50 of them distributing
 two to four models on a day), so nodes with GPUs of two models on one day are generated and their distribution
 compared.
+
+The VM files' rates stay below 1e13: there ocp_assets raises where koku computes (a finding, kept as the strict xfail
+test_vm_rate_of_ten_trillion_equals_the_port until it is fixed).
 """
 
 import calendar
