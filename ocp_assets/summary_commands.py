@@ -184,7 +184,8 @@ def run_summarize(args: argparse.Namespace) -> int:  # noqa: C901 - split in iss
         raise ConfigurationError(f"--start {args.start} is after --end {args.end}; nothing was written").with_hint(
             "pass a --start on or before --end"
         )
-    root = open_data_root(args.data_root)
+    # One footer cache for the command: finding the days and summarising them read each file's footer once.
+    root = open_data_root(args.data_root).with_file_cache()
     if not root.exists():
         raise ConfigurationError(absence(root.uri)).with_hint("check --data-root (a directory, or s3://BUCKET/PREFIX)")
     failed: list[str] = []

@@ -57,7 +57,7 @@ from ocp_assets.core.reader import (
     read_pod_usage,
     read_storage_usage,
 )
-from ocp_assets.core.storage import DataRoot, S3Settings, open_data_root
+from ocp_assets.core.storage import DataRoot, FileCache, S3Settings, open_data_root
 from ocp_assets.core.summary import (
     LabelTables,
     MergedChunks,
@@ -525,11 +525,23 @@ def _has_settings(conn: psycopg.Connection, schema: str) -> bool:
 
 
 # ------------------------------------------------------------------ several cluster-days, in parallel
-def _run_task(task: DayTask, where: Connections) -> DayResult:
+# A worker process's cache of the footers its run has read (set when the run's pool starts the worker).
+_worker_files: FileCache | None = None
+
+
+def _start_worker() -> None:
+    global _worker_files
+    _worker_files = FileCache()
+
+
+def _run_task(task: DayTask, where: Connections, files: FileCache | None = None) -> DayResult:
+    """One cluster-day in this process; `files`: the run's footer cache (a worker's own when None)."""
+    cache = files if files is not None else _worker_files
+    root = open_data_root(where.data_root, where.s3)
     with connect(where.dsn) as conn:
         result = summarize_cluster_day(
             conn,
-            open_data_root(where.data_root, where.s3),
+            root.with_file_cache(cache) if cache is not None else root,
             task,
             snapshot_root=where.snapshot_root,
             create_tables=where.create_tables,
@@ -551,10 +563,14 @@ def run_days(tasks: Iterable[DayTask], where: Connections, workers: int = 1) -> 
     """
     tasks = with_cluster_data(list(tasks), open_data_root(where.data_root, where.s3))
     if workers <= 1 or len(tasks) <= 1:
+        files = FileCache()  # the run's days share what was read of each footer (core/reader.py)
         for task in tasks:
-            yield _run_task(task, where)
+            yield _run_task(task, where, files)
         return
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=multiprocessing.get_context("fork"))
+    # Each worker keeps its own footer cache for the run's days it is given (the pool ends with the run).
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(tasks)), mp_context=multiprocessing.get_context("fork"), initializer=_start_worker
+    )
     try:
         futures = [pool.submit(_run_task, task, where) for task in tasks]
         for future in futures:

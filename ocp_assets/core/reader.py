@@ -1,9 +1,14 @@
 """Read one cluster-day of koku-layout Parquet (D3): only that month's files, only row groups that hold the day.
 
 Per file: the footer is checked (readable, columns present with usable types, no NULL or implausible
-interval_start) before any data is read, and row groups whose interval_start statistics miss the day are skipped,
-so a day costs the same whatever else the month holds; a writer that kept no statistics costs one read of its
-interval_start column. Text that is not UTF-8 is found in the day's rows. Errors name the file, column and row.
+interval_start) before any data is read, and row groups whose interval_start statistics miss the day are skipped;
+a writer that kept no statistics costs one read of its interval_start column. Text that is not UTF-8 is found in the
+day's rows. Errors name the file, column and row.
+
+A run's days share what was read of each footer (``FileFooter``, kept in the data root's ``FileCache`` while the
+file keeps its size and modification time): each day still lists its month's files, but opens only those whose
+row groups hold the day, so a month costs each footer once (plus one more open of each file a day reads), not
+once per day (decision R1 in docs/decisions.md).
 """
 
 import datetime as dt
@@ -13,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ocp_assets.core.errors import ConfigurationError, InputDataError
@@ -220,43 +226,126 @@ def start_ranges(parquet: pq.ParquetFile, shown: str, key: str) -> list[tuple[dt
     return ranges
 
 
-def present_columns(parquet: pq.ParquetFile, columns: Sequence[ColumnSpec], shown: str) -> list[str]:
-    """The wanted columns the file has; a required one missing or one of an unusable type is an InputDataError."""
+def present_columns(source: pq.ParquetFile | pa.Schema, columns: Sequence[ColumnSpec], shown: str) -> list[str]:
+    """The wanted columns the file (or its schema) has; a required one missing or one of an unusable type is an
+    InputDataError."""
+    # ParquetFile.schema_arrow converts the footer's schema on every access: taken once.
+    schema = source.schema_arrow if isinstance(source, pq.ParquetFile) else source
     present = []
     for spec in columns:
-        index = parquet.schema_arrow.get_field_index(spec.name)
+        index = schema.get_field_index(spec.name)
         if index < 0:
-            if spec.name in parquet.schema_arrow.names:  # get_field_index is -1 for a name given twice too
+            if spec.name in schema.names:  # get_field_index is -1 for a name given twice too
                 raise InputDataError("duplicate column: the file holds it more than once", file=shown, column=spec.name)
             if spec.required:
                 raise InputDataError("required column is missing", file=shown, column=spec.name)
             continue
-        actual = parquet.schema_arrow.field(index).type
+        actual = schema.field(index).type
         if not _compatible(actual, spec.type):
             raise InputDataError(f"has type {actual}, expected {spec.type}", file=shown, column=spec.name)
         present.append(spec.name)
     return present
 
 
+@dataclass(frozen=True)
+class FileFooter:
+    """What a day's reader needs of a Parquet file before reading its rows, taken from its footer: its schema and,
+    per row group, the interval_start (min, max) proven plausible (``start_ranges``; None: no rows). Kept for a run
+    in its data root's cache, so the run's other days choose their files without opening this one."""
+
+    schema: pa.Schema
+    ranges: tuple[tuple[dt.datetime, dt.datetime] | None, ...]
+    rows_per_group: tuple[int, ...]
+    # The columns found per column list asked for (present_columns; keyed by ``columns_key``), so a day that does
+    # not read the file checks it with one lookup; a list whose check fails is not kept (its error is raised again).
+    present: dict[str, list[str]] = field(default_factory=dict, compare=False)
+
+    def present_of(self, columns: Sequence[ColumnSpec], key: str, shown: str) -> list[str]:
+        found = self.present.get(key)
+        if found is None:
+            found = self.present[key] = present_columns(self.schema, columns, shown)
+        return found
+
+    def days(self) -> list[dt.date]:
+        """Every day some row group covers, from its interval_start (min, max)."""
+        days: set[dt.date] = set()
+        for found in self.ranges:
+            if found is None:
+                continue
+            day, last = found[0].date(), found[1].date()
+            while day <= last:
+                days.add(day)
+                day += dt.timedelta(days=1)
+        return sorted(days)
+
+    def describes(self, parquet: pq.ParquetFile) -> bool:
+        """Whether an open file still has the row groups and schema this footer was taken from."""
+        metadata = parquet.metadata
+        groups = tuple(metadata.row_group(rg).num_rows for rg in range(metadata.num_row_groups))
+        return groups == self.rows_per_group and parquet.schema_arrow.equals(self.schema)
+
+
+def read_footer(
+    root: DataRoot, parquet: pq.ParquetFile, key: str, shown: str, columns: Sequence[ColumnSpec]
+) -> tuple[FileFooter, list[str]]:
+    """An open file's FileFooter and the wanted columns it has. The columns are checked before interval_start's
+    values, so a file lacking one of them is said to lack it (start_ranges needs interval_start)."""
+    schema = parquet.schema_arrow
+    present = present_columns(schema, columns, shown)
+    if root.cache is not None:  # a month's files mostly share one schema: one object for them all
+        schema = root.cache.shared(("schema", schema.to_string(show_schema_metadata=False)), schema)
+    metadata = parquet.metadata
+    footer = FileFooter(
+        schema,
+        tuple(start_ranges(parquet, shown, key)),
+        tuple(metadata.row_group(rg).num_rows for rg in range(metadata.num_row_groups)),
+        {columns_key(columns): present},
+    )
+    return footer, present
+
+
+def columns_key(columns: Sequence[ColumnSpec]) -> str:
+    """A column list as text, to look up what a file has of it (a str keeps its hash; a tuple of specs would hash
+    every spec on every lookup)."""
+    return "|".join(f"{spec.name} {spec.type} {spec.required}" for spec in columns)
+
+
+def surveyed_footer(
+    root: DataRoot, info: pafs.FileInfo, columns: Sequence[ColumnSpec], key: str | None = None
+) -> tuple[FileFooter, list[str], pq.ParquetFile | None]:
+    """A listed file's FileFooter and the wanted columns it has: from the run's cache while the file keeps the size
+    and time it had, else read from the file (then returned open too, so its rows are read without opening it
+    again). A file that cannot be read is not cached: each day that lists it reads it again and fails the same.
+    `key`: ``columns_key(columns)``, when the caller asks for many files."""
+    shown = root.display(root.key_of(info.path))
+    cached = root.cache.get(info) if root.cache is not None else None
+    if cached is not None:
+        return cached, cached.present_of(columns, key or columns_key(columns), shown), None
+    parquet = open_parquet(root, info.path, shown)
+    footer, present = read_footer(root, parquet, root.key_of(info.path), shown, columns)
+    if root.cache is not None:
+        root.cache.put(info, footer)
+    return footer, present, parquet
+
+
 def read_day_rows(root: DataRoot, prefix: str, columns: Sequence[ColumnSpec], day: dt.date) -> DayTable:
-    """Rows of every Parquet file below prefix whose interval_start falls on day, as the canonical column types."""
+    """Rows of every Parquet file below prefix whose interval_start falls on day, as the canonical column types.
+
+    Every listed file's footer is checked (columns, interval_start) on every day, from the run's cache where it
+    holds the file unchanged; only files with a row group on the day are opened for their rows."""
     start = dt.datetime.combine(day, dt.time())
     end = start + dt.timedelta(days=1)
     schema = pa.schema([(c.name, c.type) for c in columns])
     pieces: list[pa.Table] = []
     files: list[str] = []
     paths: list[str] = []
+    wanted = columns_key(columns)
     for info in root.list_files(prefix):
-        key = root.key_of(info.path)
-        shown = root.display(key)
-        parquet = open_parquet(root, info.path, shown)
-        present = present_columns(parquet, columns, shown)
-        ranges = start_ranges(parquet, shown, key)
-        row_groups = [
-            rg for rg, found in enumerate(ranges) if found is not None and found[0] < end and found[1] >= start
-        ]
-        if not row_groups:
+        found = _file_on_day(root, info, columns, wanted, (start, end))
+        if found is None:
             continue
+        parquet, row_groups, present = found
+        shown = root.display(root.key_of(info.path))
         piece = _read_day_of_file(parquet, row_groups, present, columns, schema, (start, end), shown)
         if piece.num_rows:
             pieces.append(piece)
@@ -264,6 +353,34 @@ def read_day_rows(root: DataRoot, prefix: str, columns: Sequence[ColumnSpec], da
             paths.append(info.path)
     table = pa.concat_tables(pieces) if pieces else schema.empty_table()
     return DayTable(table, files, paths, root, [p.num_rows for p in pieces], day)
+
+
+def _file_on_day(
+    root: DataRoot,
+    info: pafs.FileInfo,
+    columns: Sequence[ColumnSpec],
+    wanted: str,
+    day: tuple[dt.datetime, dt.datetime],
+) -> tuple[pq.ParquetFile, list[int], list[str]] | None:
+    """A listed file open for reading, its row groups that meet the day [start, end) and the wanted columns it has
+    (`wanted`: their ``columns_key``); None when none does (then a file the run's cache knew is not opened)."""
+    footer, present, parquet = surveyed_footer(root, info, columns, wanted)
+    if not _groups_on(footer, *day):
+        return None
+    if parquet is None:
+        key = root.key_of(info.path)
+        parquet = open_parquet(root, info.path, root.display(key))
+        if not footer.describes(parquet):  # changed since it was cached, though its size and time did not say so
+            footer, present = read_footer(root, parquet, key, root.display(key), columns)
+            if root.cache is not None:
+                root.cache.put(info, footer)
+    row_groups = _groups_on(footer, *day)
+    return (parquet, row_groups, present) if row_groups else None
+
+
+def _groups_on(footer: FileFooter, start: dt.datetime, end: dt.datetime) -> list[int]:
+    """The row groups whose interval_start range meets [start, end)."""
+    return [rg for rg, found in enumerate(footer.ranges) if found is not None and found[0] < end and found[1] >= start]
 
 
 def _read_day_of_file(
@@ -455,17 +572,11 @@ def file_days(root: DataRoot, path: str) -> list[dt.date]:
     """
     key = root.key_of(path)
     shown = root.display(key)
-    parquet = open_parquet(root, path, shown)
-    present_columns(parquet, [ColumnSpec("interval_start", TIMESTAMP_TYPE)], shown)
-    days: set[dt.date] = set()
-    for found in start_ranges(parquet, shown, key):
-        if found is None:
-            continue
-        day, last = found[0].date(), found[1].date()
-        while day <= last:
-            days.add(day)
-            day += dt.timedelta(days=1)
-    return sorted(days)
+    footer, _ = read_footer(root, open_parquet(root, path, shown), key, shown, INTERVAL_START_ONLY)
+    return footer.days()
+
+
+INTERVAL_START_ONLY = (ColumnSpec("interval_start", TIMESTAMP_TYPE),)
 
 
 # koku's partition folders below a dataset prefix (data/parquet[/daily]/<acct>/OCP/<type>/source=<uuid>).
@@ -559,7 +670,8 @@ def days_with_usage(
         for info in dataset_files(root, prefix, stray=lambda key, why: say(f"{root.display(key)}: not read ({why})")):
             shown = root.display(root.key_of(info.path))
             try:
-                covered = file_days(root, info.path)
+                # Through the run's cache (when the root has one): the run's days then choose these files unopened.
+                covered = surveyed_footer(root, info, INTERVAL_START_ONLY)[0].days()
             except InputDataError as exc:
                 say(
                     f"{exc}; which days it holds is unknown, so the {report_type} days of its month fail until it "

@@ -6,8 +6,9 @@ file; an S3 PUT is already all-or-nothing.
 
 import os
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import urlparse
 
 import pyarrow as pa
@@ -63,13 +64,60 @@ def s3_filesystem(settings: S3Settings) -> pafs.S3FileSystem:
     return pafs.S3FileSystem(**kwargs)
 
 
+class FileCache:
+    """What one run has read of its files (e.g. each Parquet footer), so the run's other days need not read it again.
+
+    An entry stands while its file keeps the size and modification time it had when listed: a file rewritten between
+    two days of the run is listed with another size or time and read afresh (a file whose listing carries no time is
+    never cached). A rewrite that keeps both, to the filesystem's clock (S3: the second), is not seen within the run,
+    which is why a cache lives for one run only (``DataRoot.with_file_cache``), never across runs.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[tuple[int, int], Any]] = {}
+        self._shared: dict[Hashable, Any] = {}
+
+    @staticmethod
+    def _stamp(info: pafs.FileInfo) -> tuple[int, int] | None:
+        mtime = info.mtime_ns
+        return None if mtime is None or info.size is None else (info.size, mtime)
+
+    def get(self, info: pafs.FileInfo) -> Any:
+        """What was stored for the file as listed now, or None (never stored, or the file changed since)."""
+        entry = self._entries.get(info.path)
+        return entry[1] if entry is not None and entry[0] == self._stamp(info) else None
+
+    def put(self, info: pafs.FileInfo, value: Any) -> None:
+        stamp = self._stamp(info)
+        if stamp is not None:
+            self._entries[info.path] = (stamp, value)
+
+    def forget(self, path: str) -> None:
+        self._entries.pop(path, None)
+
+    def shared(self, key: Hashable, value: Any) -> Any:
+        """One object for equal values held by many entries (a month's files mostly share one schema)."""
+        return self._shared.setdefault(key, value)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 @dataclass(frozen=True)
 class DataRoot:
-    """Where koku-layout objects live; keys are '/'-separated and relative to the root."""
+    """Where koku-layout objects live; keys are '/'-separated and relative to the root.
+
+    `cache`: what this run has read of the root's files (``with_file_cache``); None: every read opens its files.
+    """
 
     uri: str
     fs: pafs.FileSystem
     base: str
+    cache: FileCache | None = field(default=None, compare=False, repr=False)
+
+    def with_file_cache(self, cache: FileCache | None = None) -> "DataRoot":
+        """The same root for one run whose reads share what they read of each file (`cache`, else a new one)."""
+        return replace(self, cache=cache if cache is not None else FileCache())
 
     @property
     def is_s3(self) -> bool:
