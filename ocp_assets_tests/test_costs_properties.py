@@ -21,13 +21,12 @@ namespace; koku's SQL and the port gave the same rows on 300 random one-node mon
 two to four models on a day), so nodes with GPUs of two models on one day are generated and their distribution
 compared.
 
-The VM files' rates stay below 1e13: there ocp_assets raises where koku computes (a finding, kept as the strict xfail
-test_vm_rate_of_ten_trillion_equals_the_port until it is fixed).
+VM rates of 1e13 and more are checked by test_vm_rate_of_ten_trillion_equals_the_port (a finding of this module, fixed:
+the 15-decimal rounding now widens its context).
 """
 
 import calendar
 import datetime as dt
-import decimal
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -131,8 +130,8 @@ def tag_params(draw, tag_key: str, values: tuple, rates: st.SearchStrategy) -> d
 EDGE_RATES = [0.0, 0.05, 0.25, 31.0, 5e-16, 0.1234567890123455, 1e17]
 any_rate = st.floats(0.001, 1000.0, allow_nan=False)
 float_rates = st.one_of(st.sampled_from(EDGE_RATES), any_rate)
-# The VM files' rates stay below 1e13: from there ocp_assets fails where koku computes (a finding, see
-# test_vm_rate_of_ten_trillion_equals_the_port).
+# VM rates stay below 1e13 here: a cost of hours x cores x 1e17 is beyond numeric(33,15), where koku's INSERT fails as
+# the port's does (a large rate alone: test_vm_rate_of_ten_trillion_equals_the_port).
 vm_rates = st.one_of(st.sampled_from([rate for rate in EDGE_RATES if rate < 1e13]), any_rate)
 # GPU rates: at most two decimals (K1: koku rounds a GPU rate to nine decimals, the port does not).
 gpu_rates = st.decimals(min_value=1, max_value=5000, places=2).map(float)
@@ -346,15 +345,9 @@ def test_vm_files_equal_the_port(koku_db, scratch, case):
     check_vm_case(koku_db, scratch, case)
 
 
-@pytest.mark.xfail(
-    raises=decimal.InvalidOperation,
-    strict=True,
-    reason="finding: params.sql_decimal rounds a VM rate to 15 decimals in Decimal's default 28-digit context, so a "
-    "rate of 1e13 or more raises InvalidOperation; koku's CAST(rate AS DECIMAL(33,15)) takes 18 integer digits",
-)
 def test_vm_rate_of_ten_trillion_equals_the_port(koku_db, scratch):
     # Found by test_vm_files_equal_the_port and minimised: one VM-hour at 1 core. koku's own file and the port give
-    # one row costing 1e13 (1 h x 1e13); ocp_assets raises. The same for the tag files' default and value rates.
+    # one row costing 1e13 (1 h x 1e13); ocp_assets raised decimal.InvalidOperation (28-digit rounding context).
     window = Window(2026, 10, 1, -1)
     stretch = ("rhel9", "vms", 1, 0, 1, "virt-0", 1.0, 3600.0, 4.0, "", "")
     row = ("usage", "rhel9", "vms", 1, "virt-0", {"app": "db"}, {}, 24.0, 90.0, None)

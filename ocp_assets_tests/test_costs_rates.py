@@ -14,6 +14,7 @@ from ocp_assets.core.costs.rates import (
     resolve_rates,
     vm_calls,
 )
+from ocp_assets.core.errors import ConfigurationError
 from ocp_assets_tests.costs_support import SOURCE
 from ocp_assets_tests.reference.koku_cost_sql import KokuCostDatabase
 
@@ -210,3 +211,15 @@ def test_hourly_calls_per_cost_type_with_a_rate():
         ("hourly_cost_virtual_machine.sql", "Supplementary", 0.0),
         ("hourly_vm_core.sql", "Supplementary", 0.05),
     ]
+
+
+def test_a_rate_is_rounded_as_numeric_33_15_whatever_its_size():
+    """CAST(rate AS DECIMAL(33,15)) takes 18 integer digits: 1e13 and 1e17 stay (Decimal's default 28-digit context
+    refused them), 0.1234567890123455 rounds half away from zero, 1e18 is koku's numeric field overflow."""
+    from ocp_assets.core.costs.params import sql_decimal
+
+    assert sql_decimal(Decimal("1e13")) == 1e13
+    assert sql_decimal(Decimal("99999999999999999.9999999999999994")) == 99999999999999999.999999999999999
+    assert sql_decimal(Decimal("0.1234567890123455")) == 0.123456789012346
+    with pytest.raises(ConfigurationError, match="does not fit numeric"):
+        sql_decimal(Decimal("1e18"), "hourly_rate of hourly_cost_virtual_machine.sql")

@@ -8,13 +8,14 @@ DECIMAL(33,15) (``hourly_rate``, ``rate``) are kept as Decimal when given as tex
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import Any
 
 from ocp_assets.core.errors import ConfigurationError
 
-# PostgreSQL's numeric rounding (half away from zero) to numeric(33,15)'s scale.
+# PostgreSQL's numeric rounding (half away from zero) to numeric(33,15)'s scale; 18 integer digits at most.
 DECIMAL_15 = Decimal("1e-15")
+NUMERIC_33_15_LIMIT = Decimal(10) ** 18
 
 BASE_KEYS = ("start_date", "end_date", "year", "month", "schema", "source_uuid")
 REQUIRED_KEYS = {
@@ -78,7 +79,7 @@ class CallParams:
 
     def decimal_rate(self, name: str) -> float:
         """The rate parameter `name` as the SQL uses it (``sql_decimal``)."""
-        return sql_decimal(getattr(self, name))
+        return sql_decimal(getattr(self, name), f"{name} of {self.file}")
 
     def days(self) -> int:
         """``amortized_denominator`` of a file that divides by it (parse_params requires it of those files; a
@@ -95,10 +96,27 @@ class CallParams:
         return self.tag_key
 
 
-def sql_decimal(value: Decimal) -> float:
-    """A rate as koku's SQL uses it: CAST(rate AS DECIMAL(33,15)) (half away from zero), then float8 in a float8
-    product."""
-    return float(value.quantize(DECIMAL_15, rounding=ROUND_HALF_UP))
+def round_numeric_33_15(value: Decimal) -> Decimal:
+    """`value` as numeric(33,15) stores it: rounded half away from zero to 15 decimals (any size of value: the
+    context is widened, the default 28 digits would refuse a rate of 1e13)."""
+    with localcontext() as wide:
+        wide.prec = max(1, value.adjusted() + 1) + 15 + 2
+        return value.quantize(DECIMAL_15, rounding=ROUND_HALF_UP)
+
+
+def as_numeric_33_15(value: Decimal, what: str) -> Decimal:
+    """CAST(value AS DECIMAL(33,15)): rounded half away from zero; beyond 18 integer digits koku's SQL fails."""
+    rounded = round_numeric_33_15(value)
+    if abs(rounded) >= NUMERIC_33_15_LIMIT:
+        raise ConfigurationError(f"{what} {value} does not fit numeric(33,15)").with_hint(
+            "koku's CAST(... AS DECIMAL(33, 15)) fails on it (numeric field overflow); use a smaller rate"
+        )
+    return rounded
+
+
+def sql_decimal(value: Decimal, what: str = "rate") -> float:
+    """A rate as koku's SQL uses it: CAST(rate AS DECIMAL(33,15)), then float8 in a float8 product."""
+    return float(as_numeric_33_15(value, what))
 
 
 def _date(file: str, key: str, value: Any) -> dt.date:

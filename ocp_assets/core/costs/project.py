@@ -22,7 +22,7 @@ from pandera.typing import Series
 from psycopg import sql
 
 from ocp_assets.core.costs.inputs import MonthRows, read_month_rows
-from ocp_assets.core.costs.params import DECIMAL_15, CallParams
+from ocp_assets.core.costs.params import CallParams, as_numeric_33_15, round_numeric_33_15
 from ocp_assets.core.costs.rows import NUMERIC_33_15, cost_schema
 from ocp_assets.core.costs.vm import COST_SCHEMA
 from ocp_assets.core.errors import ConfigurationError
@@ -47,8 +47,6 @@ PROJECT_COST_SCHEMA = cost_schema(*COST_SCHEMA.names, cost_model_cpu_cost=NUMERI
 # koku's file skips the platform's namespaces: NOT LIKE 'kube-%', NOT LIKE 'openshift-%', != 'openshift'.
 EXCLUDED_PREFIXES = ("kube-", "openshift-")
 EXCLUDED_NAMESPACE = "openshift"
-# numeric(33,15) holds 18 digits before the point; a larger rate makes koku's CAST fail (numeric field overflow).
-NUMERIC_33_15_LIMIT = Decimal(10) ** 18
 # PostgreSQL's numeric division (select_div_scale in numeric.c): at least 16 significant digits, base-10000 digits.
 PG_MIN_SIG_DIGITS, PG_DEC_DIGITS, PG_MAX_DISPLAY_SCALE = 16, 4, 1000
 
@@ -140,21 +138,8 @@ def pg_numeric_divide(dividend: Decimal, divisor: Decimal) -> Decimal:
         return (dividend / divisor).quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
 
 
-def round_numeric_33_15(value: Decimal) -> Decimal:
-    """`value` as numeric(33,15) stores it: rounded half away from zero to 15 decimals (any size of value)."""
-    with localcontext() as wide:
-        wide.prec = max(1, value.adjusted() + 1) + 15 + 2
-        return value.quantize(DECIMAL_15, rounding=ROUND_HALF_UP)
-
-
 def _as_numeric_33_15(value: Decimal, what: str) -> Decimal:
-    """CAST(value AS DECIMAL(33,15)): rounded half away from zero; beyond 18 integer digits koku's SQL fails."""
-    rounded = round_numeric_33_15(value)
-    if abs(rounded) >= NUMERIC_33_15_LIMIT:
-        raise ConfigurationError(f"{what} {value} of {FILE} does not fit numeric(33,15)").with_hint(
-            "koku's CAST(... AS DECIMAL(33, 15)) fails on it (numeric field overflow); use a smaller rate"
-        )
-    return rounded
+    return as_numeric_33_15(value, f"{what} of {FILE}")
 
 
 def _daily_amounts(params: CallParams) -> tuple[dict[str, Decimal], Decimal | None]:
