@@ -20,6 +20,7 @@ from ocp_assets.core.generate import generate
 from ocp_assets.core.outcomes import DAILY_SUMMARY, STAGES, USAGE_CONSERVED
 from ocp_assets.core.storage import open_data_root
 from ocp_assets.defs.assets import GROUP
+from ocp_assets.defs.costs import COSTS_ASSET
 from ocp_assets.defs.partitions import END_DATE_ENV, START_DATE_ENV
 from ocp_assets.defs.sensors import SENSOR_NAME
 from ocp_assets_tests.dagster_fixtures import (  # noqa: F401 (fixture)
@@ -123,6 +124,7 @@ START_DATE = "2026-10-01"  # as `make ui` starts the day partitions on the demo 
 # The day partitions end here, not today: the counts below stay the same whatever the date the test runs on.
 END_DATE = "2026-11-30"
 DAYS = (dt.date.fromisoformat(END_DATE) - dt.date.fromisoformat(START_DATE)).days + 1  # 31 + 30 = 61
+MONTHS = 2  # October and November: the cost asset's months of the day window
 
 
 def _see(page: Page, text: str) -> None:
@@ -151,27 +153,38 @@ class Browser:
 SELECT_ATTEMPTS = 3
 
 
-def _launch_all(page: Page, partitions: int) -> None:
+def _launch_all(page: Page, partitions: int | None) -> None:
     """In the launch dialog: All clusters, All days, Launch backfill (the README's route).
 
     A click on All before the dialog has loaded its partitions selects nothing (seen on a loaded machine: Launch
-    backfill stayed disabled over 0 partitions); the clicks are repeated until the dialog counts `partitions`.
+    backfill stayed disabled over 0 partitions); the clicks are repeated until the dialog counts `partitions`. With
+    the cost asset in the selection (months downstream of the days) Dagster shows no count: None waits for the whole
+    day window instead.
     """
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_text("Partition selection")).to_be_visible(timeout=UI_TIMEOUT_MS)
     alls = dialog.get_by_role("button", name="All", exact=True)
     expect(alls).to_have_count(2, timeout=UI_TIMEOUT_MS)  # one per dimension: cluster, day
-    selected = dialog.get_by_text(f"{partitions} partitions", exact=True)
+    launch = dialog.get_by_role("button", name="Launch backfill")
+    if partitions is None:  # the cluster chosen, the whole day window, and a selection Dagster accepts
+        selected = [
+            dialog.get_by_text(CLUSTER, exact=True).first,
+            dialog.locator(f"input[value='[{START_DATE}...{END_DATE}]']"),
+        ]
+    else:
+        selected = [dialog.get_by_text(f"{partitions} partitions", exact=True)]
     for attempt in range(SELECT_ATTEMPTS):
         alls.nth(0).click()
         alls.nth(1).click()
         try:
-            expect(selected).to_be_visible(timeout=UI_TIMEOUT_MS // SELECT_ATTEMPTS)
+            for each in selected:
+                expect(each).to_be_visible(timeout=UI_TIMEOUT_MS // SELECT_ATTEMPTS)
+            expect(launch).to_be_enabled(timeout=UI_TIMEOUT_MS // SELECT_ATTEMPTS)
             break
         except AssertionError:
             if attempt == SELECT_ATTEMPTS - 1:
                 raise
-    dialog.get_by_role("button", name="Launch backfill").click()
+    launch.click()
     expect(dialog).to_be_hidden(timeout=UI_TIMEOUT_MS)
 
 
@@ -219,21 +232,24 @@ def test_readme_route_in_the_ui_every_partition_green_with_its_own_numbers_and_c
                     ui, backfill[0]["id"], assets=1, name="backfill-daily-summary"
                 )  # the asset page's selection
 
-                # 3. The group's Materialize all -> All -> Launch backfill.
+                # 3. The group's page -> Materialize all -> All -> Launch backfill: every asset of the code location,
+                # the cost asset's months after their days.
                 step = "group Materialize all"
                 page.goto(f"{base}/asset-groups/{GROUP}")
                 page.get_by_role("button", name="Materialize all").first.click()
-                _launch_all(page, DAYS)
-                backfills = dev.wait("the second backfill", lambda: _backfills_done(dev, 2), timeout=240)
+                _launch_all(page, None)
+                backfills = dev.wait("the second backfill", lambda: _backfills_done(dev, 2), timeout=420)
                 assert [b["status"] for b in backfills] == ["COMPLETED_SUCCESS"] * 2, dev.log.read_text()[-3000:]
                 group = next(b["id"] for b in backfills if b["id"] != backfill[0]["id"])
-                _backfill_page(ui, group, assets=len(STAGES), name="backfill-group")
+                _backfill_page(ui, group, assets=len(STAGES) + 1, name="backfill-group")
 
                 stats = {
                     "/".join(n["assetKey"]["path"]): n["partitionStats"]
                     for n in dev.gql(PARTITION_STATS)["assetNodes"]
                     if n["isPartitioned"] and n["partitionStats"]
                 }
+                # The window's two months, materialized without costs (the demo cluster has no cost model).
+                assert stats[COSTS_ASSET]["numMaterialized"] == MONTHS and stats[COSTS_ASSET]["numFailed"] == 0, stats
                 for stage in STAGES:
                     assert stats[stage]["numPartitions"] == DAYS, stats[stage]
                     assert stats[stage]["numMaterialized"] == DAYS and stats[stage]["numFailed"] == 0, (
