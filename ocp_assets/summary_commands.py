@@ -5,7 +5,7 @@ import datetime as dt
 import os
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
@@ -172,7 +172,7 @@ def _summarised_days(conn, cluster: ClusterToSummarise) -> list[dt.date]:
     return sorted(days)
 
 
-def run_summarize(args: argparse.Namespace) -> int:  # noqa: C901 - split in issue 16
+def run_summarize(args: argparse.Namespace) -> int:
     """Every requested cluster-day; each failure is reported on its own line and the others go on.
 
     A cluster-day's usage summary and its GPU summary are committed separately (decision G3): a failed branch keeps
@@ -188,86 +188,113 @@ def run_summarize(args: argparse.Namespace) -> int:  # noqa: C901 - split in iss
     root = open_data_root(args.data_root).with_file_cache()
     if not root.exists():
         raise ConfigurationError(absence(root.uri)).with_hint("check --data-root (a directory, or s3://BUCKET/PREFIX)")
-    failed: list[str] = []
-    gpu_skipped: set[str] = set()  # the schemas whose missing GPU table was said (once per run, decision G6)
     with connect(dsn_of(args)) as conn:
-        clusters, bad_records = _clusters(args, root)
-        for record in bad_records:
-            print(f"ocp-assets: error: {record} — that cluster is not summarised", file=sys.stderr)
-            failed.append(f"{record.file}: not summarised")
-        _refuse_contradicted_clusters(conn, clusters)
-        plan: list[tuple[ClusterToSummarise, list[dt.date], ClusterData]] = []
-        for cluster in clusters:
-            try:
-                # Its files must be there before any of its days may be summarised as empty (rows removed).
-                cluster_data = look_for_cluster_data(root, cluster.account, cluster.source)
-                if cluster_data.file is None:
-                    raise cluster_data.error()
-                days = _days(args, root, cluster.account, cluster.source, _summarised_days(conn, cluster))
-                if not days:
-                    raise ConfigurationError(
-                        f"cluster {cluster.cluster_id} (source {cluster.source}) has no pod or GPU usage under "
-                        f"{args.data_root}"
-                    )
-            except OcpAssetsError as exc:
-                if not args.all_clusters:
-                    raise  # the command's one cluster: its error is the command's one line
-                print(f"ocp-assets: error: {exc}" + (f" — {exc.hint}" if exc.hint else ""), file=sys.stderr)
-                failed.append(f"{cluster.cluster_id}: nothing written")
-                continue
-            plan.append((cluster, days, cluster_data))
-        written = 0
+        run = _SummarizeRun(args, conn, root)
+        plan = run.plan()
         args.writing_started = True
         with Progress("summarize", sum(len(days) for _, days, _ in plan), "days") as progress:
             for cluster, days, cluster_data in plan:
                 progress.echo(f"cluster {cluster.cluster_id} (source {cluster.source}) -> schema {cluster.schema}")
                 for day in days:
-                    task = ClusterDay(cluster.account, cluster.source, cluster.cluster_id, cluster.alias, day)
-                    name = f"{cluster.cluster_id} {day.isoformat()}"
-                    try:
-                        result = run_cluster_day(conn, cluster.schema, root, task, cluster_data)
-                    except OcpAssetsError as exc:  # before either branch wrote (a schema or table missing)
-                        progress.echo(f"ocp-assets: error: {name}: {exc}", sys.stderr)
-                        failed.append(f"{name}: nothing written")
-                        progress.advance(note=name)
-                        continue
-                    except (psycopg.Error, OSError, KeyboardInterrupt) as exc:
-                        # Infrastructure: the command stops (cli.py says so in one line), after saying what this
-                        # run wrote; the usage summary of this very day may be among it (committed before the GPU
-                        # branch failed).
-                        partial = getattr(exc, "day_result", None)
-                        this_day = [s for s in _branch_outcomes(partial) if "written" in s] if partial else []
-                        if written or this_day:  # said on the error's own line (cli.describe_error)
-                            stop = "interrupt" if isinstance(exc, KeyboardInterrupt) else "error"
-                            said = f"{written} cluster-day(s) written before the {stop}" + (
-                                f", and {name}'s {', '.join(this_day)} (its GPU summary not)" if this_day else ""
-                            )
-                            # An attribute on psycopg's or Python's own exception, re-raised as it is; cli.py reads
-                            # it with getattr(exc, "written_before", "").
-                            exc.written_before = said  # ty: ignore[invalid-assignment]
-                        raise
-                    progress.echo(f"  {day.isoformat()}  {_day_line(result)}")
-                    for check, warning in result.warnings.items():  # written all the same: a person should look
-                        progress.echo(f"ocp-assets: warning: {name}: {check}: {warning.description}", sys.stderr)
-                    written += 1
-                    if result.gpu_skipped and cluster.schema not in gpu_skipped:
-                        gpu_skipped.add(cluster.schema)
-                        warning = f"ocp-assets: warning: {result.gpu_skipped} (for every day of this run)"
-                        progress.echo(warning, sys.stderr)
-                    failures = result.failures()
-                    for summary_stage, exc in failures.items():
-                        progress.echo(
-                            f"ocp-assets: error: {name}: {_failure_line(result, summary_stage, exc)}", sys.stderr
-                        )
-                    if failures:
-                        failed.append(f"{name}: {'; '.join(_branch_outcomes(result))}")
-                    progress.advance(note=name)
-    if failed:
+                    run.summarize_day(cluster, day, cluster_data, progress)
+    if run.failed:
+        failed = run.failed
         raise SummarizeFailed(
             f"{len(failed)} failed ({', '.join(failed[:5])}{' …' if len(failed) > 5 else ''}); "
             + ("every other cluster-day was written" if plan else "nothing was written")
         ).with_hint("the lines above name each failure; fix it and run the same command again")
     return 0
+
+
+Planned = tuple[ClusterToSummarise, list[dt.date], ClusterData]
+
+
+@dataclass
+class _SummarizeRun:
+    """One `summarize` command: its clusters' plan, then each cluster-day, with what failed and was written."""
+
+    args: argparse.Namespace
+    conn: psycopg.Connection
+    root: DataRoot
+    failed: list[str] = field(default_factory=list)
+    written: int = 0
+    gpu_skipped: set[str] = field(default_factory=set)  # schemas whose missing GPU table was said (once, G6)
+
+    def plan(self) -> list[Planned]:
+        """The clusters and their days; with --all-clusters a cluster that cannot be summarised fails alone."""
+        clusters, bad_records = _clusters(self.args, self.root)
+        for record in bad_records:
+            print(f"ocp-assets: error: {record} — that cluster is not summarised", file=sys.stderr)
+            self.failed.append(f"{record.file}: not summarised")
+        _refuse_contradicted_clusters(self.conn, clusters)
+        plan: list[Planned] = []
+        for cluster in clusters:
+            try:
+                plan.append(self._planned(cluster))
+            except OcpAssetsError as exc:
+                if not self.args.all_clusters:
+                    raise  # the command's one cluster: its error is the command's one line
+                print(f"ocp-assets: error: {exc}" + (f" — {exc.hint}" if exc.hint else ""), file=sys.stderr)
+                self.failed.append(f"{cluster.cluster_id}: nothing written")
+        return plan
+
+    def _planned(self, cluster: ClusterToSummarise) -> Planned:
+        # Its files must be there before any of its days may be summarised as empty (rows removed).
+        cluster_data = look_for_cluster_data(self.root, cluster.account, cluster.source)
+        if cluster_data.file is None:
+            raise cluster_data.error()
+        days = _days(self.args, self.root, cluster.account, cluster.source, _summarised_days(self.conn, cluster))
+        if not days:
+            raise ConfigurationError(
+                f"cluster {cluster.cluster_id} (source {cluster.source}) has no pod or GPU usage under "
+                f"{self.args.data_root}"
+            )
+        return cluster, days, cluster_data
+
+    def summarize_day(self, cluster: ClusterToSummarise, day: dt.date, data: ClusterData, progress: Progress) -> None:
+        task = ClusterDay(cluster.account, cluster.source, cluster.cluster_id, cluster.alias, day)
+        name = f"{cluster.cluster_id} {day.isoformat()}"
+        try:
+            result = run_cluster_day(self.conn, cluster.schema, self.root, task, data)
+        except OcpAssetsError as exc:  # before either branch wrote (a schema or table missing)
+            progress.echo(f"ocp-assets: error: {name}: {exc}", sys.stderr)
+            self.failed.append(f"{name}: nothing written")
+            progress.advance(note=name)
+            return
+        except (psycopg.Error, OSError, KeyboardInterrupt) as exc:
+            self._say_written_before(exc, name)
+            raise
+        progress.echo(f"  {day.isoformat()}  {_day_line(result)}")
+        self.written += 1
+        self._report_day(cluster, name, result, progress)
+        progress.advance(note=name)
+
+    def _say_written_before(self, exc: BaseException, name: str) -> None:
+        """Infrastructure stops the command (cli.py says so in one line), after saying what this run wrote; the
+        usage summary of this very day may be among it (committed before the GPU branch failed)."""
+        partial = getattr(exc, "day_result", None)
+        this_day = [s for s in _branch_outcomes(partial) if "written" in s] if partial else []
+        if self.written or this_day:  # said on the error's own line (cli.describe_error)
+            stop = "interrupt" if isinstance(exc, KeyboardInterrupt) else "error"
+            said = f"{self.written} cluster-day(s) written before the {stop}" + (
+                f", and {name}'s {', '.join(this_day)} (its GPU summary not)" if this_day else ""
+            )
+            # An attribute on psycopg's or Python's own exception, re-raised as it is; cli.py reads it with
+            # getattr(exc, "written_before", "").
+            exc.written_before = said  # ty: ignore[missing-attribute]
+
+    def _report_day(self, cluster: ClusterToSummarise, name: str, result: DayResult, progress: Progress) -> None:
+        """The day's warnings (written all the same: a person should look), the GPU skip once, its failures."""
+        for check, warning in result.warnings.items():
+            progress.echo(f"ocp-assets: warning: {name}: {check}: {warning.description}", sys.stderr)
+        if result.gpu_skipped and cluster.schema not in self.gpu_skipped:
+            self.gpu_skipped.add(cluster.schema)
+            progress.echo(f"ocp-assets: warning: {result.gpu_skipped} (for every day of this run)", sys.stderr)
+        failures = result.failures()
+        for summary_stage, exc in failures.items():
+            progress.echo(f"ocp-assets: error: {name}: {_failure_line(result, summary_stage, exc)}", sys.stderr)
+        if failures:
+            self.failed.append(f"{name}: {'; '.join(_branch_outcomes(result))}")
 
 
 BRANCH_NAMES = {DAILY_SUMMARY: "usage summary", GPU_SUMMARY: "GPU summary"}
