@@ -958,7 +958,56 @@ def _records(df: pd.DataFrame, columns: list[str]) -> list[dict]:
     return out
 
 
-def compare_summaries(expected: pd.DataFrame, actual: pd.DataFrame, rel_tol: float = 1e-9) -> list[str]:  # noqa: C901 - split in issue 16
+def _column_problems(exp_cols: list[str], act_cols: list[str]) -> list[str]:
+    missing_keys = [
+        f"key column {c!r} missing from {'expected' if c not in exp_cols else 'actual'}"
+        for c in KEY_COLUMNS
+        if c not in exp_cols or c not in act_cols
+    ]
+    if missing_keys:
+        return missing_keys
+    return [f"column {c!r} only in expected" for c in exp_cols if c not in act_cols] + [
+        f"column {c!r} only in actual" for c in act_cols if c not in exp_cols
+    ]
+
+
+def _rows_by_key(df: pd.DataFrame, columns: list[str], value_columns: list[str]) -> dict[tuple, list[dict]]:
+    """Rows grouped by KEY_COLUMNS, each group in a stable order of its values."""
+    groups: dict[tuple, list[dict]] = {}
+    for rec in _records(df, columns):
+        groups.setdefault(tuple(rec[c] for c in KEY_COLUMNS), []).append(rec)
+    for recs in groups.values():
+        recs.sort(key=lambda r: json.dumps([r[c] for c in value_columns], default=str, sort_keys=True))
+    return groups
+
+
+def _key_text(key: tuple) -> str:
+    return ", ".join(f"{c}={v!r}" for c, v in zip(KEY_COLUMNS, key) if v is not None)
+
+
+def _key_order(key: tuple) -> tuple:
+    return tuple("" if v is None else str(v) for v in key)
+
+
+def _group_problems(key: tuple, e_rows: list[dict], a_rows: list[dict], value_columns: list[str], rel_tol: float):
+    """The differences of the rows sharing one key: missing, extra, counts, then value by value."""
+    if not a_rows:
+        return [f"missing row ({len(e_rows)}x): {_key_text(key)}"]
+    if not e_rows:
+        return [f"extra row ({len(a_rows)}x): {_key_text(key)}"]
+    problems = []
+    if len(e_rows) != len(a_rows):
+        problems.append(f"row count {len(a_rows)} != expected {len(e_rows)}: {_key_text(key)}")
+    for e, a in zip(e_rows, a_rows):
+        problems += [
+            f"{c}: expected {e[c]!r}, actual {a[c]!r} at {_key_text(key)}"
+            for c in value_columns
+            if not _values_equal(e[c], a[c], rel_tol)
+        ]
+    return problems
+
+
+def compare_summaries(expected: pd.DataFrame, actual: pd.DataFrame, rel_tol: float = 1e-9) -> list[str]:
     """Every difference between two summaries, as readable lines ([] when they match).
 
     Rows are matched on :data:`KEY_COLUMNS` (labels as canonical JSON). Compared columns are those both frames
@@ -966,50 +1015,13 @@ def compare_summaries(expected: pd.DataFrame, actual: pd.DataFrame, rel_tol: flo
     ``rel_tol`` (absolute 1e-12 near zero); JSON columns compare as canonical JSON; dates and UUIDs by text.
     Rows sharing a key are paired in a stable order and count differences are reported.
     """
-    problems: list[str] = []
     exp_cols, act_cols = list(expected.columns), list(actual.columns)
-    for c in KEY_COLUMNS:
-        if c not in exp_cols or c not in act_cols:
-            problems.append(f"key column {c!r} missing from {'expected' if c not in exp_cols else 'actual'}")
-    if problems:
+    problems = _column_problems(exp_cols, act_cols)
+    if problems and problems[0].startswith("key column"):
         return problems
-    for c in exp_cols:
-        if c not in act_cols:
-            problems.append(f"column {c!r} only in expected")
-    for c in act_cols:
-        if c not in exp_cols:
-            problems.append(f"column {c!r} only in actual")
     columns = [c for c in exp_cols if c in act_cols]
     value_columns = [c for c in columns if c not in KEY_COLUMNS]
-
-    def index(df):
-        groups: dict[tuple, list[dict]] = {}
-        for rec in _records(df, columns):
-            groups.setdefault(tuple(rec[c] for c in KEY_COLUMNS), []).append(rec)
-        for recs in groups.values():
-            recs.sort(key=lambda r: json.dumps([r[c] for c in value_columns], default=str, sort_keys=True))
-        return groups
-
-    exp, act = index(expected), index(actual)
-
-    def fmt_key(key):
-        return ", ".join(f"{c}={v!r}" for c, v in zip(KEY_COLUMNS, key) if v is not None)
-
-    def sort_key(key):
-        return tuple("" if v is None else str(v) for v in key)
-
-    for key in sorted(set(exp) | set(act), key=sort_key):
-        e_rows, a_rows = exp.get(key, []), act.get(key, [])
-        if not a_rows:
-            problems.append(f"missing row ({len(e_rows)}x): {fmt_key(key)}")
-            continue
-        if not e_rows:
-            problems.append(f"extra row ({len(a_rows)}x): {fmt_key(key)}")
-            continue
-        if len(e_rows) != len(a_rows):
-            problems.append(f"row count {len(a_rows)} != expected {len(e_rows)}: {fmt_key(key)}")
-        for e, a in zip(e_rows, a_rows):
-            for c in value_columns:
-                if not _values_equal(e[c], a[c], rel_tol):
-                    problems.append(f"{c}: expected {e[c]!r}, actual {a[c]!r} at {fmt_key(key)}")
+    exp, act = _rows_by_key(expected, columns, value_columns), _rows_by_key(actual, columns, value_columns)
+    for key in sorted(set(exp) | set(act), key=_key_order):
+        problems += _group_problems(key, exp.get(key, []), act.get(key, []), value_columns, rel_tol)
     return problems
