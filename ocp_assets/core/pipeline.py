@@ -605,6 +605,7 @@ def run_cluster_day(
     when the day turns out empty)."""
     task = DayTask(cluster_day.day.isoformat(), cluster_day, schema, cluster_data=cluster_data)
     result = summarize_cluster_day(conn, root, task, create_tables=False)
+    pa.default_memory_pool().release_unused()  # as _run_task: a month's process stays at one day's size
     if result.outcome is not None:
         # Where the day's time went, as the CLI and the engine benchmark print it: each stage includes its checks.
         stage = result.seconds

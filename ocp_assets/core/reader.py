@@ -12,6 +12,7 @@ once per day (decision R1 in docs/decisions.md).
 """
 
 import datetime as dt
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -306,8 +307,8 @@ def read_footer(
 
 def columns_key(columns: Sequence[ColumnSpec]) -> str:
     """A column list as text, to look up what a file has of it (a str keeps its hash; a tuple of specs would hash
-    every spec on every lookup)."""
-    return "|".join(f"{spec.name} {spec.type} {spec.required}" for spec in columns)
+    every spec on every lookup); one object for every file's entry."""
+    return sys.intern("|".join(f"{spec.name} {spec.type} {spec.required}" for spec in columns))
 
 
 def surveyed_footer(
