@@ -228,3 +228,29 @@ def test_a_run_over_three_days_opens_each_file_at_most_twice_and_sees_a_rewrite(
     expected = {f.name: 1 if f.name.split(".")[1] == str(DAYS[0]) else 2 for f in read}
     expected[day3_pods.name] = 3
     assert dict(opens) == expected
+
+
+def _summary(conn: psycopg.Connection, schema: str, source: str) -> list[tuple]:
+    return conn.execute(
+        "SELECT usage_start, namespace, node, data_source, pod_usage_cpu_core_hours, persistentvolumeclaim"
+        f' FROM "{schema}".reporting_ocpusagelineitem_daily_summary WHERE source_uuid = %s'
+        " ORDER BY 1, 2, 3, 4, 5, 6",
+        (source,),
+    ).fetchall()
+
+
+def test_days_in_worker_processes_each_with_its_own_cache_write_what_one_process_writes(tmp_path, dsn, pg):
+    """Two forked workers, each with the footer cache its pool gave it, write the same rows as the days run in turn."""
+    conn, schema = pg
+    cluster = build_cluster(tmp_path, "cache-b", DAYS)
+    _split_by_day(tmp_path)
+    tasks = [
+        DayTask(day.isoformat(), ClusterDay(cluster.account, cluster.source_uuid, "cache-b", "CACHE-B", day), schema)
+        for day in DAYS
+    ]
+    where = Connections(dsn=dsn, data_root=str(tmp_path))
+    assert [result.passed for result in run_days(tasks, where, workers=2)] == [True, True, True]
+    in_workers = _summary(conn, schema, cluster.source_uuid)
+    assert {row[0] for row in in_workers} == set(DAYS)
+    assert [result.passed for result in run_days(tasks, where, workers=1)] == [True, True, True]
+    assert _summary(conn, schema, cluster.source_uuid) == in_workers
