@@ -27,7 +27,7 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
 
 def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
-    from ocp_assets.core.ingest import DEFAULT_ACCOUNT
+    from ocp_assets.core.scales import DEFAULT_ACCOUNT
 
     parser.add_argument("--out", required=True, metavar="DATA_ROOT", help="local directory or s3://bucket/prefix")
     parser.add_argument(
@@ -105,7 +105,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
 
 
 def _register_generate(subparsers: argparse._SubParsersAction) -> None:
-    from ocp_assets.core.generate import SCALES
+    from ocp_assets.core.scales import SCALES
 
     parser = subparsers.add_parser(
         "generate",

@@ -46,7 +46,7 @@ QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 @dataclass(frozen=True)
 class SampleCluster:
     cluster_id: str
-    scale: str | None = None  # a shipped nise scale (ocp_assets.core.generate.SCALES) ...
+    scale: str | None = None  # a shipped nise scale (ocp_assets.core.scales.SCALES) ...
     yaml: str | None = None  # ... or a nise YAML shipped in ocp_assets/scenarios
     about: str = ""
 

@@ -44,9 +44,9 @@ from ocp_assets.core.layout import (
     month_prefix,
     raw_schema,
 )
+from ocp_assets.core.scales import DEFAULT_ACCOUNT
 from ocp_assets.core.storage import DataRoot
 
-DEFAULT_ACCOUNT = "10001"
 # Fixed namespace so a cluster id always maps to the same source uuid, on any machine.
 SOURCE_UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/project-koku/koku/ocp_assets/source")
 CLUSTER_FILE_NAME = "cluster.json"
