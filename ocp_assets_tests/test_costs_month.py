@@ -288,3 +288,21 @@ def test_every_file_equals_kokus_files_replayed_in_kokus_order(full_month):
             expected += rows
     assert all(by_file.values()), f"every file must insert rows on this data: {by_file}"
     assert_same_rows(expected, _rows(dsn, schema, "cost_model_rate_type IS NOT NULL"), COMPARED)
+
+
+def test_koku_sql_fills_the_vm_tmp_table_koku_reads_by_its_unquoted_name(summarised, tmp_path, capsys):
+    """The tmp-table files append to tmp_virt_<uuid>, created when missing; koku names it unquoted in its later
+    statements, so PostgreSQL folds it to lower case: a uuid with capitals must still reach that table."""
+    dsn, schema, data, source = summarised
+    call = {"start_date": "2026-10-01", "end_date": "2026-10-31", "year": "2026", "month": "10", "schema": schema}
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps({**call, "source_uuid": source, "uuid": "AbC123"}))
+    argv = ["koku-sql", "populate_vm_tmp_table_with_vm_report.sql", "--params", str(params), "--data-root",
+            str(data), "--account", ACCOUNT, "--dsn", dsn]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert f"1 rows inserted into {schema}.tmp_virt_abc123" in capsys.readouterr().out
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(sql.SQL("SELECT vm_name, node, cpu_request FROM {}.tmp_virt_AbC123").format(
+            sql.Identifier(schema))).fetchall()  # fmt: skip
+    # gpu_vm.yml's rhel9-db at its last hour: 2 cores x 24 (8.7), on virt-0, one row for its one claim.
+    assert rows == [("rhel9-db", "virt-0", 48.0)]

@@ -55,8 +55,9 @@ def insert_cost_rows(conn: psycopg.Connection, schema: str, rows: pa.Table) -> i
 
 
 def vm_tmp_table(uuid: str) -> str:
-    """koku's name of the VM tmp table of a call (`tmp_virt_<uuid>`)."""
-    return f"tmp_virt_{uuid}"
+    """koku's name of the VM tmp table of a call (`tmp_virt_<uuid>`), as PostgreSQL folds koku's unquoted name: lower
+    case, so koku's later statements find the table this one creates."""
+    return f"tmp_virt_{uuid}".lower()
 
 
 def ensure_vm_tmp_table(conn: psycopg.Connection, schema: str, uuid: str) -> None:
@@ -69,7 +70,7 @@ def ensure_vm_tmp_table(conn: psycopg.Connection, schema: str, uuid: str) -> Non
         ).format(table)
     )
     for column in ("vm_name", "pvc_name", "node"):
-        index = sql.Identifier(f"idx_tmp_virt_{column}_{uuid}")
+        index = sql.Identifier(f"idx_tmp_virt_{column}_{uuid}".lower())
         conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(index, table, sql.Identifier(column)))
 
 
