@@ -433,5 +433,9 @@ def next_month_start(day: dt.date) -> dt.date:
     return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
+def month_end(day: dt.date) -> dt.date:
+    return next_month_start(day) - dt.timedelta(days=1)
+
+
 def days_in_month(day: dt.date) -> int:
-    return (next_month_start(day) - dt.timedelta(days=1)).day
+    return month_end(day).day

@@ -9,8 +9,6 @@
   the negation rows carry no model), and nothing is distributed to a node-day without unallocated cost.
 """
 
-import calendar
-import datetime as dt
 import json
 import math
 from collections import defaultdict
@@ -22,6 +20,7 @@ from psycopg import sql
 
 from ocp_assets.core.costs.params import parse_params
 from ocp_assets.core.database import one_row
+from ocp_assets.core.layout import month_end
 from ocp_assets.core.outcomes import CheckOutcome
 from ocp_assets.core.pgschema import SUMMARY_TABLE
 
@@ -85,16 +84,12 @@ def read_back(conn: psycopg.Connection, schema: str, done) -> dict[str, float]:
             " AND usage_start >= %s AND usage_start <= %s AND " + where
         ).format(sums, sql.Identifier(schema), sql.Identifier(SUMMARY_TABLE))
         first, last = (
-            (done.first.replace(day=1), _month_end(done.first)) if kind == "distributed" else (done.first, done.last)
+            (done.first.replace(day=1), month_end(done.first)) if kind == "distributed" else (done.first, done.last)
         )
         values = one_row(conn.execute(query, (done.source, done.report_period_id, first, last)))
         found[f"{kind} rows"] = float(values[0])
         found.update({f"{kind} {column}": float(v) for column, v in zip(COST_COLUMNS, values[1:])})
     return found
-
-
-def _month_end(day: dt.date) -> dt.date:
-    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
 
 def _close(a: float, b: float) -> bool:

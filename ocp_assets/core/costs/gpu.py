@@ -13,7 +13,6 @@ rate rounded to DECIMAL(24,9); the negation rows of the distribution are exact n
 ignored, text by code point). Each koku behaviour kept on purpose (C7, 8.9) is marked where it happens.
 """
 
-import calendar
 import datetime as dt
 import math
 import re
@@ -25,10 +24,11 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ocp_assets.core.costs.params import DECIMAL_15, CallParams
+from ocp_assets.core.costs.params import DECIMAL_15, CallParams, base_params
 from ocp_assets.core.costs.rows import NUMERIC_33_15, WHERE_AND_WHEN, cost_schema
 from ocp_assets.core.errors import ConfigurationError, InputDataError
 from ocp_assets.core.labels import MalformedLabelJSON, jsonb_text, parse_label_object
+from ocp_assets.core.layout import month_end
 from ocp_assets.core.summary import cost_category_ids
 
 GPU_DATA_SOURCE = "GPU"
@@ -592,20 +592,8 @@ class GpuDistributionRun:
 
     def koku_params(self, schema: str, source_uuid: str, report_period_id: int) -> dict:
         """koku's parameter dict of the distribution call for this month (8.3)."""
-        return {
-            "start_date": self.start_date.isoformat(),
-            "end_date": self.end_date.isoformat(),
-            "year": self.start_date.strftime("%Y"),
-            "month": self.start_date.strftime("%m"),
-            "schema": schema,
-            "source_uuid": source_uuid,
-            "report_period_id": report_period_id,
-            "cost_model_rate_type": GPU_DISTRIBUTED,
-        }
-
-
-def month_end(day: dt.date) -> dt.date:
-    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+        params = base_params(schema, source_uuid, self.start_date, self.end_date, report_period_id)
+        return {**params, "cost_model_rate_type": GPU_DISTRIBUTED}
 
 
 def previous_month(today: dt.date) -> tuple[dt.date, dt.date]:

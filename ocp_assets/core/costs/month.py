@@ -14,7 +14,7 @@ import psycopg
 import pyarrow as pa
 
 from ocp_assets.core.costs import calls, checks, gpu, plan, rates, store
-from ocp_assets.core.costs.params import parse_params
+from ocp_assets.core.costs.params import base_params, parse_params
 from ocp_assets.core.identity import days_between
 from ocp_assets.core.outcomes import CheckOutcome
 from ocp_assets.core.storage import DataRoot
@@ -96,7 +96,7 @@ class CostRun:
         self._lock_month(first)
         done.model_state = _model_state(model, self.source, first)
         resolved = rates.resolve_rates(model, first)
-        base = plan.base_params(self.schema, self.source, first, last, period[0])
+        base = base_params(self.schema, self.source, first, last, period[0])
         for step in plan.piece_steps(resolved, base, plan.Cluster(period[1], period[2])):
             done.steps.append(self._run(step, given))
         for step in self._distribution(resolved, first, last):

@@ -119,6 +119,19 @@ def sql_decimal(value: Decimal, what: str = "rate") -> float:
     return float(as_numeric_33_15(value, what))
 
 
+def base_params(schema: str, source: str, start: dt.date, end: dt.date, report_period_id: int) -> dict:
+    """koku's BaseCostModelParams: the piece, its year/month (the line items' folder), schema, source, period."""
+    return {
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+        "year": start.strftime("%Y"),
+        "month": start.strftime("%m"),
+        "schema": schema,
+        "source_uuid": source,
+        "report_period_id": report_period_id,
+    }
+
+
 def _date(file: str, key: str, value: Any) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()

@@ -7,7 +7,6 @@ stay koku's (D8) and are not planned; their deletes are, because a standalone ru
 after it, for the month ``gpu.gpu_distribution_run`` chooses (8.8).
 """
 
-import calendar
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -21,6 +20,7 @@ from ocp_assets.core.costs.rates import (
     ResolvedRates,
     vm_calls,
 )
+from ocp_assets.core.layout import days_in_month, month_end, month_start
 
 GPU_MONTH, PROJECT_MONTH = "gpu_cost_per_month", "project_per_month"
 # koku's OCPUsageLineItemDailySummary.MONTHLY_COST_RATE_MAP order: each monthly cost type's rows are deleted before
@@ -67,23 +67,6 @@ class Cluster:
     cluster_alias: str | None
 
 
-def base_params(schema: str, source: str, start: dt.date, end: dt.date, report_period_id: int) -> dict:
-    """koku's BaseCostModelParams: the piece, its year/month (the line items' folder), schema, source, period."""
-    return {
-        "start_date": start.isoformat(),
-        "end_date": end.isoformat(),
-        "year": start.strftime("%Y"),
-        "month": start.strftime("%m"),
-        "schema": schema,
-        "source_uuid": source,
-        "report_period_id": report_period_id,
-    }
-
-
-def days_in_month(day: dt.date) -> int:
-    return calendar.monthrange(day.year, day.month)[1]
-
-
 def piece_steps(rates: ResolvedRates, base: dict, cluster: Cluster) -> list[Step]:
     """The cost-model pass of one piece (update_summary_cost_model_costs, legacy path): usage deletes, monthly
     deletes with monthly VM core, tag deletes and the tag files, then the hourly VM files (8.2 "Order")."""
@@ -120,7 +103,7 @@ def _tag_calls(rates: ResolvedRates, base: dict, cluster: Cluster) -> list[Step]
 
 
 def month_of(day: dt.date) -> tuple[dt.date, dt.date]:
-    return day.replace(day=1), day.replace(day=days_in_month(day))
+    return month_start(day), month_end(day)
 
 
 def distribution_steps(run: GpuDistributionRun, schema: str, source: str, report_period_id: int) -> list[Step]:

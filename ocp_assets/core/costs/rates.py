@@ -6,7 +6,6 @@ gives: tiered rates per (metric, cost type), tag rate parameter sets per metric,
 ``load_cost_model`` is the plain SELECT of koku's five tables; ``vm_calls`` plans the VM files' calls of a piece.
 """
 
-import calendar
 import datetime as dt
 import decimal
 import json
@@ -15,6 +14,8 @@ from decimal import Decimal
 
 import psycopg
 from psycopg import sql
+
+from ocp_assets.core.layout import days_in_month
 
 INFRASTRUCTURE, SUPPLEMENTARY = "Infrastructure", "Supplementary"
 VM_HOUR, VM_CORE_HOUR, VM_CORE_MONTH = "vm_cost_per_hour", "vm_core_cost_per_hour", "vm_core_cost_per_month"
@@ -109,7 +110,7 @@ def resolve_rates(model: CostModel | None, day: dt.date) -> ResolvedRates:
 def amortized_monthly_rate(monthly_rate: float, day: dt.date) -> Decimal:
     """koku's get_amortized_monthly_cost_model_rate: Decimal(float) / days in the month, 28 significant digits."""
     with decimal.localcontext(decimal.Context(prec=28)):
-        return Decimal(monthly_rate) / calendar.monthrange(day.year, day.month)[1]
+        return Decimal(monthly_rate) / days_in_month(day)
 
 
 def vm_calls(rates: ResolvedRates, base: dict) -> list[tuple[str, dict]]:
