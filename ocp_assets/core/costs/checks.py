@@ -48,8 +48,8 @@ ROW_CLASSES: dict[str, LiteralString] = {
 }
 
 
-def _class_of(row: dict) -> str | None:
-    rate_type, monthly = row.get("cost_model_rate_type"), row.get("monthly_cost_type")
+def _class_of(rate_type: str | None, monthly: str | None) -> str | None:
+    """The row class (ROW_CLASSES) of rows with this cost_model_rate_type and monthly_cost_type."""
     if rate_type == "gpu_distributed":
         return "distributed"
     if monthly in ("Tag", "Node_Core_Hour"):
@@ -60,15 +60,21 @@ def _class_of(row: dict) -> str | None:
 
 
 def _computed_totals(done) -> dict[str, float]:
+    """Per row class: the rows the steps computed and the total of each cost column (grouped by the two columns
+    that decide the class, summed by Arrow)."""
     totals: dict[str, float] = defaultdict(float)
     for step in done.steps:
-        if step.rows is None:
+        if step.rows is None or step.rows.num_rows == 0:
             continue
-        for row in step.rows.to_pylist():
-            kind = _class_of(row)
-            totals[f"{kind} rows"] += 1
-            for column in COST_COLUMNS:
-                totals[f"{kind} {column}"] += float(row.get(column) or 0)
+        rows = step.rows
+        present = [c for c in COST_COLUMNS if c in rows.column_names]
+        keys = [c for c in ("cost_model_rate_type", "monthly_cost_type") if c in rows.column_names]
+        grouped = rows.group_by(keys, use_threads=False).aggregate([([], "count_all"), *((c, "sum") for c in present)])
+        for group in grouped.to_pylist():
+            kind = _class_of(group.get("cost_model_rate_type"), group.get("monthly_cost_type"))
+            totals[f"{kind} rows"] += group["count_all"]
+            for column in present:
+                totals[f"{kind} {column}"] += float(group[f"{column}_sum"] or 0)
     return dict(totals)
 
 
