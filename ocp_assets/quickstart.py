@@ -208,6 +208,22 @@ def sensor_days(instance, resources: dict, progress: Progress) -> dict[str, list
     return days
 
 
+def execute(instance, job, tags: dict[str, str], cluster_id: str, span: str, progress: Progress) -> tuple[tuple, list]:
+    """One run of `job` through execute_job, Dagster's output in the console log: the run (cluster, id, success,
+    seconds) and its check evaluations; a progress line says how it ended."""
+    import dagster as dg
+
+    console_log = new_console_log(Path(instance.root_directory), "quickstart")
+    started = time.monotonic()
+    with console_to(console_log):
+        result = dg.execute_job(job, instance, tags=tags, run_config=QUIET_CONSOLE, raise_on_error=False)
+    seconds = time.monotonic() - started
+    evaluations = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    status = "succeeded" if result.success else f"FAILED (Dagster's log: {console_log})"
+    progress.done(f"run {result.run_id[:8]} {status}: {cluster_id} {span} in {seconds:.1f} s")
+    return (cluster_id, result.run_id, result.success, seconds), evaluations
+
+
 def run_days(instance, days: dict[str, list[dt.date]], progress: Progress) -> tuple[list[tuple], list]:
     """The sensor's run requests for every day of each cluster, each run through execute_job: (runs, evaluations)."""
     import dagster as dg
@@ -218,23 +234,15 @@ def run_days(instance, days: dict[str, list[dt.date]], progress: Progress) -> tu
 
     job = dg.reconstructable(quickstart.summary_job)
     runs, evaluations = [], []
-    console_log = new_console_log(Path(instance.root_directory), "quickstart")
     for cluster_id, cluster_days in days.items():
         for request in run_requests_for(cluster_id, cluster_days, "quickstart"):
             tags = dict(request.tags)
             if request.partition_key:
                 tags["dagster/partition"] = str(request.partition_key)
-            started = time.monotonic()
-            with console_to(console_log):
-                result = dg.execute_job(job, instance, tags=tags, run_config=QUIET_CONSOLE, raise_on_error=False)
-            seconds = time.monotonic() - started
-            runs.append((cluster_id, result.run_id, result.success, seconds))
-            evaluations += [
-                e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-            ]
             span = f"{cluster_days[0]} .. {cluster_days[-1]}" if len(cluster_days) > 1 else str(cluster_days[0])
-            status = "succeeded" if result.success else f"FAILED (Dagster's log: {console_log})"
-            progress.done(f"run {result.run_id[:8]} {status}: {cluster_id} {span} in {seconds:.1f} s")
+            run, checked = execute(instance, job, tags, cluster_id, span, progress)
+            runs.append(run)
+            evaluations += checked
     return runs, evaluations
 
 
@@ -302,23 +310,14 @@ def cost_months(instance, dsn: str, data_root: Path, days: dict[str, list[dt.dat
             store_cost_model(conn, ACCOUNT, record.source_uuid, sample_cost_model())
     months = sorted({d.replace(day=1) for d in days.get(COSTED_CLUSTER, [])})
     job = dg.reconstructable(quickstart.costs_job)
-    console_log = new_console_log(Path(instance.root_directory), "quickstart")
     runs, evaluations, keys = [], [], set()
     for month in months:
         key = str(month_key(COSTED_CLUSTER, month))
         keys.add(key)
-        started = time.monotonic()
-        with console_to(console_log):
-            result = dg.execute_job(
-                job, instance, tags={"dagster/partition": key}, run_config=QUIET_CONSOLE, raise_on_error=False
-            )
-        seconds = time.monotonic() - started
-        runs.append((COSTED_CLUSTER, result.run_id, result.success, seconds))
-        evaluations += [
-            e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-        ]
-        status = "succeeded" if result.success else f"FAILED (Dagster's log: {console_log})"
-        progress.done(f"run {result.run_id[:8]} {status}: {COSTED_CLUSTER} {month:%Y-%m} costed in {seconds:.1f} s")
+        span = f"{month:%Y-%m} costed"
+        run, checked = execute(instance, job, {"dagster/partition": key}, COSTED_CLUSTER, span, progress)
+        runs.append(run)
+        evaluations += checked
     from ocp_assets.defs.costs import COSTS_ASSET
 
     materialized = {str(k) for k in instance.get_materialized_partitions(dg.AssetKey(COSTS_ASSET)) if str(k) in keys}
