@@ -107,12 +107,16 @@ def partition_key(cluster_id: str, day: dt.date) -> dg.MultiPartitionKey:
 
 def split_key(key: str | dg.MultiPartitionKey) -> tuple[str, dt.date]:
     """(cluster_id, day) of a cluster x day key, given as a MultiPartitionKey or its 'cluster|day' string."""
+    return _split(key, DAY_DIMENSION, DAY_FORMAT)
+
+
+def _split(key: str | dg.MultiPartitionKey, dimension: str, fmt: str) -> tuple[str, dt.date]:
     if isinstance(key, dg.MultiPartitionKey):
         parts = key.keys_by_dimension
-        cluster, day = parts[CLUSTER_DIMENSION], parts[DAY_DIMENSION]
+        cluster, when = parts[CLUSTER_DIMENSION], parts[dimension]
     else:
-        cluster, _, day = str(key).rpartition("|")  # dimensions are ordered by name: cluster|day
-    return cluster, dt.datetime.strptime(day, DAY_FORMAT).date()
+        cluster, _, when = str(key).rpartition("|")  # dimensions are ordered by name: cluster|day, cluster|month
+    return cluster, dt.datetime.strptime(when, fmt).date()
 
 
 def month_key(cluster_id: str, month: dt.date) -> dg.MultiPartitionKey:
@@ -121,12 +125,7 @@ def month_key(cluster_id: str, month: dt.date) -> dg.MultiPartitionKey:
 
 def split_month_key(key: str | dg.MultiPartitionKey) -> tuple[str, dt.date]:
     """(cluster_id, the month's first day) of a cluster x month key, as a MultiPartitionKey or 'cluster|YYYY-MM'."""
-    if isinstance(key, dg.MultiPartitionKey):
-        parts = key.keys_by_dimension
-        cluster, month = parts[CLUSTER_DIMENSION], parts[MONTH_DIMENSION]
-    else:
-        cluster, _, month = str(key).rpartition("|")  # dimensions are ordered by name: cluster|month
-    return cluster, dt.datetime.strptime(month, MONTH_FORMAT).date()
+    return _split(key, MONTH_DIMENSION, MONTH_FORMAT)
 
 
 def key_path(key: str | dg.MultiPartitionKey) -> str:
