@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from ocp_assets.core.costs.checks import COST_CHECKS, COST_ROWS_IN_POSTGRESQL
 from ocp_assets.core.generate import generate
 from ocp_assets.core.outcomes import DAILY_SUMMARY, STAGES, USAGE_CONSERVED
 from ocp_assets.core.storage import open_data_root
@@ -274,6 +275,21 @@ def test_readme_route_in_the_ui_every_partition_green_with_its_own_numbers_and_c
                 _see(page, f"{CLUSTER}|{EMPTY_DAY}")
                 _see(page, "no koku data for this day")
                 ui.shot("partition-without-data")
+
+                # 4b. A cost month's own view: materialized by the group's backfill, saying why it holds no costs
+                # (the demo cluster has no cost model), with its checks passed.
+                step = "cost month"
+                month = START_DATE[:7]
+                page.goto(f"{base}/assets/{COSTS_ASSET}?view=partitions&partition={CLUSTER}%7C{month}")
+                _see(page, f"{CLUSTER}|{month}")
+                status = page.get_by_text("no cost model is assigned to source").filter(visible=True).first
+                expect(status).to_be_visible(timeout=UI_TIMEOUT_MS)
+                ui.shot("cost-month-without-model")
+                page.goto(f"{base}/assets/{COSTS_ASSET}?view=checks")
+                _see(page, f"Checks ({len(COST_CHECKS)})")  # the months' blocking checks (long names cut short)
+                _see(page, COST_ROWS_IN_POSTGRESQL)
+                _see(page, "Passed")  # its latest evaluation, with the rows read back per row class
+                ui.shot("cost-checks")
 
                 # 5. A check's partition view: this partition's own evaluation, passed, with the numbers compared.
                 step = "check partitions"
